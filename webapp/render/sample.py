@@ -1,0 +1,236 @@
+"""Write a small but real lesson folder: used by the tests, the benchmark and `flask demo`.
+
+The lesson has one background PNG per segment (a distinct solid colour with a few shapes in
+the middle, so the corners show the colour), narration-like audio (tone bursts at a
+different pitch per segment), Thai and Latin titles/text, and a `lesson.json`.
+
+    from webapp.render.sample import write_sample_lesson
+    write_sample_lesson(Path("lessons/demo/lesson_1"), segments=3, seconds=2.0)
+
+Only the standard library, Pillow and (for non-WAV audio) PyAV are used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import wave
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+# Distinct, saturated-enough colours; tests read them back from a corner of each segment.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (200, 40, 40),
+    (40, 160, 60),
+    (40, 70, 200),
+    (220, 180, 30),
+    (150, 40, 170),
+    (30, 170, 180),
+    (230, 110, 30),
+    (90, 90, 90),
+    (240, 240, 240),
+    (20, 20, 20),
+)
+
+TITLES: tuple[str, ...] = (
+    "สวัสดีครับ",
+    "Tones: ปี่ ฟ้า น้ำ ป่า",
+    "Thank you — ขอบคุณครับ",
+    "Numbers 1, 2, 3",
+    "ไปไหนมา",
+)
+TEXTS: tuple[str, ...] = (
+    "Hello (polite, male speaker)",
+    "ปี่ ฟ้า น้ำ ป่า — four words, four tones, stacked marks must sit right.",
+    "ขอบคุณมากครับ means thank you very much. Say it with a small bow.",
+    "หนึ่ง สอง สาม: one, two, three.",
+    "Where are you going? A friendly greeting, not a real question.",
+)
+
+SAMPLE_RATE = 48_000
+AUDIO_FORMATS = ("wav", "mp3", "flac", "ogg", "opus", "m4a")
+
+
+def segment_color(index: int) -> tuple[int, int, int]:
+    """The background colour segment `index` of a sample lesson uses."""
+    return PALETTE[index % len(PALETTE)]
+
+
+def hex_color(rgb: Sequence[int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def tone_frequency(index: int) -> float:
+    # Integer number of samples per period at 48 kHz keeps the generated bursts clean.
+    return SAMPLE_RATE / (160 - 8 * (index % 12))
+
+
+def write_background(path: Path, width: int, height: int, color: Sequence[int], index: int = 0) -> None:
+    """A PNG in `color` with lighter shapes in the middle (corners stay `color`)."""
+    img = Image.new("RGB", (width, height), tuple(color))
+    draw = ImageDraw.Draw(img)
+    light = tuple(min(255, c + 60) for c in color)
+    dark = tuple(max(0, c - 60) for c in color)
+    cx, cy = width // 2, height // 2
+    r = max(2, min(width, height) // 5)
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=light)
+    s = r // 2
+    draw.rectangle((cx - s - r, cy - s, cx - r + s, cy + s), fill=dark)
+    draw.polygon([(cx + r, cy - s), (cx + r + s, cy + s), (cx + r - s, cy + s)], fill=dark)
+    # A thin label so different segments differ in more than colour.
+    draw.text((width // 10, height // 10), f"{index + 1}", fill=light)
+    img.save(path, "PNG", optimize=False, compress_level=1)
+
+
+def _burst_pcm(freq: float, seconds: float, amplitude: float = 0.5) -> bytes:
+    """Speech-like tone bursts (0.25 s on, 0.1 s off) as 16-bit mono PCM."""
+    on = int(0.25 * SAMPLE_RATE)
+    off = int(0.10 * SAMPLE_RATE)
+    ramp = int(0.01 * SAMPLE_RATE)
+    samples = []
+    for n in range(on):
+        env = min(1.0, n / ramp, (on - 1 - n) / ramp)
+        samples.append(int(32767 * amplitude * env * math.sin(2 * math.pi * freq * n / SAMPLE_RATE)))
+    burst = struct.pack(f"<{on}h", *samples) + b"\x00\x00" * off
+    total = round(seconds * SAMPLE_RATE)
+    reps = total // (on + off) + 1
+    return (burst * reps)[: total * 2]
+
+
+def write_wav(path: Path, pcm: bytes, sample_rate: int = SAMPLE_RATE, channels: int = 1) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm)
+
+
+def write_tone(path: Path, seconds: float, freq: float, fmt: str = "wav", amplitude: float = 0.5) -> Path:
+    """Write tone bursts of `seconds` to `path` (suffix replaced by the format's)."""
+    pcm = _burst_pcm(freq, seconds, amplitude)
+    suffix = {"ogg": ".ogg", "opus": ".opus", "m4a": ".m4a", "mp3": ".mp3", "flac": ".flac", "wav": ".wav"}
+    if fmt not in suffix:
+        raise ValueError(f"unknown audio format {fmt!r}; use one of {AUDIO_FORMATS}")
+    path = path.with_suffix(suffix[fmt])
+    if fmt == "wav":
+        write_wav(path, pcm)
+        return path
+    _encode_with_av(path, pcm, fmt)
+    return path
+
+
+def _encode_with_av(path: Path, pcm: bytes, fmt: str) -> None:
+    import av  # only needed for compressed formats
+
+    codec, rate, container_fmt = {
+        "mp3": ("libmp3lame", 48_000, "mp3"),
+        "flac": ("flac", 48_000, "flac"),
+        "ogg": ("vorbis", 48_000, "ogg"),
+        "opus": ("libopus", 48_000, "ogg"),
+        "m4a": ("aac", 48_000, "ipod"),
+    }[fmt]
+    with av.open(str(path), "w", format=container_fmt) as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        if codec == "vorbis":
+            stream.codec_context.options = {"strict": "experimental"}
+            stream.layout = "stereo"  # FFmpeg's native vorbis encoder only does stereo
+        resampler = av.AudioResampler(format=stream.format.name, layout=stream.layout.name, rate=rate)
+        step = 4800
+        n = len(pcm) // 2
+        pts = 0
+        for start in range(0, n, step):
+            chunk = pcm[start * 2 : min(n, start + step) * 2]
+            frame = av.AudioFrame(format="s16", layout="mono", samples=len(chunk) // 2)
+            frame.planes[0].update(chunk)
+            frame.sample_rate = SAMPLE_RATE
+            frame.pts = pts
+            frame.time_base = Fraction(1, SAMPLE_RATE)
+            pts += len(chunk) // 2
+            for f in resampler.resample(frame):
+                for packet in stream.encode(f):
+                    out.mux(packet)
+        for f in resampler.resample(None):
+            for packet in stream.encode(f):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def _as_list(value, n: int) -> list:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        return [value] * n
+    items = list(value)
+    if not items:
+        raise ValueError("empty sequence")
+    return [items[i % len(items)] for i in range(n)]
+
+
+def write_sample_lesson(
+    lesson_dir: Path,
+    *,
+    segments: int = 3,
+    seconds: float | Sequence[float] = 2.0,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 30,
+    audio: bool | Sequence[bool] = True,
+    audio_format: str | Sequence[str] = "wav",
+    images: bool | Sequence[bool] = True,
+    thai: bool = True,
+    title: str = "Greetings — สวัสดี",
+    duration_with_audio: bool = False,
+    extra: dict | None = None,
+) -> Path:
+    """Create `lesson_dir` with images/, audio/ and lesson.json; return the lesson.json path.
+
+    - `seconds`: each segment's length (a number, or one per segment, cycled).
+    - `audio`: whether segments have narration (bool or per segment). Segments without audio
+      get an explicit `duration`; segments with audio last as long as their audio unless
+      `duration_with_audio` also writes `duration`.
+    - `audio_format`: "wav" (default), "mp3", "flac", "ogg", "opus", "m4a", or one per segment.
+    - `images`: background PNG per segment (bool or per segment); without one, the segment uses
+      its solid `background` colour. Either way `segment_color(i)` is what fills the corners.
+    - `thai`: include Thai titles/text (otherwise Latin only).
+    - `extra`: extra top-level keys merged into lesson.json (e.g. {"font": "fonts/x.ttf"}).
+    """
+    if segments < 1:
+        raise ValueError("segments must be >= 1")
+    lesson_dir = Path(lesson_dir)
+    (lesson_dir / "images").mkdir(parents=True, exist_ok=True)
+    (lesson_dir / "audio").mkdir(parents=True, exist_ok=True)
+    secs = [float(s) for s in _as_list(seconds, segments)]
+    has_audio = [bool(a) for a in _as_list(audio, segments)]
+    fmts = _as_list(audio_format, segments)
+    has_image = [bool(v) for v in _as_list(images, segments)]
+    segs = []
+    for i in range(segments):
+        color = segment_color(i)
+        seg: dict = {"background": hex_color(color)}
+        if has_image[i]:
+            rel = f"images/{i + 1}.png"
+            write_background(lesson_dir / rel, width, height, color, i)
+            seg["image"] = rel
+        if has_audio[i]:
+            path = write_tone(lesson_dir / "audio" / f"{i + 1}.wav", secs[i], tone_frequency(i), fmts[i])
+            seg["audio"] = path.relative_to(lesson_dir).as_posix()
+            if duration_with_audio:
+                seg["duration"] = secs[i]
+        else:
+            seg["duration"] = secs[i]
+        if thai:
+            seg["title"] = TITLES[i % len(TITLES)]
+            seg["text"] = TEXTS[i % len(TEXTS)]
+        else:
+            seg["title"] = f"Part {i + 1}"
+            seg["text"] = f"Latin-only sample text for segment {i + 1}, long enough to wrap onto two lines."
+        segs.append(seg)
+    manifest = {"title": title, "width": width, "height": height, "fps": fps, "segments": segs}
+    if extra:
+        manifest.update(extra)
+    path = lesson_dir / "lesson.json"
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
