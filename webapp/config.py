@@ -1,0 +1,130 @@
+"""Settings read from the environment, with overrides for tests.
+
+Every setting has a default that serves on a fresh machine: SQLite, an embedded
+Redis and storage folders all live under the instance folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+# Settings taken from the environment as they are (strings) when present.
+_ENV_STRINGS = (
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "LESSONS_ROOT",
+    "VIDEOS_ROOT",
+    "RENDER_CACHE_DIR",
+    "LOGIN_RATE_LIMIT",
+    "RENDER_PRESET",
+    "RENDER_TUNE",
+)
+_ENV_INTS = (
+    "COURSE_RENDER_CONCURRENCY",
+    "RENDER_PROCESSES",
+    "RENDER_CRF",
+    "RENDER_CACHE_MAX_MB",
+    "AUTH_TOKEN_TTL",
+    "LOST_RENDER_SECONDS",
+    "RENDER_MAX_ATTEMPTS",
+)
+_ENV_BOOLS = ("SESSION_COOKIE_SECURE",)
+
+
+def defaults(instance_path: Path) -> dict:
+    """The built-in settings, before the environment and explicit overrides."""
+    return {
+        "DATABASE_URL": f"sqlite:///{instance_path / 'app.db'}",
+        "REDIS_URL": "",  # empty: start the embedded Redis under the instance folder
+        "LESSONS_ROOT": str(instance_path / "lessons"),
+        "VIDEOS_ROOT": str(instance_path / "videos"),
+        "RENDER_CACHE_DIR": str(instance_path / "render-cache"),
+        "RENDER_CACHE_MAX_MB": 2048,
+        "RENDER_PROCESSES": 2,
+        "RENDER_PRESET": "veryfast",
+        "RENDER_CRF": 23,
+        "RENDER_TUNE": "stillimage",
+        # At most this many renders of one course are queued or running at once,
+        # so one course's "Generate all" cannot starve another course.
+        "COURSE_RENDER_CONCURRENCY": 2,
+        # A render whose worker has not reported for this long is declared lost.
+        "LOST_RENDER_SECONDS": 30,
+        "RENDER_MAX_ATTEMPTS": 3,
+        "AUTH_TOKEN_TTL": 3600,
+        "LOGIN_RATE_LIMIT": "5 per minute; 30 per hour",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # Request bodies: JSON calls and small forms only.
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+        "SQLALCHEMY_RECORD_QUERIES": False,
+        "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session
+        "JOBS_PER_PAGE": 20,
+    }
+
+
+def _as_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_environment(environ: dict | None = None) -> dict:
+    """The settings the environment sets, converted to their types."""
+    env = os.environ if environ is None else environ
+    found: dict = {}
+    for name in _ENV_STRINGS:
+        if env.get(name):
+            found[name] = env[name]
+    for name in _ENV_INTS:
+        if env.get(name):
+            try:
+                found[name] = int(env[name])
+            except ValueError as exc:
+                raise ValueError(f"{name} must be a whole number, got {env[name]!r}") from exc
+    for name in _ENV_BOOLS:
+        if env.get(name):
+            found[name] = _as_bool(env[name])
+    return found
+
+
+def database_uri(url: str) -> str:
+    """SQLAlchemy URI for DATABASE_URL; bare postgres URLs use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def instance_secret_key(instance_path: Path) -> str:
+    """A secret key generated once into the instance folder and reused after."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: when two processes start at once, one writes and both read it.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    for _ in range(50):
+        key = path.read_text().strip()
+        if key:
+            return key
+    raise RuntimeError(f"{path} is empty; delete it or set SECRET_KEY")
+
+
+def build(instance_path: Path, overrides: dict | None = None) -> dict:
+    """All settings: defaults, then the environment, then explicit overrides."""
+    settings = defaults(instance_path)
+    settings.update(from_environment())
+    settings.update(overrides or {})
+    if not settings.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = instance_secret_key(instance_path)
+    settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
+    return settings

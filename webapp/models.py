@@ -1,0 +1,255 @@
+"""Tables and small queries. Rules about who may see what live in services."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC timestamp on every database (SQLite stores it naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC timestamp column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+
+
+class VideoGenerationStatus(enum.StrEnum):
+    NOT_STARTED = "not_started"
+    GENERATING = "generating"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class RenderState(enum.StrEnum):
+    QUEUED = "queued"
+    RENDERING = "rendering"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self in (RenderState.QUEUED, RenderState.RENDERING)
+
+
+ACTIVE_RENDER_STATES = (RenderState.QUEUED, RenderState.RENDERING)
+
+
+def _values(enum_cls: type[enum.Enum]) -> list[str]:
+    return [member.value for member in enum_cls]
+
+
+def _enum(enum_cls: type[enum.Enum], name: str, *, native: bool) -> sa.Enum:
+    return sa.Enum(
+        enum_cls,
+        name=name,
+        values_callable=_values,
+        native_enum=native,
+        validate_strings=True,
+        length=20,
+    )
+
+
+course_members = sa.Table(
+    "course_members",
+    db.metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("course_id", sa.ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role, "user_role", native=False), default=Role.STAFF)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    courses: Mapped[list[Course]] = relationship(
+        secondary=course_members, back_populates="members", order_by="Course.name"
+    )
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: inactive users cannot log in
+        return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def __repr__(self) -> str:
+        return f"<User {self.email} {self.role}>"
+
+
+class Course(db.Model):
+    __tablename__ = "courses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    members: Mapped[list[User]] = relationship(secondary=course_members, back_populates="courses")
+
+    def __repr__(self) -> str:
+        return f"<Course {self.name}>"
+
+
+class ApiToken(db.Model):
+    """A personal bearer token. Only its SHA-256 is stored; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # The first characters, kept to tell tokens apart on the tokens page.
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class VideoJob(db.Model):
+    __tablename__ = "video_jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    course_id: Mapped[int] = mapped_column(sa.ForeignKey("courses.id"), index=True)
+    video_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    video_generation_status: Mapped[VideoGenerationStatus] = mapped_column(
+        _enum(VideoGenerationStatus, "video_generation_status", native=True),
+        default=VideoGenerationStatus.NOT_STARTED,
+        server_default=VideoGenerationStatus.NOT_STARTED.value,
+    )
+    video_generation_data: Mapped[dict | None] = mapped_column(sa.JSON().with_variant(JSONB(), "postgresql"))
+
+    course: Mapped[Course] = relationship()
+    lessons: Mapped[list[Lesson]] = relationship(
+        back_populates="job", order_by="Lesson.number", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<VideoJob {self.id} {self.video_id}>"
+
+
+class Lesson(db.Model):
+    __tablename__ = "lessons"
+    __table_args__ = (sa.UniqueConstraint("job_id", "path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("video_jobs.id", ondelete="CASCADE"), index=True)
+    # Relative to LESSONS_ROOT, e.g. "henIVlCPVIY/lesson_1".
+    path: Mapped[str] = mapped_column(sa.String(300))
+    number: Mapped[int]
+    title: Mapped[str] = mapped_column(sa.String(300))
+    duration: Mapped[float | None]
+    # Why lesson.json could not be read, shown on the job page; None when it is fine.
+    problem: Mapped[str | None] = mapped_column(sa.String(500))
+    # The folder was gone at the last scan but renders still refer to the lesson.
+    missing: Mapped[bool] = mapped_column(default=False)
+
+    job: Mapped[VideoJob] = relationship(back_populates="lessons")
+    renders: Mapped[list[Render]] = relationship(back_populates="lesson", order_by="Render.attempt")
+
+
+class Render(db.Model):
+    """One attempt to generate one lesson's video; the lasting record of an RQ job."""
+
+    __tablename__ = "renders"
+    __table_args__ = (
+        # A double click is one render: one active render per lesson and file name.
+        sa.Index(
+            "uq_renders_active_output",
+            "lesson_id",
+            "output_file_name",
+            unique=True,
+            postgresql_where=sa.text("state IN ('queued', 'rendering')"),
+            sqlite_where=sa.text("state IN ('queued', 'rendering')"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("video_jobs.id", ondelete="CASCADE"), index=True)
+    lesson_id: Mapped[int] = mapped_column(sa.ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
+    state: Mapped[RenderState] = mapped_column(
+        _enum(RenderState, "render_state", native=False), default=RenderState.QUEUED, index=True
+    )
+    rq_job_id: Mapped[str | None] = mapped_column(sa.String(100))
+    output_file_name: Mapped[str] = mapped_column(sa.String(100))
+    # As the API reports it: "videos/<lessonPath>/<outputFileName>".
+    output_path: Mapped[str] = mapped_column(sa.String(500))
+    frames_done: Mapped[int] = mapped_column(default=0)
+    frames_total: Mapped[int | None]
+    error_kind: Mapped[str | None] = mapped_column(sa.String(40))
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    attempt: Mapped[int] = mapped_column(default=1)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when someone asks to stop a running render; the worker then stops it.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration: Mapped[float | None]
+    size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+    job: Mapped[VideoJob] = relationship()
+    lesson: Mapped[Lesson] = relationship(back_populates="renders")
+    requested_by: Mapped[User | None] = relationship()
+
+    @property
+    def percent(self) -> float:
+        if not self.frames_total:
+            return 0.0
+        return round(100.0 * min(self.frames_done, self.frames_total) / self.frames_total, 1)
