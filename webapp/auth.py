@@ -1,0 +1,89 @@
+"""How a request is authenticated: session cookie (Flask-Login) or bearer token.
+
+A request carrying `Authorization: Bearer …` is judged by that token alone (the
+session is ignored), and needs no CSRF token: browsers never attach such a
+header to a cross-site request. Every other state-changing request must carry
+the CSRF token.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g, request
+from flask_login import current_user
+
+from .extensions import csrf, db, login_manager
+from .models import User
+from .services import accounts
+from .views.errors import error_response, wants_json
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+
+
+def bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer` header, '' when malformed, None when absent."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return ""
+    return token.strip()
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    if bearer_token() is not None:
+        return None  # a request with a bearer header is judged by the header alone
+    try:
+        user = db.session.get(User, int(user_id))
+    except ValueError:
+        return None
+    return user if user is not None and user.active else None
+
+
+@login_manager.request_loader
+def load_user_from_request(_request) -> User | None:
+    token = bearer_token()
+    if not token:
+        return None
+    user = accounts.user_for_bearer(
+        token, current_app.config["SECRET_KEY"], current_app.config["AUTH_TOKEN_TTL"]
+    )
+    if user is not None:
+        g.authenticated_by_token = True
+    return user
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    from flask import redirect, url_for
+
+    if wants_json():
+        return error_response(401, "Authentication required: log in or send an Authorization: Bearer token.")
+    if request.headers.get("HX-Request"):
+        # An htmx poll after the session ended: send the whole page to the login form.
+        response = error_response(401, "Your session has ended; please log in again.")
+        response.headers["HX-Redirect"] = url_for("auth.login", next=request.full_path)
+        return response
+    return redirect(url_for("auth.login", next=request.full_path))
+
+
+def check_csrf() -> None:
+    """Refuse a state-changing browser request without a valid CSRF token."""
+    if request.method in SAFE_METHODS or bearer_token() is not None:
+        return
+    if request.blueprint == "rq_dashboard":
+        return  # its own JavaScript cannot send our token; ops checks the Origin instead
+    csrf.protect()
+
+
+def is_admin() -> bool:
+    return bool(current_user.is_authenticated and current_user.is_admin)
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+    app.before_request(check_csrf)

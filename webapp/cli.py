@@ -1,0 +1,143 @@
+"""Commands operators and scripts depend on: users, tokens, jobs, demo, worker, cron, redis.
+
+Commands that print a value for scripts print it alone on their last line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+
+from . import embedded_redis, queue
+from .extensions import db
+from .models import Role
+from .services import accounts, demo, jobs
+
+users_cli = AppGroup("users", help="Manage user accounts.")
+tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")
+jobs_cli = AppGroup("jobs", help="Manage video jobs.")
+redis_cli = AppGroup("redis", help="Control the embedded Redis (used when REDIS_URL is not set).")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--password", help="Required for a new user; changes the password of an existing one.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), help="Default for a new user: staff.")
+@click.option("--course", "courses", multiple=True, help="Course to join (created if missing); repeatable.")
+def create_user(email: str, password: str | None, role: str | None, courses: tuple[str, ...]):
+    """Create a user, or update an existing one (never a duplicate)."""
+    try:
+        user = accounts.save_user(email, password, Role(role) if role else None, list(courses))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    names = ", ".join(c.name for c in user.courses) or "no courses"
+    click.echo(f"{user.email} ({user.role}) in {names}")
+
+
+@tokens_cli.command("create")
+@click.argument("email")
+@click.option("--name", default="CLI token", show_default=True)
+def create_token(email: str, name: str):
+    """Create a personal API token; the token is printed once, on the last line."""
+    user = accounts.find_user(email)
+    if user is None:
+        raise click.ClickException(f"no user with email {email}")
+    try:
+        _, plain = accounts.create_api_token(user, name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Token '{name}' for {user.email} (shown only now):")
+    click.echo(plain)
+
+
+@jobs_cli.command("create")
+@click.option("--course", required=True, help="Name of an existing course.")
+@click.option("--video", required=True, help="YouTube video id or URL.")
+@click.option("--title", help="Default: 'Video <id>'.")
+def create_job(course: str, video: str, title: str | None):
+    """Create a job and scan its lessons; the job id is printed on the last line."""
+    found = jobs.find_course(course)
+    if found is None:
+        raise click.ClickException(
+            f"no course named {course!r} (create it with: flask users create … --course)"
+        )
+    try:
+        job = jobs.create_job(None, found, video, title, Path(current_app.config["LESSONS_ROOT"]))
+    except jobs.JobError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Job '{job.title}' for video {job.video_id}: {len(job.lessons)} lesson(s).")
+    click.echo(str(job.id))
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command():
+    """Create (or reuse) demo data: a course, an admin, a token and a job with real lessons."""
+    result = demo.ensure_demo(current_app)
+    click.echo(f"Demo job {result['jobId']} with lessons under {current_app.config['LESSONS_ROOT']}")
+    click.echo(json.dumps(result))
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option(
+    "--queue",
+    "queue_names",
+    multiple=True,
+    help=f"Queue to work (repeatable). Default: {queue.MAINTENANCE_QUEUE} and {queue.RENDER_QUEUE}.",
+)
+@with_appcontext
+def worker_command(burst: bool, queue_names: tuple[str, ...]):
+    """Run an RQ worker in this app's context."""
+    from rq import Queue, Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    engine = db.engine
+    # The work horse is a fork: it must not share the parent's database connections.
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    conn = queue.worker_connection()
+    names = queue_names or (queue.MAINTENANCE_QUEUE, queue.RENDER_QUEUE)
+    worker = Worker([Queue(name, connection=conn) for name in names], connection=conn)
+    # The scheduler runs delayed retries (Retry with an interval).
+    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+
+
+@click.command("cron")
+@with_appcontext
+def cron_command():
+    """Run RQ's cron scheduler: periodic housekeeping such as finding lost renders."""
+    from rq.cron import CronScheduler
+
+    from . import tasks
+
+    scheduler = CronScheduler(connection=queue.worker_connection(), logging_level="INFO")
+    tasks.register_cron(scheduler, current_app)
+    scheduler.start()
+
+
+@redis_cli.command("start")
+def redis_start():
+    """Start the embedded Redis and print its URL."""
+    if current_app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL is set: there is no embedded Redis to start.")
+    click.echo(embedded_redis.ensure_running(current_app.instance_path))
+
+
+@redis_cli.command("stop")
+def redis_stop():
+    """Stop the embedded Redis (it saves its data first)."""
+    if embedded_redis.stop(current_app.instance_path):
+        click.echo("embedded Redis stopped")
+    else:
+        click.echo("embedded Redis was not running")
+
+
+def init_app(app: Flask) -> None:
+    for command in (users_cli, tokens_cli, jobs_cli, redis_cli, demo_command, worker_command, cron_command):
+        app.cli.add_command(command)

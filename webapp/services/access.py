@@ -1,0 +1,62 @@
+"""Course scope: a user sees jobs of the courses they belong to; admins see all."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from werkzeug.exceptions import NotFound
+
+from ..extensions import db
+from ..models import Course, User, VideoJob, course_members
+
+
+def course_ids(user: User) -> sa.Select | None:
+    """A subquery of the course ids the user may act on; None for an admin (all)."""
+    if user.is_admin:
+        return None
+    return sa.select(course_members.c.course_id).where(course_members.c.user_id == user.id)
+
+
+def scope_jobs(query: sa.Select, user: User) -> sa.Select:
+    """Restrict a query over VideoJob to the user's courses."""
+    allowed = course_ids(user)
+    return query if allowed is None else query.where(VideoJob.course_id.in_(allowed))
+
+
+def visible_courses(user: User) -> list[Course]:
+    query = sa.select(Course).order_by(Course.name)
+    allowed = course_ids(user)
+    if allowed is not None:
+        query = query.where(Course.id.in_(allowed))
+    return list(db.session.scalars(query))
+
+
+def parse_uuid(value: str | uuid.UUID) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def get_job(job_id: str | uuid.UUID, user: User) -> VideoJob | None:
+    """The job if it exists and is in the user's reach, else None."""
+    job_uuid = parse_uuid(job_id)
+    if job_uuid is None:
+        return None
+    query = scope_jobs(sa.select(VideoJob).where(VideoJob.id == job_uuid), user)
+    return db.session.scalars(query).one_or_none()
+
+
+def get_job_or_404(job_id: str | uuid.UUID, user: User) -> VideoJob:
+    """The job, or 404 when it does not exist or lies outside the user's courses."""
+    job = get_job(job_id, user)
+    if job is None:
+        raise NotFound("No such video job.")
+    return job
+
+
+def can_use_course(user: User, course: Course) -> bool:
+    return user.is_admin or any(c.id == course.id for c in user.courses)

@@ -1,0 +1,152 @@
+"""Users, courses and credentials: passwords, personal API tokens, signed tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.security import generate_password_hash
+
+from ..extensions import db
+from ..models import ApiToken, Course, Role, User, utcnow
+
+API_TOKEN_PREFIX = "lvt_"
+_SIGNED_TOKEN_SALT = "api-bearer-token"
+# last_used_at is written at most this often, so polling clients do not write on every call.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Compared against when the email is unknown, so a miss costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not a real password")
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def get_or_create_course(name: str) -> Course:
+    name = name.strip()
+    if not name:
+        raise ValueError("course name must not be empty")
+    course = db.session.scalars(sa.select(Course).where(Course.name == name)).one_or_none()
+    if course is None:
+        course = Course(name=name)
+        db.session.add(course)
+        db.session.flush()
+    return course
+
+
+def save_user(email: str, password: str | None, role: Role | None = None, courses: list[str] = ()) -> User:
+    """Create the user or update it: password, role, and add course memberships."""
+    email = normalize_email(email)
+    if "@" not in email or len(email) > 254:
+        raise ValueError(f"not an email address: {email!r}")
+    user = db.session.scalars(sa.select(User).where(User.email == email)).one_or_none()
+    if user is None:
+        if not password:
+            raise ValueError("a new user needs a password")
+        user = User(email=email, role=role or Role.STAFF, active=True)
+        db.session.add(user)
+    elif role is not None:
+        user.role = role
+    if password:
+        if len(password) < 8:
+            raise ValueError("passwords must have at least 8 characters")
+        user.set_password(password)
+    for name in courses:
+        course = get_or_create_course(name)
+        if course not in user.courses:
+            user.courses.append(course)
+    db.session.commit()
+    return user
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalars(sa.select(User).where(User.email == normalize_email(email))).one_or_none()
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, else None."""
+    user = find_user(email or "")
+    if user is None:
+        User(password_hash=_DUMMY_HASH).check_password(password or "")
+        return None
+    if not user.check_password(password or "") or not user.active:
+        return None
+    return user
+
+
+def _hash_token(token: str) -> str:
+    # API tokens are 256 random bits: a fast hash is enough, unlike passwords.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """A new personal token; the plain token is returned once and never stored."""
+    name = (name or "").strip() or "API token"
+    if len(name) > 100:
+        raise ValueError("token names have at most 100 characters")
+    plain = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name, token_hash=_hash_token(plain), prefix=plain[:12])
+    db.session.add(token)
+    db.session.commit()
+    return token, plain
+
+
+def list_api_tokens(user: User) -> list[ApiToken]:
+    query = sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
+    return list(db.session.scalars(query))
+
+
+def revoke_api_token(user: User, token_id: int) -> bool:
+    """Revoke one of the user's own tokens; False if there is no such token."""
+    token = db.session.scalars(
+        sa.select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+    ).one_or_none()
+    if token is None:
+        return False
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        db.session.commit()
+    return True
+
+
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=_SIGNED_TOKEN_SALT)
+
+
+def _password_fingerprint(user: User) -> str:
+    # Changing the password invalidates every signed token issued before.
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def issue_signed_token(user: User, secret_key: str) -> str:
+    return _serializer(secret_key).dumps({"uid": user.id, "pw": _password_fingerprint(user)})
+
+
+def user_for_bearer(token: str, secret_key: str, max_age: int) -> User | None:
+    """The active user a bearer token stands for: a personal API token or a signed token."""
+    if not token:
+        return None
+    if token.startswith(API_TOKEN_PREFIX):
+        api_token = db.session.scalars(
+            sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(token))
+        ).one_or_none()
+        if api_token is None or api_token.revoked or not api_token.user.active:
+            return None
+        now = utcnow()
+        if api_token.last_used_at is None or now - api_token.last_used_at > _LAST_USED_RESOLUTION:
+            api_token.last_used_at = now
+            db.session.commit()
+        return api_token.user
+    try:
+        data = _serializer(secret_key).loads(token, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(data, dict):
+        return None
+    user = db.session.get(User, data.get("uid"))
+    if user is None or not user.active or data.get("pw") != _password_fingerprint(user):
+        return None
+    return user

@@ -1,0 +1,144 @@
+"""Video jobs: creating them from a YouTube URL or id, listing, and rescanning lessons."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import Course, Lesson, User, VideoGenerationStatus, VideoJob
+from . import access, lessons, summary
+
+VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+_YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
+_PATH_PREFIXES = ("embed", "shorts", "live", "v", "e")
+
+
+class JobError(ValueError):
+    """Input for a job that cannot be accepted; the message is for the user."""
+
+
+def parse_video_id(value: str) -> str:
+    """The 11-character YouTube video id in a bare id or a watch, youtu.be or embed URL."""
+    text = (value or "").strip()
+    if VIDEO_ID.match(text):
+        return text
+    candidate = text if "://" in text else f"https://{text}"
+    url = urlparse(candidate)
+    host = (url.hostname or "").lower().removeprefix("www.")
+    found = None
+    if host == "youtu.be":
+        found = url.path.strip("/").split("/")[0]
+    elif host in _YOUTUBE_HOSTS:
+        parts = [p for p in url.path.split("/") if p]
+        if parts[:1] == ["watch"]:
+            found = (parse_qs(url.query).get("v") or [""])[0]
+        elif len(parts) >= 2 and parts[0] in _PATH_PREFIXES:
+            found = parts[1]
+    if found and VIDEO_ID.match(found):
+        return found
+    raise JobError(
+        "Enter a YouTube video id (11 characters, like henIVlCPVIY) "
+        "or a YouTube watch, youtu.be or embed URL."
+    )
+
+
+def create_job(
+    user: User | None, course: Course, video: str, title: str | None, lessons_root: Path
+) -> VideoJob:
+    """A new job for a course, with its lessons scanned from disk. user None: the CLI."""
+    if user is not None and not access.can_use_course(user, course):
+        raise JobError("You are not a member of that course.")
+    video_id = parse_video_id(video)
+    title = (title or "").strip() or f"Video {video_id}"
+    if len(title) > 200:
+        raise JobError("Titles have at most 200 characters.")
+    job = VideoJob(course=course, video_id=video_id, title=title)
+    db.session.add(job)
+    db.session.flush()
+    _sync_lessons(job, lessons_root)
+    db.session.commit()
+    return job
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    added: int
+    updated: int
+    removed: int
+    message: str | None
+
+
+def _sync_lessons(job: VideoJob, lessons_root: Path) -> ScanResult:
+    found = lessons.discover(lessons_root, job.video_id)
+    existing = {lesson.path: lesson for lesson in job.lessons}
+    added = updated = removed = 0
+    for item in found.lessons:
+        lesson = existing.pop(item.path, None)
+        if lesson is None:
+            job.lessons.append(
+                Lesson(
+                    path=item.path,
+                    number=item.number,
+                    title=item.title,
+                    duration=item.duration,
+                    problem=item.problem,
+                )
+            )
+            added += 1
+            continue
+        values = (item.number, item.title, item.duration, item.problem, False)
+        if (lesson.number, lesson.title, lesson.duration, lesson.problem, lesson.missing) != values:
+            lesson.number, lesson.title, lesson.duration, lesson.problem, lesson.missing = values
+            updated += 1
+    for lesson in existing.values():
+        # Lessons with renders keep their history; the others simply go.
+        if lesson.renders:
+            if not lesson.missing:
+                lesson.missing = True
+                removed += 1
+        else:
+            job.lessons.remove(lesson)
+            removed += 1
+    db.session.flush()
+    summary.refresh(job)
+    return ScanResult(added, updated, removed, found.message)
+
+
+def rescan_lessons(job: VideoJob, lessons_root: Path) -> ScanResult:
+    """Bring the job's lessons in line with the folders on disk."""
+    summary.lock_job(job.id)
+    result = _sync_lessons(job, lessons_root)
+    db.session.commit()
+    return result
+
+
+def list_jobs(
+    user: User,
+    *,
+    course_id: int | None = None,
+    status: str | None = None,
+    search: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+):
+    """A page of the user's jobs, newest first, filtered by course, status and title or video id."""
+    query = access.scope_jobs(sa.select(VideoJob), user).order_by(VideoJob.created_at.desc(), VideoJob.id)
+    if course_id:
+        query = query.where(VideoJob.course_id == course_id)
+    if status in {s.value for s in VideoGenerationStatus}:
+        query = query.where(VideoJob.video_generation_status == VideoGenerationStatus(status))
+    if search:
+        pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            sa.or_(VideoJob.title.ilike(pattern, escape="\\"), VideoJob.video_id.ilike(pattern, escape="\\"))
+        )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def find_course(name: str) -> Course | None:
+    return db.session.scalars(sa.select(Course).where(Course.name == name.strip())).one_or_none()

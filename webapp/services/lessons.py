@@ -1,0 +1,68 @@
+"""Lesson discovery: LESSONS_ROOT/<videoId>/lesson_<n>/lesson.json, in natural order."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..render import ManifestError, load_manifest
+
+LESSON_DIR = re.compile(r"^lesson_(\d{1,6})$")
+
+
+@dataclass(frozen=True)
+class FoundLesson:
+    path: str  # relative to LESSONS_ROOT, e.g. "henIVlCPVIY/lesson_2"
+    number: int
+    title: str
+    duration: float | None
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class Discovery:
+    lessons: list[FoundLesson]
+    # Why nothing could be found (e.g. no folder for this video), for the job page.
+    message: str | None = None
+
+
+def lesson_dir(lessons_root: Path, lesson_path: str) -> Path:
+    """The folder of a lesson path, refusing anything that leaves LESSONS_ROOT."""
+    root = Path(lessons_root).resolve()
+    target = (root / lesson_path).resolve()
+    if not target.is_relative_to(root) or target == root:
+        raise ValueError(f"lesson path {lesson_path!r} is outside the lessons folder")
+    return target
+
+
+def discover(lessons_root: Path, video_id: str) -> Discovery:
+    """The lessons on disk for one video, ordered by lesson number (lesson_2 before lesson_10)."""
+    root = Path(lessons_root).resolve()
+    video_dir = (root / video_id).resolve()
+    if not video_dir.is_relative_to(root) or video_dir == root:
+        return Discovery([], f"“{video_id}” is not a valid lesson folder name.")
+    if not video_dir.is_dir():
+        return Discovery([], f"No lesson folder for this video yet (expected {video_dir}).")
+    numbered = []
+    for child in video_dir.iterdir():
+        match = LESSON_DIR.match(child.name)
+        if match and child.is_dir() and (child / "lesson.json").is_file():
+            numbered.append((int(match.group(1)), child))
+    numbered.sort(key=lambda item: (item[0], item[1].name))
+    lessons = []
+    for number, folder in numbered:
+        rel = f"{video_id}/{folder.name}"
+        if not folder.resolve().is_relative_to(video_dir):
+            lessons.append(
+                FoundLesson(rel, number, folder.name, None, "folder links outside the lessons root")
+            )
+            continue
+        try:
+            manifest = load_manifest(folder)
+        except ManifestError as exc:
+            lessons.append(FoundLesson(rel, number, folder.name, None, str(exc)))
+        else:
+            lessons.append(FoundLesson(rel, number, manifest.title, round(manifest.duration, 3), None))
+    message = None if lessons else f"No lesson_<n>/lesson.json folders in {video_dir}."
+    return Discovery(lessons, message)

@@ -1,0 +1,230 @@
+"""The job's generation summary, derived from its Render rows, and the status view of it.
+
+`video_generation_status` / `video_generation_data` are never edited piecemeal:
+every render state change locks the job row, recomputes the whole summary from
+the rows and writes it in the same transaction. Two workers finishing two lessons
+at the same instant therefore both appear; nothing is read-modify-written from a
+stale copy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import (
+    ACTIVE_RENDER_STATES,
+    Lesson,
+    Render,
+    RenderState,
+    VideoGenerationStatus,
+    VideoJob,
+    utcnow,
+)
+
+FINISHED_STATES = (RenderState.COMPLETED, RenderState.FAILED)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 UTC with a Z, as the API shows every timestamp."""
+    if moment is None:
+        return None
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def lock_job(job_id: uuid.UUID) -> VideoJob:
+    """Lock the job row until commit and return it fresh from the database.
+
+    PostgreSQL: SELECT … FOR UPDATE. SQLite has no row locks and ignores FOR
+    UPDATE; a write to the row first takes SQLite's database write lock, which
+    serialises the recomputation the same way.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(sa.update(VideoJob).where(VideoJob.id == job_id).values(updated_at=utcnow()))
+    query = sa.select(VideoJob).where(VideoJob.id == job_id).with_for_update()
+    return db.session.scalars(query.execution_options(populate_existing=True)).one()
+
+
+def _latest_finished(renders: list[Render]) -> dict[int, Render]:
+    """Per lesson, its latest finished (completed or failed) attempt.
+
+    Cancelled attempts generate nothing and attempts still running have no
+    result yet, so neither replaces a lesson's last finished result.
+    """
+    latest: dict[int, Render] = {}
+    for render in renders:
+        if render.state in FINISHED_STATES:
+            current = latest.get(render.lesson_id)
+            if current is None or (render.finished_at, render.attempt) >= (
+                current.finished_at,
+                current.attempt,
+            ):
+                latest[render.lesson_id] = render
+    return latest
+
+
+def compute(job: VideoJob) -> tuple[VideoGenerationStatus, dict]:
+    """The summary rules of DESIGN.md, applied to the job's current rows."""
+    renders = list(
+        db.session.scalars(
+            sa.select(Render)
+            .where(Render.job_id == job.id)
+            .order_by(Render.queued_at, Render.attempt)
+            .execution_options(populate_existing=True)
+        )
+    )
+    lessons = list(db.session.scalars(sa.select(Lesson).where(Lesson.job_id == job.id)))
+    paths = {lesson.id: lesson.path for lesson in lessons}
+    latest = _latest_finished(renders)
+
+    if any(r.state in ACTIVE_RENDER_STATES for r in renders):
+        status = VideoGenerationStatus.GENERATING
+    elif any(r.state == RenderState.FAILED for r in latest.values()):
+        status = VideoGenerationStatus.FAILED
+    elif any(r.state == RenderState.COMPLETED for r in latest.values()):
+        status = VideoGenerationStatus.COMPLETED
+    else:
+        status = VideoGenerationStatus.NOT_STARTED
+
+    started = [r for r in renders if r.started_at is not None]
+    current = max(started, key=lambda r: r.started_at) if started else None
+    finished = sorted(
+        (r for r in renders if r.state in FINISHED_STATES), key=lambda r: (r.finished_at, r.attempt)
+    )
+    videos = []
+    for render in finished:
+        entry = {
+            "lessonPath": paths[render.lesson_id],
+            "outputPath": render.output_path,
+            "generatedAt": iso(render.finished_at),
+            "success": render.state == RenderState.COMPLETED,
+        }
+        if render.state == RenderState.FAILED:
+            entry["error"] = render.error_message or "failed"
+        videos.append(entry)
+    data = {
+        "currentLesson": paths[current.lesson_id] if current else None,
+        "generatedVideos": videos,
+        "totalLessons": sum(1 for lesson in lessons if not lesson.missing),
+        "completedLessons": sum(1 for r in latest.values() if r.state == RenderState.COMPLETED),
+    }
+    return status, data
+
+
+def refresh(job: VideoJob) -> None:
+    """Recompute and store the job's summary (the caller holds the job lock and commits)."""
+    status, data = compute(job)
+    job.video_generation_status = status
+    job.video_generation_data = data
+    job.updated_at = utcnow()
+
+
+@dataclass(frozen=True)
+class ActiveRender:
+    render: Render
+    lesson_path: str
+    eta_seconds: int | None
+
+    def as_json(self) -> dict:
+        r = self.render
+        return {
+            "renderId": str(r.id),
+            "lessonPath": self.lesson_path,
+            "state": r.state.value,
+            "framesDone": r.frames_done,
+            "framesTotal": r.frames_total,
+            "percent": r.percent,
+            "etaSeconds": self.eta_seconds,
+        }
+
+
+def eta_seconds(render: Render, now: datetime) -> int | None:
+    if render.state != RenderState.RENDERING or not render.frames_total or not render.frames_done:
+        return None
+    elapsed = (now - render.started_at).total_seconds() if render.started_at else 0
+    if elapsed <= 0:
+        return None
+    rate = render.frames_done / elapsed
+    return max(0, round((render.frames_total - render.frames_done) / rate))
+
+
+@dataclass(frozen=True)
+class LessonView:
+    lesson: Lesson
+    attempts: list[Render]  # oldest first
+
+    @property
+    def latest(self) -> Render | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def active(self) -> Render | None:
+        return next((r for r in reversed(self.attempts) if r.state in ACTIVE_RENDER_STATES), None)
+
+    @property
+    def video(self) -> Render | None:
+        """The newest completed attempt: the video to play."""
+        return next((r for r in reversed(self.attempts) if r.state == RenderState.COMPLETED), None)
+
+
+@dataclass(frozen=True)
+class Status:
+    """Everything the status JSON and the status fragment show; one source for both."""
+
+    job: VideoJob
+    status: VideoGenerationStatus
+    data: dict
+    active: list[ActiveRender]
+    lessons: list[LessonView]
+    updated_at: datetime
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == VideoGenerationStatus.GENERATING or bool(self.active)
+
+    def as_json(self) -> dict:
+        return {
+            "videoJobId": str(self.job.id),
+            "videoGenerationStatus": self.status.value,
+            "currentLesson": self.data.get("currentLesson"),
+            "generatedVideos": self.data.get("generatedVideos", []),
+            "totalLessons": self.data.get("totalLessons", 0),
+            "completedLessons": self.data.get("completedLessons", 0),
+            "activeRenders": [a.as_json() for a in self.active],
+            "updatedAt": iso(self.updated_at),
+        }
+
+
+def status(job: VideoJob) -> Status:
+    """The job's generation status: the stored summary, live progress, and each lesson's attempts."""
+    if job.video_generation_data is None:  # rows written before summaries existed
+        current_status, data = compute(job)
+    else:
+        current_status, data = job.video_generation_status, job.video_generation_data
+    lessons = list(
+        db.session.scalars(
+            sa.select(Lesson).where(Lesson.job_id == job.id).order_by(Lesson.number, Lesson.path)
+        )
+    )
+    renders = list(
+        db.session.scalars(
+            sa.select(Render).where(Render.job_id == job.id).order_by(Render.queued_at, Render.attempt)
+        )
+    )
+    attempts: dict[int, list[Render]] = {lesson.id: [] for lesson in lessons}
+    for render in renders:
+        attempts[render.lesson_id].append(render)
+    paths = {lesson.id: lesson.path for lesson in lessons}
+    now = utcnow()
+    active = [
+        ActiveRender(r, paths[r.lesson_id], eta_seconds(r, now))
+        for r in renders
+        if r.state in ACTIVE_RENDER_STATES
+    ]
+    moments = [job.updated_at] + [a.render.heartbeat_at for a in active if a.render.heartbeat_at]
+    views = [LessonView(lesson, attempts[lesson.id]) for lesson in lessons]
+    return Status(job, current_status, data, active, views, max(moments))

@@ -1,0 +1,1 @@
+"""Blueprints: thin views that parse input, call one service and render HTML or JSON."""

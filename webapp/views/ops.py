@@ -1,0 +1,63 @@
+"""Operators: a health endpoint, and the RQ dashboard behind an admin check."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import rq_dashboard
+import sqlalchemy as sa
+from flask import Blueprint, Flask, abort, request
+from flask_login import current_user
+
+from .. import embedded_redis, queue
+from ..extensions import db, login_manager
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/health")
+def health():
+    """Liveness of the database and Redis; 503 when either is down."""
+    checks = {}
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+        checks["database"] = "unavailable"
+    try:
+        queue.connection().ping()
+        checks["redis"] = "ok"
+    except Exception:  # any failure to reach Redis means "unavailable" here
+        checks["redis"] = "unavailable"
+    healthy = all(value == "ok" for value in checks.values())
+    return {"status": "ok" if healthy else "degraded", **checks}, 200 if healthy else 503
+
+
+def guard_dashboard():
+    """The dashboard can delete and requeue jobs: admins only, and posts only from this site."""
+    if request.blueprint != "rq_dashboard":
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if not current_user.is_admin:
+        abort(403, description="The queue dashboard is for administrators.")
+    # rq-dashboard's "requeue all" also answers GET, so it is guarded like a post.
+    if request.method not in ("GET", "HEAD") or request.endpoint == "rq_dashboard.requeue_all":
+        # Its JavaScript cannot send our CSRF token; a same-origin check stands in for it.
+        origin = request.headers.get("Origin") or request.headers.get("Referer") or ""
+        if urlparse(origin).netloc != request.host:
+            abort(403, description="Cross-site request refused.")
+    return None
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    # rq-dashboard reads a *list* of Redis URLs (a bare string is indexed character by character).
+    app.config["RQ_DASHBOARD_REDIS_URL"] = [
+        app.config.get("REDIS_URL") or embedded_redis.url(app.instance_path)
+    ]
+    # App-level hooks run before the dashboard blueprint's own (which connects to Redis).
+    app.before_request(guard_dashboard)
+    app.register_blueprint(rq_dashboard.blueprint, url_prefix="/rq")
+    rq_dashboard.web.setup_rq_connection(app)

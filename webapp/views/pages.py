@@ -1,0 +1,92 @@
+"""Server-rendered pages: the jobs list, a job with its lessons, creating a job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from ..models import VideoGenerationStatus
+from ..services import access, jobs, lessons, summary
+
+bp = Blueprint("pages", __name__)
+
+
+def lessons_root() -> Path:
+    return Path(current_app.config["LESSONS_ROOT"])
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("pages.jobs"))
+
+
+@bp.get("/jobs", endpoint="jobs")
+@login_required
+def jobs_list():
+    course_id = request.args.get("course", type=int)
+    status = request.args.get("status") or None
+    search = (request.args.get("q") or "").strip()
+    page = max(1, request.args.get("page", 1, type=int))
+    result = jobs.list_jobs(
+        current_user,
+        course_id=course_id,
+        status=status,
+        search=search,
+        page=page,
+        per_page=current_app.config["JOBS_PER_PAGE"],
+    )
+    return render_template(
+        "jobs.html",
+        page=result,
+        courses=access.visible_courses(current_user),
+        statuses=list(VideoGenerationStatus),
+        filters={"course": course_id, "status": status, "q": search},
+    )
+
+
+@bp.get("/jobs/new")
+@login_required
+def new_job():
+    return render_template("job_new.html", courses=access.visible_courses(current_user), form={})
+
+
+@bp.post("/jobs")
+@login_required
+def create_job():
+    form = request.form
+    courses = {c.id: c for c in access.visible_courses(current_user)}
+    course = courses.get(form.get("course", type=int))
+    try:
+        if course is None:
+            raise jobs.JobError("Choose one of your courses.")
+        job = jobs.create_job(current_user, course, form.get("video", ""), form.get("title"), lessons_root())
+    except jobs.JobError as exc:
+        return render_template("job_new.html", courses=list(courses.values()), form=form, error=str(exc)), 422
+    flash(f"Job created with {len(job.lessons)} lesson(s).", "info")
+    return redirect(url_for("pages.job_detail", job_id=job.id))
+
+
+@bp.get("/jobs/<job_id>")
+@login_required
+def job_detail(job_id: str):
+    job = access.get_job_or_404(job_id, current_user)
+    discovery_message = None if job.lessons else lessons.discover(lessons_root(), job.video_id).message
+    return render_template(
+        "job.html", job=job, state=summary.status(job), discovery_message=discovery_message
+    )
+
+
+@bp.post("/jobs/<job_id>/rescan")
+@login_required
+def rescan(job_id: str):
+    job = access.get_job_or_404(job_id, current_user)
+    result = jobs.rescan_lessons(job, lessons_root())
+    if result.message:
+        flash(result.message, "warning")
+    else:
+        flash(
+            f"Lessons rescanned: {result.added} new, {result.updated} changed, {result.removed} gone.", "info"
+        )
+    return redirect(url_for("pages.job_detail", job_id=job.id))
