@@ -1,0 +1,69 @@
+# Two commands do everything on a fresh machine:
+#   make run   install, migrate, create demo data, start web + workers + cron (embedded Redis, SQLite)
+#   make test  install what the tests need and run the suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+INSTANCE ?= instance
+# System packages: FriBiDi for Pillow's text shaping, Chromium for the browser tests.
+APT_RUNTIME := libfribidi0
+APT_TEST := chromium
+
+.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@ $(VENV)/.runtime-installed
+
+# Installs missing Debian packages when run as root; otherwise says what to install.
+system-deps:
+	@APT="$(APT_RUNTIME)" bash .ci/apt-ensure
+
+system-deps-test:
+	@APT="$(APT_RUNTIME) $(APT_TEST)" bash .ci/apt-ensure
+
+RAQM_CHECK := from PIL import features; import sys; features.check("raqm") or sys.exit( \
+  "Pillow cannot shape Thai or Arabic text: its raqm layout needs FriBiDi (apt-get install libfribidi0)")
+
+install: system-deps $(VENV)/.runtime-installed
+	@$(BIN)/python -c '$(RAQM_CHECK)'
+
+install-dev: system-deps-test $(VENV)/.dev-installed
+	@$(BIN)/python -c '$(RAQM_CHECK)'
+
+run: install
+	@mkdir -p $(INSTANCE)
+	@$(FLASK) db upgrade 2>&1 | grep -v "^INFO" || true
+	@$(FLASK) demo | tail -n 1 > $(INSTANCE)/demo-login.json
+	@$(BIN)/python -c 'import json; d = json.load(open("$(INSTANCE)/demo-login.json")); \
+	  print(f"\n  Lesson videos is starting on http://$(HOST):$(PORT)/\n" \
+	        f"  Log in as {d[\"email\"]} with password {d[\"password\"]}\n" \
+	        f"  Demo job:  http://$(HOST):$(PORT)/jobs/{d[\"jobId\"]}\n" \
+	        f"  API token: {d[\"token\"]}\n  Ctrl-C stops everything.\n")'
+	@trap '$(FLASK) redis stop >/dev/null 2>&1 || true' EXIT; \
+	  HOST=$(HOST) PORT=$(PORT) PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile
+
+test: install-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
