@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from ..extensions import csrf, limiter
+from ..auth import csrf_exempt
+from ..extensions import limiter
 from ..services import accounts
 from . import jsonbody
 from .errors import error_response
@@ -67,7 +68,7 @@ def logout():
 
 
 @bp.post("/auth/token")
-@csrf.exempt
+@csrf_exempt
 @limiter.limit(_login_limit, key_func=_login_key, deduct_when=_failed, error_message=THROTTLED)
 def issue_token():
     """Email + password to a short-lived signed bearer token (for JWT-style clients)."""

@@ -1,0 +1,183 @@
+"""The commands operators and scripts depend on."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from webapp.extensions import db
+from webapp.models import ApiToken, Course, User, VideoJob
+
+from .helpers import bearer, csrf_token
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def last_line(result) -> str:
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()[-1]
+
+
+def test_users_create_then_update_never_duplicates(app, runner):
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "Ann@Example.com",
+            "--password",
+            "first-password",
+            "--course",
+            "Thai 101",
+            "--course",
+            "Thai 102",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "ann@example.com",
+            "--password",
+            "second-password",
+            "--role",
+            "admin",
+            "--course",
+            "Thai 101",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        [user] = db.session.scalars(sa.select(User)).all()
+        assert user.email == "ann@example.com" and user.role == "admin"
+        assert user.check_password("second-password")
+        assert sorted(c.name for c in user.courses) == ["Thai 101", "Thai 102"]
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Course)) == 2
+
+
+def test_users_create_refuses_bad_input(runner):
+    assert (
+        runner.invoke(args=["users", "create", "nobody@example.com"]).exit_code != 0
+    )  # new user, no password
+    assert runner.invoke(args=["users", "create", "not-an-email", "--password", "long-enough"]).exit_code != 0
+    result = runner.invoke(args=["users", "create", "a@example.com", "--password", "short"])
+    assert result.exit_code != 0 and "at least 8" in result.output
+    assert (
+        runner.invoke(
+            args=["users", "create", "a@example.com", "--password", "long-enough", "--role", "owner"]
+        ).exit_code
+        != 0
+    )
+
+
+def test_tokens_create_prints_a_working_token_last(app, runner, client, factory):
+    user = factory.user(courses=["A"])
+    job = factory.job("A", lessons=1)
+    token = last_line(runner.invoke(args=["tokens", "create", user.email, "--name", "ci"]))
+    assert (
+        client.get(f"/video-transform/{job.id}/video-generation-status", headers=bearer(token)).status_code
+        == 200
+    )
+    with app.app_context():
+        assert db.session.scalars(sa.select(ApiToken.name)).one() == "ci"
+    assert runner.invoke(args=["tokens", "create", "ghost@example.com"]).exit_code != 0
+
+
+def test_jobs_create_prints_the_job_id_last(app, runner, factory):
+    factory.user(courses=["Thai 101"])
+    factory.lessons("henIVlCPVIY", count=3)
+    job_id = last_line(
+        runner.invoke(
+            args=[
+                "jobs",
+                "create",
+                "--course",
+                "Thai 101",
+                "--video",
+                "https://www.youtube.com/watch?v=henIVlCPVIY",
+                "--title",
+                "Greetings",
+            ]
+        )
+    )
+    with app.app_context():
+        job = db.session.get(VideoJob, uuid.UUID(job_id))
+        assert job.title == "Greetings" and len(job.lessons) == 3
+
+
+def test_jobs_create_refuses_unknown_course_and_bad_video(runner, factory):
+    factory.user(courses=["Thai 101"])
+    result = runner.invoke(args=["jobs", "create", "--course", "Nope", "--video", "henIVlCPVIY"])
+    assert result.exit_code != 0 and "no course named" in result.output
+    result = runner.invoke(args=["jobs", "create", "--course", "Thai 101", "--video", "nope"])
+    assert result.exit_code != 0 and "YouTube video id" in result.output
+
+
+def test_demo_is_idempotent_and_its_login_works(app, runner, client):
+    first = json.loads(last_line(runner.invoke(args=["demo"])))
+    second = json.loads(last_line(runner.invoke(args=["demo"])))
+    assert set(first) == {"jobId", "email", "password", "token"}
+    assert first == second
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiToken)) == 1
+        job = db.session.get(VideoJob, uuid.UUID(first["jobId"]))
+        assert len(job.lessons) == 3 and all(lesson.problem is None for lesson in job.lessons)
+    status = client.get(
+        f"/video-transform/{first['jobId']}/video-generation-status", headers=bearer(first["token"])
+    )
+    assert status.json["totalLessons"] == 3
+    login = client.post(
+        "/login",
+        data={"email": first["email"], "password": first["password"], "csrf_token": csrf_token(client)},
+    )
+    assert login.status_code == 302
+    # Real media on disk: images and audio for every segment, Thai text in the manifest.
+    lesson = Path(app.config["LESSONS_ROOT"]) / "henIVlCPVIY" / "lesson_1"
+    manifest = json.loads((lesson / "lesson.json").read_text(encoding="utf-8"))
+    assert all(
+        (lesson / seg["image"]).stat().st_size > 0 and (lesson / seg["audio"]).stat().st_size > 0
+        for seg in manifest["segments"]
+    )
+
+
+def test_demo_makes_a_new_password_when_the_old_one_was_changed(runner, factory):
+    first = json.loads(last_line(runner.invoke(args=["demo"])))
+    factory.user(first["email"], password="changed by someone")
+    second = json.loads(last_line(runner.invoke(args=["demo"])))
+    assert second["password"] != first["password"]
+
+
+def _flask(config: dict, *args, timeout=60):
+    env = {**os.environ, **{k: str(v) for k, v in config.items() if k != "TESTING"}}
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_real_flask_entry_point_reads_the_environment(app, config, factory):
+    factory.lessons("henIVlCPVIY", count=2)
+    out = _flask(
+        config, "users", "create", "ops@example.com", "--password", "ops-password", "--course", "Ops"
+    )
+    assert out.returncode == 0, out.stderr
+    out = _flask(config, "jobs", "create", "--course", "Ops", "--video", "henIVlCPVIY")
+    assert out.returncode == 0, out.stderr
+    job_id = out.stdout.strip().splitlines()[-1]
+    with app.app_context():
+        assert len(db.session.get(VideoJob, uuid.UUID(job_id)).lessons) == 2
+
+
+def test_worker_burst_runs_and_exits(config, app):
+    out = _flask(config, "worker", "--burst")
+    assert out.returncode == 0, out.stderr
+    assert "maintenance" in out.stderr and "renders" in out.stderr

@@ -1,0 +1,41 @@
+"""The health endpoint and the admin-only queue dashboard."""
+
+from .helpers import csrf_token
+
+
+def test_health_reports_database_and_redis(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+def test_health_is_503_when_redis_is_down(app, client):
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    app.extensions.pop("lvt_redis", None)
+    response = client.get("/health")
+    assert response.status_code == 503 and response.json["redis"] == "unavailable"
+
+
+def test_dashboard_is_for_admins_only(client, auth, factory):
+    assert client.get("/rq/").status_code == 302  # to the login page
+    staff = factory.user("staff@example.com", courses=["A"])
+    admin = factory.user("root@example.com", role="admin")
+    auth.login(staff.email)
+    assert client.get("/rq/").status_code == 403
+    assert client.get("/rq/0/data/queues.json").status_code == 403
+    auth.logout()
+    auth.login(admin.email)
+    page = client.get("/rq/")
+    assert page.status_code == 200 and "RQ" in page.get_data(as_text=True)
+    assert client.get("/rq/0/data/queues.json").status_code == 200
+
+
+def test_dashboard_actions_must_come_from_this_site(client, auth, factory):
+    admin = factory.user("root@example.com", role="admin")
+    auth.login(admin.email)
+    cross = {"Origin": "https://evil.example"}
+    assert client.post("/rq/queue/renders/queued/empty", headers=cross).status_code == 403
+    assert client.get("/rq/requeue/renders", headers={"Referer": "https://evil.example/"}).status_code == 403
+    same = {"Origin": "http://localhost"}
+    assert client.post("/rq/queue/renders/queued/empty", headers=same).status_code == 200
+    assert csrf_token(client, "/jobs")  # the session still works

@@ -1,0 +1,147 @@
+"""The browser pages: jobs list, job page with lessons, new job, rescan."""
+
+import re
+import shutil
+
+import pytest
+
+from .helpers import csrf_token
+
+
+@pytest.fixture
+def staff(auth, factory):
+    user = factory.user("staff@example.com", courses=["Course A", "Course C"])
+    auth.login(user.email)
+    return user
+
+
+def titles(html):
+    return re.findall(r'<td><a href="/jobs/[^"]+">([^<]+)</a></td>', html)
+
+
+def test_jobs_list_newest_first(client, factory, staff):
+    for name in ("First", "Second", "Third"):
+        factory.job("Course A", title=name, lessons=0)
+    assert titles(client.get("/jobs").get_data(as_text=True)) == ["Third", "Second", "First"]
+
+
+def test_jobs_list_filters_and_search(app, client, factory, staff):
+    factory.job("Course A", title="Thai greetings", video_id="henIVlCPVIY", lessons=0)
+    factory.job("Course C", title="Counting", video_id="dQw4w9WgXcQ", lessons=0)
+    from webapp.services import jobs
+
+    with app.app_context():
+        course_c = jobs.find_course("Course C").id
+    assert titles(client.get(f"/jobs?course={course_c}").get_data(as_text=True)) == ["Counting"]
+    assert titles(client.get("/jobs?q=greet").get_data(as_text=True)) == ["Thai greetings"]
+    assert titles(client.get("/jobs?q=dQw4w9").get_data(as_text=True)) == ["Counting"]
+    assert titles(client.get("/jobs?q=100%25").get_data(as_text=True)) == []  # % is literal
+    assert titles(client.get("/jobs?status=not_started").get_data(as_text=True)) == [
+        "Counting",
+        "Thai greetings",
+    ]
+    assert titles(client.get("/jobs?status=completed").get_data(as_text=True)) == []
+    # Nonsense filters are ignored rather than an error page.
+    assert client.get("/jobs?status=bogus&course=x&page=-3").status_code == 200
+
+
+def test_jobs_list_is_paginated(app, client, factory, staff):
+    app.config["JOBS_PER_PAGE"] = 2
+    for i in range(5):
+        factory.job("Course A", title=f"Job {i}", lessons=0)
+    first = client.get("/jobs").get_data(as_text=True)
+    assert titles(first) == ["Job 4", "Job 3"] and "Page 1 of 3" in first
+    assert titles(client.get("/jobs?page=3").get_data(as_text=True)) == ["Job 0"]
+    assert titles(client.get("/jobs?page=99").get_data(as_text=True)) == []
+
+
+def test_job_page_lists_lessons_in_order(client, factory, staff):
+    job = factory.job("Course A", lessons=0, title="Ordered")
+    factory.lessons(job.video_id, count=1, start=10)
+    factory.lessons(job.video_id, count=2, start=1)
+    client.post(f"/jobs/{job.id}/rescan", data={"csrf_token": csrf_token(client, "/jobs")})
+    html = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    order = re.findall(r'data-lesson="([^"]+)"', html)
+    assert order == [f"{job.video_id}/lesson_1", f"{job.video_id}/lesson_2", f"{job.video_id}/lesson_10"]
+    assert "0:01" in html or "0:00" in html  # durations shown
+    assert "not generated" in html
+    assert "0 of 3 lessons generated" in html
+
+
+def test_job_page_explains_a_missing_lesson_folder(client, factory, staff):
+    job = factory.job("Course A", lessons=0)
+    response = client.get(f"/jobs/{job.id}")
+    assert response.status_code == 200
+    assert "No lesson folder for this video yet" in response.get_data(as_text=True)
+
+
+def test_create_job_from_a_url(client, staff, factory):
+    factory.lessons("henIVlCPVIY", count=2)
+    page = client.get("/jobs/new").get_data(as_text=True)
+    course_id = re.search(r'<option value="(\d+)"[^>]*>Course A</option>', page).group(1)
+    response = client.post(
+        "/jobs",
+        data={
+            "course": course_id,
+            "video": "https://youtu.be/henIVlCPVIY?t=3",
+            "title": "",
+            "csrf_token": csrf_token(client, "/jobs/new"),
+        },
+        follow_redirects=True,
+    )
+    html = response.get_data(as_text=True)
+    assert "Job created with 2 lesson(s)" in html
+    assert "Video henIVlCPVIY" in html and "henIVlCPVIY/lesson_2" in html
+
+
+def test_create_job_with_a_bad_video_shows_the_form_again(client, staff):
+    page = client.get("/jobs/new").get_data(as_text=True)
+    course_id = re.search(r'<option value="(\d+)"', page).group(1)
+    response = client.post(
+        "/jobs",
+        data={
+            "course": course_id,
+            "video": "https://vimeo.com/123",
+            "title": "Keep me",
+            "csrf_token": csrf_token(client, "/jobs/new"),
+        },
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Enter a YouTube video id" in html and 'value="Keep me"' in html
+
+
+def test_rescan_adds_updates_and_removes_lessons(client, factory, staff):
+    job = factory.job("Course A", lessons=2)
+    factory.lessons(job.video_id, count=1, start=3)
+    shutil.rmtree(factory.lessons_root / job.video_id / "lesson_1")
+    response = client.post(
+        f"/jobs/{job.id}/rescan", data={"csrf_token": csrf_token(client, "/jobs")}, follow_redirects=True
+    )
+    html = response.get_data(as_text=True)
+    assert "1 new, 0 changed, 1 gone" in html
+    assert re.findall(r'data-lesson="([^"]+)"', html) == [
+        f"{job.video_id}/lesson_2",
+        f"{job.video_id}/lesson_3",
+    ]
+
+
+def test_status_fragment_for_htmx_and_json_for_api(client, factory, staff):
+    job = factory.job("Course A", lessons=2)
+    url = f"/video-transform/{job.id}/video-generation-status"
+    fragment = client.get(url, headers={"HX-Request": "true"})
+    assert fragment.mimetype == "text/html"
+    assert '<section id="status-panel"' in fragment.get_data(as_text=True)
+    assert "HX-Request" in fragment.headers["Vary"] and "Accept" in fragment.headers["Vary"]
+    as_html = client.get(url, headers={"Accept": "text/html"})
+    assert as_html.mimetype == "text/html"
+    as_json = client.get(url)
+    assert as_json.mimetype == "application/json"
+    assert as_json.json["totalLessons"] == 2
+    assert "HX-Request" in as_json.headers["Vary"]
+
+
+def test_html_error_pages_for_browsers(client, staff):
+    response = client.get("/jobs/00000000-0000-0000-0000-000000000000")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html" and "No such video job" in response.get_data(as_text=True)
