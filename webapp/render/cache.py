@@ -1,0 +1,146 @@
+"""The segment cache: encoded pieces keyed by a hash of everything that shapes them.
+
+Layout under the cache directory (shared by every worker, possibly over network storage):
+
+    v1/<k[:2]>/<key>.mp4     a video piece (one closed GOP of one picture)
+    v1/<k[:2]>/<key>.m4a     a lesson's audio track
+    tmp/render-<id>/         one render's private working folder (deleted when it ends)
+
+Concurrency rules, so two workers (or machines) can share it:
+- Entries are immutable and published atomically: written completely elsewhere, then
+  hard-linked (or copied to a temp name and renamed) into place. A reader never sees a
+  partial entry; two writers of the same key write the same bytes, either wins.
+- A render hard-links every entry it will use into its private folder before relying on
+  it, so pruning by another worker cannot pull a piece from under it.
+- LRU: using an entry bumps its mtime; pruning removes the least recently used entries until
+  the total is under the bound (best effort; races only cost a re-encode). Private folders
+  left by killed workers are removed once stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+FORMAT = "v1"
+STALE_PRIVATE_SECONDS = 6 * 3600
+STALE_TEMP_SECONDS = 3600
+
+
+class SegmentCache:
+    def __init__(self, root: Path, max_bytes: int):
+        self.root = Path(root)
+        self.entries = self.root / FORMAT
+        self.tmp = self.root / "tmp"
+        self.max_bytes = max_bytes
+        self.entries.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, key: str, suffix: str) -> Path:
+        return self.entries / key[:2] / f"{key}{suffix}"
+
+    def new_private_dir(self) -> Path:
+        path = self.tmp / f"render-{os.getpid()}-{secrets.token_hex(4)}"
+        path.mkdir(parents=True)
+        return path
+
+    def claim(self, key: str, suffix: str, private_dir: Path) -> Path | None:
+        """If the entry exists, pin it into `private_dir` (hard link) and return that path."""
+        entry = self.path_for(key, suffix)
+        target = private_dir / f"{key}{suffix}"
+        if target.exists():
+            return target
+        try:
+            os.link(entry, target)
+        except FileNotFoundError:
+            return None
+        except OSError:  # no hard links on this filesystem: use the entry directly
+            if not entry.exists():
+                return None
+            target = entry
+        with contextlib.suppress(OSError):
+            os.utime(entry)  # LRU: recently used
+        return target
+
+    def publish(self, src: Path, key: str, suffix: str) -> None:
+        """Make the complete file `src` the entry for `key` (atomically; first writer wins)."""
+        entry = self.path_for(key, suffix)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, entry)
+            return
+        except FileExistsError:
+            with contextlib.suppress(OSError):
+                os.utime(entry)
+            return
+        except OSError:
+            pass  # no hard links here: copy to a temp name, then rename into place
+        tmp = entry.parent / f".{entry.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, entry)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def total_bytes(self) -> int:
+        return sum(size for _, size, _ in self._scan())
+
+    def _scan(self) -> list[tuple[float, int, Path]]:
+        found = []
+        try:
+            shards = list(os.scandir(self.entries))
+        except OSError:
+            return found
+        for shard in shards:
+            if not shard.is_dir(follow_symlinks=False):
+                continue
+            try:
+                items = list(os.scandir(shard.path))
+            except OSError:
+                continue
+            for item in items:
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if item.name.startswith(".") and item.name.endswith(".tmp"):
+                    if time.time() - st.st_mtime > STALE_TEMP_SECONDS:
+                        with contextlib.suppress(OSError):
+                            os.unlink(item.path)
+                    continue
+                found.append((st.st_mtime, st.st_size, Path(item.path)))
+        return found
+
+    def prune(self, max_bytes: int | None = None) -> int:
+        """Delete least recently used entries until the cache fits; return bytes freed."""
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        entries = sorted(self._scan())
+        total = sum(size for _, size, _ in entries)
+        freed = 0
+        for _mtime, size, path in entries:
+            if total <= limit:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink()
+                total -= size
+                freed += size
+        self._remove_stale_private_dirs()
+        return freed
+
+    def _remove_stale_private_dirs(self) -> None:
+        now = time.time()
+        try:
+            items = list(os.scandir(self.tmp))
+        except OSError:
+            return
+        for item in items:
+            try:
+                if now - item.stat(follow_symlinks=False).st_mtime > STALE_PRIVATE_SECONDS:
+                    shutil.rmtree(item.path, ignore_errors=True)
+            except OSError:
+                continue

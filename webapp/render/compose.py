@@ -1,0 +1,226 @@
+"""Compose a segment's picture once with Pillow.
+
+The background image is scaled to cover the frame (centre crop) over the segment's
+`background` colour (which also shows through transparent images). The title (bold) and the
+body text (wrapped) sit centred in a translucent dark panel near the bottom, so white text
+stays legible on any background. Text is split into runs by font coverage (see fonts.py) and
+each run is shaped with Pillow's raqm layout (HarfBuzz + FriBiDi), so Thai marks stack
+(`ปี่ ฟ้า น้ำ ป่า`) and Arabic joins. Corners of the frame are never covered by the panel.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw, ImageOps
+
+from .errors import ManifestError
+from .fonts import FontChain, FontFace, is_mark, require_raqm
+from .manifest import Manifest, Segment, font_chain
+
+# Bump when the layout changes in a way that alters pictures (part of the cache key through
+# the picture hash anyway; kept for documentation and debugging).
+LAYOUT_VERSION = 1
+
+TEXT_COLOR = (255, 255, 255, 255)
+PANEL_COLOR = (0, 0, 0, 165)
+ELLIPSIS = "…"
+
+_LEADING_THAI_VOWELS = set("\u0e40\u0e41\u0e42\u0e43\u0e44\u0ec0\u0ec1\u0ec2\u0ec3\u0ec4")
+_NO_BREAK_BEFORE = set("\u0e33\u0e45\u0eb3\u200d\u2060")
+
+
+@dataclass
+class _Line:
+    runs: list[tuple[str, FontFace]]
+    width: float
+
+
+class TextBlock:
+    """Measures and wraps text in one style (chain + size)."""
+
+    def __init__(self, chain: FontChain, size: int):
+        self.chain = chain
+        self.size = size
+        self._widths: dict[str, float] = {}
+
+    def measure(self, text: str) -> float:
+        width = self._widths.get(text)
+        if width is None:
+            width = sum(face.font(self.size).getlength(t) for t, face in self.chain.runs(text))
+            self._widths[text] = width
+        return width
+
+    def line(self, text: str) -> _Line:
+        return _Line(self.chain.runs(text), self.measure(text))
+
+    def wrap(self, text: str, max_width: float) -> list[str]:
+        lines: list[str] = []
+        for para in text.split("\n"):
+            tokens = re.findall(r"\S+|\s+", para.strip())
+            current = ""
+            for tok in tokens:
+                candidate = current + tok
+                if self.measure(candidate.rstrip()) <= max_width:
+                    current = candidate
+                    continue
+                if current.strip():
+                    lines.append(current.rstrip())
+                current = "" if tok.isspace() else tok
+                while current and self.measure(current) > max_width:
+                    head, current = self._split_word(current, max_width)
+                    lines.append(head)
+            if current.strip() or not lines or not para.strip():
+                lines.append(current.rstrip())
+        while lines and not lines[-1]:
+            lines.pop()
+        return lines
+
+    def _split_word(self, word: str, max_width: float) -> tuple[str, str]:
+        """Split an over-long word at the last allowed break that fits (at least one cluster)."""
+        breaks = [i for i in range(1, len(word)) if _can_break_before(word, i)]
+        best = breaks[0] if breaks else len(word)
+        lo, hi = 0, len(breaks) - 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if self.measure(word[: breaks[mid]]) <= max_width:
+                best = breaks[mid]
+                lo = mid + 1
+            else:
+                hi = mid - 1
+        return word[:best], word[best:]
+
+    def metrics(self, lines: list[_Line]) -> tuple[int, int]:
+        """(ascent, descent) covering every face used in these lines."""
+        faces = {face for ln in lines for _, face in ln.runs} or {self.chain.faces[0]}
+        asc = max(face.font(self.size).getmetrics()[0] for face in faces)
+        desc = max(face.font(self.size).getmetrics()[1] for face in faces)
+        return asc, desc
+
+
+def _can_break_before(word: str, i: int) -> bool:
+    ch, prev = word[i], word[i - 1]
+    if is_mark(ch) or ch in _NO_BREAK_BEFORE or prev in _LEADING_THAI_VOWELS or prev == "\u200d":
+        return False
+    return unicodedata.category(ch) not in ("Pe", "Po") or ch in "\u3001\u3002"
+
+
+def _ellipsize(block: TextBlock, text: str, max_width: float) -> str:
+    while text and block.measure(text + ELLIPSIS) > max_width:
+        text = text[:-1]
+        while text and is_mark(text[-1]):
+            text = text[:-1]
+    return text.rstrip() + ELLIPSIS
+
+
+def _load_background(seg: Segment, width: int, height: int) -> Image.Image:
+    base = Image.new("RGB", (width, height), seg.color)
+    if seg.image is None:
+        return base
+    try:
+        with Image.open(seg.image) as src:
+            src.draft("RGB", (width, height))
+            img = ImageOps.exif_transpose(src)
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                img = img.convert("RGBA")
+            elif img.mode != "RGB":
+                img = img.convert("RGB")
+            iw, ih = img.size
+            scale = max(width / iw, height / ih)
+            bw, bh = width / scale, height / scale
+            box = ((iw - bw) / 2, (ih - bh) / 2, (iw + bw) / 2, (ih + bh) / 2)
+            img = img.resize((width, height), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ManifestError(f"{seg.field}.image", f"cannot decode image ({exc})") from exc
+    if img.mode == "RGBA":
+        base.paste(img, (0, 0), img)
+    else:
+        base = img
+    return base
+
+
+def compose(manifest: Manifest, seg: Segment) -> Image.Image:
+    """The segment's picture: an RGB image of the manifest's size."""
+    width, height = manifest.width, manifest.height
+    img = _load_background(seg, width, height)
+    if not (seg.title or seg.text):
+        return img
+    require_raqm()
+
+    margin = max(2, round(min(width, height) * 0.05))
+    pad = max(2, round(height * 0.025))
+    max_w = width - 2 * margin - 2 * pad
+    max_h = round(height * 0.62) - 2 * pad
+    title_size = max(6, round(height * 0.062))
+    body_size = max(6, round(height * 0.045))
+    min_size = max(6, round(height * 0.022))
+    bold, regular = font_chain(manifest, bold=True), font_chain(manifest, bold=False)
+
+    while True:
+        tb, bb = TextBlock(bold, title_size), TextBlock(regular, body_size)
+        title_lines = [tb.line(t) for t in tb.wrap(seg.title, max_w)] if seg.title else []
+        body_lines = [bb.line(t) for t in bb.wrap(seg.text, max_w)] if seg.text else []
+        t_asc, t_desc = tb.metrics(title_lines)
+        b_asc, b_desc = bb.metrics(body_lines)
+        t_lh, b_lh = t_asc + t_desc, round((b_asc + b_desc) * 1.05)
+        gap = round(body_size * 0.45) if title_lines and body_lines else 0
+        total_h = len(title_lines) * t_lh + gap + len(body_lines) * b_lh
+        if total_h <= max_h or body_size <= min_size:
+            break
+        title_size = max(min_size, round(title_size * 0.9))
+        body_size = max(min_size, round(body_size * 0.9))
+
+    if total_h > max_h:  # still too tall at the smallest size: cut the body, mark the cut
+        room = max(0, (max_h - len(title_lines) * t_lh - gap) // b_lh)
+        if room < len(body_lines):
+            kept = body_lines[: max(room, 1)]
+            last = "".join(t for t, _ in kept[-1].runs)
+            kept[-1] = bb.line(_ellipsize(bb, last, max_w))
+            body_lines = kept
+        total_h = min(max_h, len(title_lines) * t_lh + gap + len(body_lines) * b_lh)
+
+    content_w = max([ln.width for ln in title_lines + body_lines] or [0])
+    panel_w = min(width - 2 * margin, round(content_w) + 2 * pad)
+    panel_h = total_h + 2 * pad
+    x0 = (width - panel_w) // 2
+    y0 = height - margin - panel_h
+    region = (x0, y0, x0 + panel_w, y0 + panel_h)
+
+    overlay = img.crop(region).convert("RGBA")
+    shade = Image.new("RGBA", overlay.size, (0, 0, 0, 0))
+    ImageDraw.Draw(shade).rounded_rectangle(
+        (0, 0, panel_w - 1, panel_h - 1), radius=max(1, pad // 2), fill=PANEL_COLOR
+    )
+    overlay = Image.alpha_composite(overlay, shade)
+    draw = ImageDraw.Draw(overlay)
+    y = pad
+    for lines, block, asc, lh in ((title_lines, tb, t_asc, t_lh), (body_lines, bb, b_asc, b_lh)):
+        for ln in lines:
+            _draw_line(draw, ln, block, (panel_w - ln.width) / 2, y + asc)
+            y += lh
+        if lines is title_lines:
+            y += gap
+    img.paste(overlay.convert("RGB"), region[:2])
+    return img
+
+
+def _draw_line(draw: ImageDraw.ImageDraw, line: _Line, block: TextBlock, x: float, baseline: float) -> None:
+    runs = line.runs
+    if runs and _is_rtl_paragraph("".join(t for t, _ in runs)) and len(runs) > 1:
+        runs = list(reversed(runs))  # visual order of runs for a right-to-left line
+    for text, face in runs:
+        font = face.font(block.size)
+        draw.text((x, baseline), text, font=font, fill=TEXT_COLOR, anchor="ls")
+        x += font.getlength(text)
+
+
+def _is_rtl_paragraph(text: str) -> bool:
+    for ch in text:
+        bidi = unicodedata.bidirectional(ch)
+        if bidi in ("R", "AL"):
+            return True
+        if bidi == "L":
+            return False
+    return False

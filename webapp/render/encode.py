@@ -1,0 +1,395 @@
+"""Encoding with PyAV: video pieces, the audio track, the final stream-copy mux and its check.
+
+- A *video piece* is one closed GOP of a still picture: `frames` copies of one composed
+  picture, H.264 yuv420p (BT.709, limited range), constant frame rate, in a small MP4.
+  Pieces made with the same settings share SPS/PPS, so they can be joined by stream copy.
+- The *audio track* is the whole lesson's narration as one AAC stream: each segment's audio
+  is decoded, resampled and placed at exactly the sample where its picture starts, cut or
+  padded with silence to exactly the picture's length (segments without audio are silent).
+  One track (not pieces) because AAC frames and encoder priming do not split cleanly.
+- `mux` joins pieces and track into the output MP4 (+faststart) by stream copy;
+  `verify` checks the result really decodes and has the right streams and durations.
+
+`tick(n)` callbacks are called often during long loops; they report progress and may raise
+(Cancelled) to stop the work.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
+from PIL import Image
+
+from .errors import ManifestError, RenderError, TransientRenderError
+from .settings import RenderSettings
+
+Tick = Callable[[int], None]
+
+AUDIO_BLOCK = 1024 * 16  # samples per frame handed to the AAC encoder
+
+
+def _noop(_n: int) -> None:
+    pass
+
+
+def x264_options(settings: RenderSettings, threads: int) -> dict[str, str]:
+    opts = {"preset": settings.preset, "crf": str(settings.crf), "threads": str(threads)}
+    if settings.tune:
+        opts["tune"] = settings.tune
+    params = {"keyint": str(settings.keyint), "open-gop": "0", **settings.x264_params}
+    opts["x264-params"] = ":".join(f"{k}={v}" for k, v in params.items())
+    return opts
+
+
+def picture_to_frame(picture: Image.Image) -> av.VideoFrame:
+    """RGB picture to a yuv420p frame (BT.709 matrix, limited range, tagged as such)."""
+    frame = av.VideoFrame.from_image(picture.convert("RGB"))
+    return frame.reformat(
+        format="yuv420p",
+        dst_colorspace=Colorspace.ITU709,
+        dst_color_range=ColorRange.MPEG,
+        dst_color_primaries=ColorPrimaries.BT709,
+        dst_color_trc=ColorTrc.BT709,
+        interpolation="BICUBIC",
+    )
+
+
+def encode_video_piece(
+    picture: Image.Image,
+    fps: int,
+    frames: int,
+    settings: RenderSettings,
+    dest: Path,
+    threads: int = 0,
+    tick: Tick = _noop,
+) -> None:
+    """Write `frames` frames of `picture` as one closed-GOP H.264 piece (MP4) to `dest`."""
+    width, height = picture.size
+    frame = picture_to_frame(picture)
+    with av.open(str(dest), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        cc = stream.codec_context
+        cc.time_base = Fraction(1, fps)
+        cc.colorspace, cc.color_range = Colorspace.ITU709, ColorRange.MPEG
+        cc.color_primaries, cc.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
+        cc.options = x264_options(settings, threads)
+        for i in range(frames):
+            frame.pts = i
+            frame.time_base = cc.time_base
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            if i % 8 == 7:
+                tick(i + 1)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    tick(frames)
+
+
+@dataclass(frozen=True)
+class AudioPart:
+    """Where one segment's audio goes in the track (sample offsets at the output rate)."""
+
+    path: str | None  # None: silence
+    start: int
+    samples: int
+    field: str  # e.g. "segments[2].audio", for errors
+
+
+def _plane_bytes(frame: av.AudioFrame, i: int) -> bytes:
+    return bytes(frame.planes[i])[: frame.samples * 4]
+
+
+class _TrackWriter:
+    """Accumulates planar float samples and feeds fixed-size frames to the encoder."""
+
+    def __init__(self, out, stream, layout: str, rate: int, tick: Tick):
+        self.out, self.stream, self.layout, self.rate, self.tick = out, stream, layout, rate, tick
+        self.channels = len(av.AudioLayout(layout).channels)
+        self.pending = [bytearray() for _ in range(self.channels)]
+        self.written = 0  # samples handed to the encoder
+
+    def add(self, planes: list[bytes]) -> None:
+        for buf, data in zip(self.pending, planes, strict=True):
+            buf += data
+        while len(self.pending[0]) >= AUDIO_BLOCK * 4:
+            self._emit(AUDIO_BLOCK)
+
+    def silence(self, samples: int) -> None:
+        while samples > 0:
+            n = min(samples, AUDIO_BLOCK)
+            self.add([bytes(n * 4)] * self.channels)
+            samples -= n
+
+    def _emit(self, samples: int) -> None:
+        frame = av.AudioFrame(format="fltp", layout=self.layout, samples=samples)
+        for i, buf in enumerate(self.pending):
+            frame.planes[i].update(bytes(buf[: samples * 4]))
+            del buf[: samples * 4]
+        frame.sample_rate = self.rate
+        frame.pts = self.written
+        frame.time_base = Fraction(1, self.rate)
+        self.written += samples
+        for packet in self.stream.encode(frame):
+            self.out.mux(packet)
+        self.tick(self.written)
+
+    def finish(self) -> None:
+        if self.pending[0]:
+            self._emit(len(self.pending[0]) // 4)
+        for packet in self.stream.encode(None):
+            self.out.mux(packet)
+
+
+def _decode_into(writer: _TrackWriter, part: AudioPart) -> None:
+    """Decode part.path, resample, and add exactly part.samples samples (cut or padded)."""
+    remaining = part.samples
+    resampler = av.AudioResampler(format="fltp", layout=writer.layout, rate=writer.rate)
+    try:
+        with av.open(part.path, metadata_errors="ignore") as src:
+            stream = src.streams.audio[0]
+            frames = src.decode(stream)
+            while remaining > 0:
+                frame = next(frames, None)
+                resampled = resampler.resample(frame)
+                for r in resampled:
+                    take = min(remaining, r.samples)
+                    if take <= 0:
+                        break
+                    writer.add([_plane_bytes(r, i)[: take * 4] for i in range(writer.channels)])
+                    remaining -= take
+                if frame is None:
+                    break
+    except av.error.FFmpegError as exc:
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, OSError):  # the file could not be read: storage, not content
+            raise TransientRenderError(f"{part.field}: cannot read audio ({reason})") from exc
+        raise ManifestError(part.field, f"cannot decode audio ({reason})") from exc
+    if remaining > 0:
+        writer.silence(remaining)
+
+
+def encode_audio_track(
+    parts: list[AudioPart],
+    rate: int,
+    layout: str,
+    settings: RenderSettings,
+    dest: Path,
+    tick: Tick = _noop,
+) -> None:
+    """Encode the lesson's whole audio track (AAC in an .m4a container) to `dest`."""
+    with av.open(str(dest), "w", format="ipod") as out:
+        stream = out.add_stream(settings.audio_codec, rate=rate, layout=layout)
+        stream.bit_rate = settings.audio_bitrate
+        writer = _TrackWriter(out, stream, layout, rate, tick)
+        for part in sorted(parts, key=lambda p: p.start):
+            if writer.written + sum(len(b) for b in writer.pending[:1]) // 4 != part.start:
+                raise RenderError(f"{part.field}: audio parts are not contiguous")
+            if part.path is None:
+                writer.silence(part.samples)
+            else:
+                _decode_into(writer, part)
+        writer.finish()
+
+
+# --------------------------------------------------------------------------------------------
+# Joining by stream copy
+
+
+@dataclass(frozen=True)
+class PieceUse:
+    path: Path
+    start: int  # first frame in the output
+    frames: int
+
+
+def _piece_info(path: Path) -> tuple[bytes, int]:
+    """(extradata, decode delay in frames) of a video piece."""
+    with av.open(str(path)) as src:
+        stream = src.streams.video[0]
+        extradata = bytes(stream.codec_context.extradata or b"")
+        rate = stream.average_rate or stream.guessed_rate
+        min_dts = 0
+        for n, packet in enumerate(src.demux(stream)):
+            if packet.dts is not None:
+                min_dts = min(min_dts, round(packet.dts * packet.time_base * rate))
+            if n > 8:
+                break
+    return extradata, -min_dts
+
+
+def mux(
+    dest: Path,
+    pieces: list[PieceUse],
+    audio: Path,
+    fps: int,
+    title: str = "",
+    tick: Tick = _noop,
+) -> None:
+    """Join video pieces (in order) and the audio track into an MP4 with +faststart."""
+    infos = {p.path: _piece_info(p.path) for p in pieces}
+    extradata = {e for e, _ in infos.values()}
+    if len(extradata) != 1:
+        raise RenderError("cached video pieces have different H.264 parameters; clear the render cache")
+    delay = max(d for _, d in infos.values())
+    frame_tb = Fraction(1, fps)
+
+    with av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        if title:
+            out.metadata["title"] = title
+        with av.open(str(pieces[0].path)) as first:
+            vout = out.add_stream_from_template(first.streams.video[0])
+        with av.open(str(audio)) as first_audio:
+            aout = out.add_stream_from_template(first_audio.streams.audio[0])
+        vout.time_base = frame_tb
+
+        def video_packets() -> Iterator[tuple[Fraction, int, av.Packet]]:
+            for use in pieces:
+                with av.open(str(use.path)) as src:
+                    stream = src.streams.video[0]
+                    n = 0
+                    for packet in src.demux(stream):
+                        if packet.size == 0:
+                            continue
+                        pts = round(packet.pts * packet.time_base * fps)
+                        packet.pts = use.start + pts
+                        packet.dts = use.start + n - delay
+                        packet.duration = 1
+                        packet.time_base = frame_tb
+                        packet.stream = vout
+                        n += 1
+                        yield Fraction(packet.dts, fps), 0, packet
+                    if n != use.frames:
+                        raise RenderError(
+                            f"video piece {use.path.name} has {n} frames, expected {use.frames}"
+                        )
+
+        def audio_packets() -> Iterator[tuple[Fraction, int, av.Packet]]:
+            with av.open(str(audio)) as src:
+                stream = src.streams.audio[0]
+                for packet in src.demux(stream):
+                    if packet.size == 0:
+                        continue
+                    packet.stream = aout
+                    yield packet.dts * packet.time_base, 1, packet
+
+        count = 0
+        for _t, _kind, packet in heapq.merge(video_packets(), audio_packets(), key=lambda x: (x[0], x[1])):
+            out.mux(packet)
+            count += 1
+            if count % 256 == 0:
+                tick(count)
+    tick(count)
+
+
+# --------------------------------------------------------------------------------------------
+# Checking the result
+
+
+@dataclass
+class OutputFacts:
+    video_frames: int
+    video_duration: float
+    audio_duration: float
+    duration: float
+    width: int
+    height: int
+    pix_fmt: str
+    faststart: bool
+
+
+def top_level_boxes(path: Path, limit: int = 16) -> list[str]:
+    """Names of the first top-level MP4 boxes (to check moov comes before mdat)."""
+    names = []
+    size_total = os.path.getsize(path)
+    with open(path, "rb") as f:
+        offset = 0
+        while offset + 8 <= size_total and len(names) < limit:
+            f.seek(offset)
+            header = f.read(16)
+            size, name = struct.unpack(">I4s", header[:8])
+            if size == 1:
+                (size,) = struct.unpack(">Q", header[8:16])
+            elif size == 0:
+                size = size_total - offset
+            names.append(name.decode("latin-1"))
+            if size < 8:
+                break
+            offset += size
+    return names
+
+
+def verify(
+    path: Path,
+    *,
+    frames: int,
+    fps: int,
+    width: int,
+    height: int,
+    tick: Tick = _noop,
+) -> OutputFacts:
+    """Demux and decode-check the output; raise RenderError if it is not what was planned."""
+    boxes = top_level_boxes(path)
+    faststart = "moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat")
+    if not faststart:
+        raise RenderError(f"output is not faststart (boxes {boxes})")
+    expected = frames / fps
+    with av.open(str(path)) as c:
+        if len(c.streams.video) != 1 or len(c.streams.audio) != 1:
+            raise RenderError("output must have one video and one audio stream")
+        vs, aus = c.streams.video[0], c.streams.audio[0]
+        vcc = vs.codec_context
+        vcc.skip_frame = "NONKEY"
+        count, vmax, decoded = 0, -1, 0
+        amin = amax = None
+        for n, packet in enumerate(c.demux(vs, aus)):
+            if packet.stream is vs and packet.size:
+                count += 1
+                vmax = max(vmax, round(packet.pts * packet.time_base * fps))
+                if packet.is_keyframe:
+                    for frame in vcc.decode(packet):
+                        decoded += 1
+                        if (frame.width, frame.height) != (width, height):
+                            raise RenderError("output frame size is wrong")
+            elif packet.stream is aus and packet.size:
+                t0 = packet.pts * packet.time_base
+                t1 = (packet.pts + packet.duration) * packet.time_base
+                amin = t0 if amin is None else min(amin, t0)
+                amax = t1 if amax is None else max(amax, t1)
+                for _frame in aus.codec_context.decode(packet):
+                    pass
+            if n % 256 == 0:
+                tick(n)
+        for _frame in vcc.decode(None):
+            decoded += 1
+        if decoded == 0:
+            raise RenderError("output video does not decode")
+        if vcc.name != "h264" or vs.format.name != "yuv420p":
+            raise RenderError(f"output video is {vcc.name}/{vs.format.name}, expected h264/yuv420p")
+        if count != frames or vmax != frames - 1:
+            raise RenderError(f"output has {count} video frames, expected {frames}")
+        video_duration = float(vs.duration * vs.time_base) if vs.duration else count / fps
+        audio_duration = float(aus.duration * aus.time_base) if aus.duration else float(amax - max(amin, 0))
+        if abs(video_duration - expected) > 0.5 / fps + 1e-6:
+            raise RenderError(f"output video lasts {video_duration:.3f} s, expected {expected:.3f} s")
+        if abs(audio_duration - expected) > 0.020:
+            raise RenderError(f"output audio lasts {audio_duration:.3f} s, expected {expected:.3f} s")
+        duration = c.duration / av.time_base if c.duration else max(video_duration, audio_duration)
+        return OutputFacts(
+            video_frames=count,
+            video_duration=video_duration,
+            audio_duration=audio_duration,
+            duration=duration,
+            width=vs.width,
+            height=vs.height,
+            pix_fmt=vs.format.name,
+            faststart=faststart,
+        )

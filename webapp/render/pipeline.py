@@ -1,0 +1,456 @@
+"""render_lesson: lesson folder to a verified MP4, with progress, cancel and the segment cache.
+
+Steps:
+1. Validate lesson.json (ManifestError names the field at fault).
+2. Plan frames: segment k covers frames [round(start_k*fps), round(end_k*fps)); its audio is
+   placed at exactly the sample its first frame is shown, so picture and sound never drift.
+3. Compose each segment's picture once; cut the segment into closed GOPs of at most
+   `keyint` frames (equal lengths, so long segments share one encoded piece); key each piece
+   by a hash of the picture, frame count, fps, size, encoder settings and library versions.
+   Pieces (and the whole audio track) found in the cache are reused, the rest are encoded,
+   in parallel processes when there is enough work.
+4. Join pieces and audio by stream copy into `.NAME.RANDOM.part` beside the output, verify it
+   (streams, frame count, durations, decodes, faststart), then rename it into place.
+A failure, a cancel or a kill never leaves a file at the output path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from .cache import SegmentCache
+from .compose import compose
+from .encode import AudioPart, PieceUse, mux, verify
+from .errors import Cancelled, ManifestError, RenderError, TransientRenderError, transient_from_oserror
+from .fonts import require_raqm
+from .manifest import Manifest, load_manifest, probe_audio
+from .pool import AudioTask, Pool, VideoTask, run_task
+from .settings import RenderSettings, default_cache_dir
+
+CACHE_FORMAT = 1
+PROGRESS_INTERVAL = 0.5
+CANCEL_INTERVAL = 0.25
+
+ProgressFn = Callable[[int, int], None]
+CancelCheck = Callable[[], bool] | threading.Event
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    output_path: Path
+    duration: float  # seconds, measured from the output file
+    size_bytes: int
+    frames: int
+    segments_encoded: int  # segments with at least one piece encoded by this render
+    segments_cached: int  # segments whose pieces all came from the cache
+    pieces_encoded: int
+    pieces_cached: int
+    audio_cached: bool
+    elapsed: float
+    warnings: tuple[str, ...] = ()
+
+
+def partial_outputs(output_path: Path | str) -> list[Path]:
+    """Temporary files a render of `output_path` may have left beside it (e.g. after SIGKILL)."""
+    output_path = Path(output_path)
+    try:
+        return sorted(output_path.parent.glob(f".{_glob_escape(output_path.name)}.*.part"))
+    except OSError:
+        return []
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
+
+
+class Monitor:
+    """Rate-limited progress reports and cancel checks, in the calling process."""
+
+    def __init__(self, on_progress: ProgressFn | None, should_cancel: CancelCheck | None, total: int):
+        self.on_progress = on_progress
+        self.should_cancel = should_cancel
+        self.total = total
+        self.done = 0
+        self.last_report = -math.inf
+        self.last_check = -math.inf
+        self.touch: Callable[[], None] | None = None
+        self.last_touch = time.monotonic()
+
+    def cancelled(self) -> bool:
+        check = self.should_cancel
+        if check is None:
+            return False
+        if hasattr(check, "is_set"):
+            return bool(check.is_set())
+        return bool(check())
+
+    def poll(self, done: int | None = None, force: bool = False) -> None:
+        now = time.monotonic()
+        if done is not None:
+            self.done = max(self.done, min(done, max(self.total - 1, 0)))
+        if force or now - self.last_check >= CANCEL_INTERVAL:
+            self.last_check = now
+            if self.cancelled():
+                raise Cancelled()
+        if self.on_progress and (force or now - self.last_report >= PROGRESS_INTERVAL):
+            self.last_report = now
+            self.on_progress(self.done, self.total)
+        if self.touch and now - self.last_touch > 60:
+            self.last_touch = now
+            self.touch()
+
+    def finish(self) -> None:
+        self.done = self.total
+        if self.on_progress:
+            self.on_progress(self.total, self.total)
+
+
+def _sha256_file(path: Path, monitor: Monitor) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            monitor.poll()
+    return h.hexdigest()
+
+
+def _key(**parts) -> str:
+    parts["format"] = CACHE_FORMAT
+    parts["libs"] = [av.__version__, sorted(av.library_versions.items())]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def chunk_lengths(frames: int, keyint: int) -> list[int]:
+    """Split a segment into the fewest closed GOPs of at most `keyint` frames, equal in length."""
+    count = max(1, math.ceil(frames / max(1, keyint)))
+    base, extra = divmod(frames, count)
+    return [base + 1] * extra + [base] * (count - extra)
+
+
+def render_lesson(
+    lesson_dir: Path | str,
+    output_path: Path | str,
+    *,
+    on_progress: ProgressFn | None = None,
+    should_cancel: CancelCheck | None = None,
+    cache_dir: Path | str | None = None,
+    settings: RenderSettings | None = None,
+) -> RenderResult:
+    """Render LESSON_DIR/lesson.json to OUTPUT_PATH (MP4). See the module docstring.
+
+    Raises ManifestError (bad lesson: never retry), TransientRenderError (I/O: may retry),
+    RenderEnvironmentError (this machine cannot render), Cancelled, or RenderError.
+    """
+    settings = settings or RenderSettings()
+    manifest = load_manifest(lesson_dir)
+    if any(s.title or s.text for s in manifest.segments):
+        require_raqm()
+    output_path = Path(output_path).absolute()
+    try:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise transient_from_oserror(exc, "cannot create the output folder") from exc
+    monitor = Monitor(on_progress, should_cancel, manifest.total_frames)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    throwaway = None
+    try:
+        cache = SegmentCache(root, settings.cache_max_bytes)
+    except OSError:
+        # An unusable shared cache must not stop renders: work in a private one instead.
+        throwaway = Path(tempfile.mkdtemp(prefix="lesson-render-cache-"))
+        cache = SegmentCache(throwaway, settings.cache_max_bytes)
+    try:
+        return _Render(manifest, output_path, settings, cache, monitor).run()
+    except RenderError:
+        raise
+    except OSError as exc:
+        raise transient_from_oserror(exc, "render failed") from exc
+    except Exception as exc:
+        raise RenderError(f"render failed: {exc.__class__.__name__}: {exc}") from exc
+    finally:
+        if throwaway is not None:
+            shutil.rmtree(throwaway, ignore_errors=True)
+
+
+class _Render:
+    def __init__(
+        self,
+        manifest: Manifest,
+        output: Path,
+        settings: RenderSettings,
+        cache: SegmentCache,
+        monitor: Monitor,
+    ):
+        self.m, self.output, self.s, self.cache, self.monitor = manifest, output, settings, cache, monitor
+        self.started = time.monotonic()
+        self.pool: Pool | None = None
+        self.pending: list[VideoTask | AudioTask] = []
+        self.ready: dict[str, Path] = {}  # key -> pinned path of finished pieces/tracks
+        self.frames_of_key: dict[str, int] = {}  # key -> frames it covers in this output
+        self.encoded_keys: set[str] = set()
+        self.seq = 0
+        self.pixels = manifest.width * manifest.height / (1920 * 1080)
+
+    # ---- progress -------------------------------------------------------------------------
+    def _done_frames(self) -> int:
+        done = sum(self.frames_of_key[k] for k in self.ready if k in self.frames_of_key)
+        if self.pool:
+            for task, frames in self.pool.in_flight():
+                if isinstance(task, VideoTask) and task.frames:
+                    done += self.frames_of_key.get(task.key, 0) * frames // task.frames
+        return done
+
+    def _poll(self, timeout: float = 0.0) -> None:
+        if self.pool:
+            for task, path in self.pool.poll(timeout):
+                self.ready[task.key] = path
+        self.monitor.poll(self._done_frames())
+
+    # ---- planning -------------------------------------------------------------------------
+    def _audio_layout(self) -> str:
+        if self.s.audio_channels:
+            return "stereo" if self.s.audio_channels >= 2 else "mono"
+        for seg in self.m.segments:
+            if seg.audio is not None and probe_audio(seg.audio, f"{seg.field}.audio")[1] >= 2:
+                return "stereo"
+        return "mono"
+
+    def _plan_audio(self) -> tuple[str, AudioTask | None]:
+        rate, fps = self.s.sample_rate, self.m.fps
+        starts = self.m.frame_starts
+        parts, hashes = [], []
+        for seg in self.m.segments:
+            a = round(starts[seg.index] * rate / fps)
+            b = round(starts[seg.index + 1] * rate / fps)
+            path = str(seg.audio) if seg.audio else None
+            parts.append(AudioPart(path, a, b - a, f"{seg.field}.audio"))
+            hashes.append(_sha256_file(seg.audio, self.monitor) if seg.audio else None)
+        layout = self._audio_layout()
+        key = _key(
+            kind="audio",
+            inputs=[(h, p.start, p.samples) for h, p in zip(hashes, parts, strict=True)],
+            rate=rate,
+            layout=layout,
+            enc=self.s.encoder_key(),
+        )
+        pinned = self.cache.claim(key, AudioTask.suffix, self.private)
+        if pinned:
+            self.ready[key] = pinned
+            return key, None
+        seconds = self.m.total_frames / fps
+        task = AudioTask(
+            seq=self._next_seq(),
+            key=key,
+            parts=tuple(parts),
+            rate=rate,
+            layout=layout,
+            settings=self.s,
+            private_dir=str(self.private),
+            cache_root=str(self.cache.root),
+            weight=seconds * (2.0 if layout == "stereo" else 1.1),
+        )
+        return key, task
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _work(self) -> float:
+        return sum(t.weight for t in self.pending)
+
+    def _start_pool_if_worth_it(self, final: bool) -> None:
+        """Start encoder processes once the pending work is worth their start-up cost."""
+        if self.pool is not None or self.s.processes <= 1 or len(self.pending) < 2:
+            return
+        if self._work() < self.s.parallel_min_work:
+            return
+        size = min(self.s.processes, len(self.pending)) if final else self.s.processes
+        try:
+            self.pool = Pool(size, self.s.threads or 1)
+        except OSError:
+            self.pool = None  # cannot start processes here: encode in this process
+            return
+        for task in self.pending:
+            self.pool.submit(task)
+        self.pending = []
+
+    def _queue(self, task: VideoTask | AudioTask) -> None:
+        if self.pool:
+            self.pool.submit(task)
+        else:
+            self.pending.append(task)
+
+    # ---- the render -----------------------------------------------------------------------
+    def run(self) -> RenderResult:
+        m = self.m
+        self.private = self.cache.new_private_dir()
+        self.monitor.touch = lambda: os.utime(self.private)
+        self.part = self.output.parent / f".{self.output.name}.{secrets.token_hex(6)}.part"
+        ok = False
+        try:
+            self.monitor.poll(0, force=True)
+            audio_key, audio_task = self._plan_audio()
+            if audio_task:
+                self._queue(audio_task)
+            uses: list[tuple[int, str, int, int]] = []  # (segment, key, start frame, frames)
+            for seg, (start, frames) in zip(m.segments, m.segment_frames(), strict=True):
+                self._poll()
+                picture = compose(m, seg)
+                raw = picture.tobytes()
+                picture_hash = hashlib.sha256(raw).hexdigest()
+                picture_file = None
+                for n in chunk_lengths(frames, self.s.keyint):
+                    key = _key(
+                        kind="video",
+                        picture=picture_hash,
+                        frames=n,
+                        fps=m.fps,
+                        size=[m.width, m.height],
+                        enc=self.s.encoder_key(),
+                    )
+                    uses.append((seg.index, key, start, n))
+                    start += n
+                    first_use = key not in self.frames_of_key
+                    self.frames_of_key[key] = self.frames_of_key.get(key, 0) + n
+                    if not first_use:
+                        continue
+                    pinned = self.cache.claim(key, VideoTask.suffix, self.private)
+                    if pinned:
+                        self.ready[key] = pinned
+                        continue
+                    if picture_file is None:
+                        picture_file = self.private / f"{picture_hash}.rgb"
+                        picture_file.write_bytes(raw)
+                    self.encoded_keys.add(key)
+                    self._queue(
+                        VideoTask(
+                            seq=self._next_seq(),
+                            key=key,
+                            picture=str(picture_file),
+                            width=m.width,
+                            height=m.height,
+                            fps=m.fps,
+                            frames=n,
+                            settings=self.s,
+                            private_dir=str(self.private),
+                            cache_root=str(self.cache.root),
+                            weight=n * self.pixels,
+                        )
+                    )
+                del picture, raw
+                self._start_pool_if_worth_it(final=False)
+            self._start_pool_if_worth_it(final=True)
+            self._encode_remaining()
+
+            pieces = [PieceUse(self.ready[key], start, n) for _, key, start, n in uses]
+            mux(
+                self.part,
+                pieces,
+                self.ready[audio_key],
+                m.fps,
+                title=m.title,
+                tick=lambda _n: self.monitor.poll(),
+            )
+            facts = None
+            if self.s.verify:
+                facts = verify(
+                    self.part,
+                    frames=m.total_frames,
+                    fps=m.fps,
+                    width=m.width,
+                    height=m.height,
+                    tick=lambda _n: self.monitor.poll(),
+                )
+            self.monitor.poll(force=True)
+            _fsync(self.part)
+            os.replace(self.part, self.output)
+            _fsync_dir(self.output.parent)
+            ok = True
+        except av.error.FFmpegError as exc:
+            if isinstance(exc, OSError):
+                raise TransientRenderError(f"render I/O error: {exc.strerror or exc}") from exc
+            raise RenderError(f"render failed: {exc.strerror or exc}") from exc
+        finally:
+            if self.pool:
+                self.pool.close(graceful=ok)
+            with contextlib.suppress(OSError):
+                self.part.unlink()
+            shutil.rmtree(self.private, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.cache.prune()
+
+        self.monitor.finish()
+        encoded_segments = set()
+        claimed = set()
+        for seg_index, key, _, _ in uses:
+            if key in self.encoded_keys and key not in claimed:
+                encoded_segments.add(seg_index)
+                claimed.add(key)
+        video_keys = {k for _, k, _, _ in uses}
+        return RenderResult(
+            output_path=self.output,
+            duration=facts.duration if facts else m.total_frames / m.fps,
+            size_bytes=self.output.stat().st_size,
+            frames=m.total_frames,
+            segments_encoded=len(encoded_segments),
+            segments_cached=len(m.segments) - len(encoded_segments),
+            pieces_encoded=len(self.encoded_keys),
+            pieces_cached=len(video_keys - self.encoded_keys),
+            audio_cached=audio_task is None,
+            elapsed=time.monotonic() - self.started,
+            warnings=m.warnings,
+        )
+
+    def _encode_remaining(self) -> None:
+        if self.pool:
+            while self.pool.busy:
+                self._poll(timeout=0.1)
+            return
+        threads = self.s.threads or 0
+        for task in sorted(self.pending, key=lambda t: -t.weight):
+            base = self._done_frames()
+            share = self.frames_of_key.get(task.key, 0)
+
+            def tick(n, task=task, base=base, share=share):
+                if isinstance(task, VideoTask) and task.frames:
+                    self.monitor.poll(base + share * n // task.frames)
+                else:
+                    self.monitor.poll()
+
+            self.ready[task.key] = run_task(task, threads, tick)
+            self.monitor.poll(self._done_frames())
+        self.pending = []
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+__all__ = ["ManifestError", "RenderResult", "partial_outputs", "render_lesson"]

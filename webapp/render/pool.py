@@ -1,0 +1,266 @@
+"""Encoder tasks and the small process pool that runs them in parallel.
+
+Workers are fresh interpreters (`python -m webapp.render._worker`), not forks: the renderer
+runs inside RQ's forked work horse, where forking again (threads, locks) is asking for
+trouble, and multiprocessing's "spawn" would re-import the caller's __main__. Each worker
+talks to the parent over its own socket pair (pickled messages).
+
+A worker never outlives its parent for long: on Linux it asks the kernel for SIGKILL when
+the parent dies (PR_SET_PDEATHSIG), and everywhere it checks its parent id while encoding.
+Workers only write inside the render's private cache folder, never at the output path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from PIL import Image
+
+from .cache import SegmentCache
+from .encode import AudioPart, encode_audio_track, encode_video_piece
+from .errors import Cancelled, ManifestError, RenderError, TransientRenderError
+from .settings import RenderSettings
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding `webapp/`
+
+
+@dataclass(frozen=True)
+class VideoTask:
+    seq: int
+    key: str
+    picture: str  # raw RGB bytes of the composed picture (width x height x 3)
+    width: int
+    height: int
+    fps: int
+    frames: int
+    settings: RenderSettings
+    private_dir: str
+    cache_root: str
+    weight: float
+
+    suffix = ".mp4"
+
+
+@dataclass(frozen=True)
+class AudioTask:
+    seq: int
+    key: str
+    parts: tuple[AudioPart, ...]
+    rate: int
+    layout: str
+    settings: RenderSettings
+    private_dir: str
+    cache_root: str
+    weight: float
+
+    suffix = ".m4a"
+
+
+def run_task(task: VideoTask | AudioTask, threads: int, tick) -> Path:
+    """Encode one task into the private folder, publish it to the cache, return its path."""
+    private = Path(task.private_dir)
+    final = private / f"{task.key}{task.suffix}"
+    partial = private / f".{task.key}.{secrets.token_hex(4)}{task.suffix}"
+    try:
+        if isinstance(task, VideoTask):
+            raw = Path(task.picture).read_bytes()
+            picture = Image.frombytes("RGB", (task.width, task.height), raw)
+            encode_video_piece(picture, task.fps, task.frames, task.settings, partial, threads, tick)
+        else:
+            encode_audio_track(list(task.parts), task.rate, task.layout, task.settings, partial, tick)
+        os.replace(partial, final)
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+    with contextlib.suppress(OSError):  # sharing is best effort; this render has its copy
+        cache = SegmentCache(Path(task.cache_root), task.settings.cache_max_bytes)
+        cache.publish(final, task.key, task.suffix)
+    return final
+
+
+def describe_error(exc: BaseException) -> tuple:
+    """A picklable description of an exception, rebuilt by `rebuild_error` in the parent."""
+    if isinstance(exc, ManifestError):
+        return ("manifest", exc.field, exc.reason)
+    if isinstance(exc, RenderError):
+        return (exc.kind, exc.message)
+    if isinstance(exc, OSError):
+        return ("transient", f"encoder I/O error: {exc.strerror or exc}")
+    return ("render", f"encoder failed: {exc.__class__.__name__}: {exc}")
+
+
+def rebuild_error(desc: tuple) -> RenderError:
+    kind = desc[0]
+    if kind == "manifest":
+        return ManifestError(desc[1], desc[2])
+    if kind == "transient":
+        return TransientRenderError(desc[1])
+    if kind == "cancelled":
+        return Cancelled(desc[1])
+    return RenderError(desc[1])
+
+
+# --------------------------------------------------------------------------------------------
+# Parent side
+
+
+class WorkerDied(TransientRenderError):
+    pass
+
+
+class _Worker:
+    def __init__(self, wid: int, threads: int):
+        parent_sock, child_sock = socket.socketpair()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
+        fd = child_sock.fileno()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "webapp.render._worker", str(fd), str(os.getpid()), str(threads)],
+                pass_fds=[fd],
+                stdin=subprocess.DEVNULL,
+                env=env,
+                close_fds=True,
+            )
+        finally:
+            child_sock.close()
+        self.conn = Connection(parent_sock.detach())
+        self.wid = wid
+        self.task: VideoTask | AudioTask | None = None
+        self.frames = 0
+
+    def send(self, task) -> None:
+        self.task, self.frames = task, 0
+        self.conn.send(task)
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+
+    def close(self, graceful: bool) -> None:
+        if graceful:
+            with contextlib.suppress(OSError):
+                self.conn.send(None)
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        else:
+            self.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self.conn.close()
+
+
+class Pool:
+    """Up to `size` worker processes; the parent hands the heaviest pending task to an idle one."""
+
+    def __init__(self, size: int, threads: int):
+        self.workers = [_Worker(i, threads) for i in range(size)]
+        self.pending: list[VideoTask | AudioTask] = []
+
+    def submit(self, task) -> None:
+        self.pending.append(task)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        for w in self.workers:
+            if w.task is None and self.pending:
+                best = max(range(len(self.pending)), key=lambda i: self.pending[i].weight)
+                w.send(self.pending.pop(best))
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.pending) or any(w.task is not None for w in self.workers)
+
+    def in_flight(self) -> list[tuple[VideoTask | AudioTask, int]]:
+        return [(w.task, w.frames) for w in self.workers if w.task is not None]
+
+    def poll(self, timeout: float) -> list[tuple[VideoTask | AudioTask, Path]]:
+        """Wait up to `timeout` for messages; return finished (task, path); raise on failure."""
+        done = []
+        ready = wait([w.conn for w in self.workers], timeout=timeout)
+        for w in self.workers:
+            if w.conn not in ready:
+                continue
+            while True:
+                try:
+                    if not w.conn.poll():
+                        break
+                    msg = w.conn.recv()
+                except (EOFError, OSError) as exc:
+                    code = w.proc.poll()
+                    raise WorkerDied(f"an encoder process died (exit code {code})") from exc
+                kind, seq, payload = msg
+                if w.task is None or seq != w.task.seq:
+                    continue
+                if kind == "progress":
+                    w.frames = payload
+                elif kind == "done":
+                    done.append((w.task, Path(payload)))
+                    w.task = None
+                elif kind == "error":
+                    raise rebuild_error(payload)
+        self._dispatch()
+        return done
+
+    def close(self, graceful: bool) -> None:
+        for w in self.workers:
+            if not graceful:
+                w.kill()
+        for w in self.workers:
+            w.close(graceful)
+
+
+# --------------------------------------------------------------------------------------------
+# Worker side
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:
+        os._exit(3)
+
+
+def worker_main(fd: int, parent_pid: int, threads: int) -> None:
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills us if needed
+    conn = Connection(fd)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        last = 0.0
+
+        def tick(n: int, task=task) -> None:
+            nonlocal last
+            if os.getppid() != parent_pid:
+                os._exit(3)
+            now = time.monotonic()
+            if now - last >= 0.2 and isinstance(task, VideoTask):
+                last = now
+                conn.send(("progress", task.seq, n))
+
+        try:
+            path = run_task(task, threads, tick)
+        except BaseException as exc:
+            conn.send(("error", task.seq, describe_error(exc)))
+            continue
+        conn.send(("done", task.seq, str(path)))
