@@ -66,6 +66,25 @@ class SegmentCache:
             os.utime(entry)  # LRU: recently used
         return target
 
+    def read_memo(self, key: str) -> str | None:
+        """A small text value stored under `key` (e.g. segment inputs -> picture hash)."""
+        try:
+            value = self.path_for(key, ".memo").read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return value or None
+
+    def write_memo(self, key: str, value: str) -> None:
+        entry = self.path_for(key, ".memo")
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.parent / f".{entry.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            tmp.write_text(value)
+            os.replace(tmp, entry)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
     def publish(self, src: Path, key: str, suffix: str) -> None:
         """Make the complete file `src` the entry for `key` (atomically; first writer wins)."""
         entry = self.path_for(key, suffix)

@@ -10,18 +10,22 @@ each run is shaped with Pillow's raqm layout (HarfBuzz + FriBiDi), so Thai marks
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageOps
+import PIL
+from PIL import Image, ImageDraw, ImageOps, features
 
 from .errors import ManifestError
-from .fonts import FontChain, FontFace, is_mark, require_raqm
+from .fonts import FONT_DIR, FontChain, FontFace, is_mark, require_raqm
 from .manifest import Manifest, Segment, font_chain
 
-# Bump when the layout changes in a way that alters pictures (part of the cache key through
-# the picture hash anyway; kept for documentation and debugging).
+# Bump when the layout changes. Pieces are keyed by the picture's own hash, so this only
+# guards the memo that maps a segment's inputs to its picture hash (see picture_input_key).
 LAYOUT_VERSION = 1
 
 TEXT_COLOR = (255, 255, 255, 255)
@@ -122,7 +126,7 @@ def _load_background(seg: Segment, width: int, height: int) -> Image.Image:
     try:
         with Image.open(seg.image) as src:
             src.draft("RGB", (width, height))
-            img = ImageOps.exif_transpose(src)
+            img = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                 img = img.convert("RGBA")
             elif img.mode != "RGB":
@@ -224,3 +228,46 @@ def _is_rtl_paragraph(text: str) -> bool:
         if bidi == "L":
             return False
     return False
+
+
+_CODE_HASH: str | None = None
+
+
+def _code_hash() -> str:
+    """Hash of the code and bundled fonts that decide how a picture looks."""
+    global _CODE_HASH
+    if _CODE_HASH is None:
+        h = hashlib.sha256()
+        here = Path(__file__).resolve().parent
+        for name in ("compose.py", "fonts.py", "manifest.py"):
+            h.update((here / name).read_bytes())
+        for font in sorted(FONT_DIR.glob("*.ttf")):
+            st = font.stat()
+            h.update(f"{font.name}:{st.st_size}".encode())
+        for lib in ("raqm", "fribidi", "harfbuzz", "freetype2"):
+            h.update(f"{lib}={features.version(lib)}".encode())
+        h.update(f"PIL={PIL.__version__};layout={LAYOUT_VERSION}".encode())
+        _CODE_HASH = h.hexdigest()
+    return _CODE_HASH
+
+
+def picture_input_key(manifest: Manifest, seg: Segment, file_hash) -> str | None:
+    """A key for everything `compose` reads, or None when a system font is involved.
+
+    `file_hash(path)` returns a content hash of a file. The renderer memoises
+    input key -> picture hash, so unchanged segments need not be composed again.
+    """
+    for key, bold in (("title", True), ("text", False)):
+        text = getattr(seg, key)
+        if text and font_chain(manifest, bold=bold, system_fallback=False).uncovered(text):
+            return None
+    parts = {
+        "code": _code_hash(),
+        "size": [manifest.width, manifest.height],
+        "image": file_hash(seg.image) if seg.image else None,
+        "color": list(seg.color),
+        "title": seg.title,
+        "text": seg.text,
+        "font": file_hash(manifest.font) if manifest.font else None,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

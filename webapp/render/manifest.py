@@ -34,6 +34,8 @@ __all__ = ["MANIFEST_NAME", "Manifest", "ManifestError", "Segment", "load_manife
 MANIFEST_NAME = "lesson.json"
 MAX_MANIFEST_BYTES = 5 * 1024 * 1024
 MAX_TEXT_CHARS = 5000
+# Enough to identify any audio format; the default (5 MB / 5 s) makes opening WAV slow.
+PROBE_OPTIONS = {"probesize": "65536"}
 DEFAULT_BACKGROUND = "#000000"
 TOP_KEYS = {"title", "width", "height", "fps", "font", "segments"}
 SEGMENT_KEYS = {"image", "background", "audio", "duration", "title", "text"}
@@ -52,6 +54,7 @@ class Segment:
     index: int = 0
     color: tuple[int, int, int] = (0, 0, 0)  # parsed `background` (default black)
     audio_duration: float | None = None  # the audio file's own length, if any
+    audio_channels: int = 0
 
     @property
     def field(self) -> str:
@@ -164,7 +167,7 @@ def probe_audio(path: Path, where: str) -> tuple[float, int]:
     import av  # imported lazily: scanning lessons without audio stays light
 
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with av.open(str(path), metadata_errors="ignore", options=PROBE_OPTIONS) as container:
             if not container.streams.audio:
                 raise _fail(where, "has no audio stream")
             stream = container.streams.audio[0]
@@ -302,9 +305,10 @@ def load_manifest(lesson_dir: Path | str) -> Manifest:
         color = _parse_color(background, f"{where}.background") if background is not None else (0, 0, 0)
         duration = _duration_field(seg, f"{where}.duration")
         audio = audio_duration = None
+        channels = 0
         if seg.get("audio") is not None:
             audio = resolve_asset(root, seg["audio"], f"{where}.audio")
-            audio_duration, _channels = probe_audio(audio, f"{where}.audio")
+            audio_duration, channels = probe_audio(audio, f"{where}.audio")
         if duration is None and audio is None:
             raise _fail(f"{where}.duration", 'required when the segment has no "audio"')
         effective = duration if duration is not None else audio_duration
@@ -322,6 +326,7 @@ def load_manifest(lesson_dir: Path | str) -> Manifest:
                 index=i,
                 color=color,
                 audio_duration=audio_duration,
+                audio_channels=channels,
             )
         )
 

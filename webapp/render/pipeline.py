@@ -33,11 +33,11 @@ from pathlib import Path
 import av
 
 from .cache import SegmentCache
-from .compose import compose
+from .compose import compose, picture_input_key
 from .encode import AudioPart, PieceUse, mux, verify
 from .errors import Cancelled, ManifestError, RenderError, TransientRenderError, transient_from_oserror
 from .fonts import require_raqm
-from .manifest import Manifest, load_manifest, probe_audio
+from .manifest import Manifest, load_manifest
 from .pool import AudioTask, Pool, VideoTask, run_task
 from .settings import RenderSettings, default_cache_dir
 
@@ -203,6 +203,7 @@ class _Render:
         self.frames_of_key: dict[str, int] = {}  # key -> frames it covers in this output
         self.encoded_keys: set[str] = set()
         self.seq = 0
+        self.file_hashes: dict[Path, str] = {}
         self.pixels = manifest.width * manifest.height / (1920 * 1080)
 
     # ---- progress -------------------------------------------------------------------------
@@ -224,10 +225,7 @@ class _Render:
     def _audio_layout(self) -> str:
         if self.s.audio_channels:
             return "stereo" if self.s.audio_channels >= 2 else "mono"
-        for seg in self.m.segments:
-            if seg.audio is not None and probe_audio(seg.audio, f"{seg.field}.audio")[1] >= 2:
-                return "stereo"
-        return "mono"
+        return "stereo" if any(seg.audio_channels >= 2 for seg in self.m.segments) else "mono"
 
     def _plan_audio(self) -> tuple[str, AudioTask | None]:
         rate, fps = self.s.sample_rate, self.m.fps
@@ -238,7 +236,7 @@ class _Render:
             b = round(starts[seg.index + 1] * rate / fps)
             path = str(seg.audio) if seg.audio else None
             parts.append(AudioPart(path, a, b - a, f"{seg.field}.audio"))
-            hashes.append(_sha256_file(seg.audio, self.monitor) if seg.audio else None)
+            hashes.append(self._file_hash(seg.audio) if seg.audio else None)
         layout = self._audio_layout()
         key = _key(
             kind="audio",
@@ -264,6 +262,33 @@ class _Render:
             weight=seconds * (2.0 if layout == "stereo" else 1.1),
         )
         return key, task
+
+    def _file_hash(self, path: Path) -> str:
+        digest = self.file_hashes.get(path)
+        if digest is None:
+            digest = self.file_hashes[path] = _sha256_file(path, self.monitor)
+        return digest
+
+    def _video_key(self, picture_hash: str, frames: int) -> str:
+        m = self.m
+        return _key(
+            kind="video",
+            picture=picture_hash,
+            frames=frames,
+            fps=m.fps,
+            size=[m.width, m.height],
+            enc=self.s.encoder_key(),
+        )
+
+    def _compose(self, seg, input_key: str | None) -> tuple[bytes, str]:
+        """Compose the segment's picture: (raw RGB bytes, their hash); remember the hash."""
+        raw = compose(self.m, seg).tobytes()
+        picture_hash = hashlib.sha256(raw).hexdigest()
+        if input_key:
+            with contextlib.suppress(OSError):
+                self.cache.write_memo(input_key, picture_hash)
+        self.monitor.poll()
+        return raw, picture_hash
 
     def _next_seq(self) -> int:
         self.seq += 1
@@ -309,19 +334,18 @@ class _Render:
             uses: list[tuple[int, str, int, int]] = []  # (segment, key, start frame, frames)
             for seg, (start, frames) in zip(m.segments, m.segment_frames(), strict=True):
                 self._poll()
-                picture = compose(m, seg)
-                raw = picture.tobytes()
-                picture_hash = hashlib.sha256(raw).hexdigest()
+                lengths = chunk_lengths(frames, self.s.keyint)
+                input_key = picture_input_key(m, seg, self._file_hash)
+                picture_hash = self.cache.read_memo(input_key) if input_key else None
+                raw = None
+                if picture_hash is None or not all(
+                    self.cache.claim(self._video_key(picture_hash, n), VideoTask.suffix, self.private)
+                    for n in set(lengths)
+                ):
+                    raw, picture_hash = self._compose(seg, input_key)
                 picture_file = None
-                for n in chunk_lengths(frames, self.s.keyint):
-                    key = _key(
-                        kind="video",
-                        picture=picture_hash,
-                        frames=n,
-                        fps=m.fps,
-                        size=[m.width, m.height],
-                        enc=self.s.encoder_key(),
-                    )
+                for n in lengths:
+                    key = self._video_key(picture_hash, n)
                     uses.append((seg.index, key, start, n))
                     start += n
                     first_use = key not in self.frames_of_key
@@ -332,6 +356,8 @@ class _Render:
                     if pinned:
                         self.ready[key] = pinned
                         continue
+                    if raw is None:  # pruned meanwhile by another worker: compose after all
+                        raw, picture_hash = self._compose(seg, input_key)
                     if picture_file is None:
                         picture_file = self.private / f"{picture_hash}.rgb"
                         picture_file.write_bytes(raw)
@@ -351,7 +377,7 @@ class _Render:
                             weight=n * self.pixels,
                         )
                     )
-                del picture, raw
+                del raw
                 self._start_pool_if_worth_it(final=False)
             self._start_pool_if_worth_it(final=True)
             self._encode_remaining()
@@ -373,6 +399,7 @@ class _Render:
                     fps=m.fps,
                     width=m.width,
                     height=m.height,
+                    keyframes={start for _, key, start, _ in uses if key in self.encoded_keys},
                     tick=lambda _n: self.monitor.poll(),
                 )
             self.monitor.poll(force=True)

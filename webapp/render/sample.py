@@ -69,9 +69,19 @@ def tone_frequency(index: int) -> float:
     return SAMPLE_RATE / (160 - 8 * (index % 12))
 
 
-def write_background(path: Path, width: int, height: int, color: Sequence[int], index: int = 0) -> None:
-    """A PNG in `color` with lighter shapes in the middle (corners stay `color`)."""
+def write_background(
+    path: Path, width: int, height: int, color: Sequence[int], index: int = 0, detail: bool = False
+) -> None:
+    """A PNG in `color` with lighter shapes in the middle (corners stay close to `color`).
+
+    `detail` adds photo-like texture (soft gradient and grain) for realistic encoding costs.
+    """
     img = Image.new("RGB", (width, height), tuple(color))
+    if detail:
+        noise = Image.effect_noise((width, height), 40).convert("RGB")
+        glow = Image.radial_gradient("L").resize((width, height)).convert("RGB")
+        img = Image.blend(img, Image.blend(noise, glow, 0.5), 0.18)
+        img.paste(tuple(color), (0, 0, max(1, width // 16), max(1, height // 16)))
     draw = ImageDraw.Draw(img)
     light = tuple(min(255, c + 60) for c in color)
     dark = tuple(max(0, c - 60) for c in color)
@@ -183,6 +193,7 @@ def write_sample_lesson(
     thai: bool = True,
     title: str = "Greetings — สวัสดี",
     duration_with_audio: bool = False,
+    detail: bool = False,
     extra: dict | None = None,
 ) -> Path:
     """Create `lesson_dir` with images/, audio/ and lesson.json; return the lesson.json path.
@@ -195,6 +206,7 @@ def write_sample_lesson(
     - `images`: background PNG per segment (bool or per segment); without one, the segment uses
       its solid `background` colour. Either way `segment_color(i)` is what fills the corners.
     - `thai`: include Thai titles/text (otherwise Latin only).
+    - `detail`: photo-like texture in the background images (the benchmark uses it).
     - `extra`: extra top-level keys merged into lesson.json (e.g. {"font": "fonts/x.ttf"}).
     """
     if segments < 1:
@@ -212,7 +224,7 @@ def write_sample_lesson(
         seg: dict = {"background": hex_color(color)}
         if has_image[i]:
             rel = f"images/{i + 1}.png"
-            write_background(lesson_dir / rel, width, height, color, i)
+            write_background(lesson_dir / rel, width, height, color, i, detail)
             seg["image"] = rel
         if has_audio[i]:
             path = write_tone(lesson_dir / "audio" / f"{i + 1}.wav", secs[i], tone_frequency(i), fmts[i])
