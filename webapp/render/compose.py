@@ -29,7 +29,7 @@ from .manifest import Manifest, Segment, font_chain
 LAYOUT_VERSION = 1
 
 TEXT_COLOR = (255, 255, 255, 255)
-PANEL_COLOR = (0, 0, 0, 165)
+PANEL_COLOR = (0, 0, 0, 190)  # white text on it: contrast >= 6:1 even on white
 ELLIPSIS = "…"
 
 _LEADING_THAI_VOWELS = set("\u0e40\u0e41\u0e42\u0e43\u0e44\u0ec0\u0ec1\u0ec2\u0ec3\u0ec4")

@@ -179,8 +179,8 @@ def render_lesson(
         raise
     except OSError as exc:
         raise transient_from_oserror(exc, "render failed") from exc
-    except Exception as exc:
-        raise RenderError(f"render failed: {exc.__class__.__name__}: {exc}") from exc
+    # Anything else (a bug, RQ's JobTimeoutException, KeyboardInterrupt) propagates unchanged,
+    # after the same clean-up: no output, no temporary file, no encoder process left.
     finally:
         if throwaway is not None:
             shutil.rmtree(throwaway, ignore_errors=True)
@@ -243,7 +243,7 @@ class _Render:
             inputs=[(h, p.start, p.samples) for h, p in zip(hashes, parts, strict=True)],
             rate=rate,
             layout=layout,
-            enc=self.s.encoder_key(),
+            enc=self.s.audio_key(),
         )
         pinned = self.cache.claim(key, AudioTask.suffix, self.private)
         if pinned:
@@ -277,7 +277,7 @@ class _Render:
             frames=frames,
             fps=m.fps,
             size=[m.width, m.height],
-            enc=self.s.encoder_key(),
+            enc=self.s.video_key(),
         )
 
     def _compose(self, seg, input_key: str | None) -> tuple[bytes, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CACHE_ENV = "RENDER_CACHE_DIR"
@@ -56,13 +56,24 @@ class RenderSettings:
     # Decode-check the finished file (keyframes + audio) before moving it into place.
     verify: bool = True
 
-    def encoder_key(self) -> dict:
-        """The settings that shape encoded bytes (part of every cache key)."""
-        d = asdict(self)
-        for k in ("processes", "threads", "parallel_min_work", "cache_max_bytes", "verify"):
-            d.pop(k)
-        d["x264_params"] = sorted(self.x264_params.items())
-        return d
+    def video_key(self) -> dict:
+        """The settings that shape encoded video (part of every video piece's cache key)."""
+        return {
+            "preset": self.preset,
+            "crf": self.crf,
+            "tune": self.tune,
+            "keyint": self.keyint,
+            "x264_params": sorted(self.x264_params.items()),
+        }
+
+    def audio_key(self) -> dict:
+        """The settings that shape the encoded audio track (part of its cache key)."""
+        return {
+            "codec": self.audio_codec,
+            "bitrate": self.audio_bitrate,
+            "rate": self.sample_rate,
+            "channels": self.audio_channels,
+        }
 
 
 def default_cache_dir() -> Path:
