@@ -157,3 +157,17 @@ def test_chunk_lengths_are_equal_and_bounded():
     for n in range(1, 2000, 37):
         parts = chunk_lengths(n, 250)
         assert sum(parts) == n and max(parts) <= 250 and max(parts) - min(parts) <= 1
+
+
+def test_private_folders_of_dead_local_renders_are_removed_at_once(tmp_path):
+    cache = SegmentCache(tmp_path / "c", max_bytes=10**9)
+    mine = cache.new_private_dir()
+    dead = mine.with_name(mine.name.replace(f"-{os.getpid()}-", "-999999999-"))
+    dead.mkdir()
+    foreign = cache.tmp / "render-otherhost_1-12-abcd"
+    foreign.mkdir()
+    old = time.time() - 60
+    for d in (mine, dead, foreign):
+        os.utime(d, (old, old))
+    cache.prune()
+    assert mine.exists() and foreign.exists() and not dead.exists()

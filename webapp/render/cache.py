@@ -23,6 +23,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class SegmentCache:
         return self.entries / key[:2] / f"{key}{suffix}"
 
     def new_private_dir(self) -> Path:
-        path = self.tmp / f"render-{os.getpid()}-{secrets.token_hex(4)}"
+        path = self.tmp / f"render-{_host_id()}-{os.getpid()}-{secrets.token_hex(4)}"
         path.mkdir(parents=True)
         return path
 
@@ -152,14 +153,48 @@ class SegmentCache:
         return freed
 
     def _remove_stale_private_dirs(self) -> None:
+        """Remove private folders of renders that are gone: at once for dead processes of
+        this machine (same host and pid namespace), after 6 h of silence for any other."""
         now = time.time()
+        me = f"render-{_host_id()}-"
         try:
             items = list(os.scandir(self.tmp))
         except OSError:
             return
         for item in items:
             try:
-                if now - item.stat(follow_symlinks=False).st_mtime > STALE_PRIVATE_SECONDS:
-                    shutil.rmtree(item.path, ignore_errors=True)
+                age = now - item.stat(follow_symlinks=False).st_mtime
             except OSError:
                 continue
+            dead = False
+            if item.name.startswith(me) and age > 10:
+                pid = item.name[len(me) :].split("-")[0]
+                dead = pid.isdigit() and not _alive(int(pid))
+            if dead or age > STALE_PRIVATE_SECONDS:
+                shutil.rmtree(item.path, ignore_errors=True)
+
+
+_HOST_ID: str | None = None
+
+
+def _host_id() -> str:
+    """This machine and pid namespace, so a pid in a folder name can be checked safely."""
+    global _HOST_ID
+    if _HOST_ID is None:
+        host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
+        try:
+            ns = os.stat("/proc/self/ns/pid").st_ino
+        except OSError:
+            ns = 0
+        _HOST_ID = f"{host}_{ns}" if ns else f"{host}_x{secrets.token_hex(3)}"
+    return _HOST_ID
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, not ours to signal
+    return True
