@@ -26,12 +26,13 @@ _ENV_INTS = (
     "COURSE_RENDER_CONCURRENCY",
     "RENDER_PROCESSES",
     "RENDER_CRF",
-    "RENDER_CACHE_MAX_MB",
+    "RENDER_CACHE_MAX_BYTES",
     "AUTH_TOKEN_TTL",
     "LOST_RENDER_SECONDS",
     "RENDER_MAX_ATTEMPTS",
 )
 _ENV_BOOLS = ("SESSION_COOKIE_SECURE",)
+_ENV_INT_LISTS = ("RENDER_RETRY_INTERVALS",)
 
 
 def defaults(instance_path: Path) -> dict:
@@ -42,7 +43,7 @@ def defaults(instance_path: Path) -> dict:
         "LESSONS_ROOT": str(instance_path / "lessons"),
         "VIDEOS_ROOT": str(instance_path / "videos"),
         "RENDER_CACHE_DIR": str(instance_path / "render-cache"),
-        "RENDER_CACHE_MAX_MB": 2048,
+        "RENDER_CACHE_MAX_BYTES": 2 * 1024**3,
         "RENDER_PROCESSES": 2,
         "RENDER_PRESET": "veryfast",
         "RENDER_CRF": 23,
@@ -53,6 +54,8 @@ def defaults(instance_path: Path) -> dict:
         # A render whose worker has not reported for this long is declared lost.
         "LOST_RENDER_SECONDS": 30,
         "RENDER_MAX_ATTEMPTS": 3,
+        # Seconds before the 1st, 2nd, … automatic retry of a render that failed for a passing reason.
+        "RENDER_RETRY_INTERVALS": [10, 30, 90],
         "AUTH_TOKEN_TTL": 3600,
         "LOGIN_RATE_LIMIT": "5 per minute; 30 per hour",
         "SESSION_COOKIE_HTTPONLY": True,
@@ -88,6 +91,14 @@ def from_environment(environ: dict | None = None) -> dict:
     for name in _ENV_BOOLS:
         if env.get(name):
             found[name] = _as_bool(env[name])
+    for name in _ENV_INT_LISTS:
+        if env.get(name):
+            try:
+                found[name] = [int(part) for part in env[name].split(",") if part.strip()]
+            except ValueError as exc:
+                raise ValueError(
+                    f"{name} must be whole numbers separated by commas, got {env[name]!r}"
+                ) from exc
     return found
 
 
