@@ -7,7 +7,11 @@ throwaway database it creates next to the one named, so it never touches data.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -220,3 +224,95 @@ class Factory:
 @pytest.fixture
 def factory(app):
     return Factory(app)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def subprocess_env(config: dict, **overrides) -> dict:
+    """The environment a `flask` subprocess needs to act on the same data as `app`."""
+    env = {**os.environ, **{k: str(v) for k, v in config.items() if k != "TESTING"}}
+    env.update({"RENDER_PROCESSES": "1", "PYTHONUNBUFFERED": "1"})
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+class Processes:
+    """`flask worker` and `flask cron` subprocesses, each in a process group of its own so a
+    test can kill a worker with everything it started (work horse, scheduler), like a lost machine."""
+
+    def __init__(self, config: dict, log_dir: Path):
+        self.config = config
+        self.log_dir = log_dir
+        self.procs: list[subprocess.Popen] = []
+
+    def _start(self, name: str, args: list[str], **env) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}-{len(self.procs)}.log", "w")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+            cwd=ROOT,
+            env=subprocess_env(self.config, **env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        proc.log_path = log.name
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, *queues: str, wait: bool = True, **env) -> subprocess.Popen:
+        from rq import Worker
+
+        args = ["worker", *[arg for q in queues for arg in ("--queue", q)]]
+        redis = Redis.from_url(self.config["REDIS_URL"])
+        before = len(Worker.all(connection=redis))
+        proc = self._start("worker", args, **env)
+        if wait:
+            wait_for(
+                lambda: len(Worker.all(connection=redis)) > before, 30, f"worker to start ({proc.log_path})"
+            )
+        return proc
+
+    def cron(self, **env) -> subprocess.Popen:
+        return self._start("cron", ["cron"], **env)
+
+    @staticmethod
+    def kill(proc: subprocess.Popen) -> None:
+        """SIGKILL the process and everything it started, as if its machine were gone.
+
+        RQ's work horse puts itself in a process group of its own, so killing the
+        worker's group would leave it running: kill the whole tree instead."""
+        import psutil
+
+        try:
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        for member in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        proc.wait(timeout=30)  # SIGKILL cannot be ignored; the orphans are reaped by init
+
+    def stop_all(self) -> None:
+        # No graceful shutdown needed: each test starts from an empty Redis and database.
+        for proc in self.procs:
+            self.kill(proc)
+
+
+def wait_for(predicate, timeout: float, what: str = "condition", interval: float = 0.2):
+    """Poll until predicate() is truthy; return its value or fail the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def processes(app, config, tmp_path):
+    procs = Processes(config, tmp_path)
+    yield procs
+    procs.stop_all()

@@ -4,11 +4,21 @@ import pytest
 
 from .helpers import bearer, csrf_token
 
-# Every route that names a job: (method, path template).
+# Every route that names a job or a render: (method, path template).
 JOB_ROUTES = [
     ("GET", "/jobs/{job}"),
     ("POST", "/jobs/{job}/rescan"),
+    ("POST", "/jobs/{job}/generate"),
+    ("POST", "/jobs/{job}/generate-all"),
+    ("POST", "/jobs/{job}/renders/{render}/cancel"),
+    ("POST", "/jobs/{job}/renders/{render}/retry"),
     ("GET", "/video-transform/{job}/video-generation-status"),
+    ("GET", "/video-transform/{job}/videos/{lesson}/final_video.mp4"),
+    ("GET", "/api/jobs/{job}"),
+    ("POST", "/api/jobs/{job}/generate-all"),
+    ("GET", "/api/renders/{render}"),
+    ("POST", "/api/renders/{render}/cancel"),
+    ("POST", "/api/renders/{render}/retry"),
 ]
 
 
@@ -19,33 +29,68 @@ def two_courses(factory):
     admin = factory.user("root@example.com", role="admin")
     job_a = factory.job("Course A", title="Alpha lessons", lessons=1)
     job_b = factory.job("Course B", title="Bravo lessons", lessons=1)
+    for job in (job_a, job_b):  # a finished render in each job, with its video on disk
+        job.render = finished_render(factory.app, job)
     return alice, bob, admin, job_a, job_b
+
+
+def finished_render(app, job) -> str:
+    """A completed render of the job's first lesson, made through the services."""
+    import uuid
+    from pathlib import Path
+
+    from webapp.extensions import db
+    from webapp.models import VideoJob
+    from webapp.services import renders
+
+    with app.app_context():
+        row = renders.generate(None, db.session.get(VideoJob, uuid.UUID(job.id)), job.lessons[0])
+        renders.begin(row.rq_job_id)
+        output = Path(app.config["VIDEOS_ROOT"]) / job.lessons[0] / "final_video.mp4"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(b"not really a video")
+        renders.complete(row.id, frames=5, duration=0.5, size_bytes=18)
+        return str(row.id)
+
+
+def fill(path: str, job) -> str:
+    return path.format(job=job.id, render=job.render, lesson=job.lessons[0])
 
 
 @pytest.mark.parametrize(("method", "path"), JOB_ROUTES)
 def test_other_courses_job_is_404_in_the_browser(client, auth, two_courses, method, path):
     alice, _, _, job_a, job_b = two_courses
     auth.login(alice.email)
-    data = {"csrf_token": csrf_token(client, "/jobs")} if method == "POST" else None
-    theirs = client.open(path.format(job=job_b.id), method=method, data=data)
+    data = (
+        {"csrf_token": csrf_token(client, "/jobs"), "lessonPath": job_b.lessons[0]}
+        if method == "POST"
+        else None
+    )
+    theirs = client.open(fill(path, job_b), method=method, data=data)
     assert theirs.status_code == 404
     assert "Bravo" not in theirs.get_data(as_text=True)
-    ours = client.open(path.format(job=job_a.id), method=method, data=data)
-    assert ours.status_code in (200, 302)
+    if data:
+        data["lessonPath"] = job_a.lessons[0]
+    ours = client.open(fill(path, job_a), method=method, data=data)
+    assert ours.status_code in (200, 202, 302, 409)
 
 
 @pytest.mark.parametrize(("method", "path"), JOB_ROUTES)
 def test_other_courses_job_is_404_with_a_token(client, factory, two_courses, method, path):
     alice, _, _, _, job_b = two_courses
     token = factory.token(alice.email)
-    theirs = client.open(path.format(job=job_b.id), method=method, headers=bearer(token))
+    theirs = client.open(fill(path, job_b), method=method, headers=bearer(token))
     assert theirs.status_code == 404
+    nobody = "00000000-0000-0000-0000-000000000000"
     unknown = client.open(
-        path.format(job="00000000-0000-0000-0000-000000000000"), method=method, headers=bearer(token)
+        path.format(job=nobody, render=nobody, lesson=job_b.lessons[0]), method=method, headers=bearer(token)
     )
     assert unknown.status_code == 404
-    assert theirs.get_data() == unknown.get_data()  # no hint that the job exists
-    assert client.open(path.format(job="not-a-uuid"), method=method, headers=bearer(token)).status_code == 404
+    assert theirs.get_data() == unknown.get_data()  # no hint that the job or render exists
+    junk = client.open(
+        path.format(job="not-a-uuid", render="x", lesson="y"), method=method, headers=bearer(token)
+    )
+    assert junk.status_code == 404
 
 
 def test_admin_sees_every_course(client, auth, two_courses):

@@ -84,6 +84,7 @@ def register_blueprints(app: Flask) -> None:
     filters.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(pages.fonts)
     app.register_blueprint(api.bp)
     ops.init_app(app)
 

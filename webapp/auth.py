@@ -83,6 +83,8 @@ def check_csrf() -> None:
     view = current_app.view_functions.get(request.endpoint)
     if getattr(view, "csrf_exempt", False):
         return
+    if not current_user.is_authenticated and request.endpoint != "auth.login":
+        return  # no session to abuse: the view itself answers 401 (the login form stays protected)
     csrf.protect()
 
 

@@ -24,8 +24,9 @@ DEMO_COURSE = "Demo course"
 DEMO_EMAIL = "admin@example.com"
 DEMO_VIDEO_ID = "henIVlCPVIY"
 DEMO_TITLE = "Thai greetings (demo)"
-# (segments, seconds per segment) of each demo lesson: a few seconds each, quick to render.
-DEMO_LESSONS = ((3, 2.5), (3, 3.0), (4, 2.0))
+# (segments, seconds per segment) of each demo lesson: short, quick to render; the last one
+# is long enough (30 s) to watch its progress bar move.
+DEMO_LESSONS = ((3, 2.5), (3, 3.0), (6, 5.0))
 
 
 def _credentials_file(app: Flask) -> Path:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,9 @@ def wants_json() -> bool:
 
 def error_response(status: int, message: str):
     """The JSON error shape of the API: success, statusCode, error (reason phrase), message."""
+    # The reason phrase of the response's own status line, so the two always agree.
     response = jsonify(
-        {"success": False, "statusCode": status, "error": HTTPStatus(status).phrase, "message": message}
+        {"success": False, "statusCode": status, "error": HTTP_STATUS_CODES[status], "message": message}
     )
     response.status_code = status
     return response
@@ -37,13 +38,13 @@ def error_response(status: int, message: str):
 
 def _page(status: int, message: str):
     return render_template(
-        "error.html", status=status, phrase=HTTPStatus(status).phrase, message=message
+        "error.html", status=status, phrase=HTTP_STATUS_CODES[status], message=message
     ), status
 
 
 def handle_http_error(exc: HTTPException):
     status = exc.code or 500
-    message = exc.description or HTTPStatus(status).phrase
+    message = exc.description or HTTP_STATUS_CODES[status]
     response = make_response(error_response(status, message) if wants_json() else _page(status, message))
     # Keep headers the exception carries, such as Allow on a 405 or Retry-After on a 429.
     for name, value in exc.get_headers():

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..models import VideoGenerationStatus
-from ..services import access, jobs, lessons, summary
+from ..services import access, jobs, lessons, renders, summary
 
 bp = Blueprint("pages", __name__)
+
+# The renderer's bundled Noto fonts, served to browsers too: a machine without a Thai
+# font would otherwise show lesson titles as empty boxes. One copy of the files.
+fonts = Blueprint(
+    "fonts",
+    __name__,
+    static_folder=str(Path(__file__).resolve().parent.parent / "render" / "fonts"),
+    static_url_path="/fonts",
+)
 
 
 def lessons_root() -> Path:
@@ -90,3 +99,69 @@ def rescan(job_id: str):
             f"Lessons rescanned: {result.added} new, {result.updated} changed, {result.removed} gone.", "info"
         )
     return redirect(url_for("pages.job_detail", job_id=job.id))
+
+
+def _after_action(job, message: str, category: str = "info"):
+    """htmx gets the status panel back with the message in it; a plain form post, a redirect."""
+    if request.headers.get("HX-Request"):
+        return render_template("_status.html", state=summary.status(job), job=job, notice=(category, message))
+    flash(message, category)
+    return redirect(url_for("pages.job_detail", job_id=job.id))
+
+
+def _job_render_or_404(job, render_id: str):
+    render = renders.get_render(render_id, current_user)
+    if render is None or render.job_id != job.id:
+        abort(404, description="No such render.")
+    return render
+
+
+@bp.post("/jobs/<job_id>/generate")
+@login_required
+def generate(job_id: str):
+    job = access.get_job_or_404(job_id, current_user)
+    lesson_path = request.form.get("lessonPath", "")
+    try:
+        render = renders.generate(current_user, job, lesson_path)
+    except renders.RenderRequestError as exc:
+        return _after_action(job, exc.message, "error")
+    return _after_action(job, f"{render.lesson.title}: render {render.state.value}.")
+
+
+@bp.post("/jobs/<job_id>/generate-all")
+@login_required
+def generate_all(job_id: str):
+    job = access.get_job_or_404(job_id, current_user)
+    try:
+        result = renders.generate_all(current_user, job)
+    except renders.RenderRequestError as exc:
+        return _after_action(job, exc.message, "error")
+    message = f"{len(result.renders)} lesson(s) queued or already in progress."
+    if result.skipped:
+        skipped = "; ".join(f"{path}: {reason}" for path, reason in result.skipped)
+        return _after_action(job, f"{message} Skipped {len(result.skipped)}: {skipped}", "warning")
+    return _after_action(job, message)
+
+
+@bp.post("/jobs/<job_id>/renders/<render_id>/cancel")
+@login_required
+def cancel_render(job_id: str, render_id: str):
+    job = access.get_job_or_404(job_id, current_user)
+    try:
+        render = renders.cancel(_job_render_or_404(job, render_id))
+    except renders.RenderRequestError as exc:
+        return _after_action(job, exc.message, "error")
+    if render.state.active:
+        return _after_action(job, f"Stopping the render of {render.lesson.title}…")
+    return _after_action(job, f"Render of {render.lesson.title} cancelled.")
+
+
+@bp.post("/jobs/<job_id>/renders/<render_id>/retry")
+@login_required
+def retry_render(job_id: str, render_id: str):
+    job = access.get_job_or_404(job_id, current_user)
+    try:
+        render = renders.retry(current_user, _job_render_or_404(job, render_id))
+    except renders.RenderRequestError as exc:
+        return _after_action(job, exc.message, "error")
+    return _after_action(job, f"{render.lesson.title}: attempt {render.attempt} queued.")

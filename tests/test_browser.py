@@ -1,0 +1,94 @@
+"""A real browser (Chromium through Playwright) against a live server and a real worker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from webapp.services import demo
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is required in CI (apt-get install chromium)")
+        pytest.skip("Chromium is not installed (apt-get install chromium); CI always runs this test")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_generate_in_the_browser_and_play_the_video(app, browser, live_server, processes):
+    with app.app_context():
+        login = demo.ensure_demo(app)
+    # A slow encoder preset makes the 30 s demo lesson take a few seconds, long enough to watch.
+    processes.worker(RENDER_PRESET="veryslow")
+    page = browser.new_page()
+    page.goto(f"{live_server}/jobs")
+    assert page.url.startswith(f"{live_server}/login")
+    page.fill("input[name=email]", login["email"])
+    page.fill("input[name=password]", login["password"])
+    page.click("button[type=submit]")
+    page.click(f"a[href='/jobs/{login['jobId']}']")
+    assert page.locator("h1").inner_text() == demo.DEMO_TITLE
+
+    row = "tr[data-lesson='henIVlCPVIY/lesson_3']"
+    page.click(f"{row} button:has-text('Generate')")
+    page.wait_for_selector(".progress-row", timeout=10_000)
+    # The panel polls every 2 s: watch the progress bar until the video shows up.
+    seen = []
+    for _ in range(240):
+        value = page.evaluate(
+            "() => { const p = document.querySelector('.progress-row progress[value]');"
+            " return p ? [Number(p.value), Number(p.max)] : null; }"
+        )
+        if value and value not in seen:
+            seen.append(value)
+        if page.locator(f"{row} video").count():
+            break
+        page.wait_for_timeout(250)
+    moving = [done for done, total in seen if 0 < done < total]
+    assert len(moving) >= 2 and moving == sorted(moving), f"progress seen: {seen}"
+
+    video = page.locator(f"{row} video")
+    page.wait_for_function(
+        "sel => { const v = document.querySelector(sel); return v && v.readyState >= 1 && v.duration > 0; }",
+        arg=f"{row} video",
+        timeout=15_000,
+    )
+    duration = video.evaluate("v => v.duration")
+    assert duration == pytest.approx(30.0, abs=0.1)
+    assert page.locator(f"{row} .badge").first.inner_text() == "completed"
+    # Nothing is active any more: the panel came back without its polling trigger.
+    assert page.get_attribute("#status-panel", "hx-trigger") is None
+    assert page.get_attribute("#status-panel", "data-status") == "completed"

@@ -1,0 +1,295 @@
+"""Generation end to end: the API, real `flask worker` processes, real MP4s decoded with PyAV."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import av
+import pytest
+import sqlalchemy as sa
+from redis import Redis
+from rq import Queue
+
+from webapp.extensions import db
+from webapp.models import Render
+from webapp.render import partial_outputs
+
+from .conftest import wait_for
+from .helpers import bearer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api(client, factory):
+    """A course member's bearer token and helpers to call the API with it."""
+    user = factory.user("integration@example.com", courses=["Course A"])
+    token = factory.token(user.email)
+
+    class Api:
+        headers = bearer(token)
+
+        def generate(self, job_id, lesson_path, file_name=None):
+            body = {"jobId": job_id, "lessonPath": lesson_path}
+            if file_name is not None:
+                body["outputFileName"] = file_name
+            return client.post("/video-transform/generate-video", json=body, headers=self.headers)
+
+        def status(self, job_id):
+            response = client.get(f"/video-transform/{job_id}/video-generation-status", headers=self.headers)
+            assert response.status_code == 200, response.get_data(as_text=True)
+            return response.json
+
+        def render(self, render_id):
+            return client.get(f"/api/renders/{render_id}", headers=self.headers).json
+
+        def post(self, path):
+            return client.post(path, headers=self.headers)
+
+        def wait_render(self, render_id, states, timeout=90):
+            return wait_for(
+                lambda: (r := self.render(render_id))["state"] in states and r,
+                timeout,
+                f"render {render_id} to be {states}",
+            )
+
+    return Api()
+
+
+def decode(path: Path) -> dict:
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0]
+        return {
+            "video_codec": video.codec_context.name,
+            "audio_codec": audio.codec_context.name,
+            "pix_fmt": video.codec_context.pix_fmt,
+            "size": (video.codec_context.width, video.codec_context.height),
+            "duration": float(container.duration) / av.time_base,
+            "frames": sum(1 for _ in container.decode(video=0)),
+        }
+
+
+def video_path(app, output_path: str) -> Path:
+    return Path(app.config["VIDEOS_ROOT"]) / output_path.removeprefix("videos/")
+
+
+def test_generate_poll_and_play_end_to_end(app, client, api, factory, processes):
+    job = factory.job("Course A", lessons=2, segments=2, seconds=1.0, width=320, height=180, fps=10)
+    response = api.generate(job.id, job.lessons[1], "lesson_two.mp4")
+    assert response.status_code == 202
+    body = response.json
+    assert body["success"] is True
+    assert body["outputPath"] == f"videos/{job.lessons[1]}/lesson_two.mp4"
+    assert body["jobId"] == job.id
+    assert body["videoGenerationStatus"] == "generating"
+    assert body["currentLesson"] == job.lessons[1]
+    assert (
+        response.headers["Location"]
+        == body["statusUrl"]
+        == f"/video-transform/{job.id}/video-generation-status"
+    )
+    queued = api.status(job.id)
+    assert queued["activeRenders"][0]["state"] == "queued"
+    assert queued["activeRenders"][0]["framesTotal"] == 20
+
+    processes.worker()
+    done = wait_for(
+        lambda: (s := api.status(job.id))["videoGenerationStatus"] == "completed" and s,
+        60,
+        "the render to complete",
+    )
+    assert done["completedLessons"] == 1 and done["totalLessons"] == 2
+    assert done["activeRenders"] == []
+    [video] = done["generatedVideos"]
+    assert video["lessonPath"] == job.lessons[1] and video["success"] is True
+    assert video["outputPath"] == body["outputPath"] and video["generatedAt"].endswith("Z")
+    assert "error" not in video
+
+    path = video_path(app, body["outputPath"])
+    info = decode(path)
+    assert info["video_codec"] == "h264" and info["audio_codec"] == "aac" and info["pix_fmt"] == "yuv420p"
+    assert info["size"] == (320, 180) and info["frames"] == 20
+    assert info["duration"] == pytest.approx(2.0, abs=0.1)
+    assert partial_outputs(path) == []
+
+    render = api.render(body["renderId"])
+    assert render["state"] == "completed" and render["framesDone"] == render["framesTotal"] == 20
+    assert render["sizeBytes"] == path.stat().st_size and render["percent"] == 100.0
+    # The video is served with range requests, so players can seek.
+    whole = client.get(render["videoUrl"], headers=api.headers)
+    assert whole.status_code == 200 and whole.mimetype == "video/mp4"
+    assert whole.data == path.read_bytes()
+    part = client.get(render["videoUrl"], headers={**api.headers, "Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.data == path.read_bytes()[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{path.stat().st_size}"
+    download = client.get(render["videoUrl"] + "?download=1", headers=api.headers)
+    assert "attachment" in download.headers["Content-Disposition"]
+
+
+def test_double_submit_is_one_render_and_one_rq_job(app, api, factory, redis_url):
+    job = factory.job("Course A", lessons=1)
+    first = api.generate(job.id, job.lessons[0])
+    second = api.generate(job.id, job.lessons[0])
+    assert first.status_code == second.status_code == 202
+    assert first.json["renderId"] == second.json["renderId"]
+    other_name = api.generate(job.id, job.lessons[0], "other.mp4")
+    assert other_name.json["renderId"] != first.json["renderId"]
+    queue = Queue("renders", connection=Redis.from_url(redis_url))
+    assert sorted(queue.job_ids) == sorted(
+        [f"render-{first.json['renderId']}", f"render-{other_name.json['renderId']}"]
+    )
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Render)) == 2
+
+
+def test_two_workers_rendering_one_job_keep_the_summary_exact(app, api, factory, processes, client):
+    job = factory.job("Course A", lessons=3, segments=2, seconds=15.0, width=640, height=360, fps=30)
+    processes.worker()
+    processes.worker()
+    response = api.post(f"/api/jobs/{job.id}/generate-all")
+    assert response.status_code == 202 and len(response.json["renders"]) == 3
+    final = wait_for(
+        lambda: (s := api.status(job.id))["videoGenerationStatus"] != "generating" and s,
+        120,
+        "all three renders",
+    )
+    assert final["videoGenerationStatus"] == "completed"
+    assert final["completedLessons"] == 3 and final["totalLessons"] == 3
+    assert sorted(v["lessonPath"] for v in final["generatedVideos"]) == sorted(job.lessons)
+    with app.app_context():
+        rows = db.session.scalars(sa.select(Render)).all()
+        spans = [(r.started_at, r.finished_at) for r in rows]
+    # Two workers really rendered at the same time.
+    assert any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1 :])
+    # Rendering one lesson again does not count it twice.
+    again = api.generate(job.id, job.lessons[0])
+    api.wait_render(again.json["renderId"], {"completed"})
+    status = api.status(job.id)
+    assert status["completedLessons"] == 3 and len(status["generatedVideos"]) == 4
+
+
+def test_sigkill_mid_render_leaves_rendering_within_60_seconds(app, api, factory, processes):
+    job = factory.job("Course A", lessons=1, segments=3, seconds=30.0, width=1280, height=720, fps=30)
+    render_id = api.generate(job.id, job.lessons[0]).json["renderId"]
+    processes.worker("maintenance")  # housekeeping worker, as `make run` starts it
+    processes.cron()
+    victim = processes.worker("renders", RENDER_PRESET="medium")
+    wait_for(lambda: api.render(render_id)["framesDone"] > 0, 60, "rendering progress")
+    processes.kill(victim)  # the worker and its work horse, like a machine gone
+    killed_at = time.monotonic()
+    lost = api.wait_render(render_id, {"failed", "completed", "cancelled"}, timeout=70)
+    assert time.monotonic() - killed_at < 60
+    assert lost["state"] == "failed"
+    assert lost["error"]["kind"] == "worker_lost" and "stopped responding" in lost["error"]["message"]
+    output = video_path(app, lost["outputPath"])
+    assert not output.exists() and partial_outputs(output) == []
+    # It was re-queued as a new attempt, which a healthy worker completes.
+    status = api.status(job.id)
+    [retry] = status["activeRenders"]
+    assert retry["state"] == "queued" and retry["renderId"] != render_id
+    processes.worker("renders")
+    assert api.wait_render(retry["renderId"], {"completed"}, timeout=90)["attempt"] == 2
+    assert output.exists()
+
+
+def test_cancel_a_queued_render(app, api, factory, processes, redis_url):
+    job = factory.job("Course A", lessons=1)
+    render_id = api.generate(job.id, job.lessons[0]).json["renderId"]
+    response = api.post(f"/api/renders/{render_id}/cancel")
+    assert response.status_code == 200 and response.json["state"] == "cancelled"
+    assert Queue("renders", connection=Redis.from_url(redis_url)).job_ids == []
+    assert api.status(job.id)["videoGenerationStatus"] == "not_started"
+    assert api.post(f"/api/renders/{render_id}/cancel").status_code == 409
+    processes.worker()
+    time.sleep(1.5)
+    assert api.render(render_id)["state"] == "cancelled"
+    assert not video_path(app, response.json["outputPath"]).exists()
+
+
+def test_cancel_a_running_render_stops_it_and_removes_temp_output(app, api, factory, processes):
+    job = factory.job("Course A", lessons=1, segments=3, seconds=30.0, width=1280, height=720, fps=30)
+    render_id = api.generate(job.id, job.lessons[0]).json["renderId"]
+    processes.worker(RENDER_PRESET="medium")
+    wait_for(lambda: api.render(render_id)["framesDone"] > 0, 60, "rendering progress")
+    response = api.post(f"/api/renders/{render_id}/cancel")
+    assert response.status_code == 202 and response.json["cancelRequested"] is True
+    asked = time.monotonic()
+    cancelled = api.wait_render(render_id, {"cancelled", "completed", "failed"}, timeout=15)
+    assert cancelled["state"] == "cancelled" and time.monotonic() - asked < 5
+    output = video_path(app, cancelled["outputPath"])
+    assert not output.exists() and partial_outputs(output) == []
+    assert api.status(job.id)["videoGenerationStatus"] == "not_started"
+
+
+def test_bad_manifest_fails_once_and_retry_makes_a_new_attempt(app, api, factory, processes):
+    job = factory.job("Course A", lessons=1, segments=2, seconds=1.0, width=320, height=180, fps=10)
+    render_id = api.generate(job.id, job.lessons[0]).json["renderId"]
+    audio = Path(app.config["LESSONS_ROOT"]) / job.lessons[0] / "audio" / "2.wav"
+    kept = audio.read_bytes()
+    audio.unlink()  # the lesson breaks after it was queued
+    processes.worker()
+    failed = api.wait_render(render_id, {"failed", "completed"}, timeout=60)
+    assert failed["state"] == "failed" and failed["error"]["kind"] == "manifest"
+    assert "segments[1].audio" in failed["error"]["message"] and "Traceback" not in failed["error"]["message"]
+    status = api.status(job.id)
+    assert status["videoGenerationStatus"] == "failed"
+    assert status["generatedVideos"][0]["success"] is False and status["generatedVideos"][0]["error"]
+    time.sleep(2)
+    assert api.status(job.id)["activeRenders"] == []  # a bad manifest is never retried by itself
+    audio.write_bytes(kept)
+    response = api.post(f"/api/renders/{render_id}/retry")
+    assert response.status_code == 202 and response.json["attempt"] == 2
+    assert api.wait_render(response.json["renderId"], {"completed"})["state"] == "completed"
+    final = api.status(job.id)
+    assert final["videoGenerationStatus"] == "completed" and final["completedLessons"] == 1
+    assert [v["success"] for v in final["generatedVideos"]] == [False, True]
+    assert api.post(f"/api/renders/{response.json['renderId']}/retry").status_code == 409
+
+
+def test_transient_fault_is_retried_automatically(app, api, factory, processes):
+    job = factory.job("Course A", lessons=1, segments=1, seconds=1.0, width=320, height=180, fps=10)
+    blocker = Path(app.config["VIDEOS_ROOT"]) / job.lessons[0]
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the output folder should be")  # storage trouble
+    render_id = api.generate(job.id, job.lessons[0]).json["renderId"]
+    processes.worker(RENDER_RETRY_INTERVALS="3")
+    first = api.wait_render(render_id, {"failed", "completed"}, timeout=60)
+    assert first["state"] == "failed" and first["error"]["kind"] == "transient"
+    [retry] = api.status(job.id)["activeRenders"]
+    assert retry["state"] == "queued"
+    blocker.unlink()  # the storage recovers before the retry runs
+    assert api.wait_render(retry["renderId"], {"completed", "failed"}, timeout=60)["state"] == "completed"
+
+
+def test_fair_share_between_courses(app, client, factory, processes):
+    app.config["COURSE_RENDER_CONCURRENCY"] = 1
+    alice = factory.user("a@example.com", courses=["Course A"])
+    bob = factory.user("b@example.com", courses=["Course B"])
+    big = factory.job("Course A", lessons=5, segments=1, seconds=2.0, width=320, height=180, fps=10)
+    small = factory.job("Course B", lessons=1, segments=1, seconds=2.0, width=320, height=180, fps=10)
+    assert (
+        client.post(
+            f"/api/jobs/{big.id}/generate-all", headers=bearer(factory.token(alice.email))
+        ).status_code
+        == 202
+    )
+    response = client.post(
+        "/video-transform/generate-video",
+        json={"jobId": small.id, "lessonPath": small.lessons[0]},
+        headers=bearer(factory.token(bob.email)),
+    )
+    assert response.status_code == 202
+    processes.worker()
+
+    def all_done():
+        with app.app_context():
+            rows = db.session.scalars(sa.select(Render)).all()
+            return len(rows) == 6 and all(r.state.value == "completed" for r in rows) and rows
+
+    rows = wait_for(all_done, 90, "all renders")
+    order = [r.job_id for r in sorted(rows, key=lambda r: r.started_at)]
+    # Course B's single render ran second, not behind all five of course A's.
+    assert order.index(uuid.UUID(small.id)) <= 1
