@@ -2,6 +2,7 @@
 #   make run   install, migrate, create demo data, start web + workers + cron (embedded Redis, SQLite)
 #   make test  install what the tests need and run the suite
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -44,13 +45,8 @@ install-dev: system-deps-test $(VENV)/.dev-installed
 
 run: install
 	@mkdir -p $(INSTANCE)
-	@$(FLASK) db upgrade 2>&1 | grep -v "^INFO" || true
-	@$(FLASK) demo | tail -n 1 > $(INSTANCE)/demo-login.json
-	@$(BIN)/python -c 'import json; d = json.load(open("$(INSTANCE)/demo-login.json")); \
-	  print(f"\n  Lesson videos is starting on http://$(HOST):$(PORT)/\n" \
-	        f"  Log in as {d[\"email\"]} with password {d[\"password\"]}\n" \
-	        f"  Demo job:  http://$(HOST):$(PORT)/jobs/{d[\"jobId\"]}\n" \
-	        f"  API token: {d[\"token\"]}\n  Ctrl-C stops everything.\n")'
+	@$(FLASK) db upgrade
+	@$(FLASK) demo --url http://$(HOST):$(PORT) | head -n -1
 	@trap '$(FLASK) redis stop >/dev/null 2>&1 || true' EXIT; \
 	  HOST=$(HOST) PORT=$(PORT) PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile
 

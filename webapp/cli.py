@@ -76,11 +76,22 @@ def create_job(course: str, video: str, title: str | None):
 
 
 @click.command("demo")
+@click.option("--url", help="Where the app will be served, to print where to log in.")
 @with_appcontext
-def demo_command():
-    """Create (or reuse) demo data: a course, an admin, a token and a job with real lessons."""
+def demo_command(url: str | None):
+    """Create (or reuse) demo data: a course, an admin, a token and a job with real lessons.
+
+    The last line is JSON: {"jobId", "email", "password", "token"}."""
     result = demo.ensure_demo(current_app)
-    click.echo(f"Demo job {result['jobId']} with lessons under {current_app.config['LESSONS_ROOT']}")
+    if url:
+        url = url.rstrip("/")
+        click.echo(f"\n  Lesson videos is starting on {url}/")
+        click.echo(f"  Log in as {result['email']} with password {result['password']}")
+        click.echo(f"  Demo job:  {url}/jobs/{result['jobId']}")
+        click.echo(f"  API token: {result['token']}")
+        click.echo("  Ctrl-C stops everything.\n")
+    else:
+        click.echo(f"Demo job {result['jobId']} with lessons under {current_app.config['LESSONS_ROOT']}")
     click.echo(json.dumps(result))
 
 
