@@ -95,8 +95,12 @@ def demo_command(url: str | None):
     click.echo(json.dumps(result))
 
 
+LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--log-level", type=LOG_LEVELS, default="INFO", show_default=True)
 @click.option(
     "--queue",
     "queue_names",
@@ -104,11 +108,12 @@ def demo_command(url: str | None):
     help=f"Queue to work (repeatable). Default: {queue.MAINTENANCE_QUEUE} and {queue.RENDER_QUEUE}.",
 )
 @with_appcontext
-def worker_command(burst: bool, queue_names: tuple[str, ...]):
+def worker_command(burst: bool, log_level: str, queue_names: tuple[str, ...]):
     """Run an RQ worker in this app's context."""
     from rq import Queue, Worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_level = log_level.upper()
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     engine = db.engine
     # The work horse is a fork: it must not share the parent's database connections.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
@@ -116,18 +121,19 @@ def worker_command(burst: bool, queue_names: tuple[str, ...]):
     names = queue_names or (queue.MAINTENANCE_QUEUE, queue.RENDER_QUEUE)
     worker = Worker([Queue(name, connection=conn) for name in names], connection=conn)
     # The scheduler runs delayed retries (Retry with an interval).
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    worker.work(burst=burst, with_scheduler=True, logging_level=log_level)
 
 
 @click.command("cron")
+@click.option("--log-level", type=LOG_LEVELS, default="INFO", show_default=True)
 @with_appcontext
-def cron_command():
+def cron_command(log_level: str):
     """Run RQ's cron scheduler: periodic housekeeping such as finding lost renders."""
     from rq.cron import CronScheduler
 
     from . import tasks
 
-    scheduler = CronScheduler(connection=queue.worker_connection(), logging_level="INFO")
+    scheduler = CronScheduler(connection=queue.worker_connection(), logging_level=log_level.upper())
     tasks.register_cron(scheduler, current_app)
     scheduler.start()
 

@@ -169,7 +169,8 @@ def reap_lost_renders():
     """Periodic: settle renders whose worker is gone (see services.renders.reap)."""
     counts = renders.reap()
     if any(counts.values()):
-        log.info("reaper %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+        # Lost workers deserve an operator's attention even with quiet logs.
+        log.warning("reaper %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
 
 
