@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from rq import Retry, get_current_job
 from rq.cron import CronScheduler
+from rq.exceptions import AbandonedJobError
 from rq.timeouts import JobTimeoutException
 
 from . import queue
@@ -152,10 +153,16 @@ def _render_id_of(rq_job) -> uuid.UUID | None:
 
 
 def on_render_failed(rq_job, connection, exc_type=None, exc_value=None, traceback=None):
-    """RQ failure callback: an exception the task did not record, or an abandoned job."""
+    """RQ failure callback: a job RQ found abandoned, or an exception the task did not record
+    (the task records its own failures first, which makes this a no-op for them)."""
     render_id = _render_id_of(rq_job)
-    if render_id is not None:
+    if render_id is None:
+        return
+    if exc_type is not None and issubclass(exc_type, AbandonedJobError):
         renders.fail(render_id, "worker_lost", renders.WORKER_LOST, requeue=True)
+    else:
+        name = exc_type.__name__ if exc_type else "unknown error"
+        renders.fail(render_id, "internal", f"The render stopped unexpectedly ({name}).")
 
 
 def on_render_stopped(rq_job, connection):

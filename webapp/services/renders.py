@@ -403,8 +403,9 @@ def cancel_requested(render_id: uuid.UUID) -> bool:
     return requested is None or requested[0] is not None or requested[1] != RenderState.RENDERING
 
 
-def _finish(render_id: uuid.UUID, state: RenderState, **values) -> Render | None:
-    """Move an active render to a final state; None if it had already finished."""
+def _settle(render_id: uuid.UUID, state: RenderState, **values) -> tuple[VideoJob, Render] | None:
+    """Lock the job and move an active render to a final state, leaving the transaction open
+    for the caller to finish; None (nothing changed) if the render had already finished."""
     render = db.session.get(Render, render_id)
     if render is None:
         return None
@@ -417,6 +418,15 @@ def _finish(render_id: uuid.UUID, state: RenderState, **values) -> Render | None
     render.finished_at = utcnow()
     for name, value in values.items():
         setattr(render, name, value)
+    return job, render
+
+
+def _finish(render_id: uuid.UUID, state: RenderState, **values) -> Render | None:
+    """Move an active render to a final state and commit it with the job's new summary."""
+    settled = _settle(render_id, state, **values)
+    if settled is None:
+        return None
+    job, render = settled
     summary.refresh(job)
     db.session.commit()
     log.info("render %s render_id=%s", state, render_id)
@@ -474,18 +484,11 @@ def fail(
     `same_rq_job`: the next attempt is run by the same RQ job (the task returned rq.Retry);
     otherwise a new RQ job is enqueued for it.
     """
-    render = db.session.get(Render, render_id)
-    if render is None:
+    settled = _settle(render_id, RenderState.FAILED, error_kind=kind, error_message=message[:2000])
+    if settled is None:
         return None
-    job = summary.lock_job(render.job_id)
-    render = db.session.get(Render, render_id, populate_existing=True)
-    if render.state not in ACTIVE_RENDER_STATES:
-        db.session.rollback()
-        return None
-    render.state = RenderState.FAILED
-    render.finished_at = utcnow()
-    render.error_kind = kind
-    render.error_message = message[:2000]
+    job, render = settled
+    db.session.flush()  # this attempt leaves the active states before the next one enters them
     next_attempt = None
     if requeue and render.cancel_requested_at is None and _may_retry_automatically(render):
         next_attempt = _new_attempt(
