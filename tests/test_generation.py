@@ -293,3 +293,53 @@ def test_fair_share_between_courses(app, client, factory, processes):
     order = [r.job_id for r in sorted(rows, key=lambda r: r.started_at)]
     # Course B's single render ran second, not behind all five of course A's.
     assert order.index(uuid.UUID(small.id)) <= 1
+
+
+def test_a_render_that_ignores_cancel_is_stopped_by_rqs_stop_command(app, api, factory, processes, redis_url):
+    """The fallback: a worker stuck where it cannot see the cancel request gets RQ's stop command."""
+    from datetime import timedelta
+
+    from rq import Callback
+
+    from webapp import tasks
+    from webapp.models import utcnow
+    from webapp.services import renders
+
+    job = factory.job("Course A", lessons=1)
+    render_id = api.generate(job.id, job.lessons[0]).json["renderId"]
+    conn = Redis.from_url(redis_url)
+    rq_job_id = f"render-{render_id}"
+    queue = Queue("renders", connection=conn)
+    queue.fetch_job(rq_job_id).delete()
+    # A stand-in for a render stuck in a call that never returns to its cancel check.
+    queue.enqueue("time.sleep", 120, job_id=rq_job_id, on_stopped=Callback(tasks.on_render_stopped))
+    with app.app_context():
+        assert renders.begin(rq_job_id) is not None
+    processes.worker()
+    wait_for(lambda: queue.started_job_registry.get_job_ids(), 30, "the stuck job to start")
+    with app.app_context():
+        row = db.session.get(Render, uuid.UUID(render_id))
+        row.cancel_requested_at = utcnow() - timedelta(seconds=20)  # asked 20 s ago, still running
+        row.heartbeat_at = utcnow()
+        db.session.commit()
+        assert tasks.reap_lost_renders()["stopped"] == 1
+    stopped = api.wait_render(render_id, {"cancelled", "failed", "completed"}, timeout=20)
+    assert stopped["state"] == "cancelled" and "worker was stopped" in stopped["error"]["message"]
+
+
+def test_a_queued_render_whose_rq_job_vanished_is_enqueued_again(app, api, factory, processes, redis_url):
+    from datetime import timedelta
+
+    from webapp import tasks
+    from webapp.models import utcnow
+
+    job = factory.job("Course A", lessons=1)
+    render_id = api.generate(job.id, job.lessons[0]).json["renderId"]
+    Redis.from_url(redis_url).flushdb()  # Redis lost its data
+    with app.app_context():
+        row = db.session.get(Render, uuid.UUID(render_id))
+        row.queued_at = utcnow() - timedelta(minutes=2)
+        db.session.commit()
+        assert tasks.reap_lost_renders()["requeued"] == 1
+    processes.worker()
+    assert api.wait_render(render_id, {"completed", "failed"}, timeout=60)["state"] == "completed"
