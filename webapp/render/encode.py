@@ -29,6 +29,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 from PIL import Image
 
 from .errors import ManifestError, RenderError, TransientRenderError
+from .manifest import PROBE_OPTIONS
 from .settings import RenderSettings
 
 Tick = Callable[[int], None]
@@ -154,7 +155,7 @@ def _decode_into(writer: _TrackWriter, part: AudioPart) -> None:
     remaining = part.samples
     resampler = av.AudioResampler(format="fltp", layout=writer.layout, rate=writer.rate)
     try:
-        with av.open(part.path, metadata_errors="ignore") as src:
+        with av.open(part.path, metadata_errors="ignore", options=PROBE_OPTIONS) as src:
             stream = src.streams.audio[0]
             frames = src.decode(stream)
             while remaining > 0:
