@@ -62,5 +62,16 @@ format: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# MoviePy declares pillow<12 but runs on Pillow 13; --no-deps keeps the app's Pillow.
+$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.dev-installed
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -r bench/requirements.txt
+	@touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/render_bench.py $(BENCH_ARGS)
+
+bench-quick:
+	$(MAKE) bench BENCH_ARGS="--quick $(BENCH_ARGS)"
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
