@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.render import RenderSettings, render_lesson
+from webapp.render import RenderSettings, TransientRenderError, render_lesson
 from webapp.render.cache import SegmentCache
 from webapp.render.pipeline import chunk_lengths
 from webapp.render.sample import segment_color, tone_frequency, write_tone
@@ -171,3 +171,19 @@ def test_private_folders_of_dead_local_renders_are_removed_at_once(tmp_path):
         os.utime(d, (old, old))
     cache.prune()
     assert mine.exists() and foreign.exists() and not dead.exists()
+
+
+def test_a_damaged_cache_entry_fails_once_then_heals(make_lesson, tmp_path, cache_dir, serial):
+    lesson = make_lesson(segments=2)
+    render_lesson(lesson, tmp_path / "a.mp4", cache_dir=cache_dir, settings=serial)
+    for piece in (cache_dir / "v1").glob("*/*.mp4"):
+        data = piece.read_bytes()
+        piece.unlink()
+        piece.write_bytes(data[: len(data) // 3])  # truncated, as by a failing disk
+    with pytest.raises(TransientRenderError, match="failed its check"):
+        render_lesson(lesson, tmp_path / "b.mp4", cache_dir=cache_dir, settings=serial)
+    assert not (tmp_path / "b.mp4").exists()
+    again = render_lesson(lesson, tmp_path / "b.mp4", cache_dir=cache_dir, settings=serial)
+    assert again.segments_encoded == 2
+    pixels = video_frames(tmp_path / "b.mp4", {15, 45})
+    assert close(pixels[15], segment_color(0)) and close(pixels[45], segment_color(1))

@@ -290,6 +290,12 @@ class _Render:
         self.monitor.poll()
         return raw, picture_hash
 
+    def _drop_cache_entries(self, keys: list[str]) -> None:
+        for key in set(keys):
+            for suffix in (VideoTask.suffix, AudioTask.suffix):
+                with contextlib.suppress(OSError):
+                    self.cache.path_for(key, suffix).unlink()
+
     def _next_seq(self) -> int:
         self.seq += 1
         return self.seq
@@ -383,25 +389,37 @@ class _Render:
             self._encode_remaining()
 
             pieces = [PieceUse(self.ready[key], start, n) for _, key, start, n in uses]
-            mux(
-                self.part,
-                pieces,
-                self.ready[audio_key],
-                m.fps,
-                title=m.title,
-                tick=lambda _n: self.monitor.poll(),
-            )
-            facts = None
-            if self.s.verify:
-                facts = verify(
+            try:
+                mux(
                     self.part,
-                    frames=m.total_frames,
-                    fps=m.fps,
-                    width=m.width,
-                    height=m.height,
-                    keyframes={start for _, key, start, _ in uses if key in self.encoded_keys},
+                    pieces,
+                    self.ready[audio_key],
+                    m.fps,
+                    title=m.title,
                     tick=lambda _n: self.monitor.poll(),
                 )
+                facts = None
+                if self.s.verify:
+                    facts = verify(
+                        self.part,
+                        frames=m.total_frames,
+                        fps=m.fps,
+                        width=m.width,
+                        height=m.height,
+                        keyframes={start for _, key, start, _ in uses if key in self.encoded_keys},
+                        tick=lambda _n: self.monitor.poll(),
+                    )
+            except (RenderError, av.error.FFmpegError) as exc:
+                if isinstance(exc, Cancelled | OSError):  # OSError: writing the output (I/O)
+                    raise
+                # A damaged or incompatible cache entry must not fail every retry: drop what
+                # this render used, so the next attempt encodes it afresh.
+                self._drop_cache_entries([key for _, key, _, _ in uses] + [audio_key])
+                reason = exc.message if isinstance(exc, RenderError) else (exc.strerror or str(exc))
+                raise TransientRenderError(
+                    f"the joined video failed its check ({reason}); its cached pieces were dropped, "
+                    "a retry encodes them again"
+                ) from exc
             self.monitor.poll(force=True)
             _fsync(self.part)
             os.replace(self.part, self.output)
