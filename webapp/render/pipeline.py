@@ -169,12 +169,17 @@ def render_lesson(
     throwaway = None
     try:
         cache = SegmentCache(root, settings.cache_max_bytes)
+        private = cache.new_private_dir()
     except OSError:
         # An unusable shared cache must not stop renders: work in a private one instead.
-        throwaway = Path(tempfile.mkdtemp(prefix="lesson-render-cache-"))
-        cache = SegmentCache(throwaway, settings.cache_max_bytes)
+        try:
+            throwaway = Path(tempfile.mkdtemp(prefix="lesson-render-cache-"))
+            cache = SegmentCache(throwaway, settings.cache_max_bytes)
+            private = cache.new_private_dir()
+        except OSError as exc:
+            raise transient_from_oserror(exc, "no room for temporary files") from exc
     try:
-        return _Render(manifest, output_path, settings, cache, monitor).run()
+        return _Render(manifest, output_path, settings, cache, private, monitor).run()
     except RenderError:
         raise
     except OSError as exc:
@@ -193,9 +198,11 @@ class _Render:
         output: Path,
         settings: RenderSettings,
         cache: SegmentCache,
+        private: Path,
         monitor: Monitor,
     ):
         self.m, self.output, self.s, self.cache, self.monitor = manifest, output, settings, cache, monitor
+        self.private = private  # this render's own folder inside the cache (deleted at the end)
         self.started = time.monotonic()
         self.pool: Pool | None = None
         self.pending: list[VideoTask | AudioTask] = []
@@ -328,7 +335,6 @@ class _Render:
     # ---- the render -----------------------------------------------------------------------
     def run(self) -> RenderResult:
         m = self.m
-        self.private = self.cache.new_private_dir()
         self.monitor.touch = lambda: os.utime(self.private)
         self.part = self.output.parent / f".{self.output.name}.{secrets.token_hex(6)}.part"
         ok = False

@@ -167,8 +167,14 @@ class Pool:
     """Up to `size` worker processes; the parent hands the heaviest pending task to an idle one."""
 
     def __init__(self, size: int, threads: int):
-        self.workers = [_Worker(i, threads) for i in range(size)]
+        self.workers: list[_Worker] = []
         self.pending: list[VideoTask | AudioTask] = []
+        try:
+            for i in range(size):
+                self.workers.append(_Worker(i, threads))
+        except BaseException:
+            self.close(graceful=False)
+            raise
 
     def submit(self, task) -> None:
         self.pending.append(task)
