@@ -116,15 +116,4 @@ def stop(instance_path: Path) -> bool:
     return True
 
 
-def pid(instance_path: Path) -> int | None:
-    try:
-        return int((Path(instance_path) / "redis.pid").read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def is_running(instance_path: Path) -> bool:
-    return _alive(socket_path(instance_path))
-
-
-__all__ = ["ensure_running", "is_running", "pid", "socket_path", "stop", "url"]
+__all__ = ["ensure_running", "socket_path", "stop", "url"]

@@ -46,10 +46,6 @@ def render_queue(conn: Redis | None = None) -> Queue:
     return Queue(RENDER_QUEUE, connection=conn or connection())
 
 
-def maintenance_queue(conn: Redis | None = None) -> Queue:
-    return Queue(MAINTENANCE_QUEUE, connection=conn or connection())
-
-
 def limiter_storage_uri(app: Flask) -> str:
     """The same Redis for Flask-Limiter, in the URI form the `limits` package reads.
 

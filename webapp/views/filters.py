@@ -7,6 +7,7 @@ from datetime import datetime
 from flask import Flask
 
 from ..services.summary import iso
+from .serializers import video_url
 
 
 def when(moment: datetime | None) -> str:
@@ -38,3 +39,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(filesize, "filesize")
+    app.add_template_global(video_url, "video_url")
