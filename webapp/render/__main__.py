@@ -1,5 +1,7 @@
 """Command line: python -m webapp.render LESSON_DIR OUTPUT.mp4 [--cache-dir DIR] [options]
 
+`--max-duration SECONDS` raises or lowers the longest lesson accepted (default 4 h).
+
 Renders with a terminal progress bar (frames, %, ETA). On a bad lesson it prints the
 one-line error and exits non-zero, leaving no output file. Exit codes: 0 done,
 2 bad lesson (manifest), 3 transient fault (may retry), 4 environment, 1 other, 130 cancelled.
@@ -8,6 +10,7 @@ one-line error and exits non-zero, leaving no output file. Exit codes: 0 done,
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -15,6 +18,7 @@ import time
 from pathlib import Path
 
 from . import (
+    DEFAULT_MAX_DURATION,
     Cancelled,
     ManifestError,
     RenderEnvironmentError,
@@ -70,6 +74,16 @@ def _mmss(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m webapp.render", description="Render a lesson folder to MP4.")
     p.add_argument("lesson_dir", type=Path, help="folder holding lesson.json")
@@ -84,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None, help="x264 preset (default veryfast)")
     p.add_argument("--crf", type=int, default=None, help="x264 CRF (default 23)")
     p.add_argument("--tune", default=None, help='x264 tune (default stillimage; "none" for no tune)')
+    p.add_argument(
+        "--max-duration",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"refuse lessons longer than this (default {DEFAULT_MAX_DURATION})",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--check", action="store_true", help="only validate lesson.json, do not render")
     return p
@@ -100,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["crf"] = args.crf
     if args.tune:
         overrides["tune"] = None if args.tune == "none" else args.tune
+    if args.max_duration is not None:
+        overrides["max_duration"] = args.max_duration
     settings = RenderSettings(**overrides)
 
     cancel = threading.Event()
@@ -113,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bar = None if args.quiet else ProgressBar()
     try:
-        manifest = load_manifest(args.lesson_dir)
+        manifest = load_manifest(args.lesson_dir, max_duration=settings.max_duration)
         for warning in manifest.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         if args.check:

@@ -137,7 +137,8 @@ def _load_background(seg: Segment, width: int, height: int) -> Image.Image:
             box = ((iw - bw) / 2, (ih - bh) / 2, (iw + bw) / 2, (ih + bh) / 2)
             img = img.resize((width, height), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ManifestError(f"{seg.field}.image", f"cannot decode image ({exc})") from exc
+        reason = getattr(exc, "strerror", None) or exc  # an OSError's str() has the full path
+        raise ManifestError(f"{seg.field}.image", f"cannot decode image ({reason})") from exc
     if img.mode == "RGBA":
         base.paste(img, (0, 0), img)
     else:

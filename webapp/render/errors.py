@@ -8,9 +8,26 @@ Every message is one line meant for people (no traceback):
 - RenderEnvironmentError: this machine cannot render (e.g. Pillow without raqm). Not the
   lesson's fault and not worth an immediate retry on the same worker.
 - Cancelled: the caller asked to stop; all temporary output was removed.
+
+Messages reach users, so they never carry a server path: files are named relative to their
+root (`audio/1.wav` in the lesson folder, the output's file name, "render cache"), and any
+absolute path that slips through is cut to its last component (`redact_paths`).
 """
 
 from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+# An absolute POSIX path (at least one component), with the quotes Python puts around it.
+_ABSOLUTE_PATH = re.compile(r"""(['"]?)(?<![\w.~/-])(/(?:[^\s/'"(),;:]+/)*([^\s/'"(),;:]+))\1""")
+
+
+def redact_paths(text: str) -> str:
+    """`text` with every absolute path replaced by its last component."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(3), text)
 
 
 class RenderError(Exception):
@@ -20,7 +37,7 @@ class RenderError(Exception):
     retryable = False
 
     def __init__(self, message: str):
-        message = " ".join(str(message).split())  # always one line
+        message = redact_paths(" ".join(str(message).split()))  # always one line, no server path
         super().__init__(message)
         self.message = message
 
@@ -44,7 +61,7 @@ class ManifestError(RenderError, ValueError):
             if not reason:
                 field, reason = "lesson.json", field
         self.field = field
-        self.reason = " ".join(str(reason).split())
+        self.reason = redact_paths(" ".join(str(reason).split()))
         super().__init__(f"{field}: {self.reason}")
 
 
@@ -72,8 +89,34 @@ class Cancelled(RenderError):
         super().__init__(message)
 
 
-def transient_from_oserror(exc: OSError, what: str) -> TransientRenderError:
-    """Wrap an OSError met while doing `what` as a transient error with a one-line message."""
+# (root, name, relative): a file under `root` is called `name`, or, if `relative`, by its path
+# inside `root` (the root itself is still `name`).
+PathRoot = tuple[Path | str, str, bool]
+
+
+def path_for_users(filename, roots: Iterable[PathRoot] = ()) -> str | None:
+    """How to name `filename` in a message: relative to one of `roots`, else not at all."""
+    if filename is None or filename == "":
+        return None
+    try:
+        path = os.path.abspath(os.fsdecode(filename))
+    except (TypeError, ValueError):
+        return None
+    # The deepest root wins: an output folder inside the lesson folder is still "the output".
+    for root, name, relative in sorted(roots, key=lambda r: -len(os.path.abspath(r[0]))):
+        base = os.path.abspath(root)
+        if path == base:
+            return name
+        if path.startswith(base.rstrip(os.sep) + os.sep):
+            return Path(os.path.relpath(path, base)).as_posix() if relative else name
+    return None
+
+
+def transient_from_oserror(exc: OSError, what: str, roots: Iterable[PathRoot] = ()) -> TransientRenderError:
+    """Wrap an OSError met while doing `what` as a transient error with a one-line message.
+
+    The file it names is shown only relative to one of `roots` (see path_for_users).
+    """
     reason = exc.strerror or exc.__class__.__name__
-    name = f" ({exc.filename})" if exc.filename else ""
-    return TransientRenderError(f"{what}: {reason}{name}")
+    name = path_for_users(exc.filename, roots)
+    return TransientRenderError(f"{what}: {reason} ({name})" if name else f"{what}: {reason}")

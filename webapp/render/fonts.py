@@ -248,6 +248,7 @@ class FontChain:
     def __init__(self, faces: list[FontFace], system_fallback: bool = True):
         self.faces = list(faces)
         self.system_fallback = system_fallback
+        self.system_faces: list[FontFace] = []  # system fonts `covers` has found so far
 
     def face_for(self, ch: str) -> FontFace | None:
         for face in self.faces:
@@ -259,15 +260,27 @@ class FontChain:
                 return face
         return None
 
+    def covers(self, ch: str) -> bool:
+        """Whether some face has a glyph for `ch` (controls, spaces and marks need none)."""
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") or ch.isspace() or is_mark(ch):
+            return True
+        if any(face.covers(ch) for face in self.faces):
+            return True
+        if not self.system_fallback:
+            return False
+        # Asking fontconfig starts a process (~10 ms); a system font found for one character
+        # usually covers its script, so thousands of distinct characters cost a few look-ups.
+        if any(face.covers(ch) for face in self.system_faces):
+            return True
+        face = system_face_for(ch)
+        if face is None:
+            return False
+        self.system_faces.append(face)
+        return True
+
     def uncovered(self, text: str) -> list[str]:
         """Characters no face covers (ignoring controls, marks and format characters)."""
-        missing = []
-        for ch in dict.fromkeys(text):
-            if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") or ch.isspace() or is_mark(ch):
-                continue
-            if self.face_for(ch) is None:
-                missing.append(ch)
-        return missing
+        return [ch for ch in dict.fromkeys(text) if not self.covers(ch)]
 
     def runs(self, text: str) -> list[tuple[str, FontFace]]:
         """Split `text` into (substring, face) runs; marks and neutrals join their neighbour."""

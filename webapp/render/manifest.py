@@ -13,27 +13,40 @@ Rules (see DESIGN.md, "Rendering"):
 - `background` is a colour ("#1a1a2e", "#fff", "rgb(10,20,30)", "navy").
 - Unknown keys are ignored (earlier pipeline steps may add their own) and listed in
   `Manifest.warnings`, so a typo such as "imgae" is visible in the CLI and logs.
+- Limits, so a hostile lesson cannot tie up a worker or a web request: lesson.json at most
+  1 MB (and itself inside the lesson folder), at most 2,000 segments, 200,000 characters of
+  titles and texts, `max_duration` seconds in all (default 4 h) and fewer than 2**31 frames.
+  Validating a lesson at these limits takes milliseconds: each file is probed once, each
+  character's font coverage is looked up once.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import re
-import unicodedata
+import stat
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from PIL import Image, ImageColor, UnidentifiedImageError
 
-from .errors import ManifestError, RenderError
+from .errors import ManifestError, RenderError, redact_paths
 from .fonts import FontChain, FontFileError, bundled_faces, load_face
 
-__all__ = ["MANIFEST_NAME", "Manifest", "ManifestError", "Segment", "load_manifest"]
+__all__ = ["DEFAULT_MAX_DURATION", "MANIFEST_NAME", "Manifest", "ManifestError", "Segment", "load_manifest"]
 
 MANIFEST_NAME = "lesson.json"
-MAX_MANIFEST_BYTES = 5 * 1024 * 1024
-MAX_TEXT_CHARS = 5000
+MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_SEGMENTS = 2000
+MAX_TEXT_CHARS = 5000  # one title or text
+MAX_TOTAL_TEXT_CHARS = 200_000  # all segment titles and texts together
+DEFAULT_MAX_DURATION = 4 * 3600  # seconds, the whole lesson (load_manifest's max_duration)
+MAX_SEGMENT_SECONDS = 24 * 3600  # a segment's `duration`
+FRAME_LIMIT = 2**31  # frame numbers must fit a signed 32-bit integer (x264, MP4 sample tables)
 # Enough to identify any audio format; the default (5 MB / 5 s) makes opening WAV slow.
 PROBE_OPTIONS = {"probesize": "65536"}
 DEFAULT_BACKGROUND = "#000000"
@@ -110,7 +123,7 @@ def _int_field(raw: dict, key: str, default: int, lo: int, hi: int, even: bool =
             raise _fail(key, f"must be an integer, got {value}")
         value = int(value)
     if not lo <= value <= hi:
-        raise _fail(key, f"must be between {lo} and {hi}, got {value}")
+        raise _fail(key, f"must be between {lo} and {hi}, got {_shown(value)}")
     if even and value % 2:
         raise _fail(key, f"must be even (H.264 4:2:0 needs even sizes), got {value}")
     return value
@@ -129,7 +142,11 @@ def _text_field(raw: dict, key: str, where: str, required: bool = False) -> str:
     if len(value) > MAX_TEXT_CHARS:
         raise _fail(where, f"too long ({len(value)} characters, at most {MAX_TEXT_CHARS})")
     # Drop control characters other than newline/tab; they have no glyphs.
-    return "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch) != "Cc").replace("\t", " ")
+    return _CONTROL.sub("", value).replace("\t", " ")
+
+
+# Unicode's control characters (category Cc) except tab and newline; a regex runs in C.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -148,22 +165,31 @@ def resolve_asset(lesson_dir: Path, value, where: str) -> Path:
     parts = re.split(r"[\\/]+", value)
     if ".." in parts:
         raise _fail(where, "'..' is not allowed; give a path inside the lesson folder")
-    candidate = lesson_dir.joinpath(*[p for p in parts if p not in ("", ".")])
+    # os.path rather than pathlib, and one stat: this runs for every asset of 2,000 segments.
+    candidate = os.path.join(lesson_dir, *[p for p in parts if p not in ("", ".")])
     try:
-        resolved = candidate.resolve()
-    except (OSError, RuntimeError) as exc:  # symlink loop
+        resolved = os.path.realpath(candidate)
+    except (OSError, ValueError) as exc:
         raise _fail(where, f"cannot resolve path ({exc.__class__.__name__})") from exc
-    if not resolved.is_relative_to(lesson_dir):
+    root = str(lesson_dir)
+    if resolved != root and not resolved.startswith(root.rstrip(os.sep) + os.sep):
         raise _fail(where, "resolves outside the lesson folder (symlink leading out)")
-    if not resolved.exists():
-        raise _fail(where, "file not found")
-    if not resolved.is_file():
+    try:
+        info = os.stat(resolved)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _fail(where, "cannot resolve path (symlink loop)") from exc
+        raise _fail(where, "file not found") from exc
+    if not stat.S_ISREG(info.st_mode):
         raise _fail(where, "not a regular file")
-    return resolved
+    return Path(resolved)
 
 
 def probe_audio(path: Path, where: str) -> tuple[float, int]:
     """(duration in seconds, channel count) of an audio file, or ManifestError."""
+    found = wav_header(path)
+    if found is not None:
+        return found
     import av  # imported lazily: scanning lessons without audio stays light
 
     try:
@@ -185,15 +211,77 @@ def probe_audio(path: Path, where: str) -> tuple[float, int]:
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise _fail(where, f"not a readable audio file ({_av_reason(exc)})") from exc
     except OSError as exc:
-        raise _fail(where, f"cannot read ({exc.strerror or exc})") from exc
+        raise _fail(where, f"cannot read ({exc.strerror or exc.__class__.__name__})") from exc
     if duration is None or not math.isfinite(duration) or duration <= 0:
         raise _fail(where, 'length unknown or zero; give the segment a "duration"')
     return duration, channels
 
 
+# WAVE_FORMAT_EXTENSIBLE sub-format GUIDs: the format tag (2 bytes), then these 14 bytes.
+_WAV_GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")
+_WAV_PCM, _WAV_FLOAT, _WAV_EXTENSIBLE = 1, 3, 0xFFFE
+
+
+def wav_header(path: Path) -> tuple[float, int] | None:
+    """(duration, channels) of a plain PCM or float WAV read from its header, or None.
+
+    Opening a file with FFmpeg costs about a millisecond (5 ms for WAV); this reads the same
+    numbers FFmpeg's WAV demuxer takes from the header (samples = data size / block size).
+    Anything unusual (RF64, compressed, odd chunk layout, 0 or unknown data size, data
+    running past the end of the file) gets None, so FFmpeg probes it as before.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+                return None
+            fmt = None
+            for _ in range(16):  # chunks before "data"; more is unusual enough for FFmpeg
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                tag, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+                if tag == b"data":
+                    # FFmpeg trusts the size only if the data fits the file, else it estimates.
+                    if f.tell() + size > os.fstat(f.fileno()).st_size:
+                        return None
+                    break
+                if tag == b"fmt " and fmt is None and 16 <= size <= 64 and size % 2 == 0:
+                    fmt = f.read(size)
+                    if len(fmt) < size:
+                        return None
+                elif tag == b"fmt " or size % 2:  # a second fmt, or a pad byte: leave it to FFmpeg
+                    return None
+                else:
+                    f.seek(size, os.SEEK_CUR)
+            else:
+                return None
+    except OSError:
+        return None
+    if fmt is None or size in (0, 0xFFFFFFFF):
+        return None
+    ftag, channels, rate, _byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", fmt)
+    if ftag == _WAV_EXTENSIBLE:
+        if len(fmt) < 40 or struct.unpack_from("<H", fmt, 16)[0] < 22 or fmt[26:40] != _WAV_GUID_TAIL:
+            return None
+        ftag = struct.unpack_from("<H", fmt, 24)[0]
+        bits = struct.unpack_from("<H", fmt, 18)[0] or bits  # valid bits, as FFmpeg reads them
+    if ftag == _WAV_PCM and 1 <= bits <= 32:
+        sample_bytes = (bits + 7) // 8  # FFmpeg's PCM codec for these bits
+    elif ftag == _WAV_FLOAT and bits in (32, 64):
+        sample_bytes = bits // 8
+    else:
+        return None
+    # Unusual channel counts and rates: FFmpeg decides whether it can read them.
+    if not 1 <= channels <= 8 or not 1 <= rate <= 384_000 or block_align != channels * sample_bytes:
+        return None
+    samples = size // block_align
+    return (samples / rate, channels) if samples else None
+
+
 def _av_reason(exc: Exception) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
-    return " ".join(str(text).split())[:200]
+    return redact_paths(" ".join(str(text).split()))[:200]
 
 
 def _check_image(path: Path, where: str) -> None:
@@ -205,7 +293,7 @@ def _check_image(path: Path, where: str) -> None:
     except Image.DecompressionBombError as exc:
         raise _fail(where, "image is too large") from exc
     except OSError as exc:
-        raise _fail(where, f"cannot read image ({exc})") from exc
+        raise _fail(where, f"cannot read image ({exc.strerror or redact_paths(str(exc))})") from exc
     if w < 1 or h < 1:
         raise _fail(where, "image has no pixels")
 
@@ -226,11 +314,23 @@ def _duration_field(seg: dict, where: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(where, f"must be a number of seconds, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise _fail(where, f"must be a positive number of seconds, got {value}")
-    if value > 24 * 3600:
-        raise _fail(where, f"too long ({value} s)")
+    # Compared before any float conversion: a 4,000-digit integer does not fit a float.
+    if (isinstance(value, float) and not math.isfinite(value)) or value <= 0:
+        raise _fail(where, f"must be a positive number of seconds, got {_shown(value)}")
+    if value > MAX_SEGMENT_SECONDS:
+        raise _fail(where, f"too long (more than {MAX_SEGMENT_SECONDS} s, the limit for one segment)")
     return float(value)
+
+
+def _shown(value) -> str:
+    """A number as written, cut short: JSON integers may have thousands of digits."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:20]}…"
+
+
+def _hms(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 def font_chain(manifest: Manifest | None, bold: bool = False, system_fallback: bool = True) -> FontChain:
@@ -242,31 +342,106 @@ def font_chain(manifest: Manifest | None, bold: bool = False, system_fallback: b
     return FontChain(faces, system_fallback=system_fallback)
 
 
-def load_manifest(lesson_dir: Path | str) -> Manifest:
-    """Parse and validate LESSON_DIR/lesson.json; raise ManifestError naming the field at fault."""
+def _read_manifest(root: Path) -> str:
+    """The text of ROOT/lesson.json: a regular file inside ROOT (after symlinks), within the cap."""
+    try:
+        path = (root / MANIFEST_NAME).resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loop
+        raise _fail(MANIFEST_NAME, f"cannot resolve path ({exc.__class__.__name__})") from exc
+    if not path.is_relative_to(root):  # checked before anything outside is opened
+        raise _fail(MANIFEST_NAME, "resolves outside the lesson folder (symlink leading out)")
+    too_large = f"too large (the limit is {MAX_MANIFEST_BYTES // 1024} KB)"
+    if MAX_MANIFEST_BYTES % (1024 * 1024) == 0:
+        too_large = f"too large (the limit is {MAX_MANIFEST_BYTES // (1024 * 1024)} MB)"
+    # O_NOFOLLOW: a symlink swapped in after resolve() is refused; O_NONBLOCK: a FIFO cannot
+    # hang the open (it is refused below as not a regular file).
+    flags = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError as exc:
+        raise _fail(MANIFEST_NAME, "file not found") from exc
+    except OSError as exc:
+        raise _fail(MANIFEST_NAME, f"cannot read ({exc.strerror or exc.__class__.__name__})") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _fail(MANIFEST_NAME, "not a regular file")
+        if info.st_size > MAX_MANIFEST_BYTES:
+            raise _fail(MANIFEST_NAME, too_large)
+        chunks, size = [], 0
+        while size <= MAX_MANIFEST_BYTES:  # the file may grow after fstat: read at most cap + 1
+            chunk = os.read(fd, min(1 << 20, MAX_MANIFEST_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise _fail(MANIFEST_NAME, f"cannot read ({exc.strerror or exc.__class__.__name__})") from exc
+    finally:
+        os.close(fd)
+    if size > MAX_MANIFEST_BYTES:
+        raise _fail(MANIFEST_NAME, too_large)
+    try:
+        return b"".join(chunks).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _fail(MANIFEST_NAME, "not UTF-8 text") from exc
+
+
+class _Assets:
+    """Resolves and checks asset files once per load, however many segments name them."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.paths: dict[str, Path] = {}
+        self.images: set[Path] = set()
+        self.audio: dict[Path, tuple[float, int]] = {}
+
+    def resolve(self, value, where: str) -> Path:
+        if isinstance(value, str) and value in self.paths:
+            return self.paths[value]
+        path = resolve_asset(self.root, value, where)
+        self.paths[value] = path
+        return path
+
+    def image(self, value, where: str) -> Path:
+        path = self.resolve(value, where)
+        if path not in self.images:
+            _check_image(path, where)
+            self.images.add(path)
+        return path
+
+    def probe(self, value, where: str) -> tuple[Path, float, int]:
+        path = self.resolve(value, where)
+        found = self.audio.get(path)
+        if found is None:
+            found = self.audio[path] = probe_audio(path, where)
+        return path, *found
+
+
+def load_manifest(lesson_dir: Path | str, *, max_duration: float = DEFAULT_MAX_DURATION) -> Manifest:
+    """Parse and validate LESSON_DIR/lesson.json; raise ManifestError naming the field at fault.
+
+    `max_duration`: the longest lesson accepted, in seconds (default 4 h).
+    """
+    if not max_duration > 0:
+        raise ValueError(f"max_duration must be a positive number of seconds, got {max_duration}")
     lesson_dir = Path(lesson_dir)
     try:
         root = lesson_dir.resolve(strict=True)
     except (OSError, RuntimeError) as exc:
-        raise _fail("lesson folder", f"not found: {lesson_dir}") from exc
+        raise _fail("lesson folder", "not found") from exc
     if not root.is_dir():
-        raise _fail("lesson folder", f"not a folder: {lesson_dir}")
-    path = root / MANIFEST_NAME
-    try:
-        if path.stat().st_size > MAX_MANIFEST_BYTES:
-            raise _fail(MANIFEST_NAME, f"too large (over {MAX_MANIFEST_BYTES // 1024 // 1024} MB)")
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise _fail(MANIFEST_NAME, "file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise _fail(MANIFEST_NAME, "not UTF-8 text") from exc
-    except OSError as exc:
-        raise _fail(MANIFEST_NAME, f"cannot read ({exc.strerror or exc})") from exc
+        raise _fail("lesson folder", "not a folder")
+    text = _read_manifest(root)
     try:
         raw = json.loads(text, parse_constant=lambda c: float("nan"))
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise _fail(MANIFEST_NAME, f"invalid JSON at {where}: {exc.msg}") from exc
+    except ValueError as exc:  # a number of more than 4300 digits (Python's int limit)
+        raise _fail(MANIFEST_NAME, "invalid JSON: a number is too long") from exc
+    except RecursionError as exc:  # e.g. [[[[...]]]] nested thousands deep
+        raise _fail(MANIFEST_NAME, "invalid JSON: nested too deeply") from exc
     if not isinstance(raw, dict):
         raise _fail(MANIFEST_NAME, "must be a JSON object")
 
@@ -275,9 +450,10 @@ def load_manifest(lesson_dir: Path | str) -> Manifest:
     width = _int_field(raw, "width", 1920, 16, 3840, even=True)
     height = _int_field(raw, "height", 1080, 16, 3840, even=True)
     fps = _int_field(raw, "fps", 30, 1, 60)
+    assets = _Assets(root)
     font = None
     if raw.get("font") is not None:
-        font = resolve_asset(root, raw["font"], "font")
+        font = assets.resolve(raw["font"], "font")
         try:
             load_face(str(font))
         except FontFileError as exc:
@@ -290,8 +466,12 @@ def load_manifest(lesson_dir: Path | str) -> Manifest:
         raise _fail("segments", f"must be a list, got {type(items).__name__}")
     if not items:
         raise _fail("segments", "at least one segment is required")
+    if len(items) > MAX_SEGMENTS:
+        raise _fail("segments", f"too many segments ({len(items)}; the limit is {MAX_SEGMENTS})")
 
     segments = []
+    total_seconds = 0.0
+    text_chars = 0
     for i, seg in enumerate(items):
         where = f"segments[{i}]"
         if not isinstance(seg, dict):
@@ -299,30 +479,48 @@ def load_manifest(lesson_dir: Path | str) -> Manifest:
         warnings += [f"{where}.{k}: unknown key, ignored" for k in seg if k not in SEGMENT_KEYS]
         image = None
         if seg.get("image") is not None:
-            image = resolve_asset(root, seg["image"], f"{where}.image")
-            _check_image(image, f"{where}.image")
+            image = assets.image(seg["image"], f"{where}.image")
         background = seg.get("background")
         color = _parse_color(background, f"{where}.background") if background is not None else (0, 0, 0)
         duration = _duration_field(seg, f"{where}.duration")
         audio = audio_duration = None
         channels = 0
         if seg.get("audio") is not None:
-            audio = resolve_asset(root, seg["audio"], f"{where}.audio")
-            audio_duration, channels = probe_audio(audio, f"{where}.audio")
+            audio, audio_duration, channels = assets.probe(seg["audio"], f"{where}.audio")
         if duration is None and audio is None:
             raise _fail(f"{where}.duration", 'required when the segment has no "audio"')
         effective = duration if duration is not None else audio_duration
+        culprit = f"{where}.duration" if duration is not None else f"{where}.audio"
         if effective * fps < 1 - 1e-9:
-            culprit = f"{where}.duration" if duration is not None else f"{where}.audio"
             raise _fail(culprit, f"lasts {effective:.3f} s, shorter than one frame at {fps} fps")
+        if effective * fps >= FRAME_LIMIT - 0.5:
+            raise _fail(culprit, f"lasts {effective:.0f} s, too many frames (the limit is {FRAME_LIMIT - 1})")
+        # Stop at the segment that crosses a limit: the rest is not even looked at.
+        total_seconds += effective
+        if total_seconds > max_duration:
+            raise _fail(
+                "segments",
+                f"the lesson lasts more than {_hms(max_duration)} (the limit is {max_duration:.10g} s)",
+            )
+        if round(total_seconds * fps) >= FRAME_LIMIT:
+            raise _fail("segments", f"the lesson has too many frames (the limit is {FRAME_LIMIT - 1})")
+        seg_title = _text_field(seg, "title", f"{where}.title").strip()
+        seg_text = _text_field(seg, "text", f"{where}.text").strip()
+        text_chars += len(seg_title) + len(seg_text)
+        if text_chars > MAX_TOTAL_TEXT_CHARS:
+            raise _fail(
+                "segments",
+                f"titles and texts total more than {MAX_TOTAL_TEXT_CHARS} characters "
+                f"(the limit is {MAX_TOTAL_TEXT_CHARS})",
+            )
         segments.append(
             Segment(
                 duration=effective,
                 image=image,
                 background=background,
                 audio=audio,
-                title=_text_field(seg, "title", f"{where}.title").strip(),
-                text=_text_field(seg, "text", f"{where}.text").strip(),
+                title=seg_title,
+                text=seg_text,
                 index=i,
                 color=color,
                 audio_duration=audio_duration,
@@ -346,18 +544,30 @@ def load_manifest(lesson_dir: Path | str) -> Manifest:
 
 def _check_glyphs(manifest: Manifest) -> None:
     """Every character of every title/text must be covered by some font of the chain."""
-    regular = font_chain(manifest, bold=False)
-    bold = font_chain(manifest, bold=True)
+    chains = {"title": font_chain(manifest, bold=True), "text": font_chain(manifest, bold=False)}
+    covered: dict[str, set[str]] = {key: set() for key in chains}
     for seg in manifest.segments:
-        for key, chain in (("title", bold), ("text", regular)):
-            missing = chain.uncovered(getattr(seg, key))
-            if missing:
-                chars = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing[:3])
-                raise _fail(
-                    f"{seg.field}.{key}",
-                    f"no font covers {chars}; add a font file that does to the lesson folder "
-                    f'and name it in "font"',
-                )
+        for key, chain in chains.items():
+            text = getattr(seg, key)
+            # Each distinct character is looked up once per load, not once per string.
+            for ch in set(text) - covered[key]:
+                if not chain.covers(ch):
+                    break
+                covered[key].add(ch)
+            else:
+                continue
+            missing = []
+            for ch in dict.fromkeys(text):  # the first few, in reading order
+                if ch not in covered[key] and not chain.covers(ch):
+                    missing.append(ch)
+                    if len(missing) == 3:
+                        break
+            chars = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing)
+            raise _fail(
+                f"{seg.field}.{key}",
+                f"no font covers {chars}; add a font file that does to the lesson folder "
+                f'and name it in "font"',
+            )
 
 
 def segment_error(seg: Segment, key: str, exc: Exception) -> RenderError:

@@ -1,7 +1,7 @@
 """render_lesson: lesson folder to a verified MP4, with progress, cancel and the segment cache.
 
 Steps:
-1. Validate lesson.json (ManifestError names the field at fault).
+1. Validate lesson.json (ManifestError names the field at fault; at most settings.max_duration).
 2. Plan frames: segment k covers frames [round(start_k*fps), round(end_k*fps)); its audio is
    placed at exactly the sample its first frame is shown, so picture and sound never drift.
 3. Compose each segment's picture once; cut the segment into closed GOPs of at most
@@ -156,13 +156,13 @@ def render_lesson(
     RenderEnvironmentError (this machine cannot render), Cancelled, or RenderError.
     """
     settings = settings or RenderSettings()
-    manifest = load_manifest(lesson_dir)
+    manifest = load_manifest(lesson_dir, max_duration=settings.max_duration)
     if any(s.title or s.text for s in manifest.segments):
         require_raqm()
     output_path = Path(output_path).absolute()
     try:
         output_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    except OSError as exc:  # names no folder: all of them are the server's
         raise transient_from_oserror(exc, "cannot create the output folder") from exc
     monitor = Monitor(on_progress, should_cancel, manifest.total_frames)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -183,7 +183,13 @@ def render_lesson(
     except RenderError:
         raise
     except OSError as exc:
-        raise transient_from_oserror(exc, "render failed") from exc
+        # A file is named only as users know it: in the lesson folder, the output, or the cache.
+        roots = [
+            (manifest.lesson_dir, "lesson folder", True),
+            (cache.root, "render cache", False),
+            (output_path.parent, output_path.name, False),
+        ]
+        raise transient_from_oserror(exc, "render failed", roots) from exc
     # Anything else (a bug, RQ's JobTimeoutException, KeyboardInterrupt) propagates unchanged,
     # after the same clean-up: no output, no temporary file, no encoder process left.
     finally:

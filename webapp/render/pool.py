@@ -29,7 +29,14 @@ from PIL import Image
 
 from .cache import SegmentCache
 from .encode import AudioPart, encode_audio_track, encode_video_piece
-from .errors import Cancelled, ManifestError, RenderError, TransientRenderError
+from .errors import (
+    Cancelled,
+    ManifestError,
+    RenderError,
+    TransientRenderError,
+    redact_paths,
+    transient_from_oserror,
+)
 from .settings import RenderSettings
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding `webapp/`
@@ -89,15 +96,19 @@ def run_task(task: VideoTask | AudioTask, threads: int, tick) -> Path:
     return final
 
 
-def describe_error(exc: BaseException) -> tuple:
-    """A picklable description of an exception, rebuilt by `rebuild_error` in the parent."""
+def describe_error(exc: BaseException, cache_root: str | None = None) -> tuple:
+    """A picklable description of an exception, rebuilt by `rebuild_error` in the parent.
+
+    Workers only write inside the render cache, so a file an OSError names is called that.
+    """
     if isinstance(exc, ManifestError):
         return ("manifest", exc.field, exc.reason)
     if isinstance(exc, RenderError):
         return (exc.kind, exc.message)
     if isinstance(exc, OSError):
-        return ("transient", f"encoder I/O error: {exc.strerror or exc}")
-    return ("render", f"encoder failed: {exc.__class__.__name__}: {exc}")
+        roots = [(cache_root, "render cache", False)] if cache_root else []
+        return ("transient", transient_from_oserror(exc, "encoder I/O error", roots).message)
+    return ("render", f"encoder failed: {exc.__class__.__name__}: {redact_paths(str(exc))}")
 
 
 def rebuild_error(desc: tuple) -> RenderError:
@@ -267,6 +278,6 @@ def worker_main(fd: int, parent_pid: int, threads: int) -> None:
         try:
             path = run_task(task, threads, tick)
         except BaseException as exc:
-            conn.send(("error", task.seq, describe_error(exc)))
+            conn.send(("error", task.seq, describe_error(exc, task.cache_root)))
             continue
         conn.send(("done", task.seq, str(path)))

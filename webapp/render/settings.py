@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .manifest import DEFAULT_MAX_DURATION
+
 CACHE_ENV = "RENDER_CACHE_DIR"
 CACHE_MAX_ENV = "RENDER_CACHE_MAX_BYTES"
 PROCESSES_ENV = "RENDER_PROCESSES"
@@ -55,6 +57,8 @@ class RenderSettings:
     cache_max_bytes: int = field(default_factory=_default_cache_max)
     # Decode-check the finished file (keyframes + audio) before moving it into place.
     verify: bool = True
+    # The longest lesson render_lesson accepts, in seconds (load_manifest's max_duration).
+    max_duration: float = DEFAULT_MAX_DURATION
 
     def video_key(self) -> dict:
         """The settings that shape encoded video (part of every video piece's cache key)."""
