@@ -32,13 +32,14 @@ def test_login_and_logout(client, auth, factory):
 
 def test_login_redirects_only_to_this_site(client, auth, factory):
     user = factory.user(courses=["A"])
-    token = csrf_token(client)
     for target, expected in [
         ("/jobs/new", "/jobs/new"),
         ("//evil.example/x", "/jobs"),
         ("https://evil.example/", "/jobs"),
     ]:
-        response = client.post(
+        browser = client.application.test_client()  # logging in starts a new session each time
+        token = csrf_token(browser)
+        response = browser.post(
             "/login", data={"email": user.email, "password": PASSWORD, "next": target, "csrf_token": token}
         )
         assert response.headers["Location"] == expected

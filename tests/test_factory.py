@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from webapp import create_app
+from webapp import create_app, queue
 from webapp.config import database_uri
 
 
@@ -29,7 +29,7 @@ def test_fresh_machine_defaults_live_under_instance(tmp_path, monkeypatch):
     instance = tmp_path.resolve()
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance / 'app.db'}"
     assert app.config["REDIS_URL"] == ""  # the embedded Redis is used
-    assert app.config["RATELIMIT_STORAGE_URI"] == f"redis+unix://{instance / 'redis.sock'}"
+    assert queue.limits_storage_uri(app) == f"redis+unix://{instance / 'redis.sock'}"
     for name in ("LESSONS_ROOT", "VIDEOS_ROOT", "RENDER_CACHE_DIR"):
         assert Path(app.config[name]).is_relative_to(instance)
     # The secret key is generated once into the instance folder, then reused.

@@ -8,6 +8,8 @@ the CSRF token.
 
 from __future__ import annotations
 
+import time
+
 from flask import Flask, current_app, g, request
 from flask_login import current_user
 
@@ -31,14 +33,27 @@ def bearer_token() -> str | None:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(session_id: str) -> User | None:
+    """The user of a session or remember-me cookie, if that login is still valid.
+
+    The id is "<user id>:<session version>:<login time>" (User.get_id): a login ends when
+    the user's session version moves on (password change, deactivation, "log out
+    everywhere") or when it is older than REMEMBER_COOKIE_DURATION.
+    """
     if bearer_token() is not None:
         return None  # a request with a bearer header is judged by the header alone
-    try:
-        user = db.session.get(User, int(user_id))
-    except ValueError:
+    parts = session_id.split(":") if isinstance(session_id, str) else []
+    if len(parts) != 3 or not all(part.isdigit() and len(part) <= 18 for part in parts):
+        return None  # ids from before session versions, or forged ones
+    user_id, version, stamp = (int(part) for part in parts)
+    age = time.time() - stamp
+    if not -60 < age < current_app.config["REMEMBER_COOKIE_DURATION"].total_seconds():
         return None
-    return user if user is not None and user.active else None
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or user.session_version != version:
+        return None
+    user.login_stamp = stamp
+    return user
 
 
 @login_manager.request_loader

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -16,8 +17,8 @@ from flask.cli import AppGroup, with_appcontext
 
 from . import embedded_redis, queue
 from .extensions import db
-from .models import Role
-from .services import accounts, demo, jobs
+from .models import Role, VideoJob
+from .services import access, accounts, demo, jobs
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")
@@ -27,17 +28,56 @@ redis_cli = AppGroup("redis", help="Control the embedded Redis (used when REDIS_
 
 @users_cli.command("create")
 @click.argument("email")
-@click.option("--password", help="Required for a new user; changes the password of an existing one.")
+@click.option(
+    "--password",
+    help="The password (seen by anyone who can list processes: prefer the prompt or --password-stdin).",
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @click.option("--role", type=click.Choice([r.value for r in Role]), help="Default for a new user: staff.")
 @click.option("--course", "courses", multiple=True, help="Course to join (created if missing); repeatable.")
-def create_user(email: str, password: str | None, role: str | None, courses: tuple[str, ...]):
-    """Create a user, or update an existing one (never a duplicate)."""
+def create_user(
+    email: str, password: str | None, password_stdin: bool, role: str | None, courses: tuple[str, ...]
+):
+    """Create a user, or update an existing one (never a duplicate).
+
+    A new user's password is asked for (hidden, twice) unless given; an existing user keeps
+    theirs unless a new one is given, which ends all their sessions."""
+    if password_stdin:
+        if password is not None:
+            raise click.UsageError("give --password or --password-stdin, not both")
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("no password on stdin")
+    elif password is None and accounts.find_user(email) is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user = accounts.save_user(email, password, Role(role) if role else None, list(courses))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     names = ", ".join(c.name for c in user.courses) or "no courses"
     click.echo(f"{user.email} ({user.role}) in {names}")
+
+
+@users_cli.command("deactivate")
+@click.argument("email")
+def deactivate_user(email: str):
+    """Refuse the user from now on: every session, remembered browser and token stops working."""
+    try:
+        user = accounts.set_active(email, False)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{user.email} is deactivated; all their sessions have ended.")
+
+
+@users_cli.command("activate")
+@click.argument("email")
+def activate_user(email: str):
+    """Let a deactivated user log in again."""
+    try:
+        user = accounts.set_active(email, True)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{user.email} is active.")
 
 
 @tokens_cli.command("create")
@@ -61,18 +101,55 @@ def create_token(email: str, name: str):
 @click.option("--video", required=True, help="YouTube video id or URL.")
 @click.option("--title", help="Default: 'Video <id>'.")
 def create_job(course: str, video: str, title: str | None):
-    """Create a job and scan its lessons; the job id is printed on the last line."""
-    found = jobs.find_course(course)
-    if found is None:
-        raise click.ClickException(
-            f"no course named {course!r} (create it with: flask users create … --course)"
-        )
+    """Create a job and scan its lessons; the job id is printed on the last line.
+
+    Exits with 1 when the video already has a job (a video belongs to one job)."""
+    found = _course_named(course)
     try:
         job = jobs.create_job(None, found, video, title, Path(current_app.config["LESSONS_ROOT"]))
     except jobs.JobError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Job '{job.title}' for video {job.video_id}: {len(job.lessons)} lesson(s).")
     click.echo(str(job.id))
+
+
+@jobs_cli.command("move")
+@click.argument("job_id")
+@click.option("--course", required=True, help="Name of the course to give the job to.")
+def move_job(job_id: str, course: str):
+    """Give a job, with its lessons, renders and videos, to another course."""
+    job = _job(job_id)
+    jobs.move_job(None, job, _course_named(course))
+    click.echo(f"Job {job.id} now belongs to {course}.")
+
+
+@jobs_cli.command("delete")
+@click.argument("job_id")
+def delete_job(job_id: str):
+    """Delete a job with its lessons and render history (video files stay on disk)."""
+    job = _job(job_id)
+    try:
+        jobs.delete_job(job)
+    except jobs.JobError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Job {job_id} deleted.")
+
+
+def _course_named(name: str):
+    found = jobs.find_course(name)
+    if found is None:
+        raise click.ClickException(
+            f"no course named {name!r} (create it with: flask users create … --course)"
+        )
+    return found
+
+
+def _job(job_id: str):
+    job_uuid = access.parse_uuid(job_id)
+    job = db.session.get(VideoJob, job_uuid) if job_uuid else None
+    if job is None:
+        raise click.ClickException(f"no job with id {job_id}")
+    return job
 
 
 @click.command("demo")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 # Settings taken from the environment as they are (strings) when present.
@@ -30,6 +31,10 @@ _ENV_INTS = (
     "AUTH_TOKEN_TTL",
     "LOST_RENDER_SECONDS",
     "RENDER_MAX_ATTEMPTS",
+    "REMEMBER_COOKIE_DAYS",
+    "LESSON_MAX_SECONDS",
+    "USER_MAX_ACTIVE_RENDERS",
+    "LESSON_MAX_OUTPUT_NAMES",
 )
 _ENV_BOOLS = ("SESSION_COOKIE_SECURE",)
 _ENV_INT_LISTS = ("RENDER_RETRY_INTERVALS",)
@@ -63,6 +68,12 @@ def defaults(instance_path: Path) -> dict:
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # "Keep me logged in" lasts this long; the server refuses older logins too.
+        "REMEMBER_COOKIE_DAYS": 14,
+        # Limits that keep one user or one lesson from flooding the queue and the disk.
+        "LESSON_MAX_SECONDS": 4 * 3600,
+        "USER_MAX_ACTIVE_RENDERS": 20,
+        "LESSON_MAX_OUTPUT_NAMES": 5,
         # Request bodies: JSON calls and small forms only.
         "MAX_CONTENT_LENGTH": 64 * 1024,
         "SQLALCHEMY_RECORD_QUERIES": False,
@@ -138,4 +149,7 @@ def build(instance_path: Path, overrides: dict | None = None) -> dict:
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = instance_secret_key(instance_path)
     settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
+    # The remember-me cookie follows the session cookie's settings.
+    settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]
+    settings["REMEMBER_COOKIE_DURATION"] = timedelta(days=settings["REMEMBER_COOKIE_DAYS"])
     return settings

@@ -1,7 +1,5 @@
 """Flask extensions, created unbound and initialised in create_app."""
 
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -29,5 +27,3 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = Htmx()
-# Storage and limits come from the app config (RATELIMIT_*), set in create_app.
-limiter = Limiter(key_func=get_remote_address)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -99,6 +100,9 @@ class User(UserMixin, db.Model):
     role: Mapped[Role] = mapped_column(_enum(Role, "user_role", native=False), default=Role.STAFF)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Part of every session's id: raising it (password change, deactivation, "log out
+    # everywhere") ends every session and remember-me cookie issued before.
+    session_version: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
 
     courses: Mapped[list[Course]] = relationship(
         secondary=course_members, back_populates="members", order_by="Course.name"
@@ -108,6 +112,19 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login: inactive users cannot log in
         return self.active
+
+    # When this login began (Unix seconds): set when logging in, read back from the session.
+    login_stamp = None  # int | None; not a column
+
+    def get_id(self) -> str:
+        """Flask-Login's id of a login: "<user id>:<session version>:<login time>".
+
+        The session and the remember-me cookie carry it; `auth.load_user` refuses it once
+        the version has moved on or the login is older than REMEMBER_COOKIE_DURATION, so
+        no cookie stays valid forever and one action can end every login of a user.
+        """
+        stamp = self.login_stamp if self.login_stamp is not None else int(time.time())
+        return f"{self.id}:{self.session_version}:{stamp}"
 
     @property
     def is_admin(self) -> bool:
@@ -163,7 +180,8 @@ class VideoJob(db.Model):
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     course_id: Mapped[int] = mapped_column(sa.ForeignKey("courses.id"), index=True)
-    video_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    # One job per video: its lesson folder and its videos belong to one course.
+    video_id: Mapped[str] = mapped_column(sa.String(64), index=True, unique=True)
     title: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

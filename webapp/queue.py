@@ -46,11 +46,7 @@ def render_queue(conn: Redis | None = None) -> Queue:
     return Queue(RENDER_QUEUE, connection=conn or connection())
 
 
-def limiter_storage_uri(app: Flask) -> str:
-    """The same Redis for Flask-Limiter, in the URI form the `limits` package reads.
-
-    Computed without starting the embedded Redis: building an app (say for
-    `flask db upgrade`) must not leave a server running.
-    """
+def limits_storage_uri(app: Flask) -> str:
+    """The same Redis for the login throttle, in the URI form the `limits` package reads."""
     url = app.config.get("REDIS_URL") or embedded_redis.url(app.instance_path)
     return "redis+unix://" + url[len("unix://") :] if url.startswith("unix://") else url

@@ -12,6 +12,7 @@ from werkzeug.security import generate_password_hash
 
 from ..extensions import db
 from ..models import ApiToken, Course, Role, User, utcnow
+from . import throttle
 
 API_TOKEN_PREFIX = "lvt_"
 _SIGNED_TOKEN_SALT = "api-bearer-token"
@@ -25,10 +26,31 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def get_or_create_course(name: str) -> Course:
-    name = name.strip()
+COURSE_NAME_MAX = 120
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1000
+
+
+def check_course_name(name: str) -> str:
+    """A course name as saved: trimmed, not empty, at most 120 characters."""
+    name = (name or "").strip()
     if not name:
         raise ValueError("course name must not be empty")
+    if len(name) > COURSE_NAME_MAX:
+        raise ValueError(f"course names have at most {COURSE_NAME_MAX} characters")
+    return name
+
+
+def check_new_password(password: str) -> str:
+    if len(password) < PASSWORD_MIN:
+        raise ValueError(f"passwords must have at least {PASSWORD_MIN} characters")
+    if len(password) > PASSWORD_MAX:
+        raise ValueError(f"passwords have at most {PASSWORD_MAX} characters")
+    return password
+
+
+def get_or_create_course(name: str) -> Course:
+    name = check_course_name(name)
     course = db.session.scalars(sa.select(Course).where(Course.name == name)).one_or_none()
     if course is None:
         course = Course(name=name)
@@ -51,9 +73,9 @@ def save_user(email: str, password: str | None, role: Role | None = None, course
     elif role is not None:
         user.role = role
     if password:
-        if len(password) < 8:
-            raise ValueError("passwords must have at least 8 characters")
-        user.set_password(password)
+        user.set_password(check_new_password(password))
+        if user.id is not None:
+            end_sessions(user)  # a new password ends every login made with the old one
     for name in courses:
         course = get_or_create_course(name)
         if course not in user.courses:
@@ -67,13 +89,63 @@ def find_user(email: str) -> User | None:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The active user with this email and password, else None."""
+    """The active user with this email and password, else None. Not throttled: see log_in."""
     user = find_user(email or "")
     if user is None:
         User(password_hash=_DUMMY_HASH).check_password(password or "")
         return None
     if not user.check_password(password or "") or not user.active:
         return None
+    return user
+
+
+def log_in(email: str, password: str, address: str | None) -> User | None:
+    """Check a login, counted against the failed-login limit before the password is checked.
+
+    Raises throttle.Throttled when the limit for this account and address is used up.
+    """
+    limiter = throttle.login_throttle()
+    key = f"{address or '-'}:{normalize_email(email or '')[:254]}"
+    limiter.acquire(key)
+    user = authenticate(email, password)
+    if user is not None:
+        limiter.release(key)
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """End every session, remember-me cookie and signed token of the user (from the next request)."""
+    user.session_version = (user.session_version or 0) + 1
+
+
+def log_out_everywhere(user: User) -> None:
+    end_sessions(user)
+    db.session.commit()
+
+
+def change_password(user: User, current: str, new: str, confirm: str, address: str | None) -> User:
+    """Change the user's own password; every other login of the user ends."""
+    if new != confirm:
+        raise ValueError("The new password and its confirmation differ.")
+    check_new_password(new)
+    if log_in(user.email, current, address) is None:
+        raise ValueError("The current password is wrong.")
+    user.set_password(new)
+    end_sessions(user)
+    db.session.commit()
+    return user
+
+
+def set_active(email: str, active: bool) -> User:
+    """Activate or deactivate a user; deactivating ends every session at once."""
+    user = find_user(email)
+    if user is None:
+        raise ValueError(f"no user with email {email}")
+    if user.active != active:
+        user.active = active
+        if not active:
+            end_sessions(user)
+        db.session.commit()
     return user
 
 
@@ -84,7 +156,7 @@ def _hash_token(token: str) -> str:
 
 def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
     """A new personal token; the plain token is returned once and never stored."""
-    name = (name or "").strip() or "API token"
+    name = " ".join((name or "").split()) or "API token"
     if len(name) > 100:
         raise ValueError("token names have at most 100 characters")
     plain = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -117,8 +189,9 @@ def _serializer(secret_key: str) -> URLSafeTimedSerializer:
 
 
 def _password_fingerprint(user: User) -> str:
-    # Changing the password invalidates every signed token issued before.
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    # Changing the password, or ending the user's sessions, invalidates every signed token issued before.
+    material = f"{user.password_hash}:{user.session_version}"
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
 def issue_signed_token(user: User, secret_key: str) -> str:

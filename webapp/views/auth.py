@@ -1,86 +1,159 @@
-"""Logging in and out, signed API tokens, and the personal API tokens page."""
+"""Logging in and out, signed API tokens, the account page and personal API tokens."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+import re
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..auth import csrf_exempt
-from ..extensions import limiter
 from ..services import accounts
+from ..services.throttle import Throttled
 from . import jsonbody
 from .errors import error_response
 
 bp = Blueprint("auth", __name__)
 
-THROTTLED = "Too many failed attempts for this account from your address. Wait a minute and try again."
+# What browsers drop from a URL before following it: tabs and newlines anywhere,
+# C0 controls and spaces at either end.
+_BROWSER_STRIPPED = re.compile(r"[\t\n\r]|^[\x00-\x20]+|[\x00-\x20]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _login_key() -> str:
-    """Failed attempts are counted per account and per address together."""
-    if request.is_json:
-        email = (request.get_json(silent=True) or {}).get("email")
-    else:
-        email = request.form.get("email")
-    email = email if isinstance(email, str) else ""
-    return f"login:{request.remote_addr}:{accounts.normalize_email(email)}"
-
-
-def _failed(response) -> bool:
-    return response.status_code == 401
-
-
-def _safe_next(target: str | None) -> str:
-    # Only paths on this site: never "//other.host" or "https://…".
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+def safe_next(target: str | None) -> str:
+    """A same-site path to go to after logging in; anything else goes to the jobs page."""
+    cleaned = _BROWSER_STRIPPED.sub("", target or "")
+    if (
+        cleaned.startswith("/")
+        and not cleaned.startswith("//")
+        and "\\" not in cleaned
+        and not _CONTROL.search(cleaned)
+        and len(cleaned) <= 2000
+    ):
+        parts = urlsplit(cleaned)
+        if not parts.scheme and not parts.netloc:
+            return cleaned
     return url_for("pages.jobs")
 
 
+def _start_session(user, remember: bool) -> None:
+    """Log the user in on a fresh session: nothing planted before the login (a CSRF secret,
+    say) carries over into it."""
+    session.clear()
+    user.login_stamp = None  # a new login time in the session id
+    login_user(user, remember=remember)
+
+
+def _throttled(exc: Throttled, page):
+    response = page(exc.message)
+    response.status_code = 429
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    _login_limit, key_func=_login_key, methods=["POST"], deduct_when=_failed, error_message=THROTTLED
-)
 def login():
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD alike: never a password check
         if current_user.is_authenticated:
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         return render_template("login.html", next=request.args.get("next", ""))
-    email = request.form.get("email", "")
-    user = accounts.authenticate(email, request.form.get("password", ""))
+    email = request.form.get("email", "")[:254]
+    next_url = request.form.get("next", "")
+
+    def page(error: str):
+        return current_app.make_response(
+            render_template("login.html", error=error, email=email, next=next_url)
+        )
+
+    try:
+        user = accounts.log_in(email, request.form.get("password", ""), request.remote_addr)
+    except Throttled as exc:
+        return _throttled(exc, page)
     if user is None:
-        return render_template(
-            "login.html", error="Wrong email or password.", email=email, next=request.form.get("next", "")
-        ), 401
-    login_user(user, remember=bool(request.form.get("remember")))
-    return redirect(_safe_next(request.form.get("next")))
+        response = page("Wrong email or password.")
+        response.status_code = 401
+        return response
+    _start_session(user, remember=bool(request.form.get("remember")))
+    return redirect(safe_next(next_url))
 
 
 @bp.post("/logout")
 def logout():
     logout_user()
+    session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
 
 
 @bp.post("/auth/token")
 @csrf_exempt
-@limiter.limit(_login_limit, key_func=_login_key, deduct_when=_failed, error_message=THROTTLED)
 def issue_token():
     """Email + password to a short-lived signed bearer token (for JWT-style clients)."""
     data = jsonbody.read_object()
     email = jsonbody.string_field(data, "email", max_length=254)
     password = jsonbody.string_field(data, "password", max_length=1000)
-    user = accounts.authenticate(email, password)
+    try:
+        user = accounts.log_in(email, password, request.remote_addr)
+    except Throttled as exc:
+        return _throttled(exc, lambda message: error_response(429, message))
     if user is None:
         return error_response(401, "Wrong email or password.")
     ttl = current_app.config["AUTH_TOKEN_TTL"]
     token = accounts.issue_signed_token(user, current_app.config["SECRET_KEY"])
     return {"accessToken": token, "tokenType": "Bearer", "expiresIn": ttl}
+
+
+@bp.after_request
+def no_store_for_account_pages(response):
+    # Account pages show secrets (a new token) and personal data: never from a cache.
+    if request.path.startswith("/account"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/account")
+@login_required
+def account():
+    return render_template("account.html")
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    form = request.form
+    try:
+        user = accounts.change_password(
+            current_user,
+            form.get("current_password", ""),
+            form.get("new_password", ""),
+            form.get("confirm_password", ""),
+            request.remote_addr,
+        )
+    except Throttled as exc:
+        return _throttled(exc, lambda message: _account_page(message))
+    except ValueError as exc:
+        return _account_page(str(exc)), 422
+    # This browser stays logged in (remembered if it was); every other login has ended.
+    remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+    _start_session(user, remember=remembered)
+    flash("Password changed. Every other session of yours has ended.", "info")
+    return redirect(url_for("auth.account"))
+
+
+def _account_page(error: str):
+    return current_app.make_response(render_template("account.html", error=error))
+
+
+@bp.post("/account/logout-everywhere")
+@login_required
+def logout_everywhere():
+    accounts.log_out_everywhere(current_user)
+    logout_user()
+    session.clear()
+    flash("You are logged out everywhere: every session and remembered browser has ended.", "info")
+    return redirect(url_for("auth.login"))
 
 
 @bp.get("/account/tokens")
@@ -105,7 +178,7 @@ def create_token():
     )
 
 
-@bp.post("/account/tokens/<int:token_id>/revoke")
+@bp.post("/account/tokens/<id:token_id>/revoke")
 @login_required
 def revoke_token(token_id: int):
     if accounts.revoke_api_token(current_user, token_id):
