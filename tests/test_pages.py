@@ -41,8 +41,11 @@ def test_jobs_list_filters_and_search(app, client, factory, staff):
         "Thai greetings",
     ]
     assert titles(client.get("/jobs?status=completed").get_data(as_text=True)) == []
-    # Nonsense filters are ignored rather than an error page.
-    assert client.get("/jobs?status=bogus&course=x&page=-3").status_code == 200
+    # An unknown status is ignored; a number that is not one answers 400 naming the parameter.
+    assert client.get("/jobs?status=bogus&course=&page=").status_code == 200
+    for query, name in (("course=x", "course"), ("page=-3", "page")):
+        response = client.get(f"/jobs?{query}")
+        assert response.status_code == 400 and f"&#39;{name}&#39; must be a whole number" in response.text
 
 
 def test_jobs_list_is_paginated(app, client, factory, staff):

@@ -8,10 +8,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import sqlalchemy as sa
+from flask import current_app
 
 from ..extensions import db
-from ..models import Course, Lesson, User, VideoGenerationStatus, VideoJob
+from ..models import ACTIVE_RENDER_STATES, Course, Lesson, Render, User, VideoGenerationStatus, VideoJob
 from . import access, lessons, summary
+from .messages import without_server_paths
 
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
@@ -20,6 +22,29 @@ _PATH_PREFIXES = ("embed", "shorts", "live", "v", "e")
 
 class JobError(ValueError):
     """Input for a job that cannot be accepted; the message is for the user."""
+
+    status = 422
+
+
+class VideoTaken(JobError):
+    """The video already has a job. `job` is that job when the caller may see it, else None."""
+
+    status = 409
+
+    def __init__(self, video_id: str, job: VideoJob | None):
+        # Never names the other job's course: the caller may not know it exists.
+        super().__init__(f"Video {video_id} already has a job; a video belongs to one job.")
+        self.job = job
+
+
+TITLE_MAX = 200
+# Column sizes of Lesson: longer text from a lesson.json is cut, never refused by the database.
+LESSON_TITLE_MAX = 300
+LESSON_PROBLEM_MAX = 500
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_video_id(value: str) -> str:
@@ -54,15 +79,60 @@ def create_job(
     if user is not None and not access.can_use_course(user, course):
         raise JobError("You are not a member of that course.")
     video_id = parse_video_id(video)
-    title = (title or "").strip() or f"Video {video_id}"
-    if len(title) > 200:
-        raise JobError("Titles have at most 200 characters.")
+    title = check_title(title) or f"Video {video_id}"
+    _refuse_taken(user, video_id)
     job = VideoJob(course=course, video_id=video_id, title=title)
     db.session.add(job)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:  # another request created a job for this video a moment ago
+        db.session.rollback()
+        _refuse_taken(user, video_id)
+        raise
     _sync_lessons(job, lessons_root)
     db.session.commit()
     return job
+
+
+def check_title(title: str | None) -> str:
+    """A job title as saved: one line, trimmed, at most 200 characters ('' when empty)."""
+    title = " ".join((title or "").split())
+    if len(title) > TITLE_MAX:
+        raise JobError(f"Titles have at most {TITLE_MAX} characters.")
+    return title
+
+
+def _refuse_taken(user: User | None, video_id: str) -> None:
+    existing = db.session.scalars(sa.select(VideoJob).where(VideoJob.video_id == video_id)).one_or_none()
+    if existing is not None:
+        in_reach = user is None or access.get_job(existing.id, user) is not None
+        raise VideoTaken(video_id, existing if in_reach else None)
+
+
+def move_job(user: User | None, job: VideoJob, course: Course) -> VideoJob:
+    """Give a job (its lessons, renders and videos) to another course. Admins only."""
+    if user is not None and not user.is_admin:
+        raise JobError("Only administrators can move a job to another course.")
+    locked = summary.lock_job(job.id)
+    locked.course = course
+    db.session.commit()
+    return locked
+
+
+def delete_job(job: VideoJob) -> None:
+    """Remove a job with its lessons and renders (video files stay); refused while rendering."""
+    locked = summary.lock_job(job.id)
+    active = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Render)
+        .where(Render.job_id == locked.id, Render.state.in_(ACTIVE_RENDER_STATES))
+    )
+    if active:
+        db.session.rollback()
+        raise JobError("This job has renders queued or running; cancel them first.")
+    db.session.execute(sa.delete(Render).where(Render.job_id == locked.id))
+    db.session.delete(locked)
+    db.session.commit()
 
 
 @dataclass(frozen=True)
@@ -74,7 +144,9 @@ class ScanResult:
 
 
 def _sync_lessons(job: VideoJob, lessons_root: Path) -> ScanResult:
-    found = lessons.discover(lessons_root, job.video_id)
+    found = lessons.discover(
+        lessons_root, job.video_id, max_duration=current_app.config["LESSON_MAX_SECONDS"]
+    )
     existing = {lesson.path: lesson for lesson in job.lessons}
     added = updated = removed = 0
     for item in found.lessons:
@@ -84,14 +156,20 @@ def _sync_lessons(job: VideoJob, lessons_root: Path) -> ScanResult:
                 Lesson(
                     path=item.path,
                     number=item.number,
-                    title=item.title,
+                    title=_cut(item.title, LESSON_TITLE_MAX),
                     duration=item.duration,
-                    problem=item.problem,
+                    problem=_cut(without_server_paths(item.problem), LESSON_PROBLEM_MAX),
                 )
             )
             added += 1
             continue
-        values = (item.number, item.title, item.duration, item.problem, False)
+        values = (
+            item.number,
+            _cut(item.title, LESSON_TITLE_MAX),
+            item.duration,
+            _cut(without_server_paths(item.problem), LESSON_PROBLEM_MAX),
+            False,
+        )
         if (lesson.number, lesson.title, lesson.duration, lesson.problem, lesson.missing) != values:
             lesson.number, lesson.title, lesson.duration, lesson.problem, lesson.missing = values
             updated += 1

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..render import ManifestError, load_manifest
+from ..render import DEFAULT_MAX_DURATION, ManifestError, load_manifest
 
 LESSON_DIR = re.compile(r"^lesson_(\d{1,6})$")
 
@@ -36,14 +36,17 @@ def lesson_dir(lessons_root: Path, lesson_path: str) -> Path:
     return target
 
 
-def discover(lessons_root: Path, video_id: str) -> Discovery:
+def discover(lessons_root: Path, video_id: str, *, max_duration: float = DEFAULT_MAX_DURATION) -> Discovery:
     """The lessons on disk for one video, ordered by lesson number (lesson_2 before lesson_10)."""
     root = Path(lessons_root).resolve()
     video_dir = (root / video_id).resolve()
     if not video_dir.is_relative_to(root) or video_dir == root:
         return Discovery([], f"“{video_id}” is not a valid lesson folder name.")
     if not video_dir.is_dir():
-        return Discovery([], f"No lesson folder for this video yet (expected {video_dir}).")
+        return Discovery(
+            [],
+            f"No lesson folder for this video yet (expected {video_id}/lesson_<n>/ in the lessons folder).",
+        )
     numbered = []
     for child in video_dir.iterdir():
         match = LESSON_DIR.match(child.name)
@@ -59,10 +62,10 @@ def discover(lessons_root: Path, video_id: str) -> Discovery:
             )
             continue
         try:
-            manifest = load_manifest(folder)
+            manifest = load_manifest(folder, max_duration=max_duration)
         except ManifestError as exc:
             lessons.append(FoundLesson(rel, number, folder.name, None, str(exc)))
         else:
             lessons.append(FoundLesson(rel, number, manifest.title, round(manifest.duration, 3), None))
-    message = None if lessons else f"No lesson_<n>/lesson.json folders in {video_dir}."
+    message = None if lessons else f"No lesson_<n>/lesson.json folders in {video_id}/ of the lessons folder."
     return Discovery(lessons, message)

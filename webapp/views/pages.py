@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 
 from ..models import VideoGenerationStatus
 from ..services import access, jobs, lessons, renders, summary
+from .params import MAX_PAGE, query_int
 
 bp = Blueprint("pages", __name__)
 
@@ -34,10 +35,10 @@ def index():
 @bp.get("/jobs", endpoint="jobs")
 @login_required
 def jobs_list():
-    course_id = request.args.get("course", type=int)
+    course_id = query_int("course", None)
     status = request.args.get("status") or None
-    search = (request.args.get("q") or "").strip()
-    page = max(1, request.args.get("page", 1, type=int))
+    search = (request.args.get("q") or "").strip()[:200]
+    page = query_int("page", 1, hi=MAX_PAGE)
     result = jobs.list_jobs(
         current_user,
         course_id=course_id,
@@ -72,7 +73,11 @@ def create_job():
             raise jobs.JobError("Choose one of your courses.")
         job = jobs.create_job(current_user, course, form.get("video", ""), form.get("title"), lessons_root())
     except jobs.JobError as exc:
-        return render_template("job_new.html", courses=list(courses.values()), form=form, error=str(exc)), 422
+        existing = exc.job if isinstance(exc, jobs.VideoTaken) else None
+        page = render_template(
+            "job_new.html", courses=list(courses.values()), form=form, error=str(exc), existing=existing
+        )
+        return page, exc.status
     flash(f"Job created with {len(job.lessons)} lesson(s).", "info")
     return redirect(url_for("pages.job_detail", job_id=job.id))
 
@@ -83,8 +88,27 @@ def job_detail(job_id: str):
     job = access.get_job_or_404(job_id, current_user)
     discovery_message = None if job.lessons else lessons.discover(lessons_root(), job.video_id).message
     return render_template(
-        "job.html", job=job, state=summary.status(job), discovery_message=discovery_message
+        "job.html",
+        job=job,
+        state=summary.status(job),
+        discovery_message=discovery_message,
+        courses=access.visible_courses(current_user) if current_user.is_admin else [],
     )
+
+
+@bp.post("/jobs/<job_id>/move")
+@login_required
+def move_job(job_id: str):
+    job = access.get_job_or_404(job_id, current_user)
+    if not current_user.is_admin:
+        abort(403, description="Only administrators can move a job to another course.")
+    course = access.get_course(request.form.get("course", ""))
+    if course is None:
+        flash("Choose a course to move the job to.", "error")
+    else:
+        jobs.move_job(current_user, job, course)
+        flash(f"Job moved to {course.name}.", "info")
+    return redirect(url_for("pages.job_detail", job_id=job.id))
 
 
 @bp.post("/jobs/<job_id>/rescan")

@@ -1,0 +1,137 @@
+"""A video id, its lesson folder and its videos belong to one job, so to one course."""
+
+from __future__ import annotations
+
+import uuid
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import Course, VideoJob
+
+from ..conftest import base_config
+from ..helpers import bearer, csrf_token
+
+
+@pytest.fixture
+def taken(factory):
+    """Course A has a job for a video; Bob is staff of course B."""
+    job = factory.job("Course A", title="Alpha's secret plans", lessons=1)
+    bob = factory.user("bob@example.com", courses=["Course B"])
+    return job, bob
+
+
+def test_second_job_for_a_video_is_409_on_the_page_naming_no_course(client, auth, factory, taken):
+    job, bob = taken
+    auth.login(bob.email)
+    with client.application.app_context():
+        course_b = db.session.scalars(sa.select(Course).where(Course.name == "Course B")).one()
+    form = {"csrf_token": csrf_token(client, "/jobs/new"), "course": course_b.id, "video": job.video_id}
+    response = client.post("/jobs", data=form)
+    assert response.status_code == 409
+    text = response.get_data(as_text=True)
+    assert f"Video {job.video_id} already has a job" in text
+    assert "Course A" not in text and "Alpha" not in text and job.id not in text
+    # Nothing of course A's lessons reached course B.
+    with client.application.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(VideoJob)) == 1
+
+
+def test_a_member_of_the_same_course_gets_a_link_to_the_job(client, auth, factory, taken):
+    job, _ = taken
+    alice = factory.user("alice@example.com", courses=["Course A"])
+    auth.login(alice.email)
+    with client.application.app_context():
+        course_a = db.session.scalars(sa.select(Course).where(Course.name == "Course A")).one()
+    form = {"csrf_token": csrf_token(client, "/jobs/new"), "course": course_a.id, "video": job.video_id}
+    response = client.post("/jobs", data=form)
+    assert response.status_code == 409 and f"/jobs/{job.id}" in response.get_data(as_text=True)
+
+
+def test_second_job_from_the_cli_exits_non_zero(runner, factory, taken):
+    job, _ = taken
+    result = runner.invoke(args=["jobs", "create", "--course", "Course B", "--video", job.video_id])
+    assert result.exit_code != 0
+    assert "already has a job" in result.output and "Course A" not in result.output
+
+
+def test_the_database_refuses_two_jobs_for_one_video(app, factory, taken):
+    job, _ = taken
+    with app.app_context():
+        course = db.session.scalars(sa.select(Course)).first()
+        db.session.add(VideoJob(course=course, video_id=job.video_id, title="copy"))
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.commit()
+        db.session.rollback()
+
+
+def test_admin_moves_a_job_to_another_course(app, client, auth, factory, taken):
+    job, bob = taken
+    admin = factory.user("root@example.com", role="admin")
+    bob_token = factory.token(bob.email)
+    assert client.get(f"/api/jobs/{job.id}", headers=bearer(bob_token)).status_code == 404
+    auth.login(admin.email)
+    with app.app_context():
+        course_b = db.session.scalars(sa.select(Course).where(Course.name == "Course B")).one()
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert "Move to course" in page
+    response = client.post(
+        f"/jobs/{job.id}/move", data={"csrf_token": csrf_token(client, "/jobs"), "course": course_b.id}
+    )
+    assert response.status_code == 302
+    assert client.get(f"/api/jobs/{job.id}", headers=bearer(bob_token)).json["course"] == "Course B"
+
+
+def test_staff_cannot_move_a_job(client, auth, factory, taken):
+    job, _ = taken
+    alice = factory.user("alice@example.com", courses=["Course A", "Course B"])
+    auth.login(alice.email)
+    assert "Move to course" not in client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    response = client.post(
+        f"/jobs/{job.id}/move", data={"csrf_token": csrf_token(client, "/jobs"), "course": 1}
+    )
+    assert response.status_code == 403
+
+
+def test_cli_moves_and_deletes_jobs(app, runner, client, factory, taken):
+    job, bob = taken
+    bob_token = factory.token(bob.email)
+    result = runner.invoke(args=["jobs", "move", job.id, "--course", "Course B"])
+    assert result.exit_code == 0, result.output
+    assert client.get(f"/api/jobs/{job.id}", headers=bearer(bob_token)).status_code == 200
+    assert runner.invoke(args=["jobs", "move", str(uuid.uuid4()), "--course", "Course B"]).exit_code != 0
+    assert runner.invoke(args=["jobs", "delete", job.id]).exit_code == 0
+    assert client.get(f"/api/jobs/{job.id}", headers=bearer(bob_token)).status_code == 404
+    # The video is free again.
+    result = runner.invoke(args=["jobs", "create", "--course", "Course B", "--video", job.video_id])
+    assert result.exit_code == 0, result.output
+
+
+def _uuid_value() -> str:
+    # sa.Uuid stores 32 hex digits on SQLite and a native uuid on PostgreSQL.
+    value = uuid.uuid4()
+    return value.hex if db.engine.dialect.name == "sqlite" else str(value)
+
+
+def test_upgrade_stops_on_two_jobs_for_one_video(tmp_path, server_database, redis_url, capfd):
+    url = server_database("dupes") if server_database else f"sqlite:///{tmp_path / 'dupes.db'}"
+    app = create_app(base_config(tmp_path, url, redis_url))
+    with app.app_context():
+        flask_migrate.upgrade(revision="0002_video_generation_status")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO courses (id, name, created_at) VALUES (1, 'A', '2026-01-01')"))
+            for title in ("one", "two"):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO video_jobs (id, course_id, video_id, title, created_at, updated_at) "
+                        "VALUES (:id, 1, 'dupVideo123', :title, '2026-01-01', '2026-01-01')"
+                    ),
+                    {"id": _uuid_value(), "title": title},
+                )
+        with pytest.raises(SystemExit):
+            flask_migrate.upgrade()
+        assert "dupVideo123 (2 jobs)" in capfd.readouterr().err
+        db.engine.dispose()
