@@ -113,6 +113,9 @@ def test_lesson_not_of_this_job_is_422(app, client, factory, setup, lesson):
         "bad\x00name.mp4",
         " spaced.mp4",
         "two..dots.mp4",
+        # Only ASCII letters, digits, space, '.', '-', '_' (issue: markup in the RQ dashboard).
+        "Lesson 1 (final).MP4",
+        "บทเรียน-1.mp4",
     ],
 )
 def test_bad_output_file_names_are_422(app, client, setup, name):
@@ -124,9 +127,7 @@ def test_bad_output_file_names_are_422(app, client, setup, name):
     assert count_renders(app) == 0
 
 
-@pytest.mark.parametrize(
-    "name", ["final_video.mp4", "Lesson 1 (final).MP4", "บทเรียน-1.mp4", "x" * 96 + ".mp4"]
-)
+@pytest.mark.parametrize("name", ["final_video.mp4", "Lesson 1 - final_2.MP4", "x" * 96 + ".mp4"])
 def test_good_output_file_names_are_accepted(client, setup, name):
     job, headers = setup
     response = client.post(
@@ -205,7 +206,7 @@ def test_fragment_polls_while_active_and_stops_when_idle(app, client, setup):
     active = client.get(url, headers={**headers, "HX-Request": "true"})
     html = active.get_data(as_text=True)
     assert active.mimetype == "text/html"
-    assert "hx-trigger=\"every 2s [document.visibilityState === 'visible']\"" in html
+    assert 'hx-trigger="every 2s"' in html  # hidden tabs skip polls in static/app.js (no eval under CSP)
     assert f'hx-get="{url}"' in html and "waiting for a worker" in html
     assert set(active.headers["Vary"].replace(" ", "").split(",")) >= {"HX-Request", "Accept"}
     json_now = client.get(url, headers=headers).json

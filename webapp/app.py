@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
-from .extensions import csrf, db, htmx, limiter, migrate
+from . import headers
+from .extensions import csrf, db, htmx, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +38,7 @@ def build_app(config: dict | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    headers.init_app(app)
     return app
 
 
@@ -53,7 +55,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 def register_extensions(app: Flask) -> None:
-    from . import auth, queue
+    from . import auth
 
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     engine_options = (
@@ -68,19 +70,14 @@ def register_extensions(app: Flask) -> None:
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
 
-    app.config.setdefault("RATELIMIT_STORAGE_URI", queue.limiter_storage_uri(app))
-    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 2, "socket_timeout": 2})
-    # With Redis down, logging in still works, only without the slow-down.
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    limiter.init_app(app)
-
     auth.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     from .views import api, auth, filters, ops, pages
+    from .views.params import IdConverter
 
+    app.url_map.converters["id"] = IdConverter
     filters.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)

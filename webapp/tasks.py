@@ -32,6 +32,17 @@ HEARTBEAT_INTERVAL = 5.0  # seconds; the reaper declares a render lost after LOS
 REAP_INTERVAL = 10  # seconds between runs of the lost-render reaper
 
 
+class RenderFailed(Exception):
+    """What RQ records for a failed render: ids and the kind only.
+
+    The RQ dashboard shows a job's exception unescaped, and a render's real reason may
+    quote a lesson.json or a file name; that reason is on the Render row, shown by our pages.
+    """
+
+    def __init__(self, render_id: uuid.UUID, kind: str):
+        super().__init__(f"render {render_id} failed ({kind}); its reason is on the render's record")
+
+
 def render_settings(config) -> RenderSettings:
     return RenderSettings(
         preset=config["RENDER_PRESET"],
@@ -39,6 +50,7 @@ def render_settings(config) -> RenderSettings:
         tune=config["RENDER_TUNE"] or None,
         processes=config["RENDER_PROCESSES"],
         cache_max_bytes=config["RENDER_CACHE_MAX_BYTES"],
+        max_duration=config["LESSON_MAX_SECONDS"],
     )
 
 
@@ -118,17 +130,17 @@ def render_lesson(render_id: str):
         return {"renderId": str(rid), "state": "cancelled"}
     except ManifestError as exc:
         renders.fail(rid, "manifest", str(exc))
-        raise  # a bad lesson is never retried
+        raise RenderFailed(rid, "manifest") from None  # a bad lesson is never retried
     except TransientRenderError as exc:
         retried = renders.fail(rid, "transient", str(exc), requeue=True, same_rq_job=True)
         if retried is not None:
             log.info("render will be retried render_id=%s next=%s", rid, retried.id)
             config = current_app.config
             return Retry(max=config["RENDER_MAX_ATTEMPTS"], interval=config["RENDER_RETRY_INTERVALS"])
-        raise
+        raise RenderFailed(rid, "transient") from None
     except RenderError as exc:
         renders.fail(rid, exc.kind, str(exc))
-        raise
+        raise RenderFailed(rid, exc.kind) from None
     except JobTimeoutException:
         limit = rq_job.timeout if rq_job else "?"
         renders.fail(
@@ -136,12 +148,12 @@ def render_lesson(render_id: str):
         )
         raise
     except Exception as exc:
-        # Timeouts (RQ's JobTimeoutException) and bugs: the user sees a sentence, the log the traceback.
+        # Bugs: the user sees a sentence, the worker's log the traceback.
         log.exception("render crashed render_id=%s", rid)
         renders.fail(rid, "internal", f"The render stopped unexpectedly ({type(exc).__name__}).")
-        raise
+        raise RenderFailed(rid, "internal") from None
     renders.complete(rid, frames=result.frames, duration=result.duration, size_bytes=result.size_bytes)
-    return {"renderId": str(rid), "state": "completed", "outputPath": str(result.output_path)}
+    return {"renderId": str(rid), "state": "completed"}
 
 
 def _render_id_of(rq_job) -> uuid.UUID | None:

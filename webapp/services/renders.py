@@ -30,11 +30,14 @@ from ..models import ACTIVE_RENDER_STATES, Lesson, Render, RenderState, User, Vi
 from ..render import ManifestError, load_manifest, partial_outputs
 from . import summary
 from .lessons import lesson_dir
+from .messages import without_server_paths
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_FILE = "final_video.mp4"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Letters, digits, space, dot, hyphen, underscore: nothing that means anything to HTML,
+# a shell or a path. The name shows up in pages, file names and download headers.
+OUTPUT_FILE_NAME = re.compile(r"[A-Za-z0-9 ._-]{1,96}\.mp4", re.IGNORECASE)
 # How long a cancelled-but-still-running render may take to stop by itself before
 # the RQ stop command is sent.
 CANCEL_GRACE = timedelta(seconds=10)
@@ -65,26 +68,25 @@ class QueueUnavailable(RenderRequestError):
     status = 503
 
 
+class TooManyRenders(RenderRequestError):
+    status = 429
+
+
 # --- paths ---------------------------------------------------------------------------------
 
 
 def check_output_file_name(name: str) -> str:
-    """A plain *.mp4 file name: no separators, no '..', no leading dot, at most 100 characters."""
+    """A plain *.mp4 file name of letters, digits, space, '.', '-', '_': no leading dot or
+    space, no '..', at most 100 characters."""
     if (
-        not name
-        or len(name) > 100
-        or "/" in name
-        or "\\" in name
+        not OUTPUT_FILE_NAME.fullmatch(name or "")
         or ".." in name
-        or name.startswith(".")
+        or name.startswith((".", " "))
         or name != name.strip()
-        or _CONTROL.search(name)
-        or not name.lower().endswith(".mp4")
-        or len(name) <= len(".mp4")
     ):
         raise Unprocessable(
-            "outputFileName must be a plain file name ending in .mp4: no folders, no '..', "
-            "no leading dot, at most 100 characters."
+            "outputFileName must be a file name ending in .mp4, made of letters, digits, spaces, "
+            "'.', '-' and '_' (no folders, no '..', no leading dot), at most 100 characters."
         )
     return name
 
@@ -154,7 +156,8 @@ def _enqueue(render: Render, job: VideoJob, duration: float | None) -> str:
         tasks.render_lesson,
         kwargs={"render_id": str(render.id)},
         job_id=f"render-{render.id}",
-        description=f"render {render.output_path} (attempt {render.attempt})",
+        # Shown by the RQ dashboard, which does not escape it: ids only, nothing anyone typed.
+        description=f"render {render.id} (attempt {render.attempt})",
         job_timeout=job_timeout(duration),
         result_ttl=24 * 3600,
         failure_ttl=7 * 24 * 3600,
@@ -244,14 +247,46 @@ def _lesson_for(job: VideoJob, lesson_path: str) -> Lesson:
 def _checked_manifest(lesson: Lesson):
     """The lesson's manifest, read now: a broken lesson is refused before it reaches the queue."""
     try:
-        manifest = load_manifest(lesson_dir(_config("LESSONS_ROOT"), lesson.path))
+        manifest = load_manifest(
+            lesson_dir(_config("LESSONS_ROOT"), lesson.path), max_duration=_config("LESSON_MAX_SECONDS")
+        )
     except ManifestError as exc:
-        lesson.problem = str(exc)[:500]
+        problem = without_server_paths(str(exc))
+        lesson.problem = problem[:500]
         db.session.commit()
-        raise Unprocessable(f"{lesson.path}/lesson.json is not valid: {exc}") from exc
-    except (ValueError, OSError) as exc:
-        raise Unprocessable(f"The lesson folder of {lesson.path} cannot be read: {exc}") from exc
+        raise Unprocessable(f"{lesson.path}/lesson.json is not valid: {problem}") from exc
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise Unprocessable(f"The lesson folder of {lesson.path} cannot be read: {reason}") from exc
+    except ValueError as exc:
+        raise Unprocessable(f"The lesson folder of {lesson.path} is outside the lessons folder.") from exc
     return manifest
+
+
+def _check_limits(user: User | None, lesson: Lesson, file_name: str) -> None:
+    """No one user floods the queue, and no lesson fills the disk with copies under new names."""
+    names = set(
+        db.session.scalars(sa.select(Render.output_file_name).where(Render.lesson_id == lesson.id).distinct())
+    )
+    most = _config("LESSON_MAX_OUTPUT_NAMES")
+    if file_name not in names and len(names) >= most:
+        raise Unprocessable(
+            f"{lesson.path} already has videos under {len(names)} file names, the most a lesson may have "
+            f"({most}); render again under one of them: {', '.join(sorted(names))}."
+        )
+    if user is None:
+        return  # the command line and the system's own retries
+    most = _config("USER_MAX_ACTIVE_RENDERS")
+    active = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Render)
+        .where(Render.requested_by_id == user.id, Render.state.in_(ACTIVE_RENDER_STATES))
+    )
+    if active >= most:
+        raise TooManyRenders(
+            f"You have {active} renders queued or running, the most one person may have at once "
+            f"({most}); wait for some to finish."
+        )
 
 
 def generate(user: User | None, job: VideoJob, lesson_path: str, file_name: str | None = None) -> Render:
@@ -261,6 +296,7 @@ def generate(user: User | None, job: VideoJob, lesson_path: str, file_name: str 
     existing = _active_render(lesson.id, file_name)
     if existing is not None:
         return existing
+    _check_limits(user, lesson, file_name)
     manifest = _checked_manifest(lesson)
     return _queue_render(job.id, lesson, file_name, user, manifest.total_frames, manifest.duration)
 
@@ -278,11 +314,16 @@ def generate_all(user: User | None, job: VideoJob) -> GenerateAll:
     if not lessons:
         raise Unprocessable("This job has no lessons to generate.")
     renders, skipped = [], []
-    for lesson in lessons:
+    for index, lesson in enumerate(lessons):
         try:
             renders.append(generate(user, job, lesson.path))
         except Unprocessable as exc:
             skipped.append((lesson.path, exc.message))
+        except TooManyRenders as exc:
+            if not renders:
+                raise
+            skipped.extend((later.path, exc.message) for later in lessons[index:])
+            break
     return GenerateAll(renders, skipped)
 
 
@@ -484,7 +525,8 @@ def fail(
     `same_rq_job`: the next attempt is run by the same RQ job (the task returned rq.Retry);
     otherwise a new RQ job is enqueued for it.
     """
-    settled = _settle(render_id, RenderState.FAILED, error_kind=kind, error_message=message[:2000])
+    message = without_server_paths(message)[:2000]
+    settled = _settle(render_id, RenderState.FAILED, error_kind=kind[:40], error_message=message)
     if settled is None:
         return None
     job, render = settled

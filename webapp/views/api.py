@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from ..services import access, jobs, renders, summary
 from . import jsonbody, openapi
 from .errors import error_response
+from .params import MAX_PAGE, query_int
 from .serializers import job_json, lesson_json, render_json, status_url
 
 bp = Blueprint("api", __name__)
@@ -106,11 +107,11 @@ def download_video(job_id: str, subpath: str):
 def list_jobs():
     page = jobs.list_jobs(
         current_user,
-        course_id=request.args.get("course", type=int),
+        course_id=query_int("course", None),
         status=request.args.get("status") or None,
-        search=request.args.get("q") or None,
-        page=max(1, request.args.get("page", 1, type=int)),
-        per_page=min(100, max(1, request.args.get("perPage", 20, type=int))),
+        search=(request.args.get("q") or "")[:200] or None,
+        page=query_int("page", 1, hi=MAX_PAGE),
+        per_page=query_int("perPage", 20, hi=100),
     )
     return {
         "jobs": [job_json(job) for job in page.items],

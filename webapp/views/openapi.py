@@ -31,7 +31,7 @@ def _errors(*codes: int) -> dict:
         413: "The request body is too large",
         415: "The body is not JSON",
         422: "The lesson or file name cannot be used",
-        429: "Too many failed attempts; wait and try again",
+        429: "Too many: failed logins (wait as Retry-After says), or renders of yours queued or running",
         503: "The render queue is unavailable; nothing was queued",
     }
     return {str(code): _json(_ref("Error"), reasons[code]) for code in codes}
@@ -66,7 +66,9 @@ SCHEMAS = {
                 "type": "string",
                 "default": "final_video.mp4",
                 "maxLength": 100,
-                "description": "A plain *.mp4 file name: no folders, no '..', no leading dot",
+                "pattern": "^[A-Za-z0-9_-][A-Za-z0-9 ._-]*\\.[mM][pP]4$",
+                "description": "A file name ending in .mp4 of letters, digits, spaces, '.', '-' and '_': "
+                "no folders, no '..', no leading dot or space",
             },
         },
     },
@@ -263,7 +265,7 @@ PATHS = {
                     **_json(_ref("GenerateVideoResponse"), "Queued (or already queued)"),
                     "headers": {"Location": {"schema": {"type": "string"}}},
                 },
-                **_errors(400, 401, 404, 413, 415, 422, 503),
+                **_errors(400, 401, 404, 413, 415, 422, 429, 503),
             },
         }
     },
@@ -321,7 +323,7 @@ PATHS = {
             "summary": "List jobs in your courses, newest first",
             "tags": ["Jobs"],
             "parameters": [
-                {"name": "course", "in": "query", "schema": {"type": "integer"}},
+                {"name": "course", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                 {"name": "status", "in": "query", "schema": STATUS},
                 {
                     "name": "q",
@@ -329,14 +331,18 @@ PATHS = {
                     "schema": {"type": "string"},
                     "description": "Title or video id",
                 },
-                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                {
+                    "name": "page",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                },
                 {
                     "name": "perPage",
                     "in": "query",
                     "schema": {"type": "integer", "minimum": 1, "maximum": 100},
                 },
             ],
-            "responses": {"200": _json(_ref("JobPage"), "A page of jobs"), **_errors(401)},
+            "responses": {"200": _json(_ref("JobPage"), "A page of jobs"), **_errors(400, 401)},
         }
     },
     "/api/jobs/{jobId}": {
@@ -354,7 +360,10 @@ PATHS = {
             "lesson.json is broken are listed under skipped.",
             "tags": ["Jobs"],
             "parameters": [_job_id()],
-            "responses": {"202": _json(_ref("GenerateAllResponse"), "Queued"), **_errors(401, 404, 422, 503)},
+            "responses": {
+                "202": _json(_ref("GenerateAllResponse"), "Queued"),
+                **_errors(401, 404, 422, 429, 503),
+            },
         }
     },
     "/api/renders/{renderId}": {
@@ -386,7 +395,7 @@ PATHS = {
             "parameters": [_job_id("renderId")],
             "responses": {
                 "202": _json(_ref("Render"), "The new attempt"),
-                **_errors(401, 404, 409, 422, 503),
+                **_errors(401, 404, 409, 422, 429, 503),
             },
         }
     },

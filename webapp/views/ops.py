@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 from urllib.parse import urlparse
 
 import rq_dashboard
@@ -51,6 +53,29 @@ def guard_dashboard():
     return None
 
 
+def _escaped(value):
+    if isinstance(value, str):
+        return html.escape(value, quote=True)
+    if isinstance(value, list):
+        return [_escaped(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _escaped(item) for key, item in value.items()}
+    return value
+
+
+def escape_dashboard_data(response):
+    """HTML-escape every string in the dashboard's JSON: its pages insert them as markup.
+
+    Nothing a user typed should reach RQ (job descriptions and errors carry ids only), but
+    the dashboard would run whatever did; escaped, it shows it as text.
+    """
+    if request.blueprint == "rq_dashboard" and response.mimetype == "application/json":
+        data = response.get_json(silent=True)
+        if data is not None:
+            response.set_data(json.dumps(_escaped(data)))
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     # rq-dashboard reads a *list* of Redis URLs (a bare string is indexed character by character).
@@ -59,5 +84,6 @@ def init_app(app: Flask) -> None:
     ]
     # App-level hooks run before the dashboard blueprint's own (which connects to Redis).
     app.before_request(guard_dashboard)
+    app.after_request(escape_dashboard_data)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix="/rq")
     rq_dashboard.web.setup_rq_connection(app)

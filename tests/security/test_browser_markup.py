@@ -1,0 +1,137 @@
+"""A real browser: markup planted in every field a user controls that reaches an
+administrator's screen runs nowhere, neither on our pages nor in the RQ dashboard."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from redis import Redis
+from rq import Queue
+
+from webapp.extensions import db
+from webapp.models import Lesson, Render, RenderState, utcnow
+from webapp.services import renders
+
+from ..helpers import PASSWORD, bearer
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# Each piece calls alert() if it ever runs: as an element, a script, an attribute escape.
+MARKUP = "<img src=x onerror=alert(1)><script>alert(2)</script>\"'><svg onload=alert(3)>"
+
+
+@pytest.fixture
+def planted(app, client, factory, redis_url):
+    admin = factory.user("admin@example.com", role="admin", courses=[f"Course {MARKUP}"])
+    factory.token(admin.email, name=f"Token {MARKUP}")
+    staff = factory.user(courses=[f"Course {MARKUP}"])
+    video = uuid.uuid4().hex[:11]
+    factory.lessons(video, count=2)
+    manifest_path = Path(app.config["LESSONS_ROOT"], video, "lesson_1", "lesson.json")
+    manifest = json.loads(manifest_path.read_text())
+    manifest["title"] = f"Lesson {MARKUP}"
+    manifest["segments"][0]["title"] = f"Segment {MARKUP}"
+    manifest_path.write_text(json.dumps(manifest))
+    job = factory.job(f"Course {MARKUP}", video_id=video, lessons=0, title=f"Job {MARKUP}")
+
+    # The file name: refused at the door.
+    body = {"jobId": job.id, "lessonPath": f"{video}/lesson_1", "outputFileName": f"{MARKUP}.mp4"}
+    refused = client.post(
+        "/video-transform/generate-video", json=body, headers=bearer(factory.token(staff.email))
+    )
+    assert refused.status_code == 422
+
+    with app.app_context():
+        lesson = db.session.scalars(sa.select(Lesson).where(Lesson.path == f"{video}/lesson_2")).one()
+        # Rows from before the name check: a failed render whose name and reason carry markup,
+        # and a queued one whose RQ job is gone, enqueued again through our own code.
+        old = utcnow() - timedelta(minutes=5)
+        for state, name in ((RenderState.FAILED, f"{MARKUP}.mp4"), (RenderState.QUEUED, f"{MARKUP}2.mp4")):
+            row = Render(
+                job_id=uuid.UUID(job.id),
+                lesson_id=lesson.id,
+                state=state,
+                output_file_name=name,
+                output_path=f"videos/{lesson.path}/{name}",
+                error_kind="manifest" if state == RenderState.FAILED else None,
+                error_message=f"segments[0].background: not a colour: {MARKUP}"
+                if state == RenderState.FAILED
+                else None,
+                queued_at=old,
+                finished_at=old if state == RenderState.FAILED else None,
+                attempt=1,
+            )
+            row.id = uuid.uuid4()
+            row.rq_job_id = f"render-{row.id}"
+            db.session.add(row)
+        db.session.commit()
+        assert renders.reap()["requeued"] == 1
+    # Markup that reached RQ by some other road.
+    raw = Queue("renders", connection=Redis.from_url(redis_url)).enqueue(
+        "webapp.tasks.reap_lost_renders", description=MARKUP, meta={"note": MARKUP}
+    )
+    with app.app_context():
+        requeued = db.session.scalars(sa.select(Render).where(Render.state == RenderState.QUEUED)).one()
+    return {"admin": admin, "job": job, "raw": raw.id, "requeued": requeued.rq_job_id}
+
+
+def test_planted_markup_runs_nowhere(browser, live_server, planted):
+    page = browser.new_page()
+    dialogs, csp_errors = [], []
+    page.on("dialog", lambda dialog: (dialogs.append((page.url, dialog.message)), dialog.dismiss()))
+    page.on(
+        "console",
+        lambda msg: "Content Security Policy" in msg.text and csp_errors.append((page.url, msg.text)),
+    )
+
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", planted["admin"].email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server}/jobs")
+
+    job = planted["job"]
+    ours = ["/jobs", f"/jobs/{job.id}", "/jobs/new", "/account", "/account/tokens", "/docs"]
+    for path in ours:
+        page.goto(f"{live_server}{path}")
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.querySelectorAll('main img, main svg, main script').length") == 0, path
+    # The markup is there, as text a person can read.
+    page.goto(f"{live_server}/jobs/{job.id}")
+    text = page.text_content("main")  # the render history is folded away: text, not what shows
+    assert f"Job {MARKUP}" in text and f"Lesson {MARKUP}" in text and f"not a colour: {MARKUP}" in text
+    page.goto(f"{live_server}/account/tokens")
+    assert f"Token {MARKUP}" in page.inner_text("main")
+    assert not csp_errors, csp_errors  # our own pages break none of our policy
+
+    dashboard = [
+        "/rq/",
+        "/rq/0/view/workers",
+        "/rq/0/view/jobs",
+        f"/rq/0/view/job/{planted['raw']}",
+        f"/rq/0/view/job/{planted['requeued']}",
+    ]
+    for path in dashboard:
+        page.goto(f"{live_server}{path}")
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(300)
+    # The dashboard works under its policy: it fetched the planted job and shows its
+    # description as text.
+    page.goto(f"{live_server}/rq/0/view/job/{planted['raw']}")
+    page.wait_for_function(
+        "document.querySelector('#job-data') && document.querySelector('#job-data').innerText.length > 0"
+    )
+    assert MARKUP in page.inner_text("#job-data")
+    page.goto(f"{live_server}/rq/0/view/job/{planted['requeued']}")
+    page.wait_for_function(
+        "document.querySelector('#job-data') && document.querySelector('#job-data').innerText.length > 0"
+    )
+    shown = page.inner_text("#job-data")
+    assert "render " in shown and "<" not in shown and "mp4" not in shown
+
+    assert dialogs == []
