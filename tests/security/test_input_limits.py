@@ -180,3 +180,18 @@ def test_a_lesson_has_a_bounded_number_of_output_names(app, client, factory):
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Render)) == 2
         assert db.session.get(VideoJob, uuid.UUID(job.id)) is not None
+
+
+def test_a_user_holds_a_bounded_number_of_tokens(app, client, auth, factory):
+    from webapp.services import accounts
+
+    user = factory.user()
+    for number in range(accounts.TOKENS_PER_USER_MAX):
+        factory.token(user.email, name=f"t{number}")
+    auth.login(user.email)
+    response = client.post(
+        "/account/tokens", data={"name": "one more", "csrf_token": csrf_token(client, "/jobs")}
+    )
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "the most allowed" in page and "one more" not in page

@@ -27,6 +27,8 @@ def normalize_email(email: str) -> str:
 
 
 COURSE_NAME_MAX = 120
+# Tokens a user may hold at once (revoked ones do not count).
+TOKENS_PER_USER_MAX = 50
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1000
 
@@ -159,6 +161,13 @@ def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
     name = " ".join((name or "").split()) or "API token"
     if len(name) > 100:
         raise ValueError("token names have at most 100 characters")
+    held = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    )
+    if held >= TOKENS_PER_USER_MAX:
+        raise ValueError(f"you hold {held} tokens, the most allowed; revoke one you no longer use")
     plain = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user=user, name=name, token_hash=_hash_token(plain), prefix=plain[:12])
     db.session.add(token)
