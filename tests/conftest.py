@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,9 +26,7 @@ from webapp import create_app, embedded_redis
 from webapp.config import database_uri
 from webapp.extensions import db
 
-from .helpers import PASSWORD, csrf_token
-
-TEST_SECRET = "test-secret-key-not-for-production"
+from .helpers import PASSWORD, ROOT, base_config, csrf_token, subprocess_env, wait_for
 
 
 def pytest_report_header(config):
@@ -85,19 +82,6 @@ def database_url(server_database, tmp_path_factory):
     if server_database is not None:
         return server_database("test")
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-
-
-def base_config(tmp_path: Path, database_url: str, redis_url: str) -> dict:
-    return {
-        "TESTING": True,
-        "SECRET_KEY": TEST_SECRET,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "LESSONS_ROOT": str(tmp_path / "lessons"),
-        "VIDEOS_ROOT": str(tmp_path / "videos"),
-        "RENDER_CACHE_DIR": str(tmp_path / "cache"),
-    }
 
 
 @pytest.fixture(scope="session")
@@ -229,17 +213,6 @@ def factory(app):
     return Factory(app)
 
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def subprocess_env(config: dict, **overrides) -> dict:
-    """The environment a `flask` subprocess needs to act on the same data as `app`."""
-    env = {**os.environ, **{k: str(v) for k, v in config.items() if k != "TESTING"}}
-    env.update({"RENDER_PROCESSES": "1", "PYTHONUNBUFFERED": "1"})
-    env.update({k: str(v) for k, v in overrides.items()})
-    return env
-
-
 class Processes:
     """`flask worker` and `flask cron` subprocesses, each in a process group of its own so a
     test can kill a worker with everything it started (work horse, scheduler), like a lost machine."""
@@ -302,16 +275,23 @@ class Processes:
             self.kill(proc)
 
 
-def wait_for(predicate, timeout: float, what: str = "condition", interval: float = 0.2):
-    """Poll until predicate() is truthy; return its value or fail the test after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+@pytest.fixture
+def work(app, redis_url):
+    """Run an in-process RQ worker until the queues are empty (`work()`), in the app's context:
+    for tests of state changes, where a worker process would add only start-up time."""
+    from rq import Queue, SimpleWorker
+
+    from webapp import queue
+
+    app.config["RENDER_PROCESSES"] = 1
+
+    def run() -> None:
+        conn = Redis.from_url(redis_url)
+        queues = [Queue(name, connection=conn) for name in (queue.MAINTENANCE_QUEUE, queue.RENDER_QUEUE)]
+        with app.app_context():
+            SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
+
+    return run
 
 
 @pytest.fixture

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
+from pathlib import Path
 
 PASSWORD = "correct horse battery"
+TEST_SECRET = "test-secret-key-not-for-production"
+ROOT = Path(__file__).resolve().parent.parent
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -17,3 +22,38 @@ def csrf_token(client, path: str = "/login") -> str:
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def base_config(tmp_path: Path, database_url: str, redis_url: str) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "LESSONS_ROOT": str(tmp_path / "lessons"),
+        "VIDEOS_ROOT": str(tmp_path / "videos"),
+        "RENDER_CACHE_DIR": str(tmp_path / "cache"),
+        # Still scrypt, at a cost that keeps hundreds of logins quick (the product's is 32x).
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+    }
+
+
+def subprocess_env(config: dict, **overrides) -> dict:
+    """The environment a `flask` subprocess needs to act on the same data as `app`."""
+    env = {**os.environ, **{k: str(v) for k, v in config.items() if k != "TESTING"}}
+    env.update({"RENDER_PROCESSES": "1", "PYTHONUNBUFFERED": "1"})
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+def wait_for(predicate, timeout: float, what: str = "condition", interval: float = 0.2):
+    """Poll until predicate() is truthy; return its value or fail the test after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

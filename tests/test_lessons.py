@@ -6,7 +6,8 @@ import pytest
 
 from webapp.render.sample import write_sample_lesson
 from webapp.services.jobs import JobError, parse_video_id
-from webapp.services.lessons import discover, lesson_dir
+from webapp.services.lessons import discover
+from webapp.services.storage import lesson_dir
 
 
 def make(root, video, *numbers, **kw):

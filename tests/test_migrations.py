@@ -8,7 +8,7 @@ from alembic.script import ScriptDirectory
 from webapp import create_app
 from webapp.extensions import db, migrate
 
-from .conftest import base_config
+from .helpers import base_config
 
 
 @pytest.fixture

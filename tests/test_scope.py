@@ -43,15 +43,15 @@ def finished_render(app, job) -> str:
 
     from webapp.extensions import db
     from webapp.models import VideoJob
-    from webapp.services import renders
+    from webapp.services import lifecycle, renders
 
     with app.app_context():
         row = renders.generate(None, db.session.get(VideoJob, uuid.UUID(job.id)), job.lessons[0])
-        renders.begin(row.rq_job_id)
+        lifecycle.begin(row.rq_job_id)
         output = Path(app.config["VIDEOS_ROOT"]) / job.lessons[0] / "final_video.mp4"
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_bytes(b"not really a video")
-        renders.complete(row.id, frames=5, duration=0.5, size_bytes=18)
+        lifecycle.complete(row.id, frames=5, duration=0.5, size_bytes=18)
         return str(row.id)
 
 

@@ -1,4 +1,4 @@
-"""The summary rules of DESIGN.md, applied through the render service (no workers)."""
+"""The summary rules (README, *Status*), applied through the render services (no workers)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import VideoJob
-from webapp.services import renders, summary
+from webapp.services import lifecycle, renders, summary
 
 
 @pytest.fixture
@@ -32,15 +32,15 @@ class Driver:
 
     def start(self, render_id):
         with self.app.app_context():
-            assert renders.begin(f"render-{render_id}") is not None
+            assert lifecycle.begin(f"render-{render_id}") is not None
 
     def complete(self, render_id):
         with self.app.app_context():
-            renders.complete(render_id, frames=5, duration=0.5, size_bytes=100)
+            lifecycle.complete(render_id, frames=5, duration=0.5, size_bytes=100)
 
     def fail(self, render_id, message="boom"):
         with self.app.app_context():
-            renders.fail(render_id, "manifest", message)
+            lifecycle.fail(render_id, "manifest", message)
 
     def cancel(self, render_id):
         with self.app.app_context():
@@ -132,7 +132,7 @@ def test_two_workers_finishing_at_the_same_instant_both_appear(app, drive, job):
             with app.app_context():
                 db.session.get(VideoJob, uuid.UUID(job.id))  # each worker holds its own (soon stale) copy
                 barrier.wait(timeout=10)
-                renders.complete(render_id, frames=5, duration=0.5, size_bytes=100)
+                lifecycle.complete(render_id, frames=5, duration=0.5, size_bytes=100)
         except Exception as exc:  # reported below; a thread cannot fail the test itself
             errors.append(exc)
 

@@ -22,6 +22,7 @@ _ENV_STRINGS = (
     "LOGIN_RATE_LIMIT",
     "RENDER_PRESET",
     "RENDER_TUNE",
+    "PASSWORD_HASH_METHOD",
 )
 _ENV_INTS = (
     "COURSE_RENDER_CONCURRENCY",
@@ -62,6 +63,8 @@ def defaults(instance_path: Path) -> dict:
         # Seconds before the 1st, 2nd, … automatic retry of a render that failed for a passing reason.
         "RENDER_RETRY_INTERVALS": [10, 30, 90],
         "AUTH_TOKEN_TTL": 3600,
+        # werkzeug's method string; scrypt's default cost (n=2^15) takes ~0.1 s per check here.
+        "PASSWORD_HASH_METHOD": "scrypt",
         "LOGIN_RATE_LIMIT": "5 per minute; 30 per hour",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

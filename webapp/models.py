@@ -1,4 +1,4 @@
-"""Tables and small queries. Rules about who may see what live in services."""
+"""Tables, their enums and their constraints. Queries and rules live in services."""
 
 from __future__ import annotations
 
@@ -68,6 +68,33 @@ class RenderState(enum.StrEnum):
 ACTIVE_RENDER_STATES = (RenderState.QUEUED, RenderState.RENDERING)
 
 
+class ErrorKind(enum.StrEnum):
+    """Why a render ended without a video (Render.error_kind). The renderer's own error
+    classes carry the first five as their `kind`."""
+
+    RENDER = "render"  # the renderer failed for a reason of its own
+    MANIFEST = "manifest"  # the lesson is wrong: never retried by itself
+    TRANSIENT = "transient"  # storage or I/O: may pass, retried
+    ENVIRONMENT = "environment"  # this machine cannot render
+    CANCELLED = "cancelled"
+    WORKER_LOST = "worker_lost"  # the worker died or went silent: retried
+    TIMEOUT = "timeout"  # past RQ's time limit
+    QUEUE = "queue"  # RQ dropped the job
+    INTERNAL = "internal"  # a bug; the traceback is in the worker's log
+
+    @property
+    def retryable(self) -> bool:
+        return self in (ErrorKind.TRANSIENT, ErrorKind.WORKER_LOST)
+
+    @classmethod
+    def of(cls, value: str) -> ErrorKind:
+        """The kind named by a renderer error's `kind`; INTERNAL for one we do not know."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.INTERNAL
+
+
 def _values(enum_cls: type[enum.Enum]) -> list[str]:
     return [member.value for member in enum_cls]
 
@@ -130,8 +157,8 @@ class User(UserMixin, db.Model):
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
 
-    def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+    def set_password(self, password: str, method: str = "scrypt") -> None:
+        self.password_hash = generate_password_hash(password, method=method)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -1,17 +1,45 @@
-"""The one place that builds Redis connections and RQ queues from the app config."""
+"""The one place that speaks to Redis and RQ: connections, queues, and every RQ operation
+on render jobs (enqueue, cancel, stop, status, registry clean-up).
+
+Services speak of renders; this module turns that into RQ calls. Tasks are named by their
+dotted path, as RQ documents, so nothing here (or in services) imports `webapp.tasks`.
+"""
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 from flask import Flask, current_app
 from redis import Redis
-from rq import Queue
+from redis.exceptions import RedisError
+from rq import Callback, Queue
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.rate_limit import RateLimit, RateLimitRegistry
+from rq.registry import StartedJobRegistry
 
 from . import embedded_redis
+
+log = logging.getLogger(__name__)
 
 RENDER_QUEUE = "renders"
 # Short housekeeping jobs (the lost-render reaper) run from their own queue so a
 # worker kept for them is never stuck behind long renders.
 MAINTENANCE_QUEUE = "maintenance"
+
+RENDER_TASK = "webapp.tasks.render_lesson"
+ON_RENDER_FAILED = "webapp.tasks.on_render_failed"
+ON_RENDER_STOPPED = "webapp.tasks.on_render_stopped"
+
+# RQ's verdicts on a job that will not run (again).
+OVER = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED)
+DROPPED = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+
+
+class Unavailable(Exception):
+    """Redis refused or did not answer: nothing was queued."""
 
 
 def redis_url(app: Flask | None = None) -> str:
@@ -50,3 +78,93 @@ def limits_storage_uri(app: Flask) -> str:
     """The same Redis for the login throttle, in the URI form the `limits` package reads."""
     url = app.config.get("REDIS_URL") or embedded_redis.url(app.instance_path)
     return "redis+unix://" + url[len("unix://") :] if url.startswith("unix://") else url
+
+
+# --- render jobs ---------------------------------------------------------------------------
+
+
+def render_job_id(render_id: uuid.UUID | str) -> str:
+    """The RQ job id of a render's first attempt (later automatic attempts may share it)."""
+    return f"render-{render_id}"
+
+
+def job_timeout(duration: float | None) -> int:
+    """RQ's hard limit for one render: generous for the lesson's length, never unbounded."""
+    return int(300 + 4 * (duration or 600))
+
+
+def enqueue_render(
+    render_id: uuid.UUID,
+    rq_job_id: str,
+    *,
+    attempt: int,
+    job_id: uuid.UUID,
+    course_id: int,
+    duration: float | None,
+) -> str:
+    """Enqueue one render attempt; raises Unavailable when Redis refuses."""
+    try:
+        rq_job = _enqueue(render_id, rq_job_id, attempt, job_id, course_id, duration)
+    except RedisError as exc:
+        raise Unavailable(str(exc)) from exc
+    return rq_job.id
+
+
+def _enqueue(render_id, rq_job_id, attempt, job_id, course_id, duration) -> Job:
+    return render_queue().enqueue(
+        RENDER_TASK,
+        kwargs={"render_id": str(render_id)},
+        job_id=rq_job_id,
+        # Shown by the RQ dashboard, which does not escape it: ids only, nothing anyone typed.
+        description=f"render {render_id} (attempt {attempt})",
+        job_timeout=job_timeout(duration),
+        result_ttl=24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+        meta={"render_id": str(render_id), "job_id": str(job_id), "course_id": course_id},
+        # Fair share: at most N renders of one course are queued or running at once.
+        rate_limit=RateLimit(f"course-{course_id}", current_app.config["COURSE_RENDER_CONCURRENCY"]),
+        on_failure=Callback(ON_RENDER_FAILED),
+        on_stopped=Callback(ON_RENDER_STOPPED),
+    )
+
+
+def cancel_job(rq_job_id: str | None) -> None:
+    """Take a queued job out of RQ (queue, schedule and rate-limit slot); best effort."""
+    if not rq_job_id:
+        return
+    try:
+        Job.fetch(rq_job_id, connection=connection()).cancel()
+    except (NoSuchJobError, InvalidJobOperation):
+        pass
+    except RedisError as exc:
+        # The worker also checks the row before it starts, so the render stays cancelled.
+        log.warning("could not remove job from queue rq_job_id=%s error=%s", rq_job_id, exc)
+
+
+def stop_job(rq_job_id: str | None) -> bool:
+    """Ask the worker running this job to kill it (RQ's stop command); False if it could not."""
+    try:
+        send_stop_job_command(connection(), rq_job_id)
+    except (InvalidJobOperation, NoSuchJobError, RedisError) as exc:
+        log.warning("stop command failed rq_job_id=%s error=%s", rq_job_id, exc)
+        return False
+    return True
+
+
+def job_status(rq_job_id: str | None) -> JobStatus | None:
+    """RQ's status of a job; None when RQ no longer has it."""
+    if not rq_job_id:
+        return None
+    try:
+        return Job.fetch(rq_job_id, connection=connection()).get_status()
+    except NoSuchJobError:
+        return None
+
+
+def release_abandoned_jobs() -> None:
+    """Let RQ fail its own abandoned render jobs now (it otherwise waits for a worker's
+    10-minute maintenance), which also frees their rate-limit slots."""
+    conn = connection()
+    StartedJobRegistry(RENDER_QUEUE, connection=conn).cleanup()
+    for registry in RateLimitRegistry.all(conn):
+        registry.cleanup()

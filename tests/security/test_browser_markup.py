@@ -15,7 +15,7 @@ from rq import Queue
 
 from webapp.extensions import db
 from webapp.models import Lesson, Render, RenderState, utcnow
-from webapp.services import renders
+from webapp.services import recovery
 
 from ..helpers import PASSWORD, bearer
 
@@ -70,7 +70,7 @@ def planted(app, client, factory, redis_url):
             row.rq_job_id = f"render-{row.id}"
             db.session.add(row)
         db.session.commit()
-        assert renders.reap()["requeued"] == 1
+        assert recovery.reap()["requeued"] == 1
     # Markup that reached RQ by some other road.
     raw = Queue("renders", connection=Redis.from_url(redis_url)).enqueue(
         "webapp.tasks.reap_lost_renders", description=MARKUP, meta={"note": MARKUP}

@@ -14,8 +14,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from ..conftest import ROOT, subprocess_env
-from ..helpers import bearer
+from ..helpers import ROOT, bearer, subprocess_env
 
 MARKUP = "<img src=x onerror=alert(1)>"
 

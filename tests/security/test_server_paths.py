@@ -11,7 +11,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import VideoJob
-from webapp.services import renders
+from webapp.services import lifecycle, renders
 
 from ..helpers import bearer, csrf_token
 
@@ -65,10 +65,10 @@ def test_stored_failure_messages_lose_server_paths(app, factory):
     job = factory.job("Course A", lessons=1)
     with app.app_context():
         render = renders.generate(None, db.session.get(VideoJob, uuid.UUID(job.id)), job.lessons[0])
-        renders.begin(render.rq_job_id)
+        lifecycle.begin(render.rq_job_id)
         videos = Path(app.config["VIDEOS_ROOT"]).resolve()
         message = f"cannot write ({videos}/{job.lessons[0]}/final_video.mp4.part) or /opt/secret/x.tmp"
-        failed = renders.fail(render.id, "transient", message)
+        failed = lifecycle.fail(render.id, "transient", message)
         assert failed is None
         stored = db.session.get(type(render), render.id).error_message
     assert stored == f"cannot write (videos/{job.lessons[0]}/final_video.mp4.part) or x.tmp"

@@ -12,8 +12,7 @@ from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Course, VideoJob
 
-from ..conftest import base_config
-from ..helpers import bearer, csrf_token
+from ..helpers import base_config, bearer, csrf_token
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from functools import cache
 
 import sqlalchemy as sa
+from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import generate_password_hash
 
@@ -18,8 +20,16 @@ API_TOKEN_PREFIX = "lvt_"
 _SIGNED_TOKEN_SALT = "api-bearer-token"
 # last_used_at is written at most this often, so polling clients do not write on every call.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
-# Compared against when the email is unknown, so a miss costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("not a real password")
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    # Compared against when the email is unknown, so a miss costs as long as a wrong password.
+    return generate_password_hash("not a real password", method=method)
+
+
+def _hash_method() -> str:
+    return current_app.config["PASSWORD_HASH_METHOD"]
 
 
 def normalize_email(email: str) -> str:
@@ -75,7 +85,7 @@ def save_user(email: str, password: str | None, role: Role | None = None, course
     elif role is not None:
         user.role = role
     if password:
-        user.set_password(check_new_password(password))
+        user.set_password(check_new_password(password), _hash_method())
         if user.id is not None:
             end_sessions(user)  # a new password ends every login made with the old one
     for name in courses:
@@ -94,7 +104,7 @@ def authenticate(email: str, password: str) -> User | None:
     """The active user with this email and password, else None. Not throttled: see log_in."""
     user = find_user(email or "")
     if user is None:
-        User(password_hash=_DUMMY_HASH).check_password(password or "")
+        User(password_hash=_dummy_hash(_hash_method())).check_password(password or "")
         return None
     if not user.check_password(password or "") or not user.active:
         return None
@@ -132,7 +142,7 @@ def change_password(user: User, current: str, new: str, confirm: str, address: s
     check_new_password(new)
     if log_in(user.email, current, address) is None:
         raise ValueError("The current password is wrong.")
-    user.set_password(new)
+    user.set_password(new, _hash_method())
     end_sessions(user)
     db.session.commit()
     return user

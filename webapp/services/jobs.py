@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import ACTIVE_RENDER_STATES, Course, Lesson, Render, User, VideoGenerationStatus, VideoJob
@@ -205,7 +206,12 @@ def list_jobs(
     per_page: int = 20,
 ):
     """A page of the user's jobs, newest first, filtered by course, status and title or video id."""
-    query = access.scope_jobs(sa.select(VideoJob), user).order_by(VideoJob.created_at.desc(), VideoJob.id)
+    # Each row shows its course and counts its lessons: load both with the page, not per row.
+    query = (
+        access.scope_jobs(sa.select(VideoJob), user)
+        .options(selectinload(VideoJob.course), selectinload(VideoJob.lessons))
+        .order_by(VideoJob.created_at.desc(), VideoJob.id)
+    )
     if course_id:
         query = query.where(VideoJob.course_id == course_id)
     if status in {s.value for s in VideoGenerationStatus}:

@@ -27,15 +27,6 @@ class Discovery:
     message: str | None = None
 
 
-def lesson_dir(lessons_root: Path, lesson_path: str) -> Path:
-    """The folder of a lesson path, refusing anything that leaves LESSONS_ROOT."""
-    root = Path(lessons_root).resolve()
-    target = (root / lesson_path).resolve()
-    if not target.is_relative_to(root) or target == root:
-        raise ValueError(f"lesson path {lesson_path!r} is outside the lessons folder")
-    return target
-
-
 def discover(lessons_root: Path, video_id: str, *, max_duration: float = DEFAULT_MAX_DURATION) -> Discovery:
     """The lessons on disk for one video, ordered by lesson number (lesson_2 before lesson_10)."""
     root = Path(lessons_root).resolve()

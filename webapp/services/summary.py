@@ -68,7 +68,11 @@ def _latest_finished(renders: list[Render]) -> dict[int, Render]:
 
 
 def compute(job: VideoJob) -> tuple[VideoGenerationStatus, dict]:
-    """The summary rules of DESIGN.md, applied to the job's current rows."""
+    """The summary rules, applied to the job's current rows.
+
+    generating while any render is queued or rendering; else failed if a lesson's latest
+    finished attempt failed; else completed if one completed; else not_started.
+    """
     renders = list(
         db.session.scalars(
             sa.select(Render)

@@ -1,0 +1,252 @@
+"""A render's life: queued → rendering → completed, failed or cancelled.
+
+A Render row is the lasting record of one attempt; RQ only executes it. Every state
+change here happens under the job lock and recomputes the job's summary in the same
+transaction (summary.py), so two workers finishing two lessons at once both appear.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import queue
+from ..extensions import db
+from ..models import ACTIVE_RENDER_STATES, ErrorKind, Render, RenderState, VideoJob, utcnow
+from . import attempts, storage, summary
+from .messages import without_server_paths
+
+log = logging.getLogger(__name__)
+
+WORKER_LOST = "The worker rendering this video stopped responding (process killed or machine lost)."
+
+
+# --- cancelling ---------------------------------------------------------------------------
+
+
+def cancel_queued(render: Render) -> bool:
+    """Cancel a queued attempt at once (and take it out of RQ); False if it is no longer queued."""
+    job = summary.lock_job(render.job_id)
+    render = db.session.get(Render, render.id, populate_existing=True)
+    if render.state != RenderState.QUEUED:
+        db.session.rollback()
+        return False
+    render.state = RenderState.CANCELLED
+    render.finished_at = utcnow()
+    render.error_kind = ErrorKind.CANCELLED
+    render.error_message = "Cancelled before it started."
+    summary.refresh(job)
+    db.session.commit()
+    queue.cancel_job(render.rq_job_id)
+    log.info("render cancelled while queued render_id=%s", render.id)
+    return True
+
+
+def request_stop(render: Render) -> bool:
+    """Ask a rendering attempt to stop (its worker checks twice a second); False if it is not rendering."""
+    summary.lock_job(render.job_id)
+    render = db.session.get(Render, render.id, populate_existing=True)
+    if render.state != RenderState.RENDERING:
+        db.session.rollback()
+        return False
+    if render.cancel_requested_at is None:
+        render.cancel_requested_at = utcnow()
+    db.session.commit()
+    log.info("render cancel requested render_id=%s", render.id)
+    return True
+
+
+# --- the worker's side ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What a worker needs to render one attempt."""
+
+    render_id: uuid.UUID
+    lesson_dir: Path
+    output: Path
+    lesson_path: str
+
+
+def current_attempt(rq_job_id: str) -> Render | None:
+    """The attempt an RQ job runs now: its newest (automatic retries reuse the RQ job)."""
+    return db.session.scalars(
+        sa.select(Render).where(Render.rq_job_id == rq_job_id).order_by(Render.attempt.desc())
+    ).first()
+
+
+def begin(rq_job_id: str) -> Assignment | None:
+    """Mark the queued attempt of this RQ job as rendering; None when there is nothing to do."""
+    render = current_attempt(rq_job_id)
+    if render is None:
+        log.warning("no render for rq_job_id=%s", rq_job_id)
+        return None
+    job = summary.lock_job(render.job_id)
+    render = db.session.get(Render, render.id, populate_existing=True)
+    if render.state != RenderState.QUEUED:
+        db.session.rollback()
+        log.info("render not started render_id=%s state=%s", render.id, render.state)
+        return None
+    now = utcnow()
+    render.state = RenderState.RENDERING
+    render.started_at = now
+    render.heartbeat_at = now
+    summary.refresh(job)
+    db.session.commit()
+    return Assignment(
+        render_id=render.id,
+        lesson_dir=storage.render_lesson_dir(render),
+        output=storage.render_output(render),
+        lesson_path=render.lesson.path,
+    )
+
+
+def record_progress(render_id: uuid.UUID, frames_done: int, frames_total: int) -> None:
+    """Write progress and a heartbeat (the renderer reports about twice a second)."""
+    db.session.execute(
+        sa.update(Render)
+        .where(Render.id == render_id, Render.state == RenderState.RENDERING)
+        .values(frames_done=frames_done, frames_total=frames_total, heartbeat_at=utcnow())
+    )
+    db.session.commit()
+
+
+def record_heartbeat(engine: sa.Engine, render_id: uuid.UUID) -> None:
+    """Mark a rendering attempt alive, on a connection of its own (called from the heartbeat
+    thread: the session belongs to the task's thread)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.update(Render)
+                .where(Render.id == render_id, Render.state == RenderState.RENDERING)
+                .values(heartbeat_at=utcnow())
+            )
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("heartbeat failed render_id=%s error=%s", render_id, exc)
+
+
+def cancel_requested(render_id: uuid.UUID) -> bool:
+    """Whether the worker should stop: a cancel was asked for, or the attempt is no longer rendering."""
+    requested = db.session.execute(
+        sa.select(Render.cancel_requested_at, Render.state).where(Render.id == render_id)
+    ).one_or_none()
+    db.session.rollback()  # end the read so the next one sees new commits (SQLite snapshot)
+    return requested is None or requested[0] is not None or requested[1] != RenderState.RENDERING
+
+
+# --- final states --------------------------------------------------------------------------
+
+
+def _settle(render_id: uuid.UUID, state: RenderState, **values) -> tuple[VideoJob, Render] | None:
+    """Lock the job and move an active render to a final state, leaving the transaction open
+    for the caller to finish; None (nothing changed) if the render had already finished."""
+    render = db.session.get(Render, render_id)
+    if render is None:
+        return None
+    job = summary.lock_job(render.job_id)
+    render = db.session.get(Render, render_id, populate_existing=True)
+    if render.state not in ACTIVE_RENDER_STATES:
+        db.session.rollback()
+        return None
+    render.state = state
+    render.finished_at = utcnow()
+    for name, value in values.items():
+        setattr(render, name, value)
+    return job, render
+
+
+def _finish(render_id: uuid.UUID, state: RenderState, **values) -> Render | None:
+    """Move an active render to a final state and commit it with the job's new summary."""
+    settled = _settle(render_id, state, **values)
+    if settled is None:
+        return None
+    job, render = settled
+    summary.refresh(job)
+    db.session.commit()
+    log.info("render %s render_id=%s", state, render_id)
+    return render
+
+
+def complete(render_id: uuid.UUID, *, frames: int, duration: float, size_bytes: int) -> Render | None:
+    return _finish(
+        render_id,
+        RenderState.COMPLETED,
+        frames_done=frames,
+        frames_total=frames,
+        duration=duration,
+        size_bytes=size_bytes,
+        heartbeat_at=utcnow(),
+        error_kind=None,
+        error_message=None,
+    )
+
+
+def mark_cancelled(render_id: uuid.UUID, message: str = "Cancelled while rendering.") -> Render | None:
+    render = _finish(render_id, RenderState.CANCELLED, error_kind=ErrorKind.CANCELLED, error_message=message)
+    if render is not None:
+        storage.remove_partial_outputs(render)
+    return render
+
+
+def _may_retry_automatically(render: Render) -> bool:
+    """At most RENDER_MAX_ATTEMPTS attempts in a row that failed for reasons that may pass."""
+    earlier = db.session.scalars(
+        sa.select(Render)
+        .where(
+            Render.lesson_id == render.lesson_id,
+            Render.output_file_name == render.output_file_name,
+            Render.attempt < render.attempt,
+        )
+        .order_by(Render.attempt.desc())
+    )
+    run = 1  # this attempt
+    for previous in earlier:
+        if previous.state != RenderState.FAILED or not ErrorKind.of(previous.error_kind or "").retryable:
+            break
+        run += 1
+    return run < current_app.config["RENDER_MAX_ATTEMPTS"]
+
+
+def fail(
+    render_id: uuid.UUID,
+    kind: ErrorKind,
+    message: str,
+    *,
+    requeue: bool = False,
+    same_rq_job: bool = False,
+) -> Render | None:
+    """Fail an attempt; with `requeue`, queue the next attempt (if attempts remain) and return it.
+
+    `same_rq_job`: the next attempt is run by the same RQ job (the task returned rq.Retry);
+    otherwise a new RQ job is enqueued for it.
+    """
+    message = without_server_paths(message)[:2000]
+    settled = _settle(render_id, RenderState.FAILED, error_kind=ErrorKind(kind), error_message=message)
+    if settled is None:
+        return None
+    job, render = settled
+    db.session.flush()  # this attempt leaves the active states before the next one enters them
+    next_attempt = None
+    if requeue and render.cancel_requested_at is None and _may_retry_automatically(render):
+        next_attempt = attempts.new_attempt(
+            job, render.lesson, render.output_file_name, render.requested_by, render.frames_total
+        )
+        if same_rq_job:
+            next_attempt.rq_job_id = render.rq_job_id
+    db.session.flush()
+    summary.refresh(job)
+    db.session.commit()
+    log.info("render failed render_id=%s kind=%s requeued=%s", render_id, kind, bool(next_attempt))
+    storage.remove_partial_outputs(render)
+    if next_attempt is not None and not same_rq_job:
+        try:
+            attempts.enqueue(next_attempt)
+        except queue.Unavailable:
+            log.warning("could not enqueue retry render_id=%s; the reaper will", next_attempt.id)
+    return next_attempt
