@@ -8,6 +8,8 @@ from pathlib import Path
 
 import av
 
+from webapp.render.encode import FLOAT_SAMPLE_BYTES
+
 
 def video_frames(path: Path, wanted: set[int]) -> dict[int, tuple[int, int, int]]:
     """RGB of pixel (2, 2) for the frame numbers in `wanted`."""
@@ -31,7 +33,7 @@ def audio_samples(path: Path) -> tuple[array, int]:
         for frame in c.decode(stream):
             if frame.format.name != "fltp":
                 frame = av.AudioResampler(format="fltp", rate=rate).resample(frame)[0]
-            samples.frombytes(bytes(frame.planes[0])[: frame.samples * 4])
+            samples.frombytes(bytes(frame.planes[0])[: frame.samples * FLOAT_SAMPLE_BYTES])
     return samples, rate
 
 

@@ -23,6 +23,7 @@ from . import (
     ManifestError,
     RenderEnvironmentError,
     RenderError,
+    RenderResult,
     RenderSettings,
     TransientRenderError,
     default_cache_dir,
@@ -112,28 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    overrides = {}
-    if args.processes is not None:
-        overrides["processes"] = max(1, args.processes)
-    if args.preset:
-        overrides["preset"] = args.preset
-    if args.crf is not None:
-        overrides["crf"] = args.crf
-    if args.tune:
-        overrides["tune"] = None if args.tune == "none" else args.tune
-    if args.max_duration is not None:
-        overrides["max_duration"] = args.max_duration
-    settings = RenderSettings(**overrides)
-
-    cancel = threading.Event()
-
-    def on_signal(signum, _frame):
-        cancel.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, on_signal)
-
+    settings = _settings_from(args)
+    cancel = _cancel_on_signals()
     bar = None if args.quiet else ProgressBar()
     try:
         manifest = load_manifest(args.lesson_dir, max_duration=settings.max_duration)
@@ -154,25 +135,66 @@ def main(argv: list[str] | None = None) -> int:
             settings=settings,
         )
     except KeyboardInterrupt:
-        if bar:
-            bar.close()
+        _close(bar)
         print("error: interrupted", file=sys.stderr)
         return 130
     except RenderError as exc:
-        if bar:
-            bar.close()
+        _close(bar)
         print(f"error: {exc}", file=sys.stderr)
-        if isinstance(exc, Cancelled):
-            return 130
-        if isinstance(exc, ManifestError):
-            return 2
-        if isinstance(exc, TransientRenderError):
-            return 3
-        if isinstance(exc, RenderEnvironmentError):
-            return 4
-        return 1
+        return _exit_code(exc)
+    _close(bar)
+    _print_summary(result)
+    return 0
+
+
+def _settings_from(args: argparse.Namespace) -> RenderSettings:
+    """RenderSettings with the options given on the command line, defaults for the rest."""
+    overrides = {}
+    if args.processes is not None:
+        overrides["processes"] = max(1, args.processes)
+    if args.preset:
+        overrides["preset"] = args.preset
+    if args.crf is not None:
+        overrides["crf"] = args.crf
+    if args.tune:
+        overrides["tune"] = None if args.tune == "none" else args.tune
+    if args.max_duration is not None:
+        overrides["max_duration"] = args.max_duration
+    return RenderSettings(**overrides)
+
+
+def _cancel_on_signals() -> threading.Event:
+    """An event that SIGTERM (and SIGHUP) set, so the render is cancelled and cleans up."""
+    cancel = threading.Event()
+
+    def on_signal(signum, _frame):
+        cancel.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, on_signal)
+    return cancel
+
+
+def _close(bar: ProgressBar | None) -> None:
     if bar:
         bar.close()
+
+
+def _exit_code(exc: RenderError) -> int:
+    """The exit code for a render error (see the module docstring)."""
+    if isinstance(exc, Cancelled):
+        return 130
+    if isinstance(exc, ManifestError):
+        return 2
+    if isinstance(exc, TransientRenderError):
+        return 3
+    if isinstance(exc, RenderEnvironmentError):
+        return 4
+    return 1
+
+
+def _print_summary(result: RenderResult) -> None:
     size_mb = result.size_bytes / 1e6
     print(
         f"wrote {result.output_path} ({result.duration:.2f} s, {result.frames} frames, {size_mb:.1f} MB) "
@@ -180,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
         f"from cache {result.segments_cached}",
         file=sys.stderr,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -158,37 +158,90 @@ def compose(manifest: Manifest, seg: Segment) -> Image.Image:
     pad = max(2, round(height * 0.025))
     max_w = width - 2 * margin - 2 * pad
     max_h = round(height * 0.62) - 2 * pad
+    text = _fit_text(manifest, seg, max_w, max_h)
+    text_h = text.height
+    if text_h > max_h:  # still too tall at the smallest size: cut the body, mark the cut
+        _cut_body(text, max_w, max_h)
+        text_h = min(max_h, text.height)
+    _draw_panel(img, text, text_h, margin, pad)
+    return img
+
+
+@dataclass
+class _TextLayout:
+    """Title and body lines wrapped at one pair of font sizes, with their vertical metrics."""
+
+    title: TextBlock
+    body: TextBlock
+    title_lines: list[_Line]
+    body_lines: list[_Line]
+    title_ascent: int
+    title_line_height: int
+    body_ascent: int
+    body_line_height: int
+    gap: int  # between the title and the body, when there are both
+
+    @property
+    def height(self) -> int:
+        return (
+            len(self.title_lines) * self.title_line_height
+            + self.gap
+            + len(self.body_lines) * self.body_line_height
+        )
+
+
+def _fit_text(manifest: Manifest, seg: Segment, max_w: int, max_h: int) -> _TextLayout:
+    """Lay out title and body, shrinking both by 10% steps until they fit or reach the smallest size."""
+    height = manifest.height
     title_size = max(6, round(height * 0.062))
     body_size = max(6, round(height * 0.045))
     min_size = max(6, round(height * 0.022))
     bold, regular = font_chain(manifest, bold=True), font_chain(manifest, bold=False)
-
     while True:
-        tb, bb = TextBlock(bold, title_size), TextBlock(regular, body_size)
-        title_lines = [tb.line(t) for t in tb.wrap(seg.title, max_w)] if seg.title else []
-        body_lines = [bb.line(t) for t in bb.wrap(seg.text, max_w)] if seg.text else []
-        t_asc, t_desc = tb.metrics(title_lines)
-        b_asc, b_desc = bb.metrics(body_lines)
-        t_lh, b_lh = t_asc + t_desc, round((b_asc + b_desc) * 1.05)
-        gap = round(body_size * 0.45) if title_lines and body_lines else 0
-        total_h = len(title_lines) * t_lh + gap + len(body_lines) * b_lh
-        if total_h <= max_h or body_size <= min_size:
-            break
+        text = _lay_out(seg, TextBlock(bold, title_size), TextBlock(regular, body_size), max_w)
+        if text.height <= max_h or body_size <= min_size:
+            return text
         title_size = max(min_size, round(title_size * 0.9))
         body_size = max(min_size, round(body_size * 0.9))
 
-    if total_h > max_h:  # still too tall at the smallest size: cut the body, mark the cut
-        room = max(0, (max_h - len(title_lines) * t_lh - gap) // b_lh)
-        if room < len(body_lines):
-            kept = body_lines[: max(room, 1)]
-            last = "".join(t for t, _ in kept[-1].runs)
-            kept[-1] = bb.line(_ellipsize(bb, last, max_w))
-            body_lines = kept
-        total_h = min(max_h, len(title_lines) * t_lh + gap + len(body_lines) * b_lh)
 
-    content_w = max([ln.width for ln in title_lines + body_lines] or [0])
+def _lay_out(seg: Segment, tb: TextBlock, bb: TextBlock, max_w: int) -> _TextLayout:
+    """Wrap the segment's title with `tb` and its text with `bb` to `max_w`."""
+    title_lines = [tb.line(t) for t in tb.wrap(seg.title, max_w)] if seg.title else []
+    body_lines = [bb.line(t) for t in bb.wrap(seg.text, max_w)] if seg.text else []
+    t_asc, t_desc = tb.metrics(title_lines)
+    b_asc, b_desc = bb.metrics(body_lines)
+    return _TextLayout(
+        title=tb,
+        body=bb,
+        title_lines=title_lines,
+        body_lines=body_lines,
+        title_ascent=t_asc,
+        title_line_height=t_asc + t_desc,
+        body_ascent=b_asc,
+        body_line_height=round((b_asc + b_desc) * 1.05),
+        gap=round(bb.size * 0.45) if title_lines and body_lines else 0,
+    )
+
+
+def _cut_body(text: _TextLayout, max_w: int, max_h: int) -> None:
+    """Keep the body lines that fit under the title (at least one), the last ending in an ellipsis."""
+    room = max(
+        0, (max_h - len(text.title_lines) * text.title_line_height - text.gap) // text.body_line_height
+    )
+    if room < len(text.body_lines):
+        kept = text.body_lines[: max(room, 1)]
+        last = "".join(t for t, _ in kept[-1].runs)
+        kept[-1] = text.body.line(_ellipsize(text.body, last, max_w))
+        text.body_lines = kept
+
+
+def _draw_panel(img: Image.Image, text: _TextLayout, text_h: int, margin: int, pad: int) -> None:
+    """Draw the translucent panel, centred near the bottom of `img`, and the text on it."""
+    width, height = img.size
+    content_w = max([ln.width for ln in text.title_lines + text.body_lines] or [0])
     panel_w = min(width - 2 * margin, round(content_w) + 2 * pad)
-    panel_h = total_h + 2 * pad
+    panel_h = text_h + 2 * pad
     x0 = (width - panel_w) // 2
     y0 = height - margin - panel_h
     region = (x0, y0, x0 + panel_w, y0 + panel_h)
@@ -201,14 +254,14 @@ def compose(manifest: Manifest, seg: Segment) -> Image.Image:
     overlay = Image.alpha_composite(overlay, shade)
     draw = ImageDraw.Draw(overlay)
     y = pad
-    for lines, block, asc, lh in ((title_lines, tb, t_asc, t_lh), (body_lines, bb, b_asc, b_lh)):
-        for ln in lines:
-            _draw_line(draw, ln, block, (panel_w - ln.width) / 2, y + asc)
-            y += lh
-        if lines is title_lines:
-            y += gap
+    for ln in text.title_lines:
+        _draw_line(draw, ln, text.title, (panel_w - ln.width) / 2, y + text.title_ascent)
+        y += text.title_line_height
+    y += text.gap
+    for ln in text.body_lines:
+        _draw_line(draw, ln, text.body, (panel_w - ln.width) / 2, y + text.body_ascent)
+        y += text.body_line_height
     img.paste(overlay.convert("RGB"), region[:2])
-    return img
 
 
 def _draw_line(draw: ImageDraw.ImageDraw, line: _Line, block: TextBlock, x: float, baseline: float) -> None:

@@ -35,6 +35,7 @@ from .settings import RenderSettings
 Tick = Callable[[int], None]
 
 AUDIO_BLOCK = 1024 * 16  # samples per frame handed to the AAC encoder
+FLOAT_SAMPLE_BYTES = 4  # the track is built from planar float32 ("fltp") samples
 
 
 def _noop(_n: int) -> None:
@@ -106,7 +107,7 @@ class AudioPart:
 
 
 def _plane_bytes(frame: av.AudioFrame, i: int) -> bytes:
-    return bytes(frame.planes[i])[: frame.samples * 4]
+    return bytes(frame.planes[i])[: frame.samples * FLOAT_SAMPLE_BYTES]
 
 
 class _TrackWriter:
@@ -121,20 +122,20 @@ class _TrackWriter:
     def add(self, planes: list[bytes]) -> None:
         for buf, data in zip(self.pending, planes, strict=True):
             buf += data
-        while len(self.pending[0]) >= AUDIO_BLOCK * 4:
+        while len(self.pending[0]) >= AUDIO_BLOCK * FLOAT_SAMPLE_BYTES:
             self._emit(AUDIO_BLOCK)
 
     def silence(self, samples: int) -> None:
         while samples > 0:
             n = min(samples, AUDIO_BLOCK)
-            self.add([bytes(n * 4)] * self.channels)
+            self.add([bytes(n * FLOAT_SAMPLE_BYTES)] * self.channels)
             samples -= n
 
     def _emit(self, samples: int) -> None:
         frame = av.AudioFrame(format="fltp", layout=self.layout, samples=samples)
         for i, buf in enumerate(self.pending):
-            frame.planes[i].update(bytes(buf[: samples * 4]))
-            del buf[: samples * 4]
+            frame.planes[i].update(bytes(buf[: samples * FLOAT_SAMPLE_BYTES]))
+            del buf[: samples * FLOAT_SAMPLE_BYTES]
         frame.sample_rate = self.rate
         frame.pts = self.written
         frame.time_base = Fraction(1, self.rate)
@@ -143,9 +144,14 @@ class _TrackWriter:
             self.out.mux(packet)
         self.tick(self.written)
 
+    @property
+    def position(self) -> int:
+        """Samples added so far, handed to the encoder or still pending."""
+        return self.written + len(self.pending[0]) // FLOAT_SAMPLE_BYTES
+
     def finish(self) -> None:
         if self.pending[0]:
-            self._emit(len(self.pending[0]) // 4)
+            self._emit(len(self.pending[0]) // FLOAT_SAMPLE_BYTES)
         for packet in self.stream.encode(None):
             self.out.mux(packet)
 
@@ -165,7 +171,9 @@ def _decode_into(writer: _TrackWriter, part: AudioPart) -> None:
                     take = min(remaining, r.samples)
                     if take <= 0:
                         break
-                    writer.add([_plane_bytes(r, i)[: take * 4] for i in range(writer.channels)])
+                    writer.add(
+                        [_plane_bytes(r, i)[: take * FLOAT_SAMPLE_BYTES] for i in range(writer.channels)]
+                    )
                     remaining -= take
                 if frame is None:
                     break
@@ -192,7 +200,7 @@ def encode_audio_track(
         stream.bit_rate = settings.audio_bitrate
         writer = _TrackWriter(out, stream, layout, rate, tick)
         for part in sorted(parts, key=lambda p: p.start):
-            if writer.written + sum(len(b) for b in writer.pending[:1]) // 4 != part.start:
+            if writer.position != part.start:
                 raise RenderError(f"{part.field}: audio parts are not contiguous")
             if part.path is None:
                 writer.silence(part.samples)
@@ -248,7 +256,6 @@ def mux(
     if len({e for e, _ in infos.values()}) != 1:
         raise RenderError("cached video pieces have different H.264 parameters; clear the render cache")
     delay = max(d for _, d in infos.values())
-    frame_tb = Fraction(1, fps)
 
     with av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         if title:
@@ -257,47 +264,54 @@ def mux(
             vout = out.add_stream_from_template(first.streams.video[0])
         with av.open(str(audio)) as first_audio:
             aout = out.add_stream_from_template(first_audio.streams.audio[0])
-        vout.time_base = frame_tb
-
-        def video_packets() -> Iterator[tuple[float, int, av.Packet]]:
-            for use in pieces:
-                with av.open(str(use.path), options=FAST_OPEN) as src:
-                    stream = src.streams.video[0]
-                    scale = stream.time_base * fps
-                    n = 0
-                    for packet in src.demux(stream):
-                        if packet.size == 0:
-                            continue
-                        dts = use.start + n - delay
-                        packet.pts = use.start + round(packet.pts * scale)
-                        packet.dts = dts
-                        packet.duration = 1
-                        packet.time_base = frame_tb
-                        packet.stream = vout
-                        n += 1
-                        yield dts / fps, 0, packet
-                    if n != use.frames:
-                        raise RenderError(
-                            f"video piece {use.path.name} has {n} frames, expected {use.frames}"
-                        )
-
-        def audio_packets() -> Iterator[tuple[float, int, av.Packet]]:
-            with av.open(str(audio)) as src:
-                stream = src.streams.audio[0]
-                tb = float(stream.time_base)
-                for packet in src.demux(stream):
-                    if packet.size == 0:
-                        continue
-                    packet.stream = aout
-                    yield packet.dts * tb, 1, packet
-
+        vout.time_base = Fraction(1, fps)
+        packets = heapq.merge(
+            _video_packets(pieces, vout, fps, delay), _audio_packets(audio, aout), key=lambda x: (x[0], x[1])
+        )
         count = 0
-        for _t, _kind, packet in heapq.merge(video_packets(), audio_packets(), key=lambda x: (x[0], x[1])):
+        for _t, _kind, packet in packets:
             out.mux(packet)
             count += 1
             if count % 256 == 0:
                 tick(count)
     tick(count)
+
+
+def _video_packets(
+    pieces: list[PieceUse], vout: av.VideoStream, fps: int, delay: int
+) -> Iterator[tuple[float, int, av.Packet]]:
+    """Every piece's packets in order, retimed for `vout` (see mux): (dts in seconds, 0, packet)."""
+    frame_tb = Fraction(1, fps)
+    for use in pieces:
+        with av.open(str(use.path), options=FAST_OPEN) as src:
+            stream = src.streams.video[0]
+            scale = stream.time_base * fps
+            n = 0
+            for packet in src.demux(stream):
+                if packet.size == 0:
+                    continue
+                dts = use.start + n - delay
+                packet.pts = use.start + round(packet.pts * scale)
+                packet.dts = dts
+                packet.duration = 1
+                packet.time_base = frame_tb
+                packet.stream = vout
+                n += 1
+                yield dts / fps, 0, packet
+            if n != use.frames:
+                raise RenderError(f"video piece {use.path.name} has {n} frames, expected {use.frames}")
+
+
+def _audio_packets(audio: Path, aout: av.AudioStream) -> Iterator[tuple[float, int, av.Packet]]:
+    """The audio track's packets, for `aout`: (dts in seconds, 1, packet)."""
+    with av.open(str(audio)) as src:
+        stream = src.streams.audio[0]
+        tb = float(stream.time_base)
+        for packet in src.demux(stream):
+            if packet.size == 0:
+                continue
+            packet.stream = aout
+            yield packet.dts * tb, 1, packet
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,61 +367,123 @@ def verify(
     frame numbers in `keyframes`, e.g. the pieces encoded just now; all if None; always the
     first), decodes the first and last audio packets, and checks moov precedes mdat.
     """
-    boxes = top_level_boxes(path)
-    faststart = "moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat")
-    if not faststart:
-        raise RenderError(f"output is not faststart (boxes {boxes})")
-    expected = frames / fps
-    with av.open(str(path)) as c:
-        if len(c.streams.video) != 1 or len(c.streams.audio) != 1:
-            raise RenderError("output must have one video and one audio stream")
-        vs, aus = c.streams.video[0], c.streams.audio[0]
-        vcc, acc = vs.codec_context, aus.codec_context
-        if vcc.name != "h264" or vs.format is None or vs.format.name != "yuv420p":
-            raise RenderError("output video is not H.264 yuv420p")
-        vcc.skip_frame = "NONKEY"
-        vscale = vs.time_base * fps
-        count, vmax, decoded, audio_decoded = 0, -1, 0, 0
-        tail: list[av.Packet] = []
-        for n, packet in enumerate(c.demux(vs, aus)):
-            if not packet.size:
-                continue
-            if packet.stream_index == vs.index:
-                count += 1
-                pts = round(packet.pts * vscale)
-                vmax = max(vmax, pts)
-                if packet.is_keyframe and (keyframes is None or pts == 0 or pts in keyframes):
-                    for frame in vcc.decode(packet):
-                        decoded += 1
-                        if (frame.width, frame.height) != (width, height):
-                            raise RenderError("output frame size is wrong")
-            else:
-                if audio_decoded < 16:
-                    audio_decoded += len(acc.decode(packet))
-                tail.append(packet)
-                del tail[:-16]
-            if n % 512 == 0:
-                tick(n)
-        decoded += len(vcc.decode(None))
-        tail_decoded = sum(len(acc.decode(p)) for p in tail)
-        if decoded == 0 or audio_decoded + tail_decoded == 0:
-            raise RenderError("output does not decode")
-        if count != frames or vmax != frames - 1:
-            raise RenderError(f"output has {count} video frames, expected {frames}")
-        video_duration = float(vs.duration * vs.time_base) if vs.duration else count / fps
-        audio_duration = float(aus.duration * aus.time_base) if aus.duration else 0.0
-        if abs(video_duration - expected) > 0.5 / fps + 1e-6:
-            raise RenderError(f"output video lasts {video_duration:.3f} s, expected {expected:.3f} s")
-        if abs(audio_duration - expected) > 0.020:
-            raise RenderError(f"output audio lasts {audio_duration:.3f} s, expected {expected:.3f} s")
-        duration = c.duration / av.time_base if c.duration else max(video_duration, audio_duration)
+    _require_faststart(path)
+    with av.open(str(path)) as container:
+        video, audio = _require_streams(container)
+        scan = _scan_packets(container, video, audio, fps, (width, height), keyframes, tick)
+        _require_frames(scan, frames)
+        video_duration, audio_duration = _require_durations(video, audio, scan.video_frames, frames, fps)
+        if container.duration:
+            duration = container.duration / av.time_base
+        else:
+            duration = max(video_duration, audio_duration)
         return OutputFacts(
-            video_frames=count,
+            video_frames=scan.video_frames,
             video_duration=video_duration,
             audio_duration=audio_duration,
             duration=duration,
-            width=vs.width,
-            height=vs.height,
-            pix_fmt=vs.format.name,
-            faststart=faststart,
+            width=video.width,
+            height=video.height,
+            pix_fmt=video.format.name,
+            faststart=True,  # _require_faststart passed
         )
+
+
+# Decoding this many frames at the start of the audio track and this many packets at its end
+# shows the track decodes without decoding all of it.
+AUDIO_CHECK_COUNT = 16
+
+
+@dataclass
+class _PacketScan:
+    """What one pass over the output's packets found."""
+
+    video_frames: int = 0
+    last_frame: int = -1  # the largest video pts, in frames
+    video_decoded: int = 0  # pictures decoded from the keyframes checked
+    audio_decoded: int = 0  # audio frames decoded from the start and the end of the track
+
+
+def _require_faststart(path: Path) -> None:
+    """Raise RenderError unless the moov box comes before mdat."""
+    boxes = top_level_boxes(path)
+    if not ("moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat")):
+        raise RenderError(f"output is not faststart (boxes {boxes})")
+
+
+def _require_streams(container: av.container.InputContainer) -> tuple[av.VideoStream, av.AudioStream]:
+    """The output's only video stream (H.264 yuv420p) and only audio stream, or RenderError."""
+    if len(container.streams.video) != 1 or len(container.streams.audio) != 1:
+        raise RenderError("output must have one video and one audio stream")
+    video, audio = container.streams.video[0], container.streams.audio[0]
+    if video.codec_context.name != "h264" or video.format is None or video.format.name != "yuv420p":
+        raise RenderError("output video is not H.264 yuv420p")
+    return video, audio
+
+
+def _scan_packets(
+    container: av.container.InputContainer,
+    video: av.VideoStream,
+    audio: av.AudioStream,
+    fps: int,
+    size: tuple[int, int],
+    keyframes: set[int] | None,
+    tick: Tick,
+) -> _PacketScan:
+    """Demux every packet once: count video frames, decode the chosen keyframes and both audio ends."""
+    video_codec, audio_codec = video.codec_context, audio.codec_context
+    video_codec.skip_frame = "NONKEY"
+    to_frames = video.time_base * fps
+    scan = _PacketScan()
+    tail: list[av.Packet] = []
+    for n, packet in enumerate(container.demux(video, audio)):
+        if not packet.size:
+            continue
+        if packet.stream_index == video.index:
+            scan.video_frames += 1
+            pts = round(packet.pts * to_frames)
+            scan.last_frame = max(scan.last_frame, pts)
+            if packet.is_keyframe and (keyframes is None or pts == 0 or pts in keyframes):
+                scan.video_decoded += _decode_keyframe(video_codec, packet, size)
+        else:
+            if scan.audio_decoded < AUDIO_CHECK_COUNT:
+                scan.audio_decoded += len(audio_codec.decode(packet))
+            tail.append(packet)
+            del tail[:-AUDIO_CHECK_COUNT]
+        if n % 512 == 0:
+            tick(n)
+    scan.video_decoded += len(video_codec.decode(None))
+    scan.audio_decoded += sum(len(audio_codec.decode(p)) for p in tail)
+    return scan
+
+
+def _decode_keyframe(codec: av.VideoCodecContext, packet: av.Packet, size: tuple[int, int]) -> int:
+    """Decode one keyframe packet: how many pictures it gave; RenderError if one has the wrong size."""
+    decoded = 0
+    for frame in codec.decode(packet):
+        decoded += 1
+        if (frame.width, frame.height) != size:
+            raise RenderError("output frame size is wrong")
+    return decoded
+
+
+def _require_frames(scan: _PacketScan, frames: int) -> None:
+    """Raise RenderError unless both streams decode and the video has exactly `frames` frames."""
+    if scan.video_decoded == 0 or scan.audio_decoded == 0:
+        raise RenderError("output does not decode")
+    if scan.video_frames != frames or scan.last_frame != frames - 1:
+        raise RenderError(f"output has {scan.video_frames} video frames, expected {frames}")
+
+
+def _require_durations(
+    video: av.VideoStream, audio: av.AudioStream, video_frames: int, frames: int, fps: int
+) -> tuple[float, float]:
+    """(video, audio) durations in seconds; RenderError unless both match `frames` at `fps`."""
+    expected = frames / fps
+    video_duration = float(video.duration * video.time_base) if video.duration else video_frames / fps
+    audio_duration = float(audio.duration * audio.time_base) if audio.duration else 0.0
+    if abs(video_duration - expected) > 0.5 / fps + 1e-6:
+        raise RenderError(f"output video lasts {video_duration:.3f} s, expected {expected:.3f} s")
+    if abs(audio_duration - expected) > 0.020:
+        raise RenderError(f"output audio lasts {audio_duration:.3f} s, expected {expected:.3f} s")
+    return video_duration, audio_duration

@@ -82,60 +82,85 @@ def _parse_cmap(data: bytes, index: int = 0) -> list[tuple[int, int]]:
 
 
 def _parse_subtable(data: bytes, off: int) -> list[tuple[int, int]] | None:
+    """Code point ranges with a glyph in the cmap subtable at `off`; None for an unsupported format."""
     (fmt,) = struct.unpack_from(">H", data, off)
-    if fmt == 12:
-        (ngroups,) = struct.unpack_from(">I", data, off + 12)
-        out = []
-        for g in range(ngroups):
-            start, end, glyph = struct.unpack_from(">III", data, off + 16 + 12 * g)
-            if glyph == 0:
-                start += 1
-            if start <= end:
-                out.append((start, end))
-        return out
-    if fmt == 4:
-        (seg_x2,) = struct.unpack_from(">H", data, off + 6)
-        segs = seg_x2 // 2
-        ends = struct.unpack_from(f">{segs}H", data, off + 14)
-        starts = struct.unpack_from(f">{segs}H", data, off + 16 + seg_x2)
-        deltas = struct.unpack_from(f">{segs}h", data, off + 16 + 2 * seg_x2)
-        ro_base = off + 16 + 3 * seg_x2
-        range_offsets = struct.unpack_from(f">{segs}H", data, ro_base)
-        out = []
-        for i in range(segs):
-            start, end = starts[i], ends[i]
-            if start == 0xFFFF:
-                continue
-            if range_offsets[i] == 0:
-                # glyph = (c + delta) & 0xFFFF; only one code point can map to glyph 0
-                zero = (-deltas[i]) & 0xFFFF
-                if start <= zero <= end:
-                    if start < zero:
-                        out.append((start, zero - 1))
-                    if zero < end:
-                        out.append((zero + 1, end))
-                else:
-                    out.append((start, end))
-                continue
+    parse = _SUBTABLE_FORMATS.get(fmt)
+    return parse(data, off) if parse else None
+
+
+def _format12_ranges(data: bytes, off: int) -> list[tuple[int, int]]:
+    (ngroups,) = struct.unpack_from(">I", data, off + 12)
+    out = []
+    for g in range(ngroups):
+        start, end, glyph = struct.unpack_from(">III", data, off + 16 + 12 * g)
+        if glyph == 0:
+            start += 1
+        if start <= end:
+            out.append((start, end))
+    return out
+
+
+def _format4_ranges(data: bytes, off: int) -> list[tuple[int, int]]:
+    (seg_x2,) = struct.unpack_from(">H", data, off + 6)
+    segs = seg_x2 // 2
+    ends = struct.unpack_from(f">{segs}H", data, off + 14)
+    starts = struct.unpack_from(f">{segs}H", data, off + 16 + seg_x2)
+    deltas = struct.unpack_from(f">{segs}h", data, off + 16 + 2 * seg_x2)
+    ro_base = off + 16 + 3 * seg_x2
+    range_offsets = struct.unpack_from(f">{segs}H", data, ro_base)
+    out: list[tuple[int, int]] = []
+    for i in range(segs):
+        start, end = starts[i], ends[i]
+        if start == 0xFFFF:
+            continue
+        if range_offsets[i] == 0:
+            out += _delta_segment_ranges(start, end, deltas[i])
+        else:
+            # idRangeOffset is relative to its own slot in the array
+            out += _glyph_array_ranges(data, ro_base + 2 * i + range_offsets[i], start, end, deltas[i])
+    return out
+
+
+def _delta_segment_ranges(start: int, end: int, delta: int) -> list[tuple[int, int]]:
+    """Ranges of a format-4 segment mapped by delta alone: glyph = (c + delta) & 0xFFFF."""
+    # Only one code point can map to glyph 0.
+    zero = (-delta) & 0xFFFF
+    if not start <= zero <= end:
+        return [(start, end)]
+    out = []
+    if start < zero:
+        out.append((start, zero - 1))
+    if zero < end:
+        out.append((zero + 1, end))
+    return out
+
+
+def _glyph_array_ranges(data: bytes, base: int, start: int, end: int, delta: int) -> list[tuple[int, int]]:
+    """Ranges of a format-4 segment mapped through the glyph array at `base` (for `start`)."""
+    out = []
+    run_start = None
+    for c in range(start, end + 1):
+        addr = base + 2 * (c - start)
+        (glyph,) = struct.unpack_from(">H", data, addr) if addr + 2 <= len(data) else (0,)
+        if glyph:
+            glyph = (glyph + delta) & 0xFFFF
+        if glyph and run_start is None:
+            run_start = c
+        elif not glyph and run_start is not None:
+            out.append((run_start, c - 1))
             run_start = None
-            for c in range(start, end + 1):
-                addr = ro_base + 2 * i + range_offsets[i] + 2 * (c - start)
-                (glyph,) = struct.unpack_from(">H", data, addr) if addr + 2 <= len(data) else (0,)
-                if glyph:
-                    glyph = (glyph + deltas[i]) & 0xFFFF
-                if glyph and run_start is None:
-                    run_start = c
-                elif not glyph and run_start is not None:
-                    out.append((run_start, c - 1))
-                    run_start = None
-            if run_start is not None:
-                out.append((run_start, end))
-        return out
-    if fmt == 6:
-        first, count = struct.unpack_from(">HH", data, off + 6)
-        glyphs = struct.unpack_from(f">{count}H", data, off + 10)
-        return [(first + i, first + i) for i, g in enumerate(glyphs) if g]
-    return None
+    if run_start is not None:
+        out.append((run_start, end))
+    return out
+
+
+def _format6_ranges(data: bytes, off: int) -> list[tuple[int, int]]:
+    first, count = struct.unpack_from(">HH", data, off + 6)
+    glyphs = struct.unpack_from(f">{count}H", data, off + 10)
+    return [(first + i, first + i) for i, g in enumerate(glyphs) if g]
+
+
+_SUBTABLE_FORMATS = {12: _format12_ranges, 4: _format4_ranges, 6: _format6_ranges}
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:

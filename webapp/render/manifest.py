@@ -3,7 +3,7 @@
 Every problem raises ManifestError with the field at fault, e.g.
 `segments[3].audio: file not found`; nothing here lets a stack trace reach a user.
 
-Rules (see DESIGN.md, "Rendering"):
+Rules (the lesson.json format; also in webapp/render/README.md):
 - `title` (non-empty string) and `segments` (non-empty list) are required.
 - `width`/`height`: even integers 16..3840 (default 1920x1080); `fps`: integer 1..60 (30).
 - Each segment has `audio` or a positive `duration` (or both: then `duration` wins and the
@@ -31,6 +31,7 @@ import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from PIL import Image, ImageColor, UnidentifiedImageError
 
@@ -232,34 +233,51 @@ def wav_header(path: Path) -> tuple[float, int] | None:
     """
     try:
         with open(path, "rb") as f:
-            head = f.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
-                return None
-            fmt = None
-            for _ in range(16):  # chunks before "data"; more is unusual enough for FFmpeg
-                chunk = f.read(8)
-                if len(chunk) < 8:
-                    return None
-                tag, size = chunk[:4], int.from_bytes(chunk[4:], "little")
-                if tag == b"data":
-                    # FFmpeg trusts the size only if the data fits the file, else it estimates.
-                    if f.tell() + size > os.fstat(f.fileno()).st_size:
-                        return None
-                    break
-                if tag == b"fmt " and fmt is None and 16 <= size <= 64 and size % 2 == 0:
-                    fmt = f.read(size)
-                    if len(fmt) < size:
-                        return None
-                elif tag == b"fmt " or size % 2:  # a second fmt, or a pad byte: leave it to FFmpeg
-                    return None
-                else:
-                    f.seek(size, os.SEEK_CUR)
-            else:
-                return None
+            found = _wav_fmt_and_data_size(f)
     except OSError:
         return None
-    if fmt is None or size in (0, 0xFFFFFFFF):
+    if found is None:
         return None
+    fmt, size = found
+    layout = _wav_layout(fmt)
+    if layout is None:
+        return None
+    channels, rate, block_align = layout
+    samples = size // block_align
+    return (samples / rate, channels) if samples else None
+
+
+def _wav_fmt_and_data_size(f: BinaryIO) -> tuple[bytes, int] | None:
+    """The fmt chunk and the data size of a WAV file, or None if its layout is unusual."""
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+        return None
+    fmt = None
+    for _ in range(16):  # chunks before "data"; more is unusual enough for FFmpeg
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            return None
+        tag, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+        if tag == b"data":
+            # FFmpeg trusts the size only if the data fits the file, else it estimates.
+            if f.tell() + size > os.fstat(f.fileno()).st_size:
+                return None
+            if fmt is None or size in (0, 0xFFFFFFFF):
+                return None
+            return fmt, size
+        if tag == b"fmt " and fmt is None and 16 <= size <= 64 and size % 2 == 0:
+            fmt = f.read(size)
+            if len(fmt) < size:
+                return None
+        elif tag == b"fmt " or size % 2:  # a second fmt, or a pad byte: leave it to FFmpeg
+            return None
+        else:
+            f.seek(size, os.SEEK_CUR)
+    return None
+
+
+def _wav_layout(fmt: bytes) -> tuple[int, int, int] | None:
+    """(channels, rate, block size) from a WAV fmt chunk; None unless it is plain PCM or float."""
     ftag, channels, rate, _byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", fmt)
     if ftag == _WAV_EXTENSIBLE:
         if len(fmt) < 40 or struct.unpack_from("<H", fmt, 16)[0] < 22 or fmt[26:40] != _WAV_GUID_TAIL:
@@ -275,8 +293,7 @@ def wav_header(path: Path) -> tuple[float, int] | None:
     # Unusual channel counts and rates: FFmpeg decides whether it can read them.
     if not 1 <= channels <= 8 or not 1 <= rate <= 384_000 or block_align != channels * sample_bytes:
         return None
-    samples = size // block_align
-    return (samples / rate, channels) if samples else None
+    return channels, rate, block_align
 
 
 def _av_reason(exc: Exception) -> str:
@@ -344,30 +361,51 @@ def font_chain(manifest: Manifest | None, bold: bool = False, system_fallback: b
 
 def _read_manifest(root: Path) -> str:
     """The text of ROOT/lesson.json: a regular file inside ROOT (after symlinks), within the cap."""
+    fd = _open_manifest(_manifest_path(root))
+    try:
+        data = _read_regular_file(fd)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise _fail(MANIFEST_NAME, _too_large())
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _fail(MANIFEST_NAME, "not UTF-8 text") from exc
+
+
+def _manifest_path(root: Path) -> Path:
+    """ROOT/lesson.json with symlinks resolved; ManifestError if that leads out of ROOT."""
     try:
         path = (root / MANIFEST_NAME).resolve()
     except (OSError, RuntimeError) as exc:  # symlink loop
         raise _fail(MANIFEST_NAME, f"cannot resolve path ({exc.__class__.__name__})") from exc
     if not path.is_relative_to(root):  # checked before anything outside is opened
         raise _fail(MANIFEST_NAME, "resolves outside the lesson folder (symlink leading out)")
-    too_large = f"too large (the limit is {MAX_MANIFEST_BYTES // 1024} KB)"
-    if MAX_MANIFEST_BYTES % (1024 * 1024) == 0:
-        too_large = f"too large (the limit is {MAX_MANIFEST_BYTES // (1024 * 1024)} MB)"
+    return path
+
+
+def _open_manifest(path: Path) -> int:
+    """A read-only file descriptor of lesson.json, or ManifestError."""
     # O_NOFOLLOW: a symlink swapped in after resolve() is refused; O_NONBLOCK: a FIFO cannot
-    # hang the open (it is refused below as not a regular file).
+    # hang the open (it is refused later as not a regular file).
     flags = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(path, flags)
+        return os.open(path, flags)
     except FileNotFoundError as exc:
         raise _fail(MANIFEST_NAME, "file not found") from exc
     except OSError as exc:
         raise _fail(MANIFEST_NAME, f"cannot read ({exc.strerror or exc.__class__.__name__})") from exc
+
+
+def _read_regular_file(fd: int) -> bytes:
+    """At most the cap + 1 bytes of lesson.json; ManifestError unless it is a regular file within the cap."""
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise _fail(MANIFEST_NAME, "not a regular file")
         if info.st_size > MAX_MANIFEST_BYTES:
-            raise _fail(MANIFEST_NAME, too_large)
+            raise _fail(MANIFEST_NAME, _too_large())
         chunks, size = [], 0
         while size <= MAX_MANIFEST_BYTES:  # the file may grow after fstat: read at most cap + 1
             chunk = os.read(fd, min(1 << 20, MAX_MANIFEST_BYTES + 1 - size))
@@ -377,14 +415,14 @@ def _read_manifest(root: Path) -> str:
             size += len(chunk)
     except OSError as exc:
         raise _fail(MANIFEST_NAME, f"cannot read ({exc.strerror or exc.__class__.__name__})") from exc
-    finally:
-        os.close(fd)
-    if size > MAX_MANIFEST_BYTES:
-        raise _fail(MANIFEST_NAME, too_large)
-    try:
-        return b"".join(chunks).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _fail(MANIFEST_NAME, "not UTF-8 text") from exc
+    return b"".join(chunks)
+
+
+def _too_large() -> str:
+    """The reason given for a lesson.json over the cap, in MB when the cap is whole megabytes."""
+    if MAX_MANIFEST_BYTES % (1024 * 1024) == 0:
+        return f"too large (the limit is {MAX_MANIFEST_BYTES // (1024 * 1024)} MB)"
+    return f"too large (the limit is {MAX_MANIFEST_BYTES // 1024} KB)"
 
 
 class _Assets:
@@ -425,109 +463,18 @@ def load_manifest(lesson_dir: Path | str, *, max_duration: float = DEFAULT_MAX_D
     """
     if not max_duration > 0:
         raise ValueError(f"max_duration must be a positive number of seconds, got {max_duration}")
-    lesson_dir = Path(lesson_dir)
-    try:
-        root = lesson_dir.resolve(strict=True)
-    except (OSError, RuntimeError) as exc:
-        raise _fail("lesson folder", "not found") from exc
-    if not root.is_dir():
-        raise _fail("lesson folder", "not a folder")
-    text = _read_manifest(root)
-    try:
-        raw = json.loads(text, parse_constant=lambda c: float("nan"))
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise _fail(MANIFEST_NAME, f"invalid JSON at {where}: {exc.msg}") from exc
-    except ValueError as exc:  # a number of more than 4300 digits (Python's int limit)
-        raise _fail(MANIFEST_NAME, "invalid JSON: a number is too long") from exc
-    except RecursionError as exc:  # e.g. [[[[...]]]] nested thousands deep
-        raise _fail(MANIFEST_NAME, "invalid JSON: nested too deeply") from exc
-    if not isinstance(raw, dict):
-        raise _fail(MANIFEST_NAME, "must be a JSON object")
-
+    root = _lesson_root(lesson_dir)
+    raw = _parse_json(_read_manifest(root))
     warnings = [f"{k}: unknown key, ignored" for k in raw if k not in TOP_KEYS]
     title = _text_field(raw, "title", "title", required=True).strip()
     width = _int_field(raw, "width", 1920, 16, 3840, even=True)
     height = _int_field(raw, "height", 1080, 16, 3840, even=True)
     fps = _int_field(raw, "fps", 30, 1, 60)
     assets = _Assets(root)
-    font = None
-    if raw.get("font") is not None:
-        font = assets.resolve(raw["font"], "font")
-        try:
-            load_face(str(font))
-        except FontFileError as exc:
-            raise _fail("font", f"not a usable font file: {exc}") from exc
-
-    items = raw.get("segments")
-    if items is None:
-        raise _fail("segments", "required (a list of at least one segment)")
-    if not isinstance(items, list):
-        raise _fail("segments", f"must be a list, got {type(items).__name__}")
-    if not items:
-        raise _fail("segments", "at least one segment is required")
-    if len(items) > MAX_SEGMENTS:
-        raise _fail("segments", f"too many segments ({len(items)}; the limit is {MAX_SEGMENTS})")
-
-    segments = []
-    total_seconds = 0.0
-    text_chars = 0
-    for i, seg in enumerate(items):
-        where = f"segments[{i}]"
-        if not isinstance(seg, dict):
-            raise _fail(where, f"must be an object, got {type(seg).__name__}")
-        warnings += [f"{where}.{k}: unknown key, ignored" for k in seg if k not in SEGMENT_KEYS]
-        image = None
-        if seg.get("image") is not None:
-            image = assets.image(seg["image"], f"{where}.image")
-        background = seg.get("background")
-        color = _parse_color(background, f"{where}.background") if background is not None else (0, 0, 0)
-        duration = _duration_field(seg, f"{where}.duration")
-        audio = audio_duration = None
-        channels = 0
-        if seg.get("audio") is not None:
-            audio, audio_duration, channels = assets.probe(seg["audio"], f"{where}.audio")
-        if duration is None and audio is None:
-            raise _fail(f"{where}.duration", 'required when the segment has no "audio"')
-        effective = duration if duration is not None else audio_duration
-        culprit = f"{where}.duration" if duration is not None else f"{where}.audio"
-        if effective * fps < 1 - 1e-9:
-            raise _fail(culprit, f"lasts {effective:.3f} s, shorter than one frame at {fps} fps")
-        if effective * fps >= FRAME_LIMIT - 0.5:
-            raise _fail(culprit, f"lasts {effective:.0f} s, too many frames (the limit is {FRAME_LIMIT - 1})")
-        # Stop at the segment that crosses a limit: the rest is not even looked at.
-        total_seconds += effective
-        if total_seconds > max_duration:
-            raise _fail(
-                "segments",
-                f"the lesson lasts more than {_hms(max_duration)} (the limit is {max_duration:.10g} s)",
-            )
-        if round(total_seconds * fps) >= FRAME_LIMIT:
-            raise _fail("segments", f"the lesson has too many frames (the limit is {FRAME_LIMIT - 1})")
-        seg_title = _text_field(seg, "title", f"{where}.title").strip()
-        seg_text = _text_field(seg, "text", f"{where}.text").strip()
-        text_chars += len(seg_title) + len(seg_text)
-        if text_chars > MAX_TOTAL_TEXT_CHARS:
-            raise _fail(
-                "segments",
-                f"titles and texts total more than {MAX_TOTAL_TEXT_CHARS} characters "
-                f"(the limit is {MAX_TOTAL_TEXT_CHARS})",
-            )
-        segments.append(
-            Segment(
-                duration=effective,
-                image=image,
-                background=background,
-                audio=audio,
-                title=seg_title,
-                text=seg_text,
-                index=i,
-                color=color,
-                audio_duration=audio_duration,
-                audio_channels=channels,
-            )
-        )
-
+    font = _lesson_font(raw, assets)
+    items = _segment_items(raw)
+    totals = _Totals(fps, max_duration)
+    segments = [_segment(i, seg, assets, totals, warnings) for i, seg in enumerate(items)]
     manifest = Manifest(
         lesson_dir=root,
         title=title,
@@ -540,6 +487,137 @@ def load_manifest(lesson_dir: Path | str, *, max_duration: float = DEFAULT_MAX_D
     )
     _check_glyphs(manifest)
     return manifest
+
+
+def _lesson_root(lesson_dir: Path | str) -> Path:
+    """The lesson folder, resolved; ManifestError if it is missing or not a folder."""
+    try:
+        root = Path(lesson_dir).resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise _fail("lesson folder", "not found") from exc
+    if not root.is_dir():
+        raise _fail("lesson folder", "not a folder")
+    return root
+
+
+def _parse_json(text: str) -> dict:
+    """lesson.json's text parsed to its top-level object, or ManifestError."""
+    try:
+        raw = json.loads(text, parse_constant=lambda c: float("nan"))
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise _fail(MANIFEST_NAME, f"invalid JSON at {where}: {exc.msg}") from exc
+    except ValueError as exc:  # a number of more than 4300 digits (Python's int limit)
+        raise _fail(MANIFEST_NAME, "invalid JSON: a number is too long") from exc
+    except RecursionError as exc:  # e.g. [[[[...]]]] nested thousands deep
+        raise _fail(MANIFEST_NAME, "invalid JSON: nested too deeply") from exc
+    if not isinstance(raw, dict):
+        raise _fail(MANIFEST_NAME, "must be a JSON object")
+    return raw
+
+
+def _lesson_font(raw: dict, assets: _Assets) -> Path | None:
+    """The lesson's own font file, if it names one; ManifestError unless it is usable."""
+    if raw.get("font") is None:
+        return None
+    font = assets.resolve(raw["font"], "font")
+    try:
+        load_face(str(font))
+    except FontFileError as exc:
+        raise _fail("font", f"not a usable font file: {exc}") from exc
+    return font
+
+
+def _segment_items(raw: dict) -> list:
+    """The raw `segments` list: present, not empty, within the limit (counted before any is read)."""
+    items = raw.get("segments")
+    if items is None:
+        raise _fail("segments", "required (a list of at least one segment)")
+    if not isinstance(items, list):
+        raise _fail("segments", f"must be a list, got {type(items).__name__}")
+    if not items:
+        raise _fail("segments", "at least one segment is required")
+    if len(items) > MAX_SEGMENTS:
+        raise _fail("segments", f"too many segments ({len(items)}; the limit is {MAX_SEGMENTS})")
+    return items
+
+
+class _Totals:
+    """Running totals over the segments read so far, checked against the whole-lesson limits."""
+
+    def __init__(self, fps: int, max_duration: float):
+        self.fps = fps
+        self.max_duration = max_duration
+        self.seconds = 0.0
+        self.text_chars = 0
+
+    def add_seconds(self, seconds: float) -> None:
+        # Stop at the segment that crosses a limit: the rest is not even looked at.
+        self.seconds += seconds
+        limit = self.max_duration
+        if self.seconds > limit:
+            raise _fail("segments", f"the lesson lasts more than {_hms(limit)} (the limit is {limit:.10g} s)")
+        if round(self.seconds * self.fps) >= FRAME_LIMIT:
+            raise _fail("segments", f"the lesson has too many frames (the limit is {FRAME_LIMIT - 1})")
+
+    def add_text(self, chars: int) -> None:
+        self.text_chars += chars
+        if self.text_chars > MAX_TOTAL_TEXT_CHARS:
+            raise _fail(
+                "segments",
+                f"titles and texts total more than {MAX_TOTAL_TEXT_CHARS} characters "
+                f"(the limit is {MAX_TOTAL_TEXT_CHARS})",
+            )
+
+
+def _segment(i: int, seg, assets: _Assets, totals: _Totals, warnings: list[str]) -> Segment:
+    """Validate segment `i` and add it to the totals; its unknown keys are added to `warnings`."""
+    where = f"segments[{i}]"
+    if not isinstance(seg, dict):
+        raise _fail(where, f"must be an object, got {type(seg).__name__}")
+    warnings.extend(f"{where}.{k}: unknown key, ignored" for k in seg if k not in SEGMENT_KEYS)
+    image = None
+    if seg.get("image") is not None:
+        image = assets.image(seg["image"], f"{where}.image")
+    background = seg.get("background")
+    color = _parse_color(background, f"{where}.background") if background is not None else (0, 0, 0)
+    duration = _duration_field(seg, f"{where}.duration")
+    audio = audio_duration = None
+    channels = 0
+    if seg.get("audio") is not None:
+        audio, audio_duration, channels = assets.probe(seg["audio"], f"{where}.audio")
+    effective = _effective_duration(where, duration, audio, audio_duration, totals.fps)
+    totals.add_seconds(effective)
+    seg_title = _text_field(seg, "title", f"{where}.title").strip()
+    seg_text = _text_field(seg, "text", f"{where}.text").strip()
+    totals.add_text(len(seg_title) + len(seg_text))
+    return Segment(
+        duration=effective,
+        image=image,
+        background=background,
+        audio=audio,
+        title=seg_title,
+        text=seg_text,
+        index=i,
+        color=color,
+        audio_duration=audio_duration,
+        audio_channels=channels,
+    )
+
+
+def _effective_duration(
+    where: str, duration: float | None, audio: Path | None, audio_duration: float | None, fps: int
+) -> float:
+    """How long the segment lasts: its `duration`, else its audio's; at least one frame, within the limit."""
+    if duration is None and audio is None:
+        raise _fail(f"{where}.duration", 'required when the segment has no "audio"')
+    effective = duration if duration is not None else audio_duration
+    culprit = f"{where}.duration" if duration is not None else f"{where}.audio"
+    if effective * fps < 1 - 1e-9:
+        raise _fail(culprit, f"lasts {effective:.3f} s, shorter than one frame at {fps} fps")
+    if effective * fps >= FRAME_LIMIT - 0.5:
+        raise _fail(culprit, f"lasts {effective:.0f} s, too many frames (the limit is {FRAME_LIMIT - 1})")
+    return effective
 
 
 def _check_glyphs(manifest: Manifest) -> None:

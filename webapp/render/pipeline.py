@@ -29,15 +29,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 
 from .cache import SegmentCache
 from .compose import compose, picture_input_key
-from .encode import AudioPart, PieceUse, mux, verify
+from .encode import AudioPart, OutputFacts, PieceUse, mux, verify
 from .errors import Cancelled, ManifestError, RenderError, TransientRenderError, transient_from_oserror
 from .fonts import require_raqm
-from .manifest import Manifest, load_manifest
+from .manifest import Manifest, Segment, load_manifest
 from .pool import AudioTask, Pool, VideoTask, run_task
 from .settings import RenderSettings, default_cache_dir
 
@@ -197,7 +198,18 @@ def render_lesson(
             shutil.rmtree(throwaway, ignore_errors=True)
 
 
+class _PlannedPiece(NamedTuple):
+    """One use of a video piece in the output."""
+
+    segment: int  # index of the segment it shows
+    key: str  # the piece's cache key
+    start: int  # first frame in the output
+    frames: int
+
+
 class _Render:
+    """One render of a manifest to an output path; see run()."""
+
     def __init__(
         self,
         manifest: Manifest,
@@ -218,6 +230,12 @@ class _Render:
         self.seq = 0
         self.file_hashes: dict[Path, str] = {}
         self.pixels = manifest.width * manifest.height / (1920 * 1080)
+        # Renamed to the output only once verified: a failed render never leaves a file there.
+        self.part = output.parent / f".{output.name}.{secrets.token_hex(6)}.part"
+        self.pieces: list[_PlannedPiece] = []  # every piece of the output, in order
+        self.audio_key = ""  # the audio track's cache key (set when planned)
+        self.audio_cached = False
+        self.facts: OutputFacts | None = None  # what verify measured (None if settings.verify is off)
 
     # ---- progress -------------------------------------------------------------------------
     def _done_frames(self) -> int:
@@ -258,9 +276,7 @@ class _Render:
             layout=layout,
             enc=self.s.audio_key(),
         )
-        pinned = self.cache.claim(key, AudioTask.suffix, self.private)
-        if pinned:
-            self.ready[key] = pinned
+        if self._claim(key, AudioTask.suffix):
             return key, None
         seconds = self.m.total_frames / fps
         task = AudioTask(
@@ -340,136 +356,98 @@ class _Render:
 
     # ---- the render -----------------------------------------------------------------------
     def run(self) -> RenderResult:
-        m = self.m
+        """Plan, encode, join, verify and publish; whatever happens, clean up (see _clean_up)."""
         self.monitor.touch = lambda: os.utime(self.private)
-        self.part = self.output.parent / f".{self.output.name}.{secrets.token_hex(6)}.part"
         ok = False
         try:
             self.monitor.poll(0, force=True)
-            audio_key, audio_task = self._plan_audio()
-            if audio_task:
-                self._queue(audio_task)
-            uses: list[tuple[int, str, int, int]] = []  # (segment, key, start frame, frames)
-            for seg, (start, frames) in zip(m.segments, m.segment_frames(), strict=True):
-                self._poll()
-                lengths = chunk_lengths(frames, self.s.keyint)
-                input_key = picture_input_key(m, seg, self._file_hash)
-                picture_hash = self.cache.read_memo(input_key) if input_key else None
-                raw = None
-                if picture_hash is None or not all(
-                    self.cache.claim(self._video_key(picture_hash, n), VideoTask.suffix, self.private)
-                    for n in set(lengths)
-                ):
-                    raw, picture_hash = self._compose(seg, input_key)
-                picture_file = None
-                for n in lengths:
-                    key = self._video_key(picture_hash, n)
-                    uses.append((seg.index, key, start, n))
-                    start += n
-                    first_use = key not in self.frames_of_key
-                    self.frames_of_key[key] = self.frames_of_key.get(key, 0) + n
-                    if not first_use:
-                        continue
-                    pinned = self.cache.claim(key, VideoTask.suffix, self.private)
-                    if pinned:
-                        self.ready[key] = pinned
-                        continue
-                    if raw is None:  # pruned meanwhile by another worker: compose after all
-                        raw, picture_hash = self._compose(seg, input_key)
-                    if picture_file is None:
-                        picture_file = self.private / f"{picture_hash}.rgb"
-                        picture_file.write_bytes(raw)
-                    self.encoded_keys.add(key)
-                    self._queue(
-                        VideoTask(
-                            seq=self._next_seq(),
-                            key=key,
-                            picture=str(picture_file),
-                            width=m.width,
-                            height=m.height,
-                            fps=m.fps,
-                            frames=n,
-                            settings=self.s,
-                            private_dir=str(self.private),
-                            cache_root=str(self.cache.root),
-                            weight=n * self.pixels,
-                        )
-                    )
-                del raw
-                self._start_pool_if_worth_it(final=False)
+            self._plan_audio_track()
+            self._plan_segments()
             self._start_pool_if_worth_it(final=True)
             self._encode_remaining()
-
-            pieces = [PieceUse(self.ready[key], start, n) for _, key, start, n in uses]
-            try:
-                mux(
-                    self.part,
-                    pieces,
-                    self.ready[audio_key],
-                    m.fps,
-                    title=m.title,
-                    tick=lambda _n: self.monitor.poll(),
-                )
-                facts = None
-                if self.s.verify:
-                    facts = verify(
-                        self.part,
-                        frames=m.total_frames,
-                        fps=m.fps,
-                        width=m.width,
-                        height=m.height,
-                        keyframes={start for _, key, start, _ in uses if key in self.encoded_keys},
-                        tick=lambda _n: self.monitor.poll(),
-                    )
-            except (RenderError, av.error.FFmpegError) as exc:
-                if isinstance(exc, Cancelled | OSError):  # OSError: writing the output (I/O)
-                    raise
-                # A damaged or incompatible cache entry must not fail every retry: drop what
-                # this render used, so the next attempt encodes it afresh.
-                self._drop_cache_entries([key for _, key, _, _ in uses] + [audio_key])
-                reason = exc.message if isinstance(exc, RenderError) else (exc.strerror or str(exc))
-                raise TransientRenderError(
-                    f"the joined video failed its check ({reason}); its cached pieces were dropped, "
-                    "a retry encodes them again"
-                ) from exc
-            self.monitor.poll(force=True)
-            _fsync(self.part)
-            os.replace(self.part, self.output)
-            _fsync_dir(self.output.parent)
+            self._join_and_verify()
+            self._publish()
             ok = True
         except av.error.FFmpegError as exc:
             if isinstance(exc, OSError):
                 raise TransientRenderError(f"render I/O error: {exc.strerror or exc}") from exc
             raise RenderError(f"render failed: {exc.strerror or exc}") from exc
         finally:
-            if self.pool:
-                self.pool.close(graceful=ok)
-            with contextlib.suppress(OSError):
-                self.part.unlink()
-            shutil.rmtree(self.private, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                self.cache.prune()
-
+            self._clean_up(graceful=ok)
         self.monitor.finish()
-        encoded_segments = set()
-        claimed = set()
-        for seg_index, key, _, _ in uses:
-            if key in self.encoded_keys and key not in claimed:
-                encoded_segments.add(seg_index)
-                claimed.add(key)
-        video_keys = {k for _, k, _, _ in uses}
-        return RenderResult(
-            output_path=self.output,
-            duration=facts.duration if facts else m.total_frames / m.fps,
-            size_bytes=self.output.stat().st_size,
-            frames=m.total_frames,
-            segments_encoded=len(encoded_segments),
-            segments_cached=len(m.segments) - len(encoded_segments),
-            pieces_encoded=len(self.encoded_keys),
-            pieces_cached=len(video_keys - self.encoded_keys),
-            audio_cached=audio_task is None,
-            elapsed=time.monotonic() - self.started,
-            warnings=m.warnings,
+        return self._result()
+
+    def _plan_audio_track(self) -> None:
+        """Claim the lesson's audio track from the cache, or queue it for encoding."""
+        self.audio_key, task = self._plan_audio()
+        self.audio_cached = task is None
+        if task:
+            self._queue(task)
+
+    def _plan_segments(self) -> None:
+        """Plan every segment's pieces; start encoder processes as soon as the work is worth it."""
+        for seg, (start, frames) in zip(self.m.segments, self.m.segment_frames(), strict=True):
+            self._poll()
+            self._plan_segment(seg, start, frames)
+            self._start_pool_if_worth_it(final=False)
+
+    def _plan_segment(self, seg: Segment, start: int, frames: int) -> None:
+        """Record the segment's pieces: claim the cached ones, queue the others for encoding."""
+        lengths = chunk_lengths(frames, self.s.keyint)
+        input_key = picture_input_key(self.m, seg, self._file_hash)
+        raw, picture_hash = self._picture(seg, input_key, lengths)
+        picture_file = None
+        for n in lengths:
+            key = self._video_key(picture_hash, n)
+            self.pieces.append(_PlannedPiece(seg.index, key, start, n))
+            start += n
+            if not self._count_frames(key, n) or self._claim(key, VideoTask.suffix):
+                continue  # planned already, or found in the cache
+            if raw is None:  # pruned meanwhile by another worker: compose after all
+                raw, picture_hash = self._compose(seg, input_key)
+            if picture_file is None:
+                picture_file = self.private / f"{picture_hash}.rgb"
+                picture_file.write_bytes(raw)
+            self.encoded_keys.add(key)
+            self._queue(self._video_task(key, picture_file, n))
+
+    def _picture(self, seg: Segment, input_key: str | None, lengths: list[int]) -> tuple[bytes | None, str]:
+        """(raw RGB, hash) of the picture; raw is None when the memo names it and every piece is cached."""
+        picture_hash = self.cache.read_memo(input_key) if input_key else None
+        if picture_hash is not None and all(
+            self.cache.claim(self._video_key(picture_hash, n), VideoTask.suffix, self.private)
+            for n in set(lengths)
+        ):
+            return None, picture_hash
+        return self._compose(seg, input_key)
+
+    def _count_frames(self, key: str, frames: int) -> bool:
+        """Add `frames` output frames to piece `key`; True on its first use in this output."""
+        first_use = key not in self.frames_of_key
+        self.frames_of_key[key] = self.frames_of_key.get(key, 0) + frames
+        return first_use
+
+    def _claim(self, key: str, suffix: str) -> bool:
+        """Pin cache entry `key` into the private folder and mark it ready; False if not cached."""
+        pinned = self.cache.claim(key, suffix, self.private)
+        if pinned:
+            self.ready[key] = pinned
+        return bool(pinned)
+
+    def _video_task(self, key: str, picture_file: Path, frames: int) -> VideoTask:
+        m = self.m
+        return VideoTask(
+            seq=self._next_seq(),
+            key=key,
+            picture=str(picture_file),
+            width=m.width,
+            height=m.height,
+            fps=m.fps,
+            frames=frames,
+            settings=self.s,
+            private_dir=str(self.private),
+            cache_root=str(self.cache.root),
+            weight=frames * self.pixels,
         )
 
     def _encode_remaining(self) -> None:
@@ -492,22 +470,106 @@ class _Render:
             self.monitor.poll(self._done_frames())
         self.pending = []
 
+    def _join_and_verify(self) -> None:
+        """Join pieces and audio into the .part file and check it; a bad result drops its cache entries."""
+        pieces = [PieceUse(self.ready[p.key], p.start, p.frames) for p in self.pieces]
+        try:
+            self._join(pieces)
+            if self.s.verify:
+                self.facts = self._verify()
+        except (RenderError, av.error.FFmpegError) as exc:
+            if isinstance(exc, Cancelled | OSError):  # OSError: writing the output (I/O)
+                raise
+            # A damaged or incompatible cache entry must not fail every retry: drop what
+            # this render used, so the next attempt encodes it afresh.
+            self._drop_cache_entries([p.key for p in self.pieces] + [self.audio_key])
+            reason = exc.message if isinstance(exc, RenderError) else (exc.strerror or str(exc))
+            raise TransientRenderError(
+                f"the joined video failed its check ({reason}); its cached pieces were dropped, "
+                "a retry encodes them again"
+            ) from exc
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    def _join(self, pieces: list[PieceUse]) -> None:
+        m = self.m
+        mux(
+            self.part,
+            pieces,
+            self.ready[self.audio_key],
+            m.fps,
+            title=m.title,
+            tick=lambda _n: self.monitor.poll(),
+        )
+
+    def _verify(self) -> OutputFacts:
+        m = self.m
+        return verify(
+            self.part,
+            frames=m.total_frames,
+            fps=m.fps,
+            width=m.width,
+            height=m.height,
+            keyframes={p.start for p in self.pieces if p.key in self.encoded_keys},
+            tick=lambda _n: self.monitor.poll(),
+        )
+
+    def _publish(self) -> None:
+        """Move the verified .part file to the output path, flushed to disk."""
+        self.monitor.poll(force=True)  # a cancel that came while joining still wins: nothing is there yet
+        _fsync(self.part)
+        os.replace(self.part, self.output)
+        _fsync(self.output.parent, best_effort=True)
+
+    def _clean_up(self, graceful: bool) -> None:
+        """Stop encoder processes and remove the .part file and the private folder; prune the cache."""
+        if self.pool:
+            self.pool.close(graceful=graceful)
+        with contextlib.suppress(OSError):
+            self.part.unlink()
+        shutil.rmtree(self.private, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.cache.prune()
+
+    def _result(self) -> RenderResult:
+        m = self.m
+        encoded_segments = self._segments_encoded()
+        video_keys = {p.key for p in self.pieces}
+        return RenderResult(
+            output_path=self.output,
+            duration=self.facts.duration if self.facts else m.total_frames / m.fps,
+            size_bytes=self.output.stat().st_size,
+            frames=m.total_frames,
+            segments_encoded=len(encoded_segments),
+            segments_cached=len(m.segments) - len(encoded_segments),
+            pieces_encoded=len(self.encoded_keys),
+            pieces_cached=len(video_keys - self.encoded_keys),
+            audio_cached=self.audio_cached,
+            elapsed=time.monotonic() - self.started,
+            warnings=m.warnings,
+        )
+
+    def _segments_encoded(self) -> set[int]:
+        """Segments that first use a piece this render encoded (a shared piece counts once)."""
+        segments: set[int] = set()
+        claimed: set[str] = set()
+        for p in self.pieces:
+            if p.key in self.encoded_keys and p.key not in claimed:
+                segments.add(p.segment)
+                claimed.add(p.key)
+        return segments
+
+
+def _fsync(path: Path, *, best_effort: bool = False) -> None:
+    """Flush a file or folder to disk; best_effort ignores OSError."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+    except OSError:
+        # A folder's fsync is best effort: some file systems refuse it, and the rename is done.
+        if not best_effort:
+            raise
 
 
 __all__ = ["ManifestError", "RenderResult", "partial_outputs", "render_lesson"]
