@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, redirect, request, url_for
 from flask_login import current_user
 
 from .extensions import csrf, db, login_manager
 from .models import User
 from .services import accounts
-from .views.errors import error_response, wants_json
+from .views.errors import error_response
+from .views.negotiate import Reply, reply
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 
@@ -71,16 +72,16 @@ def load_user_from_request(_request) -> User | None:
 
 @login_manager.unauthorized_handler
 def unauthorized():
-    from flask import redirect, url_for
-
-    if wants_json():
+    kind = reply()
+    if kind is Reply.JSON:
         return error_response(401, "Authentication required: log in or send an Authorization: Bearer token.")
-    if request.headers.get("HX-Request"):
+    login = url_for("auth.login", next=request.full_path)
+    if kind is Reply.FRAGMENT:
         # An htmx poll after the session ended: send the whole page to the login form.
         response = error_response(401, "Your session has ended; please log in again.")
-        response.headers["HX-Redirect"] = url_for("auth.login", next=request.full_path)
+        response.headers["HX-Redirect"] = login
         return response
-    return redirect(url_for("auth.login", next=request.full_path))
+    return redirect(login)
 
 
 def csrf_exempt(view):

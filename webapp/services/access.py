@@ -61,10 +61,3 @@ def get_job_or_404(job_id: str | uuid.UUID, user: User) -> VideoJob:
 def can_use_course(user: User, course: Course) -> bool:
     return user.is_admin or any(c.id == course.id for c in user.courses)
 
-
-def get_course(course_id: str | int) -> Course | None:
-    """A course by id (from a form or the command line); None when there is none."""
-    text = str(course_id).strip()
-    if not text.isdigit() or len(text) > 18:
-        return None
-    return db.session.get(Course, int(text))

@@ -10,21 +10,11 @@ from flask_login import current_user, login_required
 from ..services import access, jobs, renders, summary
 from . import jsonbody, openapi
 from .errors import error_response
+from .negotiate import VARY, Reply, reply
 from .params import MAX_PAGE, query_int
 from .serializers import job_json, lesson_json, render_json, status_url
 
 bp = Blueprint("api", __name__)
-
-
-def _wants_fragment() -> bool:
-    """htmx asks for the status fragment; so does a client that prefers HTML to JSON."""
-    if request.headers.get("HX-Request"):
-        return True
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return (
-        best == "text/html"
-        and request.accept_mimetypes["text/html"] > request.accept_mimetypes["application/json"]
-    )
 
 
 def _refused(exc: renders.RenderRequestError):
@@ -62,14 +52,14 @@ def generate_video():
 @bp.get("/video-transform/<job_id>/video-generation-status")
 @login_required
 def generation_status(job_id: str):
-    """The job's status as JSON, or as the HTML status panel for htmx."""
+    """The job's status as JSON, or as the HTML status panel for htmx and clients preferring HTML."""
     job = access.get_job_or_404(job_id, current_user)
     state = summary.status(job)
-    if _wants_fragment():
+    if reply(offers_html=True) is not Reply.JSON:
         response = make_response(render_template("_status.html", state=state, job=job))
     else:
         response = jsonify(state.as_json())
-    response.vary.update(("HX-Request", "Accept"))
+    response.vary.update(VARY)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from ..auth import csrf_exempt
 from ..services import accounts
 from ..services.throttle import Throttled
-from . import jsonbody
+from . import forms, jsonbody
 from .errors import error_response
 
 bp = Blueprint("auth", __name__)
@@ -58,25 +58,22 @@ def login():
     if request.method != "POST":  # GET and HEAD alike: never a password check
         if current_user.is_authenticated:
             return redirect(safe_next(request.args.get("next")))
-        return render_template("login.html", next=request.args.get("next", ""))
-    email = request.form.get("email", "")[:254]
-    next_url = request.form.get("next", "")
+        return render_template("login.html", form=forms.LoginForm(next_url=request.args.get("next", "")))
+    form = forms.LoginForm()
 
     def page(error: str):
-        return current_app.make_response(
-            render_template("login.html", error=error, email=email, next=next_url)
-        )
+        return current_app.make_response(render_template("login.html", form=form, error=error))
 
+    if not form.validate():  # nothing to check a password against: refused as a wrong one
+        return page("Wrong email or password."), 401
     try:
-        user = accounts.log_in(email, request.form.get("password", ""), request.remote_addr)
+        user = accounts.log_in(form.email.data, form.password.data, request.remote_addr)
     except Throttled as exc:
         return _throttled(exc, page)
     if user is None:
-        response = page("Wrong email or password.")
-        response.status_code = 401
-        return response
-    _start_session(user, remember=bool(request.form.get("remember")))
-    return redirect(safe_next(next_url))
+        return page("Wrong email or password."), 401
+    _start_session(user, remember=form.remember.data)
+    return redirect(safe_next(form.next_url.data))
 
 
 @bp.post("/logout")
@@ -116,25 +113,27 @@ def no_store_for_account_pages(response):
 @bp.get("/account")
 @login_required
 def account():
-    return render_template("account.html")
+    return _account_page(forms.ChangePasswordForm())
 
 
 @bp.post("/account/password")
 @login_required
 def change_password():
-    form = request.form
+    form = forms.ChangePasswordForm()
+    if not form.validate():
+        return _account_page(form), 422
     try:
         user = accounts.change_password(
             current_user,
-            form.get("current_password", ""),
-            form.get("new_password", ""),
-            form.get("confirm_password", ""),
+            form.current_password.data,
+            form.new_password.data,
+            form.confirm_password.data,
             request.remote_addr,
         )
     except Throttled as exc:
-        return _throttled(exc, lambda message: _account_page(message))
+        return _throttled(exc, lambda message: _account_page(form, message))
     except ValueError as exc:
-        return _account_page(str(exc)), 422
+        return _account_page(form, str(exc)), 422
     # This browser stays logged in (remembered if it was); every other login has ended.
     remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
     _start_session(user, remember=remembered)
@@ -142,8 +141,8 @@ def change_password():
     return redirect(url_for("auth.account"))
 
 
-def _account_page(error: str):
-    return current_app.make_response(render_template("account.html", error=error))
+def _account_page(form: forms.ChangePasswordForm, error: str | None = None):
+    return current_app.make_response(render_template("account.html", form=form, error=error))
 
 
 @bp.post("/account/logout-everywhere")
@@ -159,23 +158,25 @@ def logout_everywhere():
 @bp.get("/account/tokens")
 @login_required
 def tokens():
-    return render_template("tokens.html", tokens=accounts.list_api_tokens(current_user))
+    return _tokens_page(forms.TokenForm())
 
 
 @bp.post("/account/tokens")
 @login_required
 def create_token():
+    form = forms.TokenForm()
+    if not form.validate():
+        return _tokens_page(form), 422
     try:
-        token, plain = accounts.create_api_token(current_user, request.form.get("name", ""))
+        token, plain = accounts.create_api_token(current_user, form.name.data)
     except ValueError as exc:
         flash(str(exc), "error")
         return redirect(url_for("auth.tokens"))
-    return render_template(
-        "tokens.html",
-        tokens=accounts.list_api_tokens(current_user),
-        new_token=plain,
-        new_token_name=token.name,
-    )
+    return _tokens_page(forms.TokenForm(formdata=None), new_token=plain, new_token_name=token.name)
+
+
+def _tokens_page(form: forms.TokenForm, **context):
+    return render_template("tokens.html", form=form, tokens=accounts.list_api_tokens(current_user), **context)
 
 
 @bp.post("/account/tokens/<id:token_id>/revoke")

@@ -9,21 +9,9 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
+from .negotiate import Reply, reply
+
 log = logging.getLogger(__name__)
-
-# Paths whose every answer is JSON, whatever the Accept header says.
-JSON_PREFIXES = ("/video-transform/", "/auth/token", "/api/", "/openapi.json", "/health")
-
-
-def wants_json() -> bool:
-    if request.path.startswith(JSON_PREFIXES) and not request.headers.get("HX-Request"):
-        return True
-    if request.headers.get("HX-Request"):
-        return False
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return (
-        best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
-    )
 
 
 def error_response(status: int, message: str):
@@ -45,7 +33,8 @@ def _page(status: int, message: str):
 def handle_http_error(exc: HTTPException):
     status = exc.code or 500
     message = exc.description or HTTP_STATUS_CODES[status]
-    response = make_response(error_response(status, message) if wants_json() else _page(status, message))
+    wants_json = reply() is Reply.JSON
+    response = make_response(error_response(status, message) if wants_json else _page(status, message))
     # Keep headers the exception carries, such as Allow on a 405 or Retry-After on a 429.
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
@@ -55,17 +44,14 @@ def handle_http_error(exc: HTTPException):
 
 def handle_csrf_error(exc: CSRFError):
     message = "The form's security token is missing or expired. Reload the page and try again."
-    return (
-        error_response(400, message)
-        if wants_json() or request.headers.get("HX-Request")
-        else _page(400, message)
-    )
+    # A plain form post gets the page; API clients and htmx, the JSON error.
+    return _page(400, message) if reply() is Reply.PAGE else error_response(400, message)
 
 
 def handle_unexpected(exc: Exception):
     log.exception("unhandled error path=%s", request.path)
     message = "Something went wrong on our side. The error was logged."
-    return error_response(500, message) if wants_json() else _page(500, message)
+    return error_response(500, message) if reply() is Reply.JSON else _page(500, message)
 
 
 def init_app(app: Flask) -> None:

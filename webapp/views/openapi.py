@@ -9,14 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-UUID = {"type": "string", "format": "uuid"}
-TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO 8601 UTC, ending in Z"}
-STATUS = {"type": "string", "enum": ["not_started", "generating", "completed", "failed"]}
-RENDER_STATE = {"type": "string", "enum": ["queued", "rendering", "completed", "failed", "cancelled"]}
-
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
+from .openapi_schemas import SCHEMAS, STATUS, UUID, ref
 
 
 def _json(schema: dict, description: str) -> dict:
@@ -35,217 +28,12 @@ def _errors(*codes: int) -> dict:
         429: "Too many: failed logins (wait as Retry-After says), or renders of yours queued or running",
         503: "The render queue is unavailable; nothing was queued",
     }
-    return {str(code): _json(_ref("Error"), reasons[code]) for code in codes}
+    return {str(code): _json(ref("Error"), reasons[code]) for code in codes}
 
 
 def _job_id(name: str = "jobId") -> dict:
     return {"name": name, "in": "path", "required": True, "schema": UUID}
 
-
-SCHEMAS = {
-    "Error": {
-        "type": "object",
-        "required": ["success", "statusCode", "error", "message"],
-        "properties": {
-            "success": {"type": "boolean", "enum": [False]},
-            "statusCode": {"type": "integer", "example": 422},
-            "error": {
-                "type": "string",
-                "description": "The HTTP reason phrase",
-                "example": "Unprocessable Content",
-            },
-            "message": {"type": "string", "description": "What went wrong, in words"},
-        },
-    },
-    "GenerateVideoRequest": {
-        "type": "object",
-        "required": ["jobId", "lessonPath"],
-        "properties": {
-            "jobId": UUID,
-            "lessonPath": {"type": "string", "example": "henIVlCPVIY/lesson_1"},
-            "outputFileName": {
-                "type": "string",
-                "default": "final_video.mp4",
-                "maxLength": 100,
-                "pattern": "^[A-Za-z0-9_-][A-Za-z0-9 ._-]*\\.[mM][pP]4$",
-                "description": "A file name ending in .mp4 of letters, digits, spaces, '.', '-' and '_': "
-                "no folders, no '..', no leading dot or space",
-            },
-        },
-    },
-    "GenerateVideoResponse": {
-        "type": "object",
-        "required": [
-            "success",
-            "outputPath",
-            "jobId",
-            "videoGenerationStatus",
-            "currentLesson",
-            "renderId",
-            "statusUrl",
-        ],
-        "properties": {
-            "success": {"type": "boolean", "enum": [True]},
-            "outputPath": {"type": "string", "example": "videos/henIVlCPVIY/lesson_1/final_video.mp4"},
-            "jobId": UUID,
-            "videoGenerationStatus": STATUS,
-            "currentLesson": {"type": "string", "example": "henIVlCPVIY/lesson_1"},
-            "renderId": UUID,
-            "statusUrl": {"type": "string"},
-        },
-    },
-    "GeneratedVideo": {
-        "type": "object",
-        "required": ["lessonPath", "outputPath", "generatedAt", "success"],
-        "properties": {
-            "lessonPath": {"type": "string"},
-            "outputPath": {"type": "string"},
-            "generatedAt": TIMESTAMP,
-            "success": {"type": "boolean"},
-            "error": {"type": "string", "description": "Present when success is false"},
-        },
-    },
-    "ActiveRender": {
-        "type": "object",
-        "properties": {
-            "renderId": UUID,
-            "lessonPath": {"type": "string"},
-            "state": {"type": "string", "enum": ["queued", "rendering"]},
-            "framesDone": {"type": "integer"},
-            "framesTotal": {"type": "integer", "nullable": True},
-            "percent": {"type": "number"},
-            "etaSeconds": {"type": "integer", "nullable": True},
-        },
-    },
-    "GenerationStatus": {
-        "type": "object",
-        "required": [
-            "videoJobId",
-            "videoGenerationStatus",
-            "currentLesson",
-            "generatedVideos",
-            "totalLessons",
-            "completedLessons",
-        ],
-        "properties": {
-            "videoJobId": UUID,
-            "videoGenerationStatus": STATUS,
-            "currentLesson": {"type": "string", "nullable": True},
-            "generatedVideos": {"type": "array", "items": _ref("GeneratedVideo")},
-            "totalLessons": {"type": "integer"},
-            "completedLessons": {"type": "integer"},
-            "activeRenders": {"type": "array", "items": _ref("ActiveRender")},
-            "updatedAt": TIMESTAMP,
-        },
-    },
-    "Render": {
-        "type": "object",
-        "properties": {
-            "renderId": UUID,
-            "jobId": UUID,
-            "lessonPath": {"type": "string"},
-            "state": RENDER_STATE,
-            "attempt": {"type": "integer"},
-            "outputFileName": {"type": "string"},
-            "outputPath": {"type": "string"},
-            "framesDone": {"type": "integer"},
-            "framesTotal": {"type": "integer", "nullable": True},
-            "percent": {"type": "number"},
-            "error": {
-                "type": "object",
-                "nullable": True,
-                "properties": {"kind": {"type": "string"}, "message": {"type": "string"}},
-            },
-            "cancelRequested": {"type": "boolean"},
-            "requestedBy": {"type": "string", "nullable": True},
-            "queuedAt": TIMESTAMP,
-            "startedAt": {**TIMESTAMP, "nullable": True},
-            "finishedAt": {**TIMESTAMP, "nullable": True},
-            "heartbeatAt": {**TIMESTAMP, "nullable": True},
-            "durationSeconds": {"type": "number", "nullable": True},
-            "sizeBytes": {"type": "integer", "nullable": True},
-            "videoUrl": {"type": "string", "nullable": True, "description": "Set once the render completed"},
-        },
-    },
-    "Job": {
-        "type": "object",
-        "properties": {
-            "id": UUID,
-            "title": {"type": "string"},
-            "videoId": {"type": "string"},
-            "course": {"type": "string"},
-            "createdAt": TIMESTAMP,
-            "videoGenerationStatus": STATUS,
-            "totalLessons": {"type": "integer"},
-            "completedLessons": {"type": "integer"},
-            "statusUrl": {"type": "string"},
-        },
-    },
-    "Lesson": {
-        "type": "object",
-        "properties": {
-            "path": {"type": "string"},
-            "number": {"type": "integer"},
-            "title": {"type": "string"},
-            "durationSeconds": {"type": "number", "nullable": True},
-            "problem": {"type": "string", "nullable": True},
-            "missing": {"type": "boolean"},
-            "renders": {"type": "array", "items": _ref("Render")},
-        },
-    },
-    "JobDetail": {
-        "allOf": [
-            _ref("Job"),
-            {"type": "object", "properties": {"lessons": {"type": "array", "items": _ref("Lesson")}}},
-        ]
-    },
-    "JobPage": {
-        "type": "object",
-        "properties": {
-            "jobs": {"type": "array", "items": _ref("Job")},
-            "page": {"type": "integer"},
-            "pages": {"type": "integer"},
-            "total": {"type": "integer"},
-        },
-    },
-    "GenerateAllResponse": {
-        "type": "object",
-        "properties": {
-            "success": {"type": "boolean"},
-            "jobId": UUID,
-            "renders": {"type": "array", "items": _ref("Render")},
-            "skipped": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"lessonPath": {"type": "string"}, "reason": {"type": "string"}},
-                },
-            },
-            "statusUrl": {"type": "string"},
-        },
-    },
-    "TokenRequest": {
-        "type": "object",
-        "required": ["email", "password"],
-        "properties": {"email": {"type": "string"}, "password": {"type": "string", "format": "password"}},
-    },
-    "TokenResponse": {
-        "type": "object",
-        "properties": {
-            "accessToken": {"type": "string"},
-            "tokenType": {"type": "string", "enum": ["Bearer"]},
-            "expiresIn": {"type": "integer", "description": "Seconds"},
-        },
-    },
-    "Health": {
-        "type": "object",
-        "properties": {
-            "status": {"type": "string", "enum": ["ok", "degraded"]},
-            "database": {"type": "string", "enum": ["ok", "unavailable"]},
-            "redis": {"type": "string", "enum": ["ok", "unavailable"]},
-        },
-    },
-}
 
 _AUTHED = [{"bearer": []}, {"session": []}]
 
@@ -259,11 +47,11 @@ PATHS = {
             "tags": ["Original API"],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("GenerateVideoRequest")}},
+                "content": {"application/json": {"schema": ref("GenerateVideoRequest")}},
             },
             "responses": {
                 "202": {
-                    **_json(_ref("GenerateVideoResponse"), "Queued (or already queued)"),
+                    **_json(ref("GenerateVideoResponse"), "Queued (or already queued)"),
                     "headers": {"Location": {"schema": {"type": "string"}}},
                 },
                 **_errors(400, 401, 404, 413, 415, 422, 429, 503),
@@ -281,7 +69,7 @@ PATHS = {
                 "200": {
                     "description": "The status",
                     "content": {
-                        "application/json": {"schema": _ref("GenerationStatus")},
+                        "application/json": {"schema": ref("GenerationStatus")},
                         "text/html": {"schema": {"type": "string"}},
                     },
                 },
@@ -343,7 +131,7 @@ PATHS = {
                     "schema": {"type": "integer", "minimum": 1, "maximum": 100},
                 },
             ],
-            "responses": {"200": _json(_ref("JobPage"), "A page of jobs"), **_errors(400, 401)},
+            "responses": {"200": _json(ref("JobPage"), "A page of jobs"), **_errors(400, 401)},
         }
     },
     "/api/jobs/{jobId}": {
@@ -351,7 +139,7 @@ PATHS = {
             "summary": "A job with its lessons and every render attempt",
             "tags": ["Jobs"],
             "parameters": [_job_id()],
-            "responses": {"200": _json(_ref("JobDetail"), "The job"), **_errors(401, 404)},
+            "responses": {"200": _json(ref("JobDetail"), "The job"), **_errors(401, 404)},
         }
     },
     "/api/jobs/{jobId}/generate-all": {
@@ -362,7 +150,7 @@ PATHS = {
             "tags": ["Jobs"],
             "parameters": [_job_id()],
             "responses": {
-                "202": _json(_ref("GenerateAllResponse"), "Queued"),
+                "202": _json(ref("GenerateAllResponse"), "Queued"),
                 **_errors(401, 404, 422, 429, 503),
             },
         }
@@ -372,7 +160,7 @@ PATHS = {
             "summary": "One render attempt",
             "tags": ["Renders"],
             "parameters": [_job_id("renderId")],
-            "responses": {"200": _json(_ref("Render"), "The render"), **_errors(401, 404)},
+            "responses": {"200": _json(ref("Render"), "The render"), **_errors(401, 404)},
         }
     },
     "/api/renders/{renderId}/cancel": {
@@ -383,8 +171,8 @@ PATHS = {
             "tags": ["Renders"],
             "parameters": [_job_id("renderId")],
             "responses": {
-                "200": _json(_ref("Render"), "Cancelled"),
-                "202": _json(_ref("Render"), "Stopping"),
+                "200": _json(ref("Render"), "Cancelled"),
+                "202": _json(ref("Render"), "Stopping"),
                 **_errors(401, 404, 409),
             },
         }
@@ -395,7 +183,7 @@ PATHS = {
             "tags": ["Renders"],
             "parameters": [_job_id("renderId")],
             "responses": {
-                "202": _json(_ref("Render"), "The new attempt"),
+                "202": _json(ref("Render"), "The new attempt"),
                 **_errors(401, 404, 409, 422, 429, 503),
             },
         }
@@ -407,10 +195,10 @@ PATHS = {
             "security": [],
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": _ref("TokenRequest")}},
+                "content": {"application/json": {"schema": ref("TokenRequest")}},
             },
             "responses": {
-                "200": _json(_ref("TokenResponse"), "A signed token"),
+                "200": _json(ref("TokenResponse"), "A signed token"),
                 **_errors(400, 401, 415, 429),
             },
         }
@@ -420,7 +208,7 @@ PATHS = {
             "summary": "Whether the database and Redis answer",
             "tags": ["Operations"],
             "security": [],
-            "responses": {"200": _json(_ref("Health"), "Healthy"), "503": _json(_ref("Health"), "Degraded")},
+            "responses": {"200": _json(ref("Health"), "Healthy"), "503": _json(ref("Health"), "Degraded")},
         }
     },
 }

@@ -9,6 +9,8 @@ from flask_login import current_user, login_required
 
 from ..models import VideoGenerationStatus
 from ..services import access, jobs, lessons, renders, summary
+from . import forms
+from .negotiate import Reply, reply
 from .params import MAX_PAGE, query_int
 
 bp = Blueprint("pages", __name__)
@@ -59,24 +61,22 @@ def jobs_list():
 @bp.get("/jobs/new")
 @login_required
 def new_job():
-    return render_template("job_new.html", courses=access.visible_courses(current_user), form={})
+    return render_template("job_new.html", form=forms.JobForm(access.visible_courses(current_user)))
 
 
 @bp.post("/jobs")
 @login_required
 def create_job():
-    form = request.form
-    courses = {c.id: c for c in access.visible_courses(current_user)}
-    course = courses.get(form.get("course", type=int))
+    form = forms.JobForm(access.visible_courses(current_user))
+    if not form.validate():
+        return render_template("job_new.html", form=form), 422
     try:
-        if course is None:
-            raise jobs.JobError("Choose one of your courses.")
-        job = jobs.create_job(current_user, course, form.get("video", ""), form.get("title"), lessons_root())
+        job = jobs.create_job(
+            current_user, form.chosen_course, form.video.data, form.title.data, lessons_root()
+        )
     except jobs.JobError as exc:
         existing = exc.job if isinstance(exc, jobs.VideoTaken) else None
-        page = render_template(
-            "job_new.html", courses=list(courses.values()), form=form, error=str(exc), existing=existing
-        )
+        page = render_template("job_new.html", form=form, error=str(exc), existing=existing)
         return page, exc.status
     flash(f"Job created with {len(job.lessons)} lesson(s).", "info")
     return redirect(url_for("pages.job_detail", job_id=job.id))
@@ -87,12 +87,17 @@ def create_job():
 def job_detail(job_id: str):
     job = access.get_job_or_404(job_id, current_user)
     discovery_message = None if job.lessons else lessons.discover(lessons_root(), job.video_id).message
+    move_form = (
+        forms.MoveJobForm(access.visible_courses(current_user), course=job.course_id)
+        if current_user.is_admin
+        else None
+    )
     return render_template(
         "job.html",
         job=job,
         state=summary.status(job),
         discovery_message=discovery_message,
-        courses=access.visible_courses(current_user) if current_user.is_admin else [],
+        move_form=move_form,
     )
 
 
@@ -102,12 +107,12 @@ def move_job(job_id: str):
     job = access.get_job_or_404(job_id, current_user)
     if not current_user.is_admin:
         abort(403, description="Only administrators can move a job to another course.")
-    course = access.get_course(request.form.get("course", ""))
-    if course is None:
-        flash("Choose a course to move the job to.", "error")
+    form = forms.MoveJobForm(access.visible_courses(current_user))
+    if form.validate():
+        jobs.move_job(current_user, job, form.chosen_course)
+        flash(f"Job moved to {form.chosen_course.name}.", "info")
     else:
-        jobs.move_job(current_user, job, course)
-        flash(f"Job moved to {course.name}.", "info")
+        flash(form.course.errors[0], "error")
     return redirect(url_for("pages.job_detail", job_id=job.id))
 
 
@@ -127,7 +132,7 @@ def rescan(job_id: str):
 
 def _after_action(job, message: str, category: str = "info"):
     """htmx gets the status panel back with the message in it; a plain form post, a redirect."""
-    if request.headers.get("HX-Request"):
+    if reply() is Reply.FRAGMENT:
         return render_template("_status.html", state=summary.status(job), job=job, notice=(category, message))
     flash(message, category)
     return redirect(url_for("pages.job_detail", job_id=job.id))
@@ -144,9 +149,9 @@ def _job_render_or_404(job, render_id: str):
 @login_required
 def generate(job_id: str):
     job = access.get_job_or_404(job_id, current_user)
-    lesson_path = request.form.get("lessonPath", "")
+    form = forms.GenerateForm()
     try:
-        render = renders.generate(current_user, job, lesson_path)
+        render = renders.generate(current_user, job, form.lesson_path.data)
     except renders.RenderRequestError as exc:
         return _after_action(job, exc.message, "error")
     return _after_action(job, f"{render.lesson.title}: render {render.state.value}.")

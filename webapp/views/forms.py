@@ -1,0 +1,130 @@
+"""The browser's forms: their fields, and field errors for what is missing or too long.
+
+The rules themselves live in the services; a form checks only presence and length, with the
+services' limits, so that the page can say which field is wrong. CSRF is not checked here:
+auth.check_csrf checks it once, before any view, for every browser post.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import request
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length
+
+from ..services import accounts, jobs
+
+if TYPE_CHECKING:
+    from ..models import Course
+
+EMAIL_MAX = 254  # as accounts.save_user
+TOKEN_NAME_MAX = 100  # as accounts.create_api_token
+
+_FROM_BODY = object()
+
+_PASSWORD_MAX = Length(
+    max=accounts.PASSWORD_MAX, message=f"Passwords have at most {accounts.PASSWORD_MAX} characters."
+)
+_PASSWORD_MIN = Length(
+    min=accounts.PASSWORD_MIN, message=f"Passwords must have at least {accounts.PASSWORD_MIN} characters."
+)
+
+
+class Form(FlaskForm):
+    """Fields from the posted form body only (never a JSON body); none on GET."""
+
+    class Meta:
+        csrf = False  # checked once for every browser post, in auth.check_csrf
+
+    def __init__(self, formdata=_FROM_BODY, **kwargs):
+        if formdata is _FROM_BODY:
+            formdata = request.form if request.method == "POST" else None
+        super().__init__(formdata, **kwargs)
+
+
+def one_line(value: str | None) -> str | None:
+    """Runs of whitespace as one space, as the services save names and titles: the length is
+    checked on what will be saved."""
+    return " ".join(value.split()) if value else value
+
+
+class _CourseForm(Form):
+    """A form with a `course` select over the courses given; `chosen_course` is the one chosen."""
+
+    course: SelectField
+
+    def __init__(self, courses: list[Course], **kwargs):
+        super().__init__(**kwargs)
+        self._courses = {course.id: course for course in courses}
+        self.course.choices = [SelectChoice(course.id, course.name) for course in courses]
+
+    @property
+    def chosen_course(self) -> Course | None:
+        return self._courses.get(self.course.data)
+
+
+def _course_field(message: str) -> SelectField:
+    return SelectField(
+        "Course",
+        coerce=int,
+        invalid_value_message=message,
+        invalid_choice_message=message,
+        render_kw={"required": True},
+    )
+
+
+class LoginForm(Form):
+    email = EmailField(
+        "Email",
+        [
+            InputRequired("Enter your email address."),
+            Length(max=EMAIL_MAX, message=f"Email addresses have at most {EMAIL_MAX} characters."),
+        ],
+    )
+    password = PasswordField("Password", [InputRequired("Enter your password."), _PASSWORD_MAX])
+    remember = BooleanField("Keep me logged in")
+    next_url = HiddenField(name="next", default="")
+
+
+class ChangePasswordForm(Form):
+    # Whether the two new ones agree, and the current one is right, is for the service to say.
+    current_password = PasswordField(
+        "Current password", [InputRequired("Enter your current password."), _PASSWORD_MAX]
+    )
+    new_password = PasswordField(
+        "New password", [InputRequired("Enter a new password."), _PASSWORD_MIN, _PASSWORD_MAX]
+    )
+    confirm_password = PasswordField(
+        "New password again", [InputRequired("Enter the new password again."), _PASSWORD_MIN, _PASSWORD_MAX]
+    )
+
+
+class JobForm(_CourseForm):
+    course = _course_field("Choose one of your courses.")
+    video = StringField("YouTube URL or video id", [InputRequired("Enter a YouTube URL or video id.")])
+    title = StringField(
+        "Title",
+        [Length(max=jobs.TITLE_MAX, message=f"Titles have at most {jobs.TITLE_MAX} characters.")],
+        filters=[one_line],
+    )
+
+
+class MoveJobForm(_CourseForm):
+    course = _course_field("Choose a course to move the job to.")
+
+
+class TokenForm(Form):
+    # Not required: the service names a token without a name "API token".
+    name = StringField(
+        "Token name",
+        [Length(max=TOKEN_NAME_MAX, message=f"Token names have at most {TOKEN_NAME_MAX} characters.")],
+        filters=[one_line],
+    )
+
+
+class GenerateForm(Form):
+    # Which lesson is for the service to judge (it answers an unknown or empty path).
+    lesson_path = HiddenField(name="lessonPath", default="")
