@@ -29,19 +29,18 @@ def test_generate_in_the_browser_and_play_the_video(app, browser, live_server, p
     row = "tr[data-lesson='henIVlCPVIY/lesson_3']"
     page.click(f"{row} button:has-text('Generate')")
     page.wait_for_selector(".progress-row", timeout=10_000)
-    # The panel polls every 2 s: watch the progress bar until the video shows up.
-    seen = []
-    for _ in range(240):
-        value = page.evaluate(
-            "() => { const p = document.querySelector('.progress-row progress[value]');"
-            " return p ? [Number(p.value), Number(p.max)] : null; }"
-        )
-        if value and value not in seen:
-            seen.append(value)
-        if page.locator(f"{row} video").count():
-            break
-        page.wait_for_timeout(250)
-    moving = [done for done, total in seen if 0 < done < total]
+    # The panel polls every 2 s: record the progress bar each time htmx swaps the panel in,
+    # until the video shows up.
+    page.evaluate(
+        """() => { window.progressSeen = [];
+          document.body.addEventListener('htmx:afterSettle', () => {
+            const p = document.querySelector('.progress-row progress[value]');
+            if (p) window.progressSeen.push([Number(p.value), Number(p.max)]);
+          }); }"""
+    )
+    page.wait_for_selector(f"{row} video", timeout=60_000)
+    seen = page.evaluate("window.progressSeen")
+    moving = list(dict.fromkeys(done for done, total in seen if 0 < done < total))  # distinct, in order
     assert len(moving) >= 2 and moving == sorted(moving), f"progress seen: {seen}"
 
     video = page.locator(f"{row} video")
