@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from webapp.render import ManifestError, load_manifest  # noqa: E402
-from webapp.render import manifest as manifest_module  # noqa: E402
+from webapp.render import limits as limits_module  # noqa: E402
 from webapp.render.fonts import bundled_faces, load_face  # noqa: E402
 from webapp.render.sample import write_background, write_tone  # noqa: E402
 
@@ -101,14 +101,14 @@ def case_distinct_audio(base: Path) -> Path:
 @contextmanager
 def caps_lifted():
     names = ("MAX_MANIFEST_BYTES", "MAX_TOTAL_TEXT_CHARS")
-    saved = {k: getattr(manifest_module, k) for k in names if hasattr(manifest_module, k)}
+    saved = {k: getattr(limits_module, k) for k in names}  # a missing cap is an error, not a no-op
     for k in saved:
-        setattr(manifest_module, k, 1 << 40)
+        setattr(limits_module, k, 1 << 40)
     try:
         yield
     finally:
         for k, v in saved.items():
-            setattr(manifest_module, k, v)
+            setattr(limits_module, k, v)
 
 
 def measure(lesson: Path, runs: int) -> tuple[float, float, str]:

@@ -23,9 +23,9 @@ from webapp.render import (
     RenderSettings,
     TransientRenderError,
     partial_outputs,
-    pipeline,
     render_lesson,
 )
+from webapp.render import progress as progress_module
 from webapp.render.pipeline import PROGRESS_INTERVAL, Monitor
 
 from .conftest import requires_proc, worker_pids
@@ -72,7 +72,8 @@ def test_progress_is_reported_often_and_ends_at_total(longer_lesson, tmp_path, c
 
 def test_monitor_reports_every_interval_and_checks_cancel_in_between(monkeypatch):
     now = [1000.0]
-    monkeypatch.setattr(pipeline, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    # Monitor (progress.py) reads this clock.
+    monkeypatch.setattr(progress_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
     reports, checks = [], []
     stop = threading.Event()
 

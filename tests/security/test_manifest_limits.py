@@ -34,8 +34,8 @@ from webapp.render import (
     load_manifest,
     render_lesson,
 )
+from webapp.render import assets as assets_module
 from webapp.render import fonts as fonts_module
-from webapp.render import manifest as manifest_module
 from webapp.render.errors import transient_from_oserror
 from webapp.render.sample import write_background, write_sample_lesson, write_tone, write_wav
 
@@ -197,8 +197,8 @@ def test_max_duration_is_configurable_and_stops_probing(tmp_path, monkeypatch):
         write_tone(lesson / f"{i}.wav", 1.0, 440.0)
     _lesson(lesson, [{"audio": f"{i}.wav"} for i in range(10)])
     probed = []
-    real_probe = manifest_module.probe_audio
-    monkeypatch.setattr(manifest_module, "probe_audio", lambda p, w: (probed.append(p), real_probe(p, w))[1])
+    real_probe = assets_module.probe_audio
+    monkeypatch.setattr(assets_module, "probe_audio", lambda p, w: (probed.append(p), real_probe(p, w))[1])
     err = _refused(lesson, max_duration=2.5)
     assert str(err) == "segments: the lesson lasts more than 0:00:02 (the limit is 2.5 s)"
     assert len(probed) == 3
@@ -245,7 +245,7 @@ def test_frame_count_limit_of_the_lesson_and_of_a_segment(tmp_path, monkeypatch)
     # An audio file claiming an absurd length (FFmpeg believes some headers).
     audio = _lesson(tmp_path / "audio", [{"audio": "a.wav"}])
     write_tone(audio / "a.wav", 0.5, 440.0)
-    monkeypatch.setattr(manifest_module, "probe_audio", lambda path, where: (3e9, 1))
+    monkeypatch.setattr(assets_module, "probe_audio", lambda path, where: (3e9, 1))
     err = _refused(audio)
     assert err.field == "segments[0].audio" and str(2**31 - 1) in err.reason
 
@@ -430,9 +430,9 @@ def test_wav_headers_are_read_as_ffmpeg_reads_them(tmp_path, monkeypatch):
     _av_wav(paths["ffmpeg title"], "pcm_s16le", "mono", 4410, title="An odd title")
 
     fast = {name: wav_header(p) for name, p in paths.items()}
-    monkeypatch.setattr(manifest_module, "wav_header", lambda path: None)
+    monkeypatch.setattr(assets_module, "wav_header", lambda path: None)
     for name, path in paths.items():
-        duration, channels = manifest_module.probe_audio(path, name)
+        duration, channels = assets_module.probe_audio(path, name)
         if fast[name] is not None:
             assert fast[name][1] == channels, name
             assert fast[name][0] == pytest.approx(duration, abs=1e-9), name

@@ -32,6 +32,7 @@ from .encode import AudioPart, encode_audio_track, encode_video_piece
 from .errors import (
     Cancelled,
     ManifestError,
+    RenderEnvironmentError,
     RenderError,
     TransientRenderError,
     redact_paths,
@@ -102,24 +103,24 @@ def describe_error(exc: BaseException, cache_root: str | None = None) -> tuple:
     Workers only write inside the render cache, so a file an OSError names is called that.
     """
     if isinstance(exc, ManifestError):
-        return ("manifest", exc.field, exc.reason)
+        return (ManifestError.kind, exc.field, exc.reason)
     if isinstance(exc, RenderError):
         return (exc.kind, exc.message)
     if isinstance(exc, OSError):
         roots = [(cache_root, "render cache", False)] if cache_root else []
-        return ("transient", transient_from_oserror(exc, "encoder I/O error", roots).message)
-    return ("render", f"encoder failed: {exc.__class__.__name__}: {redact_paths(str(exc))}")
+        return (TransientRenderError.kind, transient_from_oserror(exc, "encoder I/O error", roots).message)
+    return (RenderError.kind, f"encoder failed: {exc.__class__.__name__}: {redact_paths(str(exc))}")
+
+
+_BY_KIND = {cls.kind: cls for cls in (TransientRenderError, RenderEnvironmentError, Cancelled)}
 
 
 def rebuild_error(desc: tuple) -> RenderError:
-    kind = desc[0]
-    if kind == "manifest":
-        return ManifestError(desc[1], desc[2])
-    if kind == "transient":
-        return TransientRenderError(desc[1])
-    if kind == "cancelled":
-        return Cancelled(desc[1])
-    return RenderError(desc[1])
+    """The exception `describe_error` described, of the same class."""
+    kind, *args = desc
+    if kind == ManifestError.kind:
+        return ManifestError(*args)
+    return _BY_KIND.get(kind, RenderError)(*args)
 
 
 # --------------------------------------------------------------------------------------------

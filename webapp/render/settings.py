@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .manifest import DEFAULT_MAX_DURATION
+from .limits import DEFAULT_MAX_DURATION
 
 CACHE_ENV = "RENDER_CACHE_DIR"
 CACHE_MAX_ENV = "RENDER_CACHE_MAX_BYTES"

@@ -60,4 +60,3 @@ def get_job_or_404(job_id: str | uuid.UUID, user: User) -> VideoJob:
 
 def can_use_course(user: User, course: Course) -> bool:
     return user.is_admin or any(c.id == course.id for c in user.courses)
-

@@ -1,0 +1,221 @@
+"""Lesson assets: paths resolved inside the lesson folder, images checked, audio measured.
+
+Asset paths (`image`, `audio`, the top-level `font`) are relative and must resolve inside the
+lesson folder: absolute paths, `..` and symlinks leading out are refused. `Assets` resolves and
+checks each file once per load, however many segments name it. Audio is measured from the
+header of plain PCM/float WAV files (what FFmpeg reads there), anything else by FFmpeg.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import re
+import stat
+import struct
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+
+from .errors import ManifestError, redact_paths
+
+# Enough to identify any audio format; the default (5 MB / 5 s) makes opening WAV slow.
+PROBE_OPTIONS = {"probesize": "65536"}
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def resolve_asset(lesson_dir: Path, value, where: str) -> Path:
+    """Resolve an asset path, refusing anything that leads outside `lesson_dir` (resolved)."""
+    if not isinstance(value, str):
+        raise ManifestError(where, f"must be a relative path string, got {type(value).__name__}")
+    if not value.strip():
+        raise ManifestError(where, "must not be empty")
+    if "\x00" in value:
+        raise ManifestError(where, "contains a NUL character")
+    if value.startswith(("/", "\\")) or _DRIVE.match(value) or PurePosixPath(value).is_absolute():
+        raise ManifestError(where, "absolute paths are not allowed; give a path inside the lesson folder")
+    parts = re.split(r"[\\/]+", value)
+    if ".." in parts:
+        raise ManifestError(where, "'..' is not allowed; give a path inside the lesson folder")
+    # os.path rather than pathlib, and one stat: this runs for every asset of 2,000 segments.
+    candidate = os.path.join(lesson_dir, *[p for p in parts if p not in ("", ".")])
+    try:
+        resolved = os.path.realpath(candidate)
+    except (OSError, ValueError) as exc:
+        raise ManifestError(where, f"cannot resolve path ({exc.__class__.__name__})") from exc
+    root = str(lesson_dir)
+    if resolved != root and not resolved.startswith(root.rstrip(os.sep) + os.sep):
+        raise ManifestError(where, "resolves outside the lesson folder (symlink leading out)")
+    try:
+        info = os.stat(resolved)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ManifestError(where, "cannot resolve path (symlink loop)") from exc
+        raise ManifestError(where, "file not found") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise ManifestError(where, "not a regular file")
+    return Path(resolved)
+
+
+def _check_image(path: Path, where: str) -> None:
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except UnidentifiedImageError as exc:
+        raise ManifestError(where, "not an image format Pillow can read") from exc
+    except Image.DecompressionBombError as exc:
+        raise ManifestError(where, "image is too large") from exc
+    except OSError as exc:
+        raise ManifestError(where, f"cannot read image ({exc.strerror or redact_paths(str(exc))})") from exc
+    if w < 1 or h < 1:
+        raise ManifestError(where, "image has no pixels")
+
+
+class Assets:
+    """Resolves and checks asset files once per load, however many segments name them."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.paths: dict[str, Path] = {}
+        self.images: set[Path] = set()
+        self.audio: dict[Path, tuple[float, int]] = {}
+
+    def resolve(self, value, where: str) -> Path:
+        if isinstance(value, str) and value in self.paths:
+            return self.paths[value]
+        path = resolve_asset(self.root, value, where)
+        self.paths[value] = path
+        return path
+
+    def image(self, value, where: str) -> Path:
+        path = self.resolve(value, where)
+        if path not in self.images:
+            _check_image(path, where)
+            self.images.add(path)
+        return path
+
+    def probe(self, value, where: str) -> tuple[Path, float, int]:
+        path = self.resolve(value, where)
+        found = self.audio.get(path)
+        if found is None:
+            found = self.audio[path] = probe_audio(path, where)
+        return path, *found
+
+
+def probe_audio(path: Path, where: str) -> tuple[float, int]:
+    """(duration in seconds, channel count) of an audio file, or ManifestError."""
+    found = wav_header(path)
+    if found is not None:
+        return found
+    import av  # imported lazily: scanning lessons without audio stays light
+
+    try:
+        with av.open(str(path), metadata_errors="ignore", options=PROBE_OPTIONS) as container:
+            if not container.streams.audio:
+                raise ManifestError(where, "has no audio stream")
+            stream = container.streams.audio[0]
+            duration = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / av.time_base
+            cc = stream.codec_context
+            if duration is not None and cc.name == "opus" and cc.delay and stream.rate:
+                duration -= cc.delay / stream.rate  # Opus pre-skip is not audio
+            channels = cc.channels or 1
+    except ManifestError:
+        raise
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise ManifestError(where, f"not a readable audio file ({av_reason(exc)})") from exc
+    except OSError as exc:
+        raise ManifestError(where, f"cannot read ({exc.strerror or exc.__class__.__name__})") from exc
+    if duration is None or not math.isfinite(duration) or duration <= 0:
+        raise ManifestError(where, 'length unknown or zero; give the segment a "duration"')
+    return duration, channels
+
+
+# WAVE_FORMAT_EXTENSIBLE sub-format GUIDs: the format tag (2 bytes), then these 14 bytes.
+_WAV_GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")
+_WAV_PCM, _WAV_FLOAT, _WAV_EXTENSIBLE = 1, 3, 0xFFFE
+
+
+def wav_header(path: Path) -> tuple[float, int] | None:
+    """(duration, channels) of a plain PCM or float WAV read from its header, or None.
+
+    Opening a file with FFmpeg costs about a millisecond (5 ms for WAV); this reads the same
+    numbers FFmpeg's WAV demuxer takes from the header (samples = data size / block size).
+    Anything unusual (RF64, compressed, odd chunk layout, 0 or unknown data size, data
+    running past the end of the file) gets None, so FFmpeg probes it as before.
+    """
+    try:
+        with open(path, "rb") as f:
+            found = _wav_fmt_and_data_size(f)
+    except OSError:
+        return None
+    if found is None:
+        return None
+    fmt, size = found
+    layout = _wav_layout(fmt)
+    if layout is None:
+        return None
+    channels, rate, block_align = layout
+    samples = size // block_align
+    return (samples / rate, channels) if samples else None
+
+
+def _wav_fmt_and_data_size(f: BinaryIO) -> tuple[bytes, int] | None:
+    """The fmt chunk and the data size of a WAV file, or None if its layout is unusual."""
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+        return None
+    fmt = None
+    for _ in range(16):  # chunks before "data"; more is unusual enough for FFmpeg
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            return None
+        tag, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+        if tag == b"data":
+            # FFmpeg trusts the size only if the data fits the file, else it estimates.
+            if f.tell() + size > os.fstat(f.fileno()).st_size:
+                return None
+            if fmt is None or size in (0, 0xFFFFFFFF):
+                return None
+            return fmt, size
+        if tag == b"fmt " and fmt is None and 16 <= size <= 64 and size % 2 == 0:
+            fmt = f.read(size)
+            if len(fmt) < size:
+                return None
+        elif tag == b"fmt " or size % 2:  # a second fmt, or a pad byte: leave it to FFmpeg
+            return None
+        else:
+            f.seek(size, os.SEEK_CUR)
+    return None
+
+
+def _wav_layout(fmt: bytes) -> tuple[int, int, int] | None:
+    """(channels, rate, block size) from a WAV fmt chunk; None unless it is plain PCM or float."""
+    ftag, channels, rate, _byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", fmt)
+    if ftag == _WAV_EXTENSIBLE:
+        if len(fmt) < 40 or struct.unpack_from("<H", fmt, 16)[0] < 22 or fmt[26:40] != _WAV_GUID_TAIL:
+            return None
+        ftag = struct.unpack_from("<H", fmt, 24)[0]
+        bits = struct.unpack_from("<H", fmt, 18)[0] or bits  # valid bits, as FFmpeg reads them
+    if ftag == _WAV_PCM and 1 <= bits <= 32:
+        sample_bytes = (bits + 7) // 8  # FFmpeg's PCM codec for these bits
+    elif ftag == _WAV_FLOAT and bits in (32, 64):
+        sample_bytes = bits // 8
+    else:
+        return None
+    # Unusual channel counts and rates: FFmpeg decides whether it can read them.
+    if not 1 <= channels <= 8 or not 1 <= rate <= 384_000 or block_align != channels * sample_bytes:
+        return None
+    return channels, rate, block_align
+
+
+def av_reason(exc: Exception) -> str:
+    """A short one-line reason for a failed read of an asset, naming no server path."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return redact_paths(" ".join(str(text).split()))[:200]

@@ -1,0 +1,221 @@
+"""Plan a render's output: its pieces and audio track, keyed for the cache, each claimed or queued."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+import av
+
+from .cache import SegmentCache
+from .compose import compose, picture_input_key
+from .encode import AudioPart
+from .manifest import Manifest, Segment
+from .pool import AudioTask, VideoTask
+from .progress import Monitor
+from .schedule import Scheduler
+from .settings import RenderSettings
+
+CACHE_FORMAT = 1
+
+
+def _sha256_file(path: Path, monitor: Monitor) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            monitor.poll()
+    return h.hexdigest()
+
+
+def _key(**parts) -> str:
+    parts["format"] = CACHE_FORMAT
+    parts["libs"] = [av.__version__, sorted(av.library_versions.items())]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def chunk_lengths(frames: int, keyint: int) -> list[int]:
+    """Split a segment into the fewest closed GOPs of at most `keyint` frames, equal in length."""
+    count = max(1, math.ceil(frames / max(1, keyint)))
+    base, extra = divmod(frames, count)
+    return [base + 1] * extra + [base] * (count - extra)
+
+
+class PlannedPiece(NamedTuple):
+    """One use of a video piece in the output."""
+
+    segment: int  # index of the segment it shows
+    key: str  # the piece's cache key
+    start: int  # first frame in the output
+    frames: int
+
+
+class Plan:
+    """What one output is made of: its video pieces in order and its audio track.
+
+    Each is keyed by everything that shapes it, then claimed from the cache (pinned into the
+    render's private folder and marked ready) or queued for encoding.
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        settings: RenderSettings,
+        cache: SegmentCache,
+        private: Path,
+        monitor: Monitor,
+        work: Scheduler,
+    ):
+        self.m, self.s, self.cache, self.monitor, self.work = manifest, settings, cache, monitor, work
+        self.private = private  # this render's own folder inside the cache
+        self.seq = 0
+        self.file_hashes: dict[Path, str] = {}
+        self.pixels = manifest.width * manifest.height / (1920 * 1080)
+        self.pieces: list[PlannedPiece] = []  # every piece of the output, in order
+        self.encoded_keys: set[str] = set()
+        self.audio_key = ""  # the audio track's cache key (set when planned)
+        self.audio_cached = False
+
+    def audio_track(self) -> None:
+        """Claim the lesson's audio track from the cache, or queue it for encoding."""
+        self.audio_key, task = self._plan_audio()
+        self.audio_cached = task is None
+        if task:
+            self.work.queue(task)
+
+    def segment(self, seg: Segment, start: int, frames: int) -> None:
+        """Record the segment's pieces: claim the cached ones, queue the others for encoding."""
+        lengths = chunk_lengths(frames, self.s.keyint)
+        input_key = picture_input_key(self.m, seg, self._file_hash)
+        raw, picture_hash = self._picture(seg, input_key, lengths)
+        picture_file = None
+        for n in lengths:
+            key = self._video_key(picture_hash, n)
+            self.pieces.append(PlannedPiece(seg.index, key, start, n))
+            start += n
+            if not self.work.count_frames(key, n) or self._claim(key, VideoTask.suffix):
+                continue  # planned already, or found in the cache
+            if raw is None:  # pruned meanwhile by another worker: compose after all
+                raw, picture_hash = self._compose(seg, input_key)
+            if picture_file is None:
+                picture_file = self.private / f"{picture_hash}.rgb"
+                picture_file.write_bytes(raw)
+            self.encoded_keys.add(key)
+            self.work.queue(self._video_task(key, picture_file, n))
+
+    def segments_encoded(self) -> set[int]:
+        """Segments that first use a piece this render encoded (a shared piece counts once)."""
+        segments: set[int] = set()
+        claimed: set[str] = set()
+        for p in self.pieces:
+            if p.key in self.encoded_keys and p.key not in claimed:
+                segments.add(p.segment)
+                claimed.add(p.key)
+        return segments
+
+    def _audio_layout(self) -> str:
+        if self.s.audio_channels:
+            return "stereo" if self.s.audio_channels >= 2 else "mono"
+        return "stereo" if any(seg.audio_channels >= 2 for seg in self.m.segments) else "mono"
+
+    def _plan_audio(self) -> tuple[str, AudioTask | None]:
+        rate, fps = self.s.sample_rate, self.m.fps
+        starts = self.m.frame_starts
+        parts, hashes = [], []
+        for seg in self.m.segments:
+            a = round(starts[seg.index] * rate / fps)
+            b = round(starts[seg.index + 1] * rate / fps)
+            path = str(seg.audio) if seg.audio else None
+            parts.append(AudioPart(path, a, b - a, f"{seg.field}.audio"))
+            hashes.append(self._file_hash(seg.audio) if seg.audio else None)
+        layout = self._audio_layout()
+        key = _key(
+            kind="audio",
+            inputs=[(h, p.start, p.samples) for h, p in zip(hashes, parts, strict=True)],
+            rate=rate,
+            layout=layout,
+            enc=self.s.audio_key(),
+        )
+        if self._claim(key, AudioTask.suffix):
+            return key, None
+        seconds = self.m.total_frames / fps
+        task = AudioTask(
+            seq=self._next_seq(),
+            key=key,
+            parts=tuple(parts),
+            rate=rate,
+            layout=layout,
+            settings=self.s,
+            private_dir=str(self.private),
+            cache_root=str(self.cache.root),
+            weight=seconds * (2.0 if layout == "stereo" else 1.1),
+        )
+        return key, task
+
+    def _file_hash(self, path: Path) -> str:
+        digest = self.file_hashes.get(path)
+        if digest is None:
+            digest = self.file_hashes[path] = _sha256_file(path, self.monitor)
+        return digest
+
+    def _video_key(self, picture_hash: str, frames: int) -> str:
+        m = self.m
+        return _key(
+            kind="video",
+            picture=picture_hash,
+            frames=frames,
+            fps=m.fps,
+            size=[m.width, m.height],
+            enc=self.s.video_key(),
+        )
+
+    def _compose(self, seg, input_key: str | None) -> tuple[bytes, str]:
+        """Compose the segment's picture: (raw RGB bytes, their hash); remember the hash."""
+        raw = compose(self.m, seg).tobytes()
+        picture_hash = hashlib.sha256(raw).hexdigest()
+        if input_key:
+            with contextlib.suppress(OSError):
+                self.cache.write_memo(input_key, picture_hash)
+        self.monitor.poll()
+        return raw, picture_hash
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _picture(self, seg: Segment, input_key: str | None, lengths: list[int]) -> tuple[bytes | None, str]:
+        """(raw RGB, hash) of the picture; raw is None when the memo names it and every piece is cached."""
+        picture_hash = self.cache.read_memo(input_key) if input_key else None
+        if picture_hash is not None and all(
+            self.cache.claim(self._video_key(picture_hash, n), VideoTask.suffix, self.private)
+            for n in set(lengths)
+        ):
+            return None, picture_hash
+        return self._compose(seg, input_key)
+
+    def _claim(self, key: str, suffix: str) -> bool:
+        """Pin cache entry `key` into the private folder and mark it ready; False if not cached."""
+        pinned = self.cache.claim(key, suffix, self.private)
+        if pinned:
+            self.work.ready[key] = pinned
+        return bool(pinned)
+
+    def _video_task(self, key: str, picture_file: Path, frames: int) -> VideoTask:
+        m = self.m
+        return VideoTask(
+            seq=self._next_seq(),
+            key=key,
+            picture=str(picture_file),
+            width=m.width,
+            height=m.height,
+            fps=m.fps,
+            frames=frames,
+            settings=self.s,
+            private_dir=str(self.private),
+            cache_root=str(self.cache.root),
+            weight=frames * self.pixels,
+        )
