@@ -4,8 +4,6 @@ under a Content-Security-Policy as strict as it allows."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from ..helpers import ROOT, bearer, subprocess_env
+from ..helpers import bearer
 
 MARKUP = "<img src=x onerror=alert(1)>"
 
@@ -46,7 +44,7 @@ def test_rq_jobs_carry_ids_only(app, client, marked, redis_url):
         assert typed not in shown
 
 
-def test_a_failed_render_tells_rq_no_user_text(app, client, config, marked, redis_url):
+def test_a_failed_render_tells_rq_no_user_text(app, client, marked, redis_url, work):
     """The reason (which quotes lesson.json) stays on our record; RQ gets ids and the kind."""
     job, headers, manifest_path = marked
     body = {"jobId": job.id, "lessonPath": job.lessons[0]}
@@ -54,15 +52,7 @@ def test_a_failed_render_tells_rq_no_user_text(app, client, config, marked, redi
     manifest = json.loads(manifest_path.read_text())
     manifest["segments"][0]["background"] = MARKUP  # breaks after queueing
     manifest_path.write_text(json.dumps(manifest))
-    out = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst", "--queue", "renders"],
-        cwd=ROOT,
-        env=subprocess_env(config),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
+    work()
     ours = client.get(f"/api/renders/{render['renderId']}", headers=headers).json
     assert ours["state"] == "failed" and MARKUP in ours["error"]["message"]  # our page escapes it
     rq_job = Job.fetch(f"render-{render['renderId']}", connection=Redis.from_url(redis_url))
