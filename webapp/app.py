@@ -76,14 +76,16 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .views import api, auth, filters, ops, pages
     from .views.params import IdConverter
+    from .views.rest import Api
 
     app.url_map.converters["id"] = IdConverter
     filters.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(pages.fonts)
-    app.register_blueprint(api.bp)
-    ops.init_app(app)
+    rest_api = Api(app)
+    rest_api.register_blueprint(api.bp)
+    ops.init_app(app, rest_api)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -125,13 +125,11 @@ def move_job(job_id: str, course: str):
 
 @jobs_cli.command("delete")
 @click.argument("job_id")
-def delete_job(job_id: str):
-    """Delete a job with its lessons and render history (video files stay on disk)."""
+@click.option("--delete-videos", is_flag=True, help="Also delete the finished videos' files.")
+def delete_job(job_id: str, delete_videos: bool):
+    """Delete a job with its lessons and render history; renders in progress are cancelled."""
     job = _job(job_id)
-    try:
-        jobs.delete_job(job)
-    except jobs.JobError as exc:
-        raise click.ClickException(str(exc)) from exc
+    jobs.delete_job(job, delete_videos=delete_videos)
     click.echo(f"Job {job_id} deleted.")
 
 

@@ -294,6 +294,17 @@ class Render(db.Model):
     requested_by: Mapped[User | None] = relationship()
 
     @property
+    def error(self) -> dict | None:
+        """Why the attempt ended without a video: {"kind", "message"}, or None."""
+        if not self.error_kind:
+            return None
+        return {"kind": str(self.error_kind), "message": self.error_message}
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.cancel_requested_at is not None
+
+    @property
     def percent(self) -> float:
         if not self.frames_total:
             return 0.0

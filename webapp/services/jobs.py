@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import selectinload
 
+from .. import queue
 from ..extensions import db
-from ..models import ACTIVE_RENDER_STATES, Course, Lesson, Render, User, VideoGenerationStatus, VideoJob
-from . import access, lessons, summary
+from ..models import Course, Lesson, Render, RenderState, User, VideoGenerationStatus, VideoJob
+from . import access, lessons, storage, summary
 from .messages import without_server_paths
 
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -120,20 +121,46 @@ def move_job(user: User | None, job: VideoJob, course: Course) -> VideoJob:
     return locked
 
 
-def delete_job(job: VideoJob) -> None:
-    """Remove a job with its lessons and renders (video files stay); refused while rendering."""
+def rename_job(job: VideoJob, title: str | None) -> VideoJob:
+    """Give the job a new title (at most 200 characters; empty means "Video <id>")."""
     locked = summary.lock_job(job.id)
-    active = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Render)
-        .where(Render.job_id == locked.id, Render.state.in_(ACTIVE_RENDER_STATES))
-    )
-    if active:
-        db.session.rollback()
-        raise JobError("This job has renders queued or running; cancel them first.")
+    locked.title = check_title(title) or f"Video {locked.video_id}"
+    db.session.commit()
+    return locked
+
+
+def delete_job(job: VideoJob, *, delete_videos: bool = False) -> None:
+    """Remove a job with its lessons and renders. Queued renders leave the queue; a rendering
+    one stops at its next cancel check (its row is gone). Video files stay unless asked."""
+    locked = summary.lock_job(job.id)
+    rows = list(db.session.scalars(sa.select(Render).where(Render.job_id == locked.id)))
+    queued = [r.rq_job_id for r in rows if r.state == RenderState.QUEUED]
+    finished = [r for r in rows if r.state == RenderState.COMPLETED] if delete_videos else []
+    outputs = [storage.render_output(r) for r in finished]
     db.session.execute(sa.delete(Render).where(Render.job_id == locked.id))
     db.session.delete(locked)
     db.session.commit()
+    for rq_job_id in queued:
+        queue.cancel_job(rq_job_id)
+    for path in outputs:
+        path.unlink(missing_ok=True)
+
+
+def course_for_new_job(user: User, course_id: int | None) -> Course:
+    """The course a new job goes to: the one named, or the caller's only course."""
+    courses = access.visible_courses(user)
+    if course_id is None:
+        if len(courses) == 1:
+            return courses[0]
+        raise JobError(
+            "Give courseId: you can create jobs in several courses."
+            if courses
+            else "You are not a member of any course yet."
+        )
+    course = next((c for c in courses if c.id == course_id), None)
+    if course is None:
+        raise JobError("courseId is not one of your courses.")
+    return course
 
 
 @dataclass(frozen=True)

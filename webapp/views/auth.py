@@ -8,11 +8,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from ..auth import csrf_exempt
 from ..services import accounts
 from ..services.throttle import Throttled
-from . import forms, jsonbody
-from .errors import error_response
+from . import forms
 
 bp = Blueprint("auth", __name__)
 
@@ -82,24 +80,6 @@ def logout():
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
-
-
-@bp.post("/auth/token")
-@csrf_exempt
-def issue_token():
-    """Email + password to a short-lived signed bearer token (for JWT-style clients)."""
-    data = jsonbody.read_object()
-    email = jsonbody.string_field(data, "email", max_length=254)
-    password = jsonbody.string_field(data, "password", max_length=1000)
-    try:
-        user = accounts.log_in(email, password, request.remote_addr)
-    except Throttled as exc:
-        return _throttled(exc, lambda message: error_response(429, message))
-    if user is None:
-        return error_response(401, "Wrong email or password.")
-    ttl = current_app.config["AUTH_TOKEN_TTL"]
-    token = accounts.issue_signed_token(user, current_app.config["SECRET_KEY"])
-    return {"accessToken": token, "tokenType": "Bearer", "expiresIn": ttl}
 
 
 @bp.after_request

@@ -14,11 +14,17 @@ from .negotiate import Reply, reply
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, message: str):
+def error_response(status: int, message: str, **extra):
     """The JSON error shape of the API: success, statusCode, error (reason phrase), message."""
     # The reason phrase of the response's own status line, so the two always agree.
     response = jsonify(
-        {"success": False, "statusCode": status, "error": HTTP_STATUS_CODES[status], "message": message}
+        {
+            "success": False,
+            "statusCode": status,
+            "error": HTTP_STATUS_CODES[status],
+            "message": message,
+            **extra,
+        }
     )
     response.status_code = status
     return response
@@ -32,7 +38,10 @@ def _page(status: int, message: str):
 
 def handle_http_error(exc: HTTPException):
     status = exc.code or 500
-    message = exc.description or HTTP_STATUS_CODES[status]
+    # A request the API's parser refused carries its own sentence (rest.ApiParser).
+    data = getattr(exc, "data", None)
+    message = (data.get("message") if isinstance(data, dict) else None) or exc.description
+    message = message or HTTP_STATUS_CODES[status]
     wants_json = reply() is Reply.JSON
     response = make_response(error_response(status, message) if wants_json else _page(status, message))
     # Keep headers the exception carries, such as Allow on a 405 or Retry-After on a 429.

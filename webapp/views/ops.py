@@ -8,18 +8,23 @@ from urllib.parse import urlparse
 
 import rq_dashboard
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, request
+from flask import Flask, abort, request
 from flask_login import current_user
 
 from .. import embedded_redis, queue
 from ..extensions import db, login_manager
+from .rest import Api, Blueprint
+from .schemas import Health
 
-bp = Blueprint("ops", __name__)
+bp = Blueprint("ops", __name__, description="Operations")
 
 
-@bp.get("/health")
+@bp.route("/health", methods=["GET"])
+@bp.response(200, Health, description="The database and Redis answer")
+@bp.alt_response(503, schema=Health, description="The database or Redis does not answer")
+@bp.doc(security=[])
 def health():
-    """Liveness of the database and Redis; 503 when either is down."""
+    """Whether the database and Redis answer."""
     checks = {}
     try:
         db.session.execute(sa.text("SELECT 1"))
@@ -76,8 +81,8 @@ def escape_dashboard_data(response):
     return response
 
 
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
+def init_app(app: Flask, rest_api: Api) -> None:
+    rest_api.register_blueprint(bp)
     # rq-dashboard reads a *list* of Redis URLs (a bare string is indexed character by character).
     app.config["RQ_DASHBOARD_REDIS_URL"] = [
         app.config.get("REDIS_URL") or embedded_redis.url(app.instance_path)

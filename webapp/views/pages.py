@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from ..models import VideoGenerationStatus
 from ..services import access, jobs, lessons, renders, summary
-from . import forms
+from . import forms, rest
 from .negotiate import Reply, reply
 from .params import MAX_PAGE, query_int
 
@@ -27,6 +27,12 @@ fonts = Blueprint(
 
 def lessons_root() -> Path:
     return Path(current_app.config["LESSONS_ROOT"])
+
+
+@bp.get("/docs")
+def docs():
+    """The API's document, for people (no CDN: rendered here from /openapi.json's content)."""
+    return render_template("docs.html", spec=rest.document())
 
 
 @bp.get("/")

@@ -19,7 +19,7 @@ def video_url(render: Render, *, download: bool = False) -> str | None:
     return url_for(
         "api.download_video",
         job_id=render.job_id,
-        subpath=render.output_path.removeprefix("videos/"),
+        video_path=render.output_path.removeprefix("videos/"),
         **extra,
     )
 

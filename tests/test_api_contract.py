@@ -1,0 +1,56 @@
+"""The generated contract holds: the document is valid OpenAPI, and schemathesis, run against a
+live server with a valid token, finds no server error and no answer outside the document."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_document_is_valid_openapi(client):
+    spec = client.get("/openapi.json").json
+    validate(spec)
+    error = spec["components"]["schemas"]["Error"]
+    assert sorted(error["required"]) == ["error", "message", "statusCode", "success"]
+
+
+def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(app, factory, live_server, tmp_path):
+    user = factory.user("integrator@example.com", courses=["Course A"])
+    token = factory.token(user.email)
+    job = factory.job("Course A", lessons=2)
+    assert job.lessons
+    st = Path(sys.executable).with_name("st")
+    command = [
+        str(st) if st.exists() else shutil.which("st") or "st",
+        "run",
+        f"{live_server}/openapi.json",
+        "--url",
+        live_server,
+        "-H",
+        f"Authorization: Bearer {token}",
+        "--checks",
+        "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+        "--max-examples",
+        "40",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--workers",
+        "1",
+        "--seed",
+        "1",
+        "--no-color",
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    report = out.stdout + out.stderr
+    assert out.returncode == 0, report[-6000:]
+    generated = re.search(r"Test cases:\s*(\d+) generated", report)
+    assert generated, report[-3000:]
+    assert int(generated.group(1)) >= 500, report[-3000:]
