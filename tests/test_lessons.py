@@ -108,6 +108,7 @@ def test_video_id_is_parsed_from_urls(value):
         "https://www.youtube.com/watch?v=bad",
         "../../etc/passwd",
         "https://www.youtube.com/channel/henIVlCPVIY",
+        "3]x[y",  # not even a URL (urlparse: "Invalid IPv6 URL"); found by schemathesis
     ],
 )
 def test_bad_video_ids_are_refused_with_a_message(value):

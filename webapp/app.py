@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as settings
-from . import headers
+from . import headers, telemetry
 from .extensions import csrf, db, htmx, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,7 @@ def build_app(config: dict | None = None) -> Flask:
     if app.config.get("PROXY_FIX_X_FOR"):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXY_FIX_X_FOR"]), x_proto=1)
 
+    telemetry.init_app(app)  # first: every request gets its id, even one refused early
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -75,10 +76,11 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .views import api, auth, filters, ops, pages
-    from .views.params import IdConverter
+    from .views.params import IdConverter, refuse_nul_characters
     from .views.rest import Api
 
     app.url_map.converters["id"] = IdConverter
+    app.before_request(refuse_nul_characters)
     filters.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)

@@ -23,6 +23,7 @@ _ENV_STRINGS = (
     "RENDER_PRESET",
     "RENDER_TUNE",
     "PASSWORD_HASH_METHOD",
+    "METRICS_ALLOW",
 )
 _ENV_INTS = (
     "COURSE_RENDER_CONCURRENCY",
@@ -65,6 +66,8 @@ def defaults(instance_path: Path) -> dict:
         "AUTH_TOKEN_TTL": 3600,
         # werkzeug's method string; scrypt's default cost (n=2^15) takes ~0.1 s per check here.
         "PASSWORD_HASH_METHOD": "scrypt",
+        # Addresses (or networks) that may read /metrics without a token; admins' tokens always may.
+        "METRICS_ALLOW": "127.0.0.1,::1",
         "LOGIN_RATE_LIMIT": "5 per minute; 30 per hour",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -8,12 +8,13 @@ dotted path, as RQ documents, so nothing here (or in services) imports `webapp.t
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Callback, Queue
+from rq import Callback, Queue, Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -168,3 +169,19 @@ def release_abandoned_jobs() -> None:
     StartedJobRegistry(RENDER_QUEUE, connection=conn).cleanup()
     for registry in RateLimitRegistry.all(conn):
         registry.cleanup()
+
+
+def depths() -> dict[str, tuple[int, float]]:
+    """Per queue: jobs waiting, and the age in seconds of the oldest one (0 when none)."""
+    now = time.time()
+    found = {}
+    for name in (RENDER_QUEUE, MAINTENANCE_QUEUE):
+        waiting = Queue(name, connection=connection())
+        first = waiting.get_jobs(0, 0)
+        enqueued = first[0].enqueued_at if first and first[0].enqueued_at else None
+        found[name] = (waiting.count, max(0.0, now - enqueued.timestamp()) if enqueued else 0.0)
+    return found
+
+
+def workers_alive() -> int:
+    return Worker.count(connection=connection())

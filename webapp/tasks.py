@@ -83,7 +83,6 @@ def render_lesson(render_id: str):
     if assignment is None:
         return {"skipped": True}
     rid = assignment.render_id
-    log.info("render started render_id=%s lesson=%s", rid, assignment.lesson_path)
     try:
         with Heartbeat(rid):
             result = render_video(

@@ -25,7 +25,7 @@ def member(client, auth, factory):
     return user
 
 
-@pytest.mark.parametrize("value", [HUGE, INT64_PLUS_ONE, "-" + HUGE])
+@pytest.mark.parametrize("value", [HUGE, INT64_PLUS_ONE, "-" + HUGE, "2147483648"])
 @pytest.mark.parametrize(
     "path",
     [
@@ -48,6 +48,7 @@ def test_numbers_past_64_bits_in_paths_are_404(client, member, factory):
     for path in (
         f"/account/tokens/{HUGE}/revoke",
         f"/account/tokens/{INT64_PLUS_ONE}/revoke",
+        "/account/tokens/2147483648/revoke",  # past the 32-bit id column
         f"/jobs/{job.id}/renders/{HUGE}/cancel",
         f"/jobs/{job.id}/renders/{HUGE}/retry",
         f"/api/renders/{HUGE}/cancel",
@@ -195,3 +196,25 @@ def test_a_user_holds_a_bounded_number_of_tokens(app, client, auth, factory):
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "the most allowed" in page and "one more" not in page
+
+
+def test_nul_and_lone_surrogates_are_400_not_500(client, factory):
+    """PostgreSQL refuses NUL in text and no database takes a lone surrogate: both are 400."""
+    user = factory.user(courses=["Course A"])
+    headers = bearer(factory.token(user.email))
+    job = factory.job("Course A", lessons=1)
+    cases = [
+        client.post("/api/jobs", json={"video": "henIVlCPVIY", "title": "a\ud800b"}, headers=headers),
+        client.patch(f"/api/jobs/{job.id}", json={"title": "a\x00b"}, headers=headers),
+        client.post(
+            "/video-transform/generate-video", json={"jobId": job.id, "lessonPath": "x\x00"}, headers=headers
+        ),
+        client.get("/api/jobs?q=a%00b", headers=headers),
+        client.get(f"/video-transform/{job.id}/videos/{job.lessons[0]}/a%00.mp4", headers=headers),
+        client.post(
+            "/login", data={"email": "a\x00@example.com", "password": "x", "csrf_token": csrf_token(client)}
+        ),
+    ]
+    for response in cases:
+        assert response.status_code == 400, (response.request.path, response.get_data(as_text=True))
+    assert client.get(f"/api/jobs/{job.id}", headers=headers).json["title"] == job.title

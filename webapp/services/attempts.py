@@ -102,5 +102,5 @@ def queue_attempt(
         raise QueueUnavailable(
             "The render queue is unavailable right now; nothing was queued. Try again."
         ) from exc
-    log.info("render queued render_id=%s job_id=%s lesson=%s", render.id, job_id, lesson.path)
+    log.info("render state=queued render_id=%s job_id=%s lesson=%s", render.id, job_id, lesson.path)
     return render

@@ -55,8 +55,11 @@ def parse_video_id(value: str) -> str:
     if VIDEO_ID.match(text):
         return text
     candidate = text if "://" in text else f"https://{text}"
-    url = urlparse(candidate)
-    host = (url.hostname or "").lower().removeprefix("www.")
+    try:
+        url = urlparse(candidate)
+        host = (url.hostname or "").lower().removeprefix("www.")
+    except ValueError:  # e.g. "Invalid IPv6 URL": not a YouTube URL either
+        url, host = None, ""
     found = None
     if host == "youtu.be":
         found = url.path.strip("/").split("/")[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from .. import queue
+from .. import metrics, queue
 from ..extensions import db
 from ..models import ACTIVE_RENDER_STATES, ErrorKind, Render, RenderState, VideoJob, utcnow
 from . import attempts, storage, summary
@@ -43,7 +43,7 @@ def cancel_queued(render: Render) -> bool:
     summary.refresh(job)
     db.session.commit()
     queue.cancel_job(render.rq_job_id)
-    log.info("render cancelled while queued render_id=%s", render.id)
+    log.info("render state=cancelled render_id=%s job_id=%s lesson=%s", render.id, job.id, render.lesson.path)
     return True
 
 
@@ -99,6 +99,7 @@ def begin(rq_job_id: str) -> Assignment | None:
     render.heartbeat_at = now
     summary.refresh(job)
     db.session.commit()
+    log.info("render state=rendering render_id=%s job_id=%s lesson=%s", render.id, job.id, render.lesson.path)
     return Assignment(
         render_id=render.id,
         lesson_dir=storage.render_lesson_dir(render),
@@ -169,12 +170,12 @@ def _finish(render_id: uuid.UUID, state: RenderState, **values) -> Render | None
     job, render = settled
     summary.refresh(job)
     db.session.commit()
-    log.info("render %s render_id=%s", state, render_id)
+    log.info("render state=%s render_id=%s job_id=%s lesson=%s", state, render_id, job.id, render.lesson.path)
     return render
 
 
 def complete(render_id: uuid.UUID, *, frames: int, duration: float, size_bytes: int) -> Render | None:
-    return _finish(
+    render = _finish(
         render_id,
         RenderState.COMPLETED,
         frames_done=frames,
@@ -185,6 +186,9 @@ def complete(render_id: uuid.UUID, *, frames: int, duration: float, size_bytes: 
         error_kind=None,
         error_message=None,
     )
+    if render is not None and render.started_at:
+        metrics.render_finished((render.finished_at - render.started_at).total_seconds(), frames)
+    return render
 
 
 def mark_cancelled(render_id: uuid.UUID, message: str = "Cancelled while rendering.") -> Render | None:
@@ -242,7 +246,14 @@ def fail(
     db.session.flush()
     summary.refresh(job)
     db.session.commit()
-    log.info("render failed render_id=%s kind=%s requeued=%s", render_id, kind, bool(next_attempt))
+    log.info(
+        "render state=failed render_id=%s job_id=%s lesson=%s kind=%s requeued=%s",
+        render_id,
+        job.id,
+        render.lesson.path,
+        kind,
+        bool(next_attempt),
+    )
     storage.remove_partial_outputs(render)
     if next_attempt is not None and not same_rq_job:
         try:

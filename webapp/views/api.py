@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import abort, current_app, jsonify, make_response, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from .. import metrics
 from ..auth import csrf_exempt
 from ..services import access, accounts, jobs, renders, storage, summary
 from ..services.throttle import Throttled
@@ -45,6 +46,13 @@ def errors(*codes: int):
         return view
 
     return decorate
+
+
+@bp.after_request
+def _count_status_answers(response):
+    if request.endpoint == "api.generation_status":
+        metrics.status_request("html" if response.mimetype == "text/html" else "json", response.status_code)
+    return response
 
 
 @bp.errorhandler(renders.RenderRequestError)

@@ -104,7 +104,7 @@ def change_password():
         return _account_page(form), 422
     try:
         user = accounts.change_password(
-            current_user,
+            current_user._get_current_object(),  # the user, not the proxy: login_user keeps it
             form.current_password.data,
             form.new_password.data,
             form.confirm_password.data,

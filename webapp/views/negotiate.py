@@ -18,7 +18,7 @@ import enum
 from htmx_flask import request
 
 # Paths whose every answer is JSON, whatever the Accept header says.
-JSON_PREFIXES = ("/video-transform/", "/auth/token", "/api/", "/openapi.json", "/health")
+JSON_PREFIXES = ("/video-transform/", "/auth/token", "/api/", "/openapi.json", "/health", "/metrics")
 # The request headers the rule reads.
 VARY = ("HX-Request", "Accept")
 

@@ -1,22 +1,26 @@
-"""Operators: a health endpoint, and the RQ dashboard behind an admin check."""
+"""Operators: health, metrics, and the RQ dashboard behind an admin check."""
 
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
+import logging
 from urllib.parse import urlparse
 
 import rq_dashboard
 import sqlalchemy as sa
-from flask import Flask, abort, request
+from flask import Flask, abort, current_app, request
 from flask_login import current_user
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from .. import embedded_redis, queue
+from .. import embedded_redis, metrics, queue
 from ..extensions import db, login_manager
 from .rest import Api, Blueprint
 from .schemas import Health
 
 bp = Blueprint("ops", __name__, description="Operations")
+log = logging.getLogger(__name__)
 
 
 @bp.route("/health", methods=["GET"])
@@ -39,6 +43,48 @@ def health():
         checks["redis"] = "unavailable"
     healthy = all(value == "ok" for value in checks.values())
     return {"status": "ok" if healthy else "degraded", **checks}, 200 if healthy else 503
+
+
+def _metrics_allowed_address() -> bool:
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    for entry in current_app.config["METRICS_ALLOW"].split(","):
+        entry = entry.strip()
+        if entry:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                log.warning("METRICS_ALLOW entry is not an address or network: %r", entry)
+    return False
+
+
+@bp.route("/metrics", methods=["GET"])
+@bp.doc(
+    operationId="getMetrics",
+    description="For administrators' tokens, or from the addresses in METRICS_ALLOW (default loopback).",
+    responses={
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        401: {"description": "Not from an allowed address, and no credentials"},
+        403: {"description": "Credentials of someone who is not an administrator"},
+    },
+)
+def metrics_endpoint():
+    """Metrics in Prometheus' text format."""
+    if not _metrics_allowed_address():
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not current_user.is_admin:
+            abort(403, description="Metrics are for administrators.")
+    body = metrics.exposition()
+    return current_app.response_class(
+        body, mimetype=CONTENT_TYPE_LATEST.split(";")[0], headers={"Cache-Control": "no-store"}
+    )
 
 
 def guard_dashboard():

@@ -16,6 +16,7 @@ from marshmallow import fields, validate
 
 from ..models import Render, RenderState, VideoGenerationStatus, VideoJob
 from ..services.summary import LessonView, iso
+from .params import ID_MAX
 from .serializers import status_url, video_url
 
 UUID_FORMAT = {"format": "uuid"}
@@ -36,14 +37,28 @@ def _uuid_text(value: str) -> None:
         raise ma.ValidationError("must be a UUID.") from exc
 
 
+def plain_text(value: str) -> None:
+    """No NUL (a database cannot store it) and no lone surrogate (not Unicode text at all)."""
+    if "\x00" in value:
+        raise ma.ValidationError("must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ma.ValidationError("must be valid Unicode text.") from exc
+
+
 def _not_blank(value: str) -> None:
     if not value.strip():
         raise ma.ValidationError("must not be empty.")
 
 
-def text(*, required: bool = True, max_length: int = 500, checks=(), **metadata) -> fields.String:
-    """A string field whose errors read like the API's: "'name' is required." etc."""
-    checks = [*checks, validate.Length(max=max_length, error=f"is longer than {max_length} characters.")]
+def text(
+    *, required: bool = True, max_length: int = 500, checks=(), plain: bool = True, **metadata
+) -> fields.String:
+    """A string field whose errors read like the API's: "'name' is required." etc. `plain`: refuse
+    NUL and lone surrogates here (400); off where the service refuses the value itself (422)."""
+    length = validate.Length(max=max_length, error=f"is longer than {max_length} characters.")
+    checks = [*([plain_text] if plain else []), *checks, length]
     if required:
         checks.insert(0, _not_blank)
     options = {"required": True} if required else {"load_default": None}
@@ -55,7 +70,7 @@ def text(*, required: bool = True, max_length: int = 500, checks=(), **metadata)
     )
 
 
-def whole(lo: int = 1, hi: int = 2**63 - 1, **options) -> fields.Integer:
+def whole(lo: int = 1, hi: int = ID_MAX, **options) -> fields.Integer:
     """A whole number within [lo, hi]; anything else: "'name' must be a whole number from lo to hi."."""
     message = f"must be a whole number from {lo} to {hi}."
     return fields.Integer(
@@ -72,6 +87,7 @@ class GenerateVideoRequest(Schema):
     outputFileName = text(
         required=False,
         max_length=1000,
+        plain=False,  # any name outside the allowed characters is the contract's 422
         description="A file name ending in .mp4 of letters, digits, spaces, '.', '-' and '_', at most "
         "100 characters, no leading dot, no '..'; default final_video.mp4. Any other name answers 422.",
         example="final_video.mp4",
@@ -86,7 +102,9 @@ class TokenRequest(Schema):
 class JobListQuery(Schema):
     course = whole(metadata={"description": "Course id"})
     status = fields.String(validate=validate.OneOf([s.value for s in VideoGenerationStatus]))
-    q = fields.String(validate=validate.Length(max=200), metadata={"description": "Title or video id"})
+    q = fields.String(
+        validate=[plain_text, validate.Length(max=200)], metadata={"description": "Title or video id"}
+    )
     page = whole(1, 1_000_000, load_default=1)
     perPage = whole(1, 100, load_default=20)
 
