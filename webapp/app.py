@@ -75,8 +75,8 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import api, auth, filters, ops, pages
-    from .views.params import IdConverter, refuse_nul_characters
+    from .views import api, auth, filters, ops, pages, webhooks
+    from .views.params import ID_MAX, IdConverter, refuse_nul_characters
     from .views.rest import Api
 
     app.url_map.converters["id"] = IdConverter
@@ -86,7 +86,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(pages.fonts)
     rest_api = Api(app)
+    rest_api.register_converter(IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": ID_MAX})
     rest_api.register_blueprint(api.bp)
+    rest_api.register_blueprint(webhooks.api_bp)
+    app.register_blueprint(webhooks.pages_bp)
     ops.init_app(app, rest_api)
 
 

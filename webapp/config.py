@@ -37,9 +37,10 @@ _ENV_INTS = (
     "LESSON_MAX_SECONDS",
     "USER_MAX_ACTIVE_RENDERS",
     "LESSON_MAX_OUTPUT_NAMES",
+    "WEBHOOK_TIMEOUT",
 )
-_ENV_BOOLS = ("SESSION_COOKIE_SECURE",)
-_ENV_INT_LISTS = ("RENDER_RETRY_INTERVALS",)
+_ENV_BOOLS = ("SESSION_COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE")
+_ENV_INT_LISTS = ("RENDER_RETRY_INTERVALS", "WEBHOOK_RETRY_INTERVALS")
 
 
 def defaults(instance_path: Path) -> dict:
@@ -68,6 +69,11 @@ def defaults(instance_path: Path) -> dict:
         "PASSWORD_HASH_METHOD": "scrypt",
         # Addresses (or networks) that may read /metrics without a token; admins' tokens always may.
         "METRICS_ALLOW": "127.0.0.1,::1",
+        # Webhooks: seconds before each retry of a failed delivery, the time allowed per attempt,
+        # and whether endpoints may be on loopback, link-local or private addresses (tests only).
+        "WEBHOOK_RETRY_INTERVALS": [5, 30, 120, 600, 3600],
+        "WEBHOOK_TIMEOUT": 10,
+        "WEBHOOK_ALLOW_PRIVATE": False,
         "LOGIN_RATE_LIMIT": "5 per minute; 30 per hour",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -309,3 +309,63 @@ class Render(db.Model):
         if not self.frames_total:
             return 0.0
         return round(100.0 * min(self.frames_done, self.frames_total) / self.frames_total, 1)
+
+
+WEBHOOK_EVENTS = ("render.completed", "render.failed", "render.cancelled", "job.completed")
+
+
+class Webhook(db.Model):
+    """An endpoint a course registered to hear about its renders (Standard Webhooks)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(sa.ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(sa.String(2000))
+    events: Mapped[list] = mapped_column(sa.JSON)
+    # The signing key ("whsec_…"): shown once when created; kept to sign every delivery.
+    secret: Mapped[str] = mapped_column(sa.String(100))
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    course: Mapped[Course] = relationship()
+
+
+class WebhookMessage(db.Model):
+    """One event to tell one endpoint; its id is the webhook-id header of every attempt."""
+
+    __tablename__ = "webhook_messages"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # "msg_<hex>"
+    webhook_id: Mapped[int] = mapped_column(sa.ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(sa.String(40))
+    payload: Mapped[dict] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    webhook: Mapped[Webhook] = relationship()
+
+
+class WebhookDelivery(db.Model):
+    """One attempt to deliver one message: the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("webhook_messages.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(default=1)
+    status_code: Mapped[int | None]
+    latency_ms: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    message: Mapped[WebhookMessage] = relationship()
+
+    @property
+    def event(self) -> str:
+        return self.message.event
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

@@ -14,7 +14,7 @@ import uuid
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Callback, Queue, Worker
+from rq import Callback, Queue, Retry, Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -33,6 +33,7 @@ MAINTENANCE_QUEUE = "maintenance"
 RENDER_TASK = "webapp.tasks.render_lesson"
 ON_RENDER_FAILED = "webapp.tasks.on_render_failed"
 ON_RENDER_STOPPED = "webapp.tasks.on_render_stopped"
+DELIVER_WEBHOOK = "webapp.tasks.deliver_webhook"
 
 # RQ's verdicts on a job that will not run (again).
 OVER = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED)
@@ -127,6 +128,35 @@ def _enqueue(render_id, rq_job_id, attempt, job_id, course_id, duration) -> Job:
         on_failure=Callback(ON_RENDER_FAILED),
         on_stopped=Callback(ON_RENDER_STOPPED),
     )
+
+
+def enqueue_webhook(message_id: str, first_attempt: int = 1) -> None:
+    """Deliver one message from a worker, retried with backoff; raises Unavailable.
+
+    Ids only: the message (and whatever a user typed into it) stays in the database."""
+    intervals = list(current_app.config["WEBHOOK_RETRY_INTERVALS"])
+    try:
+        Queue(MAINTENANCE_QUEUE, connection=connection()).enqueue(
+            DELIVER_WEBHOOK,
+            kwargs={"message_id": message_id, "first_attempt": first_attempt},
+            description=f"webhook message {message_id}",
+            job_timeout=current_app.config["WEBHOOK_TIMEOUT"] + 30,
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        )
+    except RedisError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+def webhook_attempt() -> int:
+    """Inside a worker: 1 for a job's first run, 2 for its first retry, and so on."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None or job.retries_left is None:
+        return 1
+    return len(current_app.config["WEBHOOK_RETRY_INTERVALS"]) - job.retries_left + 1
 
 
 def cancel_job(rq_job_id: str | None) -> None:

@@ -24,7 +24,7 @@ from .extensions import db
 from .models import ErrorKind
 from .render import Cancelled, ManifestError, RenderError, RenderSettings, TransientRenderError
 from .render import render_lesson as render_video
-from .services import lifecycle, recovery
+from .services import lifecycle, recovery, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,13 @@ def on_render_stopped(rq_job, connection):
     render = lifecycle.current_attempt(rq_job.id)
     if render is not None:
         lifecycle.mark_cancelled(render.id, "Cancelled; the worker was stopped.")
+
+
+def deliver_webhook(message_id: str, first_attempt: int = 1):
+    """One delivery attempt of a webhook message; RQ retries it with backoff when it fails."""
+    attempt = first_attempt + queue.webhook_attempt() - 1
+    delivered = webhooks.deliver(message_id, attempt)
+    return {"messageId": message_id, "delivered": delivered is not None}
 
 
 def reap_lost_renders():

@@ -9,6 +9,7 @@ from werkzeug.exceptions import NotFound
 
 from ..extensions import db
 from ..models import Course, User, VideoJob, course_members
+from .errors import Unprocessable
 
 
 def course_ids(user: User) -> sa.Select | None:
@@ -60,3 +61,20 @@ def get_job_or_404(job_id: str | uuid.UUID, user: User) -> VideoJob:
 
 def can_use_course(user: User, course: Course) -> bool:
     return user.is_admin or any(c.id == course.id for c in user.courses)
+
+
+def choose_course(user: User, course_id: int | None) -> Course:
+    """The course a new job or webhook goes to: the one named, or the caller's only course."""
+    courses = visible_courses(user)
+    if course_id is None:
+        if len(courses) == 1:
+            return courses[0]
+        raise Unprocessable(
+            "Give courseId: you belong to several courses."
+            if courses
+            else "You are not a member of any course yet."
+        )
+    course = next((c for c in courses if c.id == course_id), None)
+    if course is None:
+        raise Unprocessable("courseId is not one of your courses.")
+    return course

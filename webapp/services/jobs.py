@@ -149,23 +149,6 @@ def delete_job(job: VideoJob, *, delete_videos: bool = False) -> None:
         path.unlink(missing_ok=True)
 
 
-def course_for_new_job(user: User, course_id: int | None) -> Course:
-    """The course a new job goes to: the one named, or the caller's only course."""
-    courses = access.visible_courses(user)
-    if course_id is None:
-        if len(courses) == 1:
-            return courses[0]
-        raise JobError(
-            "Give courseId: you can create jobs in several courses."
-            if courses
-            else "You are not a member of any course yet."
-        )
-    course = next((c for c in courses if c.id == course_id), None)
-    if course is None:
-        raise JobError("courseId is not one of your courses.")
-    return course
-
-
 @dataclass(frozen=True)
 class ScanResult:
     added: int

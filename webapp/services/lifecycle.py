@@ -17,8 +17,16 @@ from flask import current_app
 
 from .. import metrics, queue
 from ..extensions import db
-from ..models import ACTIVE_RENDER_STATES, ErrorKind, Render, RenderState, VideoJob, utcnow
-from . import attempts, storage, summary
+from ..models import (
+    ACTIVE_RENDER_STATES,
+    ErrorKind,
+    Render,
+    RenderState,
+    VideoGenerationStatus,
+    VideoJob,
+    utcnow,
+)
+from . import attempts, storage, summary, webhooks
 from .messages import without_server_paths
 
 log = logging.getLogger(__name__)
@@ -40,10 +48,11 @@ def cancel_queued(render: Render) -> bool:
     render.finished_at = utcnow()
     render.error_kind = ErrorKind.CANCELLED
     render.error_message = "Cancelled before it started."
-    summary.refresh(job)
+    completes = _refresh_summary(job)
     db.session.commit()
     queue.cancel_job(render.rq_job_id)
     log.info("render state=cancelled render_id=%s job_id=%s lesson=%s", render.id, job.id, render.lesson.path)
+    webhooks.render_finished(render, job, completes)
     return True
 
 
@@ -144,6 +153,16 @@ def cancel_requested(render_id: uuid.UUID) -> bool:
 # --- final states --------------------------------------------------------------------------
 
 
+def _refresh_summary(job: VideoJob) -> bool:
+    """Recompute the job's summary; True when this change completes the job."""
+    was = job.video_generation_status
+    summary.refresh(job)
+    return (
+        was != VideoGenerationStatus.COMPLETED
+        and job.video_generation_status == VideoGenerationStatus.COMPLETED
+    )
+
+
 def _settle(render_id: uuid.UUID, state: RenderState, **values) -> tuple[VideoJob, Render] | None:
     """Lock the job and move an active render to a final state, leaving the transaction open
     for the caller to finish; None (nothing changed) if the render had already finished."""
@@ -168,9 +187,10 @@ def _finish(render_id: uuid.UUID, state: RenderState, **values) -> Render | None
     if settled is None:
         return None
     job, render = settled
-    summary.refresh(job)
+    completes = _refresh_summary(job)
     db.session.commit()
     log.info("render state=%s render_id=%s job_id=%s lesson=%s", state, render_id, job.id, render.lesson.path)
+    webhooks.render_finished(render, job, completes)
     return render
 
 
@@ -244,7 +264,7 @@ def fail(
         if same_rq_job:
             next_attempt.rq_job_id = render.rq_job_id
     db.session.flush()
-    summary.refresh(job)
+    completes = _refresh_summary(job)
     db.session.commit()
     log.info(
         "render state=failed render_id=%s job_id=%s lesson=%s kind=%s requeued=%s",
@@ -255,6 +275,7 @@ def fail(
         bool(next_attempt),
     )
     storage.remove_partial_outputs(render)
+    webhooks.render_finished(render, job, completes)
     if next_attempt is not None and not same_rq_job:
         try:
             attempts.enqueue(next_attempt)

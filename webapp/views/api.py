@@ -234,7 +234,7 @@ def create_job(body: dict):
 
     A video that already has a job answers 409, with that job's id when it is in your reach.
     """
-    course = jobs.course_for_new_job(current_user, body["courseId"])
+    course = access.choose_course(current_user, body["courseId"])
     job = jobs.create_job(current_user, course, body["video"], body["title"], _lessons_root())
     return _job_detail(job), 201, {"Location": url_for("api.get_job", job_id=job.id)}
 

@@ -11,10 +11,21 @@ from typing import TYPE_CHECKING
 
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    URLField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
+from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..models import WEBHOOK_EVENTS
 from ..services import accounts, jobs
 
 if TYPE_CHECKING:
@@ -49,6 +60,17 @@ def one_line(value: str | None) -> str | None:
     """Runs of whitespace as one space, as the services save names and titles: the length is
     checked on what will be saved."""
     return " ".join(value.split()) if value else value
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Checkboxes for a few choices; none ticked means "all"."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form):
+        if self.data and not set(self.data) <= {choice.value for choice in self.choices}:
+            raise ValueError("Choose among the listed events.")
 
 
 class _CourseForm(Form):
@@ -114,6 +136,17 @@ class JobForm(_CourseForm):
 
 class MoveJobForm(_CourseForm):
     course = _course_field("Choose a course to move the job to.")
+
+
+class WebhookForm(_CourseForm):
+    course = _course_field("Choose one of your courses.")
+    url = URLField(
+        "Endpoint URL",
+        [InputRequired(message="Enter the URL to send events to."), Length(max=2000)],
+        filters=[lambda value: value.strip() if value else value],
+        render_kw={"placeholder": "https://lms.example.com/hooks"},
+    )
+    events = MultiCheckboxField("Events", choices=[SelectChoice(event, event) for event in WEBHOOK_EVENTS])
 
 
 class TokenForm(Form):
