@@ -27,6 +27,8 @@ def test_the_document_is_valid_openapi(client):
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
     app, factory, live_server, tmp_path, caplog
 ):
+    # Event streams end quickly here, so that generated calls to them return.
+    app.config.update(EVENTS_MAX_SECONDS=0.05, EVENTS_HEARTBEAT_SECONDS=0.05)
     user = factory.user("integrator@example.com", courses=["Course A"])
     token = factory.token(user.email)
     job = factory.job("Course A", lessons=2)

@@ -251,7 +251,7 @@ def test_openapi_document_matches_the_routes(app, client):
     }
     served = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith(("api.", "ops.", "webhooks.")):
+        if rule.endpoint.startswith(("api.", "ops.", "webhooks.", "stream.")):
             path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == served

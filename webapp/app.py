@@ -57,6 +57,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 def register_extensions(app: Flask) -> None:
     from . import auth
+    from .services import events  # noqa: F401 - its commit hooks publish status documents
 
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     engine_options = (
@@ -75,7 +76,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import api, auth, filters, ops, pages, webhooks
+    from .views import api, auth, filters, ops, pages, stream, webhooks
     from .views.params import ID_MAX, IdConverter, refuse_nul_characters
     from .views.rest import Api
 
@@ -89,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
     rest_api.register_converter(IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": ID_MAX})
     rest_api.register_blueprint(api.bp)
     rest_api.register_blueprint(webhooks.api_bp)
+    rest_api.register_blueprint(stream.bp)
     app.register_blueprint(webhooks.pages_bp)
     ops.init_app(app, rest_api)
 

@@ -38,6 +38,8 @@ _ENV_INTS = (
     "USER_MAX_ACTIVE_RENDERS",
     "LESSON_MAX_OUTPUT_NAMES",
     "WEBHOOK_TIMEOUT",
+    "EVENTS_HEARTBEAT_SECONDS",
+    "EVENTS_MAX_SECONDS",
 )
 _ENV_BOOLS = ("SESSION_COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE")
 _ENV_INT_LISTS = ("RENDER_RETRY_INTERVALS", "WEBHOOK_RETRY_INTERVALS")
@@ -74,6 +76,10 @@ def defaults(instance_path: Path) -> dict:
         "WEBHOOK_RETRY_INTERVALS": [5, 30, 120, 600, 3600],
         "WEBHOOK_TIMEOUT": 10,
         "WEBHOOK_ALLOW_PRIVATE": False,
+        # Server-sent events: a comment line this often keeps proxies from closing an idle
+        # stream; a stream ends after EVENTS_MAX_SECONDS and the browser reconnects (resuming).
+        "EVENTS_HEARTBEAT_SECONDS": 15,
+        "EVENTS_MAX_SECONDS": 600,
         "LOGIN_RATE_LIMIT": "5 per minute; 30 per hour",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -215,3 +215,57 @@ def depths() -> dict[str, tuple[int, float]]:
 
 def workers_alive() -> int:
     return Worker.count(connection=connection())
+
+
+# --- status documents, pushed ---------------------------------------------------------------
+
+_STATUS = "lvt:status:{}"
+_VERSION = "lvt:status-version:{}"
+
+
+def publish_status(job_id: uuid.UUID, document: str) -> int | None:
+    """Store a job's new status document under the next version and tell its subscribers.
+    Returns the version; None (logged) when Redis does not answer."""
+    try:
+        conn = connection()
+        version = conn.incr(_VERSION.format(job_id))
+        payload = f"{version}\n{document}"
+        pipe = conn.pipeline(transaction=False)
+        pipe.set(_STATUS.format(job_id), payload, ex=24 * 3600)
+        pipe.publish(_STATUS.format(job_id), payload)
+        pipe.execute()
+        return version
+    except RedisError as exc:
+        log.warning("status not published job_id=%s error=%s", job_id, exc)
+        return None
+
+
+def _parse(payload: bytes | str | None) -> tuple[int, str] | None:
+    if payload is None:
+        return None
+    text = payload.decode() if isinstance(payload, bytes) else payload
+    version, _, document = text.partition("\n")
+    return int(version), document
+
+
+def current_status(job_id: uuid.UUID) -> tuple[int, str] | None:
+    """The newest (version, document) published for a job, if any."""
+    return _parse(connection().get(_STATUS.format(job_id)))
+
+
+def status_updates(job_id: uuid.UUID, wait: float):
+    """Subscribe to a job's status documents: a generator of (version, document), or None each
+    time `wait` seconds pass without one. Subscribed before it returns, so nothing published
+    after the call is missed."""
+    pubsub = connection().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(_STATUS.format(job_id))
+
+    def updates():
+        try:
+            while True:
+                message = pubsub.get_message(timeout=wait)
+                yield _parse(message["data"]) if message else None
+        finally:
+            pubsub.close()
+
+    return updates()

@@ -119,11 +119,14 @@ def begin(rq_job_id: str) -> Assignment | None:
 
 def record_progress(render_id: uuid.UUID, frames_done: int, frames_total: int) -> None:
     """Write progress and a heartbeat (the renderer reports about twice a second)."""
-    db.session.execute(
+    job_id = db.session.scalar(
         sa.update(Render)
         .where(Render.id == render_id, Render.state == RenderState.RENDERING)
         .values(frames_done=frames_done, frames_total=frames_total, heartbeat_at=utcnow())
+        .returning(Render.job_id)
     )
+    if job_id is not None:
+        summary.changed(job_id)  # the status document shows progress
     db.session.commit()
 
 

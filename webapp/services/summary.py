@@ -119,12 +119,22 @@ def compute(job: VideoJob) -> tuple[VideoGenerationStatus, dict]:
     return status, data
 
 
+CHANGED = "lvt_changed_jobs"
+
+
+def changed(job_id: uuid.UUID) -> None:
+    """Note that this transaction changes the job's status document (events.py publishes it
+    once the transaction commits)."""
+    db.session.info.setdefault(CHANGED, set()).add(job_id)
+
+
 def refresh(job: VideoJob) -> None:
     """Recompute and store the job's summary (the caller holds the job lock and commits)."""
     status, data = compute(job)
     job.video_generation_status = status
     job.video_generation_data = data
     job.updated_at = utcnow()
+    changed(job.id)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,130 @@
+"""Push updates: the job's status documents as server-sent events, read by a real HTTP client
+from a live server, fed by commits in this process and in the worker's."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+
+from webapp.extensions import db
+from webapp.services import lifecycle
+
+from .helpers import bearer
+
+
+class EventStream:
+    """A text/event-stream read line by line, as a browser's EventSource would."""
+
+    def __init__(self, base: str, path: str, headers: dict, timeout: float = 10):
+        parts = urlsplit(base)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        self.conn.request("GET", path, headers=headers)
+        self.response = self.conn.getresponse()
+
+    def next(self) -> dict:
+        """The next event or comment: {"comment": …} or {"event", "id", "data"}."""
+        fields: dict = {}
+        while True:
+            line = self.response.fp.readline().decode()
+            if line == "":
+                return {"closed": True}
+            line = line.rstrip("\n")
+            if not line:
+                if fields:
+                    return fields
+                continue
+            if line.startswith(":"):
+                return {"comment": line[1:].strip()}
+            name, _, value = line.partition(": ")
+            fields[name] = json.loads(value) if name == "data" else value
+
+    def next_event(self, limit: int = 20) -> dict:
+        for _ in range(limit):
+            item = self.next()
+            if "comment" not in item:
+                return item
+        raise AssertionError("no event")
+
+    def close(self):
+        self.conn.close()
+
+
+@pytest.fixture
+def member(app, factory):
+    app.config.update(EVENTS_HEARTBEAT_SECONDS=0.3)
+    user = factory.user("member@example.com", courses=["Course A"])
+    return bearer(factory.token(user.email))
+
+
+@pytest.fixture
+def streams():
+    opened = []
+
+    def open_stream(*args, **kwargs) -> EventStream:
+        opened.append(EventStream(*args, **kwargs))
+        return opened[-1]
+
+    yield open_stream
+    for stream in opened:
+        stream.close()
+
+
+def test_status_changes_are_pushed_with_increasing_ids(app, client, factory, member, live_server, streams):
+    job = factory.job("Course A", lessons=2)
+    url = f"/video-transform/{job.id}/events"
+    stream = streams(live_server, url, member)
+    assert stream.response.status == 200
+    assert stream.response.headers["Content-Type"].startswith("text/event-stream")
+    first = stream.next_event()
+    status = client.get(f"/video-transform/{job.id}/video-generation-status", headers=member).json
+    assert first["event"] == "status" and first["data"] == status
+
+    body = {"jobId": job.id, "lessonPath": job.lessons[0]}
+    render_id = client.post("/video-transform/generate-video", json=body, headers=member).json["renderId"]
+    queued = stream.next_event()
+    assert int(queued["id"]) > int(first["id"])
+    assert queued["data"]["videoGenerationStatus"] == "generating"
+    assert [r["state"] for r in queued["data"]["activeRenders"]] == ["queued"]
+
+    with app.app_context():  # what a worker writes: the start, then progress
+        lifecycle.begin(f"render-{render_id}")
+        lifecycle.record_progress(uuid.UUID(render_id), 3, 10)
+        db.session.remove()
+    rendering = stream.next_event()
+    progress = stream.next_event()
+    assert int(queued["id"]) < int(rendering["id"]) < int(progress["id"])
+    assert rendering["data"]["activeRenders"][0]["state"] == "rendering"
+    assert progress["data"]["activeRenders"][0]["framesDone"] == 3
+    assert (
+        progress["data"]
+        == client.get(f"/video-transform/{job.id}/video-generation-status", headers=member).json
+    )
+
+
+def test_heartbeats_and_resuming_with_last_event_id(app, client, factory, member, live_server, streams):
+    job = factory.job("Course A", lessons=1)
+    url = f"/video-transform/{job.id}/events"
+    current = streams(live_server, url, member).next_event()
+    caught_up = streams(live_server, url, {**member, "Last-Event-ID": current["id"]})
+    assert caught_up.next() == {"comment": "heartbeat"}  # nothing newer: no event, a heartbeat
+    behind = streams(live_server, url, {**member, "Last-Event-ID": "0"} if current["id"] != "0" else member)
+    resumed = behind.next_event()
+    assert resumed["id"] == current["id"] and resumed["data"] == current["data"]
+
+
+def test_the_stream_ends_and_the_client_reconnects(app, factory, member, live_server, streams):
+    app.config["EVENTS_MAX_SECONDS"] = 0.5
+    job = factory.job("Course A", lessons=1)
+    stream = streams(live_server, f"/video-transform/{job.id}/events", member)
+    items = [stream.next() for _ in range(10)]
+    assert {"closed": True} in items
+
+
+def test_events_are_for_the_jobs_course_only(client, factory, member):
+    theirs = factory.job("Course B", lessons=1)
+    assert client.get(f"/video-transform/{theirs.id}/events", headers=member).status_code == 404
+    assert client.get(f"/video-transform/{theirs.id}/events").status_code == 401

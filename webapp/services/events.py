@@ -1,0 +1,52 @@
+"""Push: every committed change of a job's status document is published to Redis (pub/sub),
+with a per-job increasing version, for the server-sent events stream to forward.
+
+The document is computed just before the commit, inside the transaction, so it shows exactly
+what is being committed; it is published just after. Writers are the web process and the
+workers alike (state changes, progress); readers never poll the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import sqlalchemy as sa
+
+from .. import queue
+from ..extensions import db
+from ..models import VideoJob
+from . import summary
+
+log = logging.getLogger(__name__)
+
+_READY = "lvt_status_documents"
+
+
+def document(job: VideoJob) -> str:
+    """The job's status document, as the status endpoint's JSON."""
+    return json.dumps(summary.status(job).as_json(), separators=(",", ":"))
+
+
+@sa.event.listens_for(db.session, "before_commit")
+def _prepare(session) -> None:
+    changed = session.info.pop(summary.CHANGED, None)
+    if not changed:
+        return
+    ready = session.info.setdefault(_READY, {})
+    for job_id in changed:
+        job = session.get(VideoJob, job_id)
+        if job is not None:
+            ready[job_id] = document(job)
+
+
+@sa.event.listens_for(db.session, "after_commit")
+def _publish(session) -> None:
+    for job_id, text in session.info.pop(_READY, {}).items():
+        queue.publish_status(job_id, text)
+
+
+@sa.event.listens_for(db.session, "after_rollback")
+def _forget(session) -> None:
+    session.info.pop(summary.CHANGED, None)
+    session.info.pop(_READY, None)

@@ -1,0 +1,90 @@
+"""Push: GET /video-transform/<id>/events, the job's status documents as server-sent events.
+
+Each event is `event: status`, `id:` the document's per-job version, `data:` the status
+endpoint's JSON. A reconnecting client sends Last-Event-ID and gets the current document at
+once if it is newer. A comment line every EVENTS_HEARTBEAT_SECONDS keeps the stream alive;
+the stream ends after EVENTS_MAX_SECONDS (EventSource reconnects and resumes). The stream
+holds no database connection: it forwards what Redis pub/sub brings.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app, request
+from flask_login import current_user, login_required
+
+from .. import queue
+from ..extensions import db
+from ..services import access, events
+from . import schemas as s
+from .rest import Blueprint
+
+bp = Blueprint("stream", __name__, description="Push updates")
+
+
+# Each event of the stream (comments carry nothing); its data is a GenerationStatus, as JSON.
+EVENT = {
+    "type": "object",
+    "required": ["event", "id", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["status"]},
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The document's per-job version"},
+        "data": {"type": "string", "description": "The status document (GenerationStatus) as JSON"},
+    },
+}
+
+
+def _last_event_id() -> int:
+    raw = request.headers.get("Last-Event-ID", "")
+    return int(raw) if raw.isdigit() and len(raw) < 19 else -1
+
+
+def _event(version: int, document: str) -> str:
+    return f"event: status\nid: {version}\ndata: {document}\n\n"
+
+
+@bp.route("/video-transform/<uuid:job_id>/events", methods=["GET"])
+@login_required
+@bp.doc(
+    operationId="streamStatus",
+    parameters=[{"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
+    responses={
+        200: {
+            "description": "text/event-stream of `status` events; each event's data is the status document",
+            "content": {"text/event-stream": {"schema": EVENT}},
+        },
+        401: {"description": "No credentials", "content": {"application/json": {"schema": s.ErrorSchema}}},
+        404: {
+            "description": "No such job within your courses",
+            "content": {"application/json": {"schema": s.ErrorSchema}},
+        },
+    },
+)
+def status_events(job_id):
+    """The job's status document, pushed each time it changes (server-sent events)."""
+    job = access.get_job_or_404(job_id, current_user)
+    updates = queue.status_updates(job.id, current_app.config["EVENTS_HEARTBEAT_SECONDS"])
+    latest = queue.current_status(job.id) or (0, events.document(job))
+    db.session.remove()  # the stream needs no database connection
+    last_seen = _last_event_id()
+    deadline = time.monotonic() + current_app.config["EVENTS_MAX_SECONDS"]
+
+    def stream():
+        sent = last_seen
+        if latest[0] > sent or sent < 0:
+            sent = latest[0]
+            yield _event(*latest)
+        for update in updates:
+            if update is None:
+                yield ": heartbeat\n\n"
+            elif update[0] > sent:
+                sent = update[0]
+                yield _event(*update)
+            if time.monotonic() > deadline:
+                break
+
+    response = current_app.response_class(stream(), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"  # proxies must not hold events back
+    return response
