@@ -4,9 +4,12 @@ import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Threads let a slow video download or range request not block the status polls.
-worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+# gevent: each request is a greenlet, so hundreds of open event streams (server-sent events)
+# wait on Redis without holding a thread each, while status polls and downloads go on.
+# psycopg 3 and redis-py cooperate with gevent's patched sockets.
+worker_class = os.environ.get("WEB_WORKER_CLASS", "gevent")
+worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
+threads = int(os.environ.get("WEB_THREADS", "4"))  # for WEB_WORKER_CLASS=gthread
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 accesslog = "-"
 errorlog = "-"

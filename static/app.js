@@ -2,10 +2,18 @@
 // allows no inline script and no eval, so htmx trigger filters live here instead.
 "use strict";
 
-// A tab in the background does not poll: its status panel catches up when shown again.
+// The status panel polls only as a fallback: not while the job page's event stream is open
+// (the stream triggers its reloads), and not in a tab in the background (it catches up when
+// shown again). A poll is a request with no triggering event from an element that polls.
+var streamOpen = false;
+document.addEventListener("htmx:sseOpen", function () { streamOpen = true; });
+document.addEventListener("htmx:sseError", function () { streamOpen = false; });
+document.addEventListener("htmx:sseClose", function () { streamOpen = false; });
+
 document.addEventListener("htmx:beforeRequest", function (event) {
   var trigger = event.detail.elt.getAttribute("hx-trigger") || "";
-  if (document.hidden && trigger.indexOf("every ") === 0) {
+  var poll = trigger.indexOf("every ") !== -1 && !event.detail.requestConfig.triggeringEvent;
+  if (poll && (streamOpen || document.hidden)) {
     event.preventDefault();
   }
 });

@@ -9,12 +9,23 @@ from webapp.services import demo
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_generate_in_the_browser_and_play_the_video(app, browser, live_server, processes):
+@pytest.mark.parametrize("stream", ["pushed", "blocked"])
+def test_generate_in_the_browser_and_play_the_video(app, browser, live_server, processes, stream):
+    """With the event stream the panel reloads when told to; with the stream blocked (a proxy
+    that drops it), it falls back to polling. Either way the user sees the same."""
     with app.app_context():
         login = demo.ensure_demo(app)
     # A slow encoder preset makes the 30 s demo lesson take a few seconds, long enough to watch.
     processes.worker(RENDER_PRESET="veryslow")
     page = browser.new_page()
+    if stream == "blocked":
+        page.route("**/events", lambda route: route.abort())
+    page.add_init_script(
+        """window.streamOpened = false; window.polls = 0;
+        document.addEventListener('htmx:sseOpen', () => { window.streamOpened = true; });
+        document.addEventListener('htmx:beforeSend', (e) => {
+          if (!e.detail.requestConfig.triggeringEvent) window.polls += 1; });"""
+    )
     # Everything below runs under our Content-Security-Policy (no inline script, no eval).
     blocked = []
     page.on("console", lambda msg: "Content Security Policy" in msg.text and blocked.append(msg.text))
@@ -29,8 +40,7 @@ def test_generate_in_the_browser_and_play_the_video(app, browser, live_server, p
     row = "tr[data-lesson='henIVlCPVIY/lesson_3']"
     page.click(f"{row} button:has-text('Generate')")
     page.wait_for_selector(".progress-row", timeout=10_000)
-    # The panel polls every 2 s: record the progress bar each time htmx swaps the panel in,
-    # until the video shows up.
+    # Record the progress bar each time htmx swaps the panel in, until the video shows up.
     page.evaluate(
         """() => { window.progressSeen = [];
           document.body.addEventListener('htmx:afterSettle', () => {
@@ -53,6 +63,10 @@ def test_generate_in_the_browser_and_play_the_video(app, browser, live_server, p
     assert duration == pytest.approx(30.0, abs=0.1)
     assert page.locator(f"{row} .badge").first.inner_text() == "completed"
     # Nothing is active any more: the panel came back without its polling trigger.
-    assert page.get_attribute("#status-panel", "hx-trigger") is None
+    assert "every" not in page.get_attribute("#status-panel", "hx-trigger")
     assert page.get_attribute("#status-panel", "data-status") == "completed"
     assert blocked == []
+    if stream == "pushed":  # the stream drove the reloads; no poll went out
+        assert page.evaluate("window.streamOpened") is True and page.evaluate("window.polls") == 0
+    else:  # polling did the work
+        assert page.evaluate("window.streamOpened") is False and page.evaluate("window.polls") >= 2

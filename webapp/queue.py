@@ -262,9 +262,15 @@ def status_updates(job_id: uuid.UUID, wait: float):
 
     def updates():
         try:
+            quiet_since = time.monotonic()
             while True:
                 message = pubsub.get_message(timeout=wait)
-                yield _parse(message["data"]) if message else None
+                if message:
+                    quiet_since = time.monotonic()
+                    yield _parse(message["data"])
+                elif time.monotonic() - quiet_since >= wait:  # not just a subscription's ack
+                    quiet_since = time.monotonic()
+                    yield None
         finally:
             pubsub.close()
 
