@@ -6,7 +6,10 @@
 // (the stream triggers its reloads), and not in a tab in the background (it catches up when
 // shown again). A poll is a request with no triggering event from an element that polls.
 var streamOpen = false;
-document.addEventListener("htmx:sseOpen", function () { streamOpen = true; });
+document.addEventListener("htmx:sseOpen", function (event) {
+  streamOpen = true;
+  listenForStatus(event.detail.source);
+});
 document.addEventListener("htmx:sseError", function () { streamOpen = false; });
 document.addEventListener("htmx:sseClose", function () { streamOpen = false; });
 
@@ -17,6 +20,35 @@ document.addEventListener("htmx:beforeRequest", function (event) {
     event.preventDefault();
   }
 });
+
+// The stream sends an event each time the job's status changes (up to twice a second while a
+// render runs). The panel reloads at most once a second, and always once more after the last
+// event, so the final state is never skipped: htmx's own "throttle" drops trailing events.
+var RELOAD_EVERY_MS = 1000;
+var lastReload = 0;
+var reloadTimer = null;
+var listening = new WeakSet();
+
+function reloadStatusPanel() {
+  reloadTimer = null;
+  lastReload = Date.now();
+  var panel = document.getElementById("status-panel");
+  if (panel) {
+    htmx.trigger(panel, "status-changed");
+  }
+}
+
+function listenForStatus(source) {
+  if (!source || listening.has(source)) {
+    return;  // the browser reopened the same stream: it already has our listener
+  }
+  listening.add(source);
+  source.addEventListener("status", function () {
+    if (reloadTimer === null) {
+      reloadTimer = setTimeout(reloadStatusPanel, Math.max(0, lastReload + RELOAD_EVERY_MS - Date.now()));
+    }
+  });
+}
 
 // Forms that ask before they act: <form data-confirm="Really?">.
 document.addEventListener("submit", function (event) {

@@ -201,7 +201,7 @@ def test_fragment_polls_while_active_and_stops_when_idle(app, client, setup):
     url = f"/video-transform/{job.id}/video-generation-status"
     idle = client.get(url, headers={**headers, "HX-Request": "true"}).get_data(as_text=True)
     # Idle: no polling trigger, only the event stream's (the panel reloads when told to).
-    assert 'hx-trigger="sse:status throttle:1s"' in idle and "every" not in idle
+    assert 'hx-trigger="status-changed"' in idle and "every" not in idle
     render_id = client.post(URL, json={"jobId": job.id, "lessonPath": job.lessons[0]}, headers=headers).json[
         "renderId"
     ]
@@ -210,14 +210,14 @@ def test_fragment_polls_while_active_and_stops_when_idle(app, client, setup):
     assert active.mimetype == "text/html"
     # Polling as the stream's fallback; static/app.js skips polls while the stream is open or the
     # tab is hidden (no trigger filter: no eval under the CSP).
-    assert 'hx-trigger="sse:status throttle:1s, every 2s"' in html
+    assert 'hx-trigger="status-changed, every 2s"' in html
     assert f'hx-get="{url}"' in html and "waiting for a worker" in html
     assert set(active.headers["Vary"].replace(" ", "").split(",")) >= {"HX-Request", "Accept"}
     json_now = client.get(url, headers=headers).json
     assert json_now["activeRenders"][0]["renderId"] == render_id
     client.post(f"/api/renders/{render_id}/cancel", headers=headers)
     after = client.get(url, headers={**headers, "HX-Request": "true"}).get_data(as_text=True)
-    assert "every 2s" not in after and 'hx-trigger="sse:status throttle:1s"' in after
+    assert "every 2s" not in after and 'hx-trigger="status-changed"' in after
 
 
 def test_page_generate_all_and_cancel_with_htmx(client, auth, setup):

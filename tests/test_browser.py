@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from webapp import queue
 from webapp.services import demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -70,3 +73,38 @@ def test_generate_in_the_browser_and_play_the_video(app, browser, live_server, p
         assert page.evaluate("window.streamOpened") is True and page.evaluate("window.polls") == 0
     else:  # polling did the work
         assert page.evaluate("window.streamOpened") is False and page.evaluate("window.polls") >= 2
+
+
+def test_a_burst_of_status_events_ends_with_a_reload(app, browser, live_server):
+    """The panel reloads at most once a second while events arrive, and once more after the
+    last of a burst, so the state the user ends up seeing is the newest one. (htmx's own
+    throttle dropped an event that came while a reload was in flight: when a render's last
+    progress and its completion came close together, the page stayed at the progress.)"""
+    with app.app_context():
+        login = demo.ensure_demo(app)
+    page = browser.new_page()
+    page.add_init_script(
+        """window.streamOpened = false; window.reloads = 0;
+        document.addEventListener('htmx:sseOpen', () => { window.streamOpened = true; });
+        document.addEventListener('htmx:beforeSend', (e) => {
+          // a reload of the status panel caused by an event (not a poll, not a button)
+          if (e.detail.elt.id === 'status-panel' && e.detail.requestConfig.triggeringEvent)
+            window.reloads += 1; });"""
+    )
+    page.goto(f"{live_server}/login?next=/jobs/{login['jobId']}")
+    page.fill("input[name=email]", login["email"])
+    page.fill("input[name=password]", login["password"])
+    page.click("button[type=submit]")
+    for _ in range(50):  # wait_for_function would evaluate a string, which our CSP forbids
+        if page.evaluate("window.streamOpened"):
+            break
+        page.wait_for_timeout(200)
+    page.wait_for_timeout(1500)  # let whatever the connection itself caused settle
+    before = page.evaluate("window.reloads")
+    with app.app_context():
+        job_id = uuid.UUID(str(login["jobId"]))
+        for _ in range(3):  # three changes in quick succession, as when a render ends
+            queue.publish_status(job_id, "{}")
+    page.wait_for_timeout(2500)
+    assert page.evaluate("window.reloads") - before == 2
+    page.close()
