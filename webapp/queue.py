@@ -62,7 +62,12 @@ def connection(app: Flask | None = None) -> Redis:
     state = app.extensions.setdefault("lvt_redis", {})
     if "client" not in state:
         state["client"] = Redis.from_url(
-            redis_url(app), socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+            redis_url(app),
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=30,
+            # Each open event stream holds a subscription; redis-py's default pool stops at 100.
+            max_connections=10_000,
         )
     return state["client"]
 
