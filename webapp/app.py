@@ -76,7 +76,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import api, auth, filters, ops, pages, stream, webhooks
+    from .views import admin, api, auth, filters, ops, pages, stream, webhooks
     from .views.params import ID_MAX, IdConverter, refuse_nul_characters
     from .views.rest import Api
 
@@ -92,6 +92,8 @@ def register_blueprints(app: Flask) -> None:
     rest_api.register_blueprint(webhooks.api_bp)
     rest_api.register_blueprint(stream.bp)
     app.register_blueprint(webhooks.pages_bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(admin.invites)
     ops.init_app(app, rest_api)
 
 

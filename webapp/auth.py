@@ -20,6 +20,9 @@ from .views.errors import error_response
 from .views.negotiate import Reply, reply
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+# Posts that log someone in: checked without a session too, or another site could log a
+# visitor into an account of its choosing (login CSRF).
+LOGIN_ENDPOINTS = {"auth.login", "invites.set_password"}
 
 
 def bearer_token() -> str | None:
@@ -99,8 +102,8 @@ def check_csrf() -> None:
     view = current_app.view_functions.get(request.endpoint)
     if getattr(view, "csrf_exempt", False):
         return
-    if not current_user.is_authenticated and request.endpoint != "auth.login":
-        return  # no session to abuse: the view itself answers 401 (the login form stays protected)
+    if not current_user.is_authenticated and request.endpoint not in LOGIN_ENDPOINTS:
+        return  # no session to abuse: the view itself answers 401 (the login forms stay protected)
     csrf.protect()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 import time
 import uuid
 from datetime import UTC, datetime
@@ -110,6 +111,9 @@ def _enum(enum_cls: type[enum.Enum], name: str, *, native: bool) -> sa.Enum:
     )
 
 
+# The start of a password hash that stands for "no password yet" (User.clear_password).
+_NO_PASSWORD = "!"
+
 course_members = sa.Table(
     "course_members",
     db.metadata,
@@ -162,6 +166,17 @@ class User(UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    def clear_password(self) -> None:
+        """Leave the user without a password until they choose one through a set-password link."""
+        # Not werkzeug's "method$salt$hash" form, so no password matches it; random, so a
+        # set-password link made before (it embeds a fingerprint of the hash) stops working.
+        self.password_hash = _NO_PASSWORD + secrets.token_urlsafe(24)
+
+    @property
+    def has_password(self) -> bool:
+        """False for an invited user (or one sent a new set-password link) until they choose one."""
+        return not self.password_hash.startswith(_NO_PASSWORD)
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"

@@ -1,4 +1,4 @@
-"""Users, courses and credentials: passwords, personal API tokens, signed tokens."""
+"""Users, courses and credentials: passwords, set-password links, personal API tokens, signed tokens."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from functools import cache
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import Forbidden
 from werkzeug.security import generate_password_hash
 
 from ..extensions import db
@@ -18,6 +20,15 @@ from . import throttle
 
 API_TOKEN_PREFIX = "lvt_"
 _SIGNED_TOKEN_SALT = "api-bearer-token"
+# Its own salt: a set-password link is never a bearer token, nor the other way round.
+_SET_PASSWORD_SALT = "set-password-link"
+# A set-password link works once (choosing the password changes what it was signed for), and
+# for this long.
+SET_PASSWORD_LINK_MAX_AGE = timedelta(days=7)
+SET_PASSWORD_LINK_INVALID = (
+    "This set-password link is not valid: it was used already, it is older than 7 days, "
+    "or a newer link replaced it. Ask an administrator for a new one."
+)
 # last_used_at is written at most this often, so polling clients do not write on every call.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -71,11 +82,17 @@ def get_or_create_course(name: str) -> Course:
     return course
 
 
-def save_user(email: str, password: str | None, role: Role | None = None, courses: list[str] = ()) -> User:
-    """Create the user or update it: password, role, and add course memberships."""
-    email = normalize_email(email)
+def check_email(email: str) -> str:
+    """An email address as saved: trimmed, lower case, with an @, at most 254 characters."""
+    email = normalize_email(email or "")
     if "@" not in email or len(email) > 254:
         raise ValueError(f"not an email address: {email!r}")
+    return email
+
+
+def save_user(email: str, password: str | None, role: Role | None = None, courses: list[str] = ()) -> User:
+    """Create the user or update it: password, role, and add course memberships."""
+    email = check_email(email)
     user = db.session.scalars(sa.select(User).where(User.email == email)).one_or_none()
     if user is None:
         if not password:
@@ -149,15 +166,151 @@ def change_password(user: User, current: str, new: str, confirm: str, address: s
 
 
 def set_active(email: str, active: bool) -> User:
-    """Activate or deactivate a user; deactivating ends every session at once."""
+    """Activate or deactivate a user (the command line); deactivating ends every session at once."""
     user = find_user(email)
     if user is None:
         raise ValueError(f"no user with email {email}")
+    return set_user_active(None, user, active)
+
+
+# --- administering users: actor None is the command line, which may do everything -----------
+
+
+def require_admin(actor: User | None) -> None:
+    """Refuse anyone but an administrator (None, the command line, may)."""
+    if actor is not None and not actor.is_admin:
+        raise Forbidden("Only administrators manage users and courses.")
+
+
+def list_users() -> list[User]:
+    """Every user, by email, with their courses."""
+    query = sa.select(User).options(selectinload(User.courses)).order_by(User.email)
+    return list(db.session.scalars(query))
+
+
+def get_user(user_id: int) -> User | None:
+    return db.session.get(User, user_id)
+
+
+def _keep_an_admin(user: User) -> None:
+    """Refuse to take away the last active administrator: nobody could administer then."""
+    others = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(User)
+        .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user.id)
+    )
+    if user.is_admin and user.active and not others:
+        raise ValueError(
+            f"{user.email} is the last active administrator: make someone else an administrator first."
+        )
+
+
+def set_user_active(actor: User | None, user: User, active: bool) -> User:
+    """Activate or deactivate a user; deactivating ends every session and token at once."""
+    require_admin(actor)
     if user.active != active:
-        user.active = active
         if not active:
+            _keep_an_admin(user)
             end_sessions(user)
+        user.active = active
         db.session.commit()
+    return user
+
+
+def set_role(actor: User | None, user: User, role: Role) -> User:
+    """Make a user an administrator or staff."""
+    require_admin(actor)
+    if user.role != role:
+        _keep_an_admin(user)
+        user.role = role
+        db.session.commit()
+    return user
+
+
+def invite_user(actor: User | None, email: str, role: Role, courses=()) -> tuple[User, str]:
+    """A new user without a password, in the courses given, and the token of the one-time link
+    with which they choose one."""
+    require_admin(actor)
+    email = check_email(email)
+    if find_user(email) is not None:
+        raise ValueError(f"{email} already has an account.")
+    user = User(email=email, role=role, active=True)
+    user.clear_password()
+    user.courses = list(dict.fromkeys(courses))
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError as exc:  # invited by someone else a moment ago
+        db.session.rollback()
+        raise ValueError(f"{email} already has an account.") from exc
+    return user, set_password_token(user)
+
+
+def new_set_password_link(actor: User | None, user: User) -> str:
+    """Replace the user's password with a new one-time link: the password stops working, every
+    session ends, and any link sent before dies."""
+    require_admin(actor)
+    user.clear_password()
+    end_sessions(user)
+    db.session.commit()
+    return set_password_token(user)
+
+
+def _link_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SET_PASSWORD_SALT)
+
+
+def set_password_token(user: User) -> str:
+    """The token of a set-password link: signed, for this user and their current password hash."""
+    return _link_serializer().dumps({"uid": user.id, "pw": _password_fingerprint(user)})
+
+
+def user_for_set_password_token(token: str | None) -> User | None:
+    """The active user a set-password link is for, while it is unused and not expired; else None."""
+    if not token or len(token) > 500:
+        return None
+    try:
+        data = _link_serializer().loads(token, max_age=int(SET_PASSWORD_LINK_MAX_AGE.total_seconds()))
+    except BadSignature:  # SignatureExpired included
+        return None
+    if not isinstance(data, dict) or type(data.get("uid")) is not int:
+        return None
+    user = db.session.get(User, data["uid"])
+    if user is None or not user.active or data.get("pw") != _password_fingerprint(user):
+        return None
+    return user
+
+
+class LinkInvalid(ValueError):
+    """A set-password link that is used, expired, replaced, forged or for a deactivated user."""
+
+    def __init__(self):
+        super().__init__(SET_PASSWORD_LINK_INVALID)
+
+
+def set_password_with_link(token: str | None, new: str, confirm: str) -> User:
+    """Set the password a set-password link is for; the link works this once."""
+    user = user_for_set_password_token(token)
+    if user is None:
+        raise LinkInvalid()
+    if new != confirm:
+        raise ValueError("The new password and its confirmation differ.")
+    check_new_password(new)
+    # Only while the hash is still the one the link was made for: two uses of one link at the
+    # same moment set one password, and the other finds the link used.
+    changed = db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id, User.password_hash == user.password_hash)
+        .values(
+            password_hash=generate_password_hash(new, method=_hash_method()),
+            session_version=User.session_version + 1,
+        )
+    )
+    if changed.rowcount != 1:
+        db.session.rollback()
+        raise LinkInvalid()
+    db.session.commit()
+    db.session.refresh(user)
     return user
 
 

@@ -22,14 +22,14 @@ from wtforms import (
     URLField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..models import WEBHOOK_EVENTS
+from ..models import WEBHOOK_EVENTS, Role
 from ..services import accounts, jobs
 
 if TYPE_CHECKING:
-    from ..models import Course
+    from ..models import Course, User
 
 EMAIL_MAX = 254  # as accounts.save_user
 TOKEN_NAME_MAX = 100  # as accounts.create_api_token
@@ -70,7 +70,7 @@ class MultiCheckboxField(SelectMultipleField):
 
     def pre_validate(self, form):
         if self.data and not set(self.data) <= {choice.value for choice in self.choices}:
-            raise ValueError("Choose among the listed events.")
+            raise ValidationError("Choose among the listed events.")
 
 
 class _CourseForm(Form):
@@ -161,3 +161,105 @@ class TokenForm(Form):
 class GenerateForm(Form):
     # Which lesson is for the service to judge (it answers an unknown or empty path).
     lesson_path = HiddenField(name="lessonPath", default="")
+
+
+class RenameJobForm(Form):
+    # Not required: the service names a job without a title "Video <id>".
+    title = StringField(
+        "Title",
+        [Length(max=jobs.TITLE_MAX, message=f"Titles have at most {jobs.TITLE_MAX} characters.")],
+        filters=[one_line],
+    )
+
+
+class DeleteJobForm(Form):
+    delete_videos = BooleanField("Also delete the finished video files")
+
+
+# --- administrators' pages and the set-password page -----------------------------------------
+
+
+class SetPasswordForm(Form):
+    # Whether the two agree is for the service to say, as on the account page.
+    token = HiddenField(default="")
+    new_password = PasswordField(
+        "New password", [InputRequired("Enter a new password."), _PASSWORD_MIN, _PASSWORD_MAX]
+    )
+    confirm_password = PasswordField(
+        "New password again", [InputRequired("Enter the new password again."), _PASSWORD_MIN, _PASSWORD_MAX]
+    )
+
+
+_ROLE_CHOICES = [SelectChoice(Role.STAFF.value, "staff"), SelectChoice(Role.ADMIN.value, "administrator")]
+
+
+def _role_field() -> SelectField:
+    return SelectField("Role", choices=_ROLE_CHOICES, default=Role.STAFF.value, validate_choice=True)
+
+
+class CourseChecklist(MultiCheckboxField):
+    def pre_validate(self, form):
+        if self.data and not set(self.data) <= {choice.value for choice in self.choices}:
+            raise ValidationError("Choose among the listed courses.")
+
+
+class InviteForm(Form):
+    email = EmailField(
+        "Email",
+        [
+            InputRequired("Enter the email address of the person to invite."),
+            Length(max=EMAIL_MAX, message=f"Email addresses have at most {EMAIL_MAX} characters."),
+        ],
+    )
+    role = _role_field()
+    courses = CourseChecklist("Courses", coerce=int)
+
+    def __init__(self, courses: list[Course], **kwargs):
+        super().__init__(**kwargs)
+        self._courses = {course.id: course for course in courses}
+        self.courses.choices = [SelectChoice(course.id, course.name) for course in courses]
+
+    @property
+    def chosen_courses(self) -> list[Course]:
+        return [self._courses[course_id] for course_id in self.courses.data or ()]
+
+
+class RoleForm(Form):
+    role = _role_field()
+
+
+class AddCourseForm(_CourseForm):
+    course = _course_field("Choose a course to add the user to.")
+
+
+class AddMemberForm(Form):
+    user = SelectField(
+        "User",
+        coerce=int,
+        invalid_value_message="Choose a user to add.",
+        invalid_choice_message="Choose a user to add.",
+        render_kw={"required": True},
+    )
+
+    def __init__(self, users: list[User], **kwargs):
+        super().__init__(**kwargs)
+        self._users = {user.id: user for user in users}
+        self.user.choices = [SelectChoice(user.id, user.email) for user in users]
+
+    @property
+    def chosen_user(self) -> User | None:
+        return self._users.get(self.user.data)
+
+
+class CourseNameForm(Form):
+    name = StringField(
+        "Course name",
+        [
+            InputRequired("Enter a course name."),
+            Length(
+                max=accounts.COURSE_NAME_MAX,
+                message=f"Course names have at most {accounts.COURSE_NAME_MAX} characters.",
+            ),
+        ],
+        filters=[lambda value: value.strip() if value else value],
+    )
