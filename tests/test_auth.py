@@ -204,3 +204,35 @@ def test_successful_logins_are_not_counted(client, factory):
     for _ in range(8):
         response = client.post("/auth/token", json={"email": user.email, "password": PASSWORD})
         assert response.status_code == 200
+
+
+def test_a_missing_token_and_an_invalid_one_are_told_apart(client, factory):
+    job = factory.job("A", lessons=1)
+    missing = client.get(status_url(job.id))
+    invalid = client.get(status_url(job.id), headers=bearer("lvt_not-a-token"))
+    malformed = client.get(status_url(job.id), headers={"Authorization": "Basic abc"})
+    assert (missing.status_code, invalid.status_code, malformed.status_code) == (401, 401, 401)
+    assert missing.json["message"] == (
+        "Authentication required: log in or send an Authorization: Bearer token."
+    )
+    assert invalid.json["message"] == "The bearer token is not valid: it is unknown, revoked or expired."
+    assert malformed.json["message"] == "The Authorization header must read 'Bearer <token>'."
+    # RFC 6750's challenge says the same to programs.
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+    assert invalid.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert malformed.headers["WWW-Authenticate"] == 'Bearer error="invalid_request"'
+
+
+def test_the_login_redirect_keeps_the_path_without_a_stray_question_mark(client, factory):
+    from urllib.parse import parse_qs, urlsplit
+
+    def next_of(location: str) -> str:
+        return parse_qs(urlsplit(location).query)["next"][0]
+
+    assert next_of(client.get("/jobs").headers["Location"]) == "/jobs"
+    assert next_of(client.get("/jobs?q=thai&page=2").headers["Location"]) == "/jobs?q=thai&page=2"
+    job = factory.job("A", lessons=1)
+    fragment = client.get(f"/jobs/{job.id}", headers={"HX-Request": "true"})
+    assert next_of(fragment.headers["HX-Redirect"]) == f"/jobs/{job.id}"
+    login = client.get("/login?next=/jobs").get_data(as_text=True)
+    assert 'value="/jobs"' in login  # the login form carries it on

@@ -73,12 +73,37 @@ def load_user_from_request(_request) -> User | None:
     return user
 
 
+MISSING_CREDENTIALS = "Authentication required: log in or send an Authorization: Bearer token."
+INVALID_TOKEN = "The bearer token is not valid: it is unknown, revoked or expired."
+MALFORMED_HEADER = "The Authorization header must read 'Bearer <token>'."
+
+
+def _refused_credentials() -> tuple[str, str]:
+    """Why the request is not authenticated, and the WWW-Authenticate challenge (RFC 6750) to send:
+    a client without credentials is told to send some; one with a bad token, that it is bad."""
+    token = bearer_token()
+    if token is None:
+        return MISSING_CREDENTIALS, "Bearer"
+    if token == "" and not request.headers.get("Authorization", "").lower().startswith("bearer"):
+        return MALFORMED_HEADER, 'Bearer error="invalid_request"'
+    return INVALID_TOKEN, 'Bearer error="invalid_token"'
+
+
+def _here() -> str:
+    """This request's path and query, without the stray "?" of request.full_path."""
+    query = request.query_string.decode("latin-1")
+    return f"{request.path}?{query}" if query else request.path
+
+
 @login_manager.unauthorized_handler
 def unauthorized():
     kind = reply()
     if kind is Reply.JSON:
-        return error_response(401, "Authentication required: log in or send an Authorization: Bearer token.")
-    login = url_for("auth.login", next=request.full_path)
+        message, challenge = _refused_credentials()
+        response = error_response(401, message)
+        response.headers["WWW-Authenticate"] = challenge
+        return response
+    login = url_for("auth.login", next=_here())
     if kind is Reply.FRAGMENT:
         # An htmx poll after the session ended: send the whole page to the login form.
         response = error_response(401, "Your session has ended; please log in again.")

@@ -12,17 +12,18 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, url_for
 from flask.cli import AppGroup, with_appcontext
 
 from . import embedded_redis, queue
 from .extensions import db
 from .models import Role, VideoJob
-from .services import access, accounts, demo, jobs
+from .services import access, accounts, courses, demo, jobs
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")
 jobs_cli = AppGroup("jobs", help="Manage video jobs.")
+courses_cli = AppGroup("courses", help="Manage courses and their members.")
 redis_cli = AppGroup("redis", help="Control the embedded Redis (used when REDIS_URL is not set).")
 
 
@@ -80,6 +81,80 @@ def activate_user(email: str):
     click.echo(f"{user.email} is active.")
 
 
+@users_cli.command("list")
+def list_users():
+    """Every user: email, role, active or not, courses (tab-separated)."""
+    for user in accounts.list_users():
+        state = "active" if user.active else "deactivated"
+        if not user.has_password:
+            state += ", no password yet"
+        names = ", ".join(c.name for c in user.courses) or "-"
+        click.echo(f"{user.email}\t{user.role}\t{state}\t{names}")
+
+
+URL_OPTION = click.option(
+    "--url", help="Where the app is served (e.g. https://videos.example.com), to print a whole link."
+)
+
+
+def _set_password_link(token: str, url: str | None) -> str:
+    with current_app.test_request_context(base_url=url or "http://localhost/"):
+        return url_for("invites.set_password_page", token=token, _external=bool(url))
+
+
+@users_cli.command("invite")
+@click.argument("email")
+@click.option(
+    "--role", type=click.Choice([r.value for r in Role]), default=Role.STAFF.value, show_default=True
+)
+@click.option("--course", "course_names", multiple=True, help="An existing course to join; repeatable.")
+@URL_OPTION
+def invite_user(email: str, role: str, course_names: tuple[str, ...], url: str | None):
+    """Create a user without a password; prints, last, the one-time link to choose one (7 days)."""
+    found = [_course_named(name) for name in course_names]
+    try:
+        user, token = accounts.invite_user(None, email, Role(role), found)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    names = ", ".join(c.name for c in user.courses) or "no courses"
+    click.echo(f"{user.email} ({user.role}) invited, in {names}.")
+    click.echo("Their set-password link (works once, for 7 days):")
+    click.echo(_set_password_link(token, url))
+
+
+@users_cli.command("password-link")
+@click.argument("email")
+@URL_OPTION
+def password_link(email: str, url: str | None):
+    """Replace a user's password with a new one-time set-password link (printed last).
+
+    Their current password and earlier links stop working, and every session of theirs ends."""
+    user = _user_with_email(email)
+    token = accounts.new_set_password_link(None, user)
+    click.echo(f"New set-password link for {user.email} (works once, 7 days):")
+    click.echo(_set_password_link(token, url))
+
+
+@users_cli.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+def set_role(email: str, role: str):
+    """Make a user an administrator (admin) or staff."""
+    user = _user_with_email(email)
+    try:
+        accounts.set_role(None, user, Role(role))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{user.email} is {user.role}.")
+
+
+def _user_with_email(email: str):
+    user = accounts.find_user(email)
+    if user is None:
+        raise click.ClickException(f"no user with email {email}")
+    return user
+
+
 @tokens_cli.command("create")
 @click.argument("email")
 @click.option("--name", default="CLI token", show_default=True)
@@ -133,12 +208,72 @@ def delete_job(job_id: str, delete_videos: bool):
     click.echo(f"Job {job_id} deleted.")
 
 
+@jobs_cli.command("rename")
+@click.argument("job_id")
+@click.argument("title")
+def rename_job(job_id: str, title: str):
+    """Give a job a new title (empty: "Video <id>")."""
+    try:
+        job = jobs.rename_job(_job(job_id), title)
+    except jobs.JobError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Job {job.id} is now '{job.title}'.")
+
+
+@courses_cli.command("list")
+def list_courses():
+    """Every course: name, members, jobs (tab-separated)."""
+    for row in courses.list_courses():
+        click.echo(f"{row.course.name}\t{row.members} members\t{row.jobs} jobs")
+
+
+@courses_cli.command("create")
+@click.argument("name")
+def create_course(name: str):
+    """Create a course (names are unique)."""
+    try:
+        course = courses.create_course(None, name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Course {course.name} created.")
+
+
+@courses_cli.command("rename")
+@click.argument("name")
+@click.argument("new_name")
+def rename_course(name: str, new_name: str):
+    """Give a course a new name."""
+    try:
+        course = courses.rename_course(None, _course_named(name), new_name)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Course {name} is now {course.name}.")
+
+
+@courses_cli.command("add-member")
+@click.argument("name")
+@click.argument("email")
+def add_member(name: str, email: str):
+    """Make a user a member of a course."""
+    course, user = _course_named(name), _user_with_email(email)
+    added = courses.add_member(None, course, user)
+    click.echo(f"{user.email} {'is now' if added else 'was already'} a member of {course.name}.")
+
+
+@courses_cli.command("remove-member")
+@click.argument("name")
+@click.argument("email")
+def remove_member(name: str, email: str):
+    """Take a user out of a course: they lose its jobs at once."""
+    course, user = _course_named(name), _user_with_email(email)
+    removed = courses.remove_member(None, course, user)
+    click.echo(f"{user.email} {'is no longer' if removed else 'was not'} a member of {course.name}.")
+
+
 def _course_named(name: str):
     found = jobs.find_course(name)
     if found is None:
-        raise click.ClickException(
-            f"no course named {name!r} (create it with: flask users create … --course)"
-        )
+        raise click.ClickException(f"no course named {name!r} (create it with: flask courses create NAME)")
     return found
 
 
@@ -231,5 +366,14 @@ def redis_stop():
 
 
 def init_app(app: Flask) -> None:
-    for command in (users_cli, tokens_cli, jobs_cli, redis_cli, demo_command, worker_command, cron_command):
+    for command in (
+        users_cli,
+        courses_cli,
+        tokens_cli,
+        jobs_cli,
+        redis_cli,
+        demo_command,
+        worker_command,
+        cron_command,
+    ):
         app.cli.add_command(command)
