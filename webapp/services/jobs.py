@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -13,7 +14,16 @@ from sqlalchemy.orm import selectinload
 
 from .. import queue
 from ..extensions import db
-from ..models import Course, Lesson, Render, RenderState, User, VideoGenerationStatus, VideoJob
+from ..models import (
+    ACTIVE_RENDER_STATES,
+    Course,
+    Lesson,
+    Render,
+    RenderState,
+    User,
+    VideoGenerationStatus,
+    VideoJob,
+)
 from . import access, lessons, storage, summary
 from .messages import without_server_paths
 
@@ -235,6 +245,44 @@ def list_jobs(
             sa.or_(VideoJob.title.ilike(pattern, escape="\\"), VideoJob.video_id.ilike(pattern, escape="\\"))
         )
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+@dataclass(frozen=True)
+class LiveProgress:
+    """What a job is rendering now, as the jobs list shows it."""
+
+    queued: int
+    rendering: int
+    frames_done: int
+    frames_total: int
+
+    @property
+    def percent(self) -> float | None:
+        """Frames done of the renders under way, in percent; None before any reports its total."""
+        if not self.frames_total:
+            return None
+        return round(100.0 * min(self.frames_done, self.frames_total) / self.frames_total, 1)
+
+
+def live_progress(page_jobs: list[VideoJob]) -> dict[uuid.UUID, LiveProgress]:
+    """Per generating job of a page, its queued and rendering renders and their frames: one query
+    for the whole page (none when nothing on it generates), never one per row."""
+    ids = [job.id for job in page_jobs if job.video_generation_status == VideoGenerationStatus.GENERATING]
+    if not ids:
+        return {}
+    rendering = Render.state == RenderState.RENDERING
+    query = (
+        sa.select(
+            Render.job_id,
+            sa.func.count().filter(Render.state == RenderState.QUEUED),
+            sa.func.count().filter(rendering),
+            sa.func.coalesce(sa.func.sum(Render.frames_done).filter(rendering), 0),
+            sa.func.coalesce(sa.func.sum(Render.frames_total).filter(rendering), 0),
+        )
+        .where(Render.job_id.in_(ids), Render.state.in_(ACTIVE_RENDER_STATES))
+        .group_by(Render.job_id)
+    )
+    return {row[0]: LiveProgress(*row[1:]) for row in db.session.execute(query)}
 
 
 def find_course(name: str) -> Course | None:

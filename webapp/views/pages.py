@@ -58,6 +58,7 @@ def jobs_list():
     return render_template(
         "jobs.html",
         page=result,
+        progress=jobs.live_progress(result.items),
         courses=access.visible_courses(current_user),
         statuses=list(VideoGenerationStatus),
         filters={"course": course_id, "status": status, "q": search},
@@ -120,6 +121,39 @@ def move_job(job_id: str):
     else:
         flash(form.course.errors[0], "error")
     return redirect(url_for("pages.job_detail", job_id=job.id))
+
+
+@bp.post("/jobs/<job_id>/rename")
+@login_required
+def rename_job(job_id: str):
+    job = access.get_job_or_404(job_id, current_user)
+    form = forms.RenameJobForm()
+    if not form.validate():
+        flash(form.title.errors[0], "error")
+        return redirect(url_for("pages.job_detail", job_id=job.id))
+    try:
+        job = jobs.rename_job(job, form.title.data)
+    except jobs.JobError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Job renamed to “{job.title}”.", "info")
+    return redirect(url_for("pages.job_detail", job_id=job.id))
+
+
+@bp.post("/jobs/<job_id>/delete")
+@login_required
+def delete_job(job_id: str):
+    job = access.get_job_or_404(job_id, current_user)
+    form = forms.DeleteJobForm()
+    title = job.title
+    jobs.delete_job(job, delete_videos=bool(form.delete_videos.data))
+    files = "its video files were deleted" if form.delete_videos.data else "its video files were kept"
+    flash(
+        f"Job “{title}” deleted with its lesson list and render history; "
+        f"the lesson folders stay on disk and {files}.",
+        "info",
+    )
+    return redirect(url_for("pages.jobs"))
 
 
 @bp.post("/jobs/<job_id>/rescan")
