@@ -12,6 +12,9 @@ worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 threads = int(os.environ.get("WEB_THREADS", "4"))  # for WEB_WORKER_CLASS=gthread
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 accesslog = "-"
+# The path without its query string, and no Referer: a query string can hold a secret (a
+# set-password link's token), as the app's own request log lines know.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 

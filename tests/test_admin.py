@@ -307,6 +307,7 @@ def test_the_set_password_page_is_never_cached_and_its_token_stays_out_of_the_pa
     assert urlsplit(link).path == "/set-password"  # request log lines record paths only
     page = client.get(path_of(link))
     assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"  # its styles and scripts do not get the token
     assert 'action="/set-password"' in page.text
 
 
@@ -478,3 +479,14 @@ def test_what_people_typed_is_shown_escaped(client, auth, team):
         html = client.get(path).text
         assert "<script>alert" not in html and "<b>mallory" not in html
     assert "&lt;script&gt;alert" in client.get("/admin/courses").text
+
+
+def test_the_web_servers_access_log_leaves_out_query_strings_and_referers():
+    """A set-password link's token is in its query string: gunicorn must not log it."""
+    import runpy
+
+    from .helpers import ROOT
+
+    log_format = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["access_log_format"]
+    assert "%(U)s" in log_format
+    assert not any(atom in log_format for atom in ("%(r)s", "%(q)s", "%(f)s"))

@@ -34,6 +34,14 @@ def no_store(response):
     return response
 
 
+@invites.after_request
+def no_referrer(response):
+    # This page's URL holds the link's token: the requests it makes (styles, scripts) must not
+    # carry it in a Referer header.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 def _user_or_404(user_id: int):
     user = accounts.get_user(user_id)
     if user is None:
