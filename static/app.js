@@ -57,3 +57,61 @@ document.addEventListener("submit", function (event) {
     event.preventDefault();
   }
 }, true);
+
+// Lesson package uploads (the job page): refuse a file over the limit before sending it, show
+// the upload's progress, and say why when the server refuses it.
+function uploadParts(form) {
+  return {
+    bar: form.querySelector(".upload-progress"),
+    error: form.querySelector(".upload-error"),
+  };
+}
+
+function showUploadError(form, message) {
+  var parts = uploadParts(form);
+  parts.bar.hidden = true;
+  parts.error.textContent = message;
+  parts.error.hidden = false;
+}
+
+document.addEventListener("htmx:beforeRequest", function (event) {
+  var form = event.detail.elt;
+  if (!form.classList || !form.classList.contains("upload-form")) {
+    return;
+  }
+  var file = form.querySelector("input[type=file]").files[0];
+  var most = Number(form.getAttribute("data-max-bytes"));
+  if (file && most && file.size > most) {
+    event.preventDefault();
+    showUploadError(form, "This file is larger than the " + Math.round(most / 1048576) + " MiB a package may have.");
+    return;
+  }
+  var parts = uploadParts(form);
+  parts.error.hidden = true;
+  parts.bar.value = 0;
+  parts.bar.hidden = false;
+});
+
+document.addEventListener("htmx:xhr:progress", function (event) {
+  var form = event.target;
+  if (form.classList && form.classList.contains("upload-form") && event.detail.lengthComputable) {
+    uploadParts(form).bar.value = Math.round((100 * event.detail.loaded) / event.detail.total);
+  }
+});
+
+document.addEventListener("htmx:afterRequest", function (event) {
+  var form = event.detail.elt;
+  if (!form.classList || !form.classList.contains("upload-form")) {
+    return;
+  }
+  if (event.detail.successful) {
+    uploadParts(form).bar.hidden = true;
+    form.reset();
+  } else {
+    var xhr = event.detail.xhr;
+    var status = xhr && xhr.status;
+    showUploadError(form, status === 413
+      ? "The package is too large."
+      : "The upload did not go through" + (status ? " (" + status + ")" : "") + ". Try again.");
+  }
+});

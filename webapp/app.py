@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import config as settings
 from . import headers, telemetry
 from .extensions import csrf, db, htmx, migrate
+from .views import bodies
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +68,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     htmx.init_app(app)
+    bodies.init_app(app)  # after htmx (it sets the request class), before the CSRF check reads forms
 
     # CSRF is checked in auth.check_csrf: every browser post, but not bearer-token calls.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False

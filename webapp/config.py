@@ -40,6 +40,10 @@ _ENV_INTS = (
     "WEBHOOK_TIMEOUT",
     "EVENTS_HEARTBEAT_SECONDS",
     "EVENTS_MAX_SECONDS",
+    "UPLOAD_MAX_BYTES",
+    "UPLOAD_MAX_FILES",
+    "UPLOAD_MAX_UNCOMPRESSED_BYTES",
+    "UPLOAD_MAX_RATIO",
 )
 _ENV_BOOLS = ("SESSION_COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE")
 _ENV_INT_LISTS = ("RENDER_RETRY_INTERVALS", "WEBHOOK_RETRY_INTERVALS")
@@ -92,8 +96,13 @@ def defaults(instance_path: Path) -> dict:
         "LESSON_MAX_SECONDS": 4 * 3600,
         "USER_MAX_ACTIVE_RENDERS": 20,
         "LESSON_MAX_OUTPUT_NAMES": 5,
-        # Request bodies: JSON calls and small forms only.
+        # Request bodies: JSON calls and small forms only, except lesson packages (uploads):
+        # at most this many bytes compressed, entries, bytes unpacked, and unpacked/packed.
         "MAX_CONTENT_LENGTH": 64 * 1024,
+        "UPLOAD_MAX_BYTES": 2 * 1024**3,
+        "UPLOAD_MAX_FILES": 2000,
+        "UPLOAD_MAX_UNCOMPRESSED_BYTES": 8 * 1024**3,
+        "UPLOAD_MAX_RATIO": 100,
         "SQLALCHEMY_RECORD_QUERIES": False,
         "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session
         "JOBS_PER_PAGE": 20,

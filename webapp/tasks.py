@@ -24,7 +24,7 @@ from .extensions import db
 from .models import ErrorKind
 from .render import Cancelled, ManifestError, RenderError, RenderSettings, TransientRenderError
 from .render import render_lesson as render_video
-from .services import lifecycle, recovery, webhooks
+from .services import lifecycle, recovery, uploads, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +160,24 @@ def reap_lost_renders():
     return counts
 
 
+def sweep_uploads():
+    """Periodic: remove staging folders of uploads that died half way (a day old)."""
+    removed = uploads.sweep_stale(Path(current_app.config["LESSONS_ROOT"]))
+    if removed:
+        log.info("upload staging swept folders=%s", removed)
+    return removed
+
+
 def register_cron(scheduler: CronScheduler, app: Flask) -> None:
     """Periodic jobs for `flask cron`."""
+    scheduler.register(
+        sweep_uploads,
+        queue_name=queue.MAINTENANCE_QUEUE,
+        interval=3600,
+        job_timeout=600,
+        result_ttl=60,
+        failure_ttl=24 * 3600,
+    )
     scheduler.register(
         reap_lost_renders,
         queue_name=queue.MAINTENANCE_QUEUE,

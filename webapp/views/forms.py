@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING
 
 from flask import request
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from werkzeug.datastructures import CombinedMultiDict
 from wtforms import (
     BooleanField,
     EmailField,
     HiddenField,
+    IntegerField,
     PasswordField,
     SelectField,
     SelectMultipleField,
@@ -22,7 +25,7 @@ from wtforms import (
     URLField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..models import WEBHOOK_EVENTS, Role
@@ -156,6 +159,19 @@ class TokenForm(Form):
         [Length(max=TOKEN_NAME_MAX, message=f"Token names have at most {TOKEN_NAME_MAX} characters.")],
         filters=[one_line],
     )
+
+
+class UploadForm(Form):
+    package = FileField("Lesson package (.zip)", [FileRequired("Choose a zip file to upload.")])
+    lesson = IntegerField(
+        "Only this lesson number",
+        [Optional(), NumberRange(0, 999_999, "Lesson numbers go from 0 to 999999.")],
+        description="Leave empty when the zip holds lesson_<n>/ folders; "
+        "give a number when it holds one lesson's files.",
+    )
+
+    def __init__(self, **kwargs):
+        super().__init__(CombinedMultiDict((request.files, request.form)), **kwargs)
 
 
 class GenerateForm(Form):

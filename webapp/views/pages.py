@@ -8,7 +8,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from ..models import VideoGenerationStatus
-from ..services import access, jobs, lessons, renders, summary
+from ..services import access, jobs, lessons, renders, summary, uploads
+from ..services.packages import PackageError
 from . import forms, rest
 from .negotiate import Reply, reply
 from .params import MAX_PAGE, query_int
@@ -168,6 +169,26 @@ def rescan(job_id: str):
             f"Lessons rescanned: {result.added} new, {result.updated} changed, {result.removed} gone.", "info"
         )
     return redirect(url_for("pages.job_detail", job_id=job.id))
+
+
+@bp.post("/jobs/<job_id>/lessons")
+@login_required
+def upload_lessons(job_id: str):
+    """A lesson package from the job page (see the API's POST /api/jobs/<id>/lessons)."""
+    job = access.get_job_or_404(job_id, current_user)
+    form = forms.UploadForm()
+    if not form.validate():
+        problem = form.package.errors or form.lesson.errors or form.form_errors or ["The form was not valid."]
+        return _after_action(job, problem[0], "error")
+    try:
+        installed = uploads.install_package(
+            job, form.package.data.stream, lessons_root(), lesson=form.lesson.data
+        )
+    except PackageError as exc:
+        return _after_action(job, exc.message, "error")
+    names = ", ".join(path.rsplit("/", 1)[1] for path in installed.lesson_paths)
+    count = len(installed.lesson_paths)
+    return _after_action(job, f"Uploaded {count} lesson{'s' if count != 1 else ''}: {names}.")
 
 
 def _after_action(job, message: str, category: str = "info"):

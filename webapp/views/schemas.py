@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import flask_smorest.fields
 import marshmallow as ma
 from flask import url_for
 from marshmallow import fields, validate
@@ -138,6 +139,20 @@ class WebhookRequest(Schema):
     )
 
 
+class UploadQuery(Schema):
+    lesson = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=0, max=999_999),
+        metadata={"description": "The package is the inside of this one lesson's folder (lesson_<n>)"},
+    )
+
+
+class UploadFiles(Schema):
+    package = flask_smorest.fields.Upload(
+        required=True, metadata={"description": "A zip of lesson_<n>/ folders, or of one lesson's files"}
+    )
+
+
 class DeleteJobQuery(Schema):
     deleteVideos = fields.Boolean(
         load_default=False, metadata={"description": "Also delete the finished videos' files"}
@@ -168,6 +183,8 @@ class ErrorSchema(Schema):
     jobId = fields.UUID(
         metadata={"description": "409 on creating a job: the video's job, when in your reach"}
     )
+    lesson = fields.String(metadata={"description": "422 on a lesson package: the lesson at fault"})
+    field = fields.String(metadata={"description": "422 on a lesson package: the lesson.json field at fault"})
 
 
 class GenerateVideoResponse(Schema):
@@ -322,6 +339,15 @@ class GenerateAllResponse(Schema):
     renders = fields.List(fields.Nested(RenderSchema), required=True)
     skipped = fields.List(fields.Nested(Skipped), required=True)
     statusUrl = fields.String(required=True)
+
+
+class UploadResult(Schema):
+    lessons = fields.List(
+        fields.Nested(LessonSchema),
+        required=True,
+        metadata={"description": "The lessons the package installed (new or replaced)"},
+    )
+    job = fields.Nested(JobDetailSchema, required=True)
 
 
 class RescanResult(Schema):

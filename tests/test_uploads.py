@@ -1,0 +1,380 @@
+"""Lesson packages over the API: upload, validation before anything changes, hostile archives,
+active renders, course scope, and the download that gives a package back."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import struct
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from webapp.render.sample import write_sample_lesson
+
+from .helpers import bearer, csrf_token
+
+
+@pytest.fixture
+def alice(factory):
+    user = factory.user("alice@example.com", courses=["Course A"])
+    return bearer(factory.token(user.email))
+
+
+SAMPLE = {"segments": 1, "seconds": 0.5, "width": 160, "height": 90, "fps": 10}
+
+
+def lesson_files(tmp_path: Path, title: str = "Uploaded", **sample) -> dict[str, bytes]:
+    """The files of one small real lesson, {relative path: bytes}, with the given title."""
+    folder = tmp_path / f"src-{title.replace(' ', '_')}-{len(list(tmp_path.iterdir()))}"
+    write_sample_lesson(folder, **{**SAMPLE, **sample})
+    manifest = json.loads((folder / "lesson.json").read_text())
+    manifest["title"] = title
+    (folder / "lesson.json").write_text(json.dumps(manifest))
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def make_zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def package(**lessons: dict[str, bytes]) -> bytes:
+    """A zip of lesson_<n>/ folders: package(lesson_1=files, lesson_2=files)."""
+    return make_zip(
+        {f"{name}/{path}": data for name, files in lessons.items() for path, data in files.items()}
+    )
+
+
+def upload(client, job_id, data: bytes, headers, query: str = ""):
+    return client.post(
+        f"/api/jobs/{job_id}/lessons{query}",
+        data={"package": (io.BytesIO(data), "lessons.zip")},
+        content_type="multipart/form-data",
+        headers=headers,
+    )
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under the lessons root except the (empty) staging folder."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() or p.is_symlink()
+    }
+
+
+def staging_left(app) -> list[str]:
+    staging = Path(app.config["LESSONS_ROOT"]) / ".uploads"
+    return sorted(p.name for p in staging.iterdir()) if staging.is_dir() else []
+
+
+def test_upload_a_package_of_lessons(app, client, factory, alice, tmp_path):
+    job = factory.job("Course A", lessons=0)
+    data = package(lesson_1=lesson_files(tmp_path, "One"), lesson_2=lesson_files(tmp_path, "Two"))
+    response = upload(client, job.id, data, alice)
+    assert response.status_code == 201, response.json
+    assert response.headers["Location"] == f"/api/jobs/{job.id}"
+    body = response.json
+    assert [lesson["path"] for lesson in body["lessons"]] == [
+        f"{job.video_id}/lesson_1",
+        f"{job.video_id}/lesson_2",
+    ]
+    assert [lesson["title"] for lesson in body["lessons"]] == ["One", "Two"]
+    assert body["job"]["totalLessons"] == 2
+    root = Path(app.config["LESSONS_ROOT"]) / job.video_id
+    assert json.loads((root / "lesson_2" / "lesson.json").read_text())["title"] == "Two"
+    assert staging_left(app) == []
+    # The lessons are real: a render of one goes through.
+    render = client.post(
+        "/video-transform/generate-video",
+        json={"jobId": job.id, "lessonPath": f"{job.video_id}/lesson_2", "outputFileName": "v.mp4"},
+        headers=alice,
+    )
+    assert render.status_code == 202, render.json
+
+
+def test_one_lesson_by_number_inside_a_wrapping_folder_replaces_it(app, client, factory, alice, tmp_path):
+    job = factory.job("Course A", lessons=2)
+    files = lesson_files(tmp_path, "Replaced")
+    data = make_zip({f"my lesson/{path}": content for path, content in files.items()})
+    response = upload(client, job.id, data, alice, "?lesson=2")
+    assert response.status_code == 201, response.json
+    assert [lesson["title"] for lesson in response.json["lessons"]] == ["Replaced"]
+    titles = [lesson["title"] for lesson in response.json["job"]["lessons"]]
+    assert titles[1] == "Replaced" and titles[0] != "Replaced"
+    folder = Path(app.config["LESSONS_ROOT"]) / job.video_id / "lesson_2"
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == sorted(files)
+
+
+def test_a_broken_manifest_is_422_naming_lesson_and_field_and_nothing_changes(
+    app, client, factory, alice, tmp_path
+):
+    job = factory.job("Course A", lessons=1)
+    root = Path(app.config["LESSONS_ROOT"])
+    before = snapshot(root)
+    broken = lesson_files(tmp_path, "Broken")
+    manifest = json.loads(broken["lesson.json"])
+    manifest["segments"][0]["audio"] = "missing.wav"
+    broken["lesson.json"] = json.dumps(manifest).encode()
+    data = package(lesson_1=lesson_files(tmp_path, "Good"), lesson_3=broken)
+    response = upload(client, job.id, data, alice)
+    assert response.status_code == 422
+    body = response.json
+    assert body["lesson"] == "lesson_3" and body["field"] == "segments[0].audio"
+    assert body["message"] == "lesson_3: segments[0].audio: file not found"
+    assert str(root) not in body["message"]
+    assert snapshot(root) == before  # lesson_1 was not replaced either
+    assert staging_left(app) == []
+    no_manifest = package(lesson_4={"notes.txt": b"hello"})
+    response = upload(client, job.id, no_manifest, alice)
+    assert response.status_code == 422 and response.json["message"] == "lesson_4: lesson.json is missing."
+
+
+def test_a_lesson_being_rendered_is_not_replaced(app, client, factory, alice, tmp_path):
+    job = factory.job("Course A", lessons=2)
+    queued = client.post(
+        "/video-transform/generate-video",
+        json={"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": "v.mp4"},
+        headers=alice,
+    )
+    assert queued.status_code == 202
+    root = Path(app.config["LESSONS_ROOT"])
+    before = snapshot(root)
+    data = package(lesson_1=lesson_files(tmp_path, "New one"), lesson_2=lesson_files(tmp_path, "New two"))
+    response = upload(client, job.id, data, alice)
+    assert response.status_code == 409
+    assert "lesson_1" in response.json["message"] and "lesson_2" not in response.json["message"]
+    assert snapshot(root) == before
+    # The other lesson alone may be replaced.
+    assert (
+        upload(client, job.id, package(lesson_2=lesson_files(tmp_path, "New two")), alice).status_code == 201
+    )
+
+
+def _entry(name: str, mode: int | None = None) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    if mode is not None:
+        info.external_attr = mode << 16
+        info.create_system = 3
+    return info
+
+
+def raw_zip(*entries: tuple[zipfile.ZipInfo, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for info, data in entries:
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+HOSTILE = {
+    "climbs out": ("lesson_1/../../evil.txt", None, "“..”"),
+    "absolute": ("/etc/evil.txt", None, "absolute"),
+    "drive letter": ("C:/evil.txt", None, "absolute"),
+    "backslash": ("lesson_1\\..\\evil.txt", None, "backslash"),
+    "symlink": ("lesson_1/link", stat.S_IFLNK | 0o777, "symbolic links"),
+    "device": ("lesson_1/dev", stat.S_IFCHR | 0o600, "device"),
+    "fifo": ("lesson_1/pipe", stat.S_IFIFO | 0o600, "device, pipe"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_entries_are_refused_with_nothing_written(app, client, factory, alice, tmp_path, case):
+    job = factory.job("Course A", lessons=1)
+    root = Path(app.config["LESSONS_ROOT"])
+    before = snapshot(root)
+    name, mode, words = HOSTILE[case]
+    good = [(_entry(f"lesson_1/{path}"), data) for path, data in lesson_files(tmp_path).items()]
+    data = raw_zip(*good, (_entry(name, mode), b"/etc/passwd"))
+    response = upload(client, job.id, data, alice)
+    assert response.status_code == 422, response.json
+    assert words in response.json["message"]
+    assert snapshot(root) == before and staging_left(app) == []
+    assert not (tmp_path / "evil.txt").exists() and not Path("/etc/evil.txt").exists()
+
+
+def test_not_a_zip_and_encrypted_entries(client, factory, alice):
+    job = factory.job("Course A", lessons=0)
+    response = upload(client, job.id, b"PK\x03\x04 this is not really a zip", alice)
+    assert response.status_code == 400 and "not a zip" in response.json["message"]
+    encrypted = _set_flag(raw_zip((_entry("lesson_1/lesson.json"), b"{}")), 0x1)
+    response = upload(client, job.id, encrypted, alice)
+    assert response.status_code == 422 and "encrypted" in response.json["message"]
+    missing = client.post(
+        f"/api/jobs/{job.id}/lessons", data={}, content_type="multipart/form-data", headers=alice
+    )
+    assert missing.status_code == 400 and "package" in missing.json["message"]
+
+
+def test_too_many_entries_too_big_and_zip_bombs_are_413(app, client, factory, alice, tmp_path):
+    job = factory.job("Course A", lessons=0)
+    root = Path(app.config["LESSONS_ROOT"])
+    before = snapshot(root)
+    app.config["UPLOAD_MAX_FILES"] = 5
+    many = make_zip({f"lesson_1/f{i}.txt": b"x" for i in range(6)})
+    response = upload(client, job.id, many, alice)
+    assert response.status_code == 413 and "6 entries; at most 5" in response.json["message"]
+    app.config["UPLOAD_MAX_FILES"] = 2000
+
+    # 80 MB of zeros compress to about 80 KB: a ratio of ~1000 to 1.
+    bomb = make_zip({"lesson_1/lesson.json": b"{}", "lesson_1/zeros.wav": bytes(80 * 1024 * 1024)})
+    assert len(bomb) < 200_000
+    response = upload(client, job.id, bomb, alice)
+    assert response.status_code == 413 and "zip bomb" in response.json["message"]
+
+    app.config["UPLOAD_MAX_UNCOMPRESSED_BYTES"] = 1000
+    response = upload(client, job.id, make_zip({"lesson_1/big.txt": os.urandom(2000)}), alice)
+    assert response.status_code == 413 and "unpacks to 2,000 bytes" in response.json["message"]
+    app.config["UPLOAD_MAX_UNCOMPRESSED_BYTES"] = 8 * 1024**3
+
+    app.config["UPLOAD_MAX_BYTES"] = 100_000
+    response = upload(client, job.id, make_zip({"lesson_1/noise.bin": os.urandom(300_000)}), alice)
+    assert response.status_code == 413 and "at most 97.66 KiB" in response.json["message"]
+    assert snapshot(root) == before and staging_left(app) == []
+
+
+def _set_flag(data: bytes, flag: int) -> bytes:
+    """Set a general-purpose flag bit (0x1: encrypted) on every entry, local and central."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = out.find(signature)
+        while at != -1:
+            struct.pack_into("<H", out, at + offset, struct.unpack_from("<H", out, at + offset)[0] | flag)
+            at = out.find(signature, at + 4)
+    return bytes(out)
+
+
+def _lie_about_size(data: bytes, name: bytes, declared: int) -> bytes:
+    """Rewrite the uncompressed size of `name` in both its local and central headers."""
+    out = bytearray(data)
+    local = out.find(b"PK\x03\x04")
+    while local != -1:
+        name_len = struct.unpack_from("<H", out, local + 26)[0]
+        if out[local + 30 : local + 30 + name_len] == name:
+            struct.pack_into("<I", out, local + 22, declared)
+        local = out.find(b"PK\x03\x04", local + 4)
+    central = out.find(b"PK\x01\x02")
+    while central != -1:
+        name_len = struct.unpack_from("<H", out, central + 28)[0]
+        if out[central + 46 : central + 46 + name_len] == name:
+            struct.pack_into("<I", out, central + 24, declared)
+        central = out.find(b"PK\x01\x02", central + 4)
+    return bytes(out)
+
+
+def test_an_entry_that_unpacks_to_more_than_it_declares_is_refused(app, client, factory, alice):
+    job = factory.job("Course A", lessons=0)
+    root = Path(app.config["LESSONS_ROOT"])
+    before = snapshot(root)
+    honest = make_zip({"lesson_1/lesson.json": b"{}", "lesson_1/big.bin": bytes(1_000_000)})
+    liar = _lie_about_size(honest, b"lesson_1/big.bin", 100)
+    response = upload(client, job.id, liar, alice)
+    assert response.status_code in (400, 413), response.json
+    assert snapshot(root) == before and staging_left(app) == []
+
+
+def test_files_outside_lesson_folders_are_refused(client, factory, alice, tmp_path):
+    job = factory.job("Course A", lessons=0)
+    data = make_zip({"lesson_1/lesson.json": b"{}", "README.txt": b"hi"})
+    response = upload(client, job.id, data, alice)
+    assert response.status_code == 422 and "not inside a lesson_<n>/ folder" in response.json["message"]
+    # Archiver junk is ignored, not refused.
+    files = {f"lesson_1/{k}": v for k, v in lesson_files(tmp_path).items()}
+    junk = make_zip({**files, "__MACOSX/lesson_1/._lesson.json": b"x", "lesson_1/.DS_Store": b"x"})
+    assert upload(client, job.id, junk, alice).status_code == 201
+
+
+def test_course_scope_and_credentials(app, client, factory, alice, tmp_path):
+    foreign = factory.job("Course B", lessons=1)
+    root = Path(app.config["LESSONS_ROOT"])
+    before = snapshot(root)
+    data = package(lesson_1=lesson_files(tmp_path, "Mine now"))
+    assert upload(client, foreign.id, data, alice).status_code == 404
+    assert upload(client, foreign.id, data, {}).status_code == 401
+    assert snapshot(root) == before
+    assert client.get(f"/api/jobs/{foreign.id}/lessons/package", headers=alice).status_code == 404
+    assert client.get(f"/api/jobs/{foreign.id}/lessons/1/package", headers=alice).status_code == 404
+
+
+def test_download_gives_the_package_back_and_it_uploads_again(app, client, factory, alice):
+    job = factory.job("Course A", lessons=2)
+    response = client.get(f"/api/jobs/{job.id}/lessons/package", headers=alice)
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert f"{job.video_id}-lessons.zip" in response.headers["Content-Disposition"]
+    names = zipfile.ZipFile(io.BytesIO(response.data)).namelist()
+    assert "lesson_1/lesson.json" in names and "lesson_2/lesson.json" in names
+    one = client.get(f"/api/jobs/{job.id}/lessons/2/package", headers=alice)
+    assert one.status_code == 200
+    assert all(name.startswith("lesson_2/") for name in zipfile.ZipFile(io.BytesIO(one.data)).namelist())
+    assert client.get(f"/api/jobs/{job.id}/lessons/9/package", headers=alice).status_code == 404
+    other = factory.job("Course A", lessons=0)
+    again = upload(client, other.id, response.data, alice)
+    assert again.status_code == 201 and len(again.json["lessons"]) == 2
+
+
+def test_uploads_spool_to_disk_beside_the_lessons(app, factory):
+    job = factory.job("Course A", lessons=0)
+    with app.test_request_context(f"/api/jobs/{job.id}/lessons", method="POST"):
+        from flask import request
+
+        stream = request._get_file_stream(10 * 1024**3, "application/zip", "big.zip")
+        target = os.readlink(f"/proc/self/fd/{stream.fileno()}")
+        stream.close()
+    assert target.startswith(str(Path(app.config["LESSONS_ROOT"]).resolve() / ".uploads"))
+
+
+def test_upload_from_the_job_page(app, client, auth, factory, tmp_path):
+    user = factory.user("bob@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=0)
+    foreign = factory.job("Course B", lessons=0)
+    auth.login(user.email)
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in page and f"/jobs/{job.id}/lessons" in page
+    token = csrf_token(client, f"/jobs/{job.id}")
+    data = package(lesson_1=lesson_files(tmp_path, "Page one"), lesson_2=lesson_files(tmp_path, "Page two"))
+
+    def post(job_id, body: bytes, htmx=True, **fields):
+        return client.post(
+            f"/jobs/{job_id}/lessons",
+            data={"package": (io.BytesIO(body), "p.zip"), **fields},
+            content_type="multipart/form-data",
+            headers={"HX-Request": "true"} if htmx else {},
+        )
+
+    assert post(job.id, data).status_code == 400  # no CSRF token
+    response = post(job.id, data, csrf_token=token)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="status-panel"' in html
+    assert "Uploaded 2 lessons: lesson_1, lesson_2." in html and "Page two" in html
+    refused = post(job.id, make_zip({"../evil": b"x"}), csrf_token=token)
+    assert refused.status_code == 200 and "paths with “..” are not allowed" in refused.get_data(as_text=True)
+    one = post(
+        job.id, make_zip(dict(lesson_files(tmp_path, "Third"))), csrf_token=token, lesson="3", htmx=False
+    )
+    assert one.status_code == 302
+    assert "Uploaded 1 lesson: lesson_3." in client.get(one.headers["Location"]).get_data(as_text=True)
+    assert post(foreign.id, data, csrf_token=token).status_code == 404
+    assert "Download lesson package" in client.get(f"/jobs/{job.id}").get_data(as_text=True)
+
+
+def test_the_cron_sweeps_staging_folders_an_upload_left_behind(app):
+    from webapp import tasks
+
+    staging = Path(app.config["LESSONS_ROOT"]) / ".uploads"
+    (staging / "upload-dead" / "new" / "lesson_1").mkdir(parents=True)
+    (staging / "upload-live").mkdir()
+    day_ago = time.time() - 25 * 3600
+    os.utime(staging / "upload-dead", (day_ago, day_ago))
+    with app.app_context():
+        assert tasks.sweep_uploads() == 1
+    assert staging_left(app) == ["upload-live"]

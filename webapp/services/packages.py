@@ -1,0 +1,199 @@
+"""Lesson packages: zip archives of lesson folders, checked before anything is extracted.
+
+A package holds `lesson_<n>/` folders at its top level (or inside one wrapping folder), or,
+for a single lesson, the inside of one lesson folder. `read_plan` decides what goes where
+from the archive's directory alone, refusing hostile archives (paths that climb out, links,
+devices, encrypted entries, too many entries, zip bombs); `extract` writes the plan into a
+staging folder, counting every byte it writes.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .lessons import LESSON_DIR
+
+# Files that archivers add and nobody means to upload.
+_JUNK_DIRS = {"__MACOSX"}
+_JUNK_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_NAME_MAX = 255  # bytes in one path component
+_PATH_MAX = 1024  # bytes in a path
+# Below this many uncompressed bytes the compression ratio is not checked: small archives of
+# JSON compress well and cannot hurt.
+_RATIO_FLOOR = 64 * 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
+class PackageError(Exception):
+    """A package refused; `status` is the HTTP status, the message says why, for the user."""
+
+    def __init__(self, status: int, message: str, *, lesson: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.lesson = lesson
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_files: int
+    max_uncompressed: int
+    max_ratio: int
+
+
+@dataclass
+class Plan:
+    """lesson number -> [(archive member, path inside the lesson folder)]"""
+
+    lessons: dict[int, list[tuple[zipfile.ZipInfo, PurePosixPath]]] = field(default_factory=dict)
+
+
+def open_archive(file) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(file)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+        raise PackageError(400, "The package is not a zip archive (or it is damaged).") from exc
+
+
+def _refuse(message: str, status: int = 422) -> PackageError:
+    return PackageError(status, message)
+
+
+def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
+    """The member's path as parts we accept, None for archiver junk; refuses hostile names."""
+    name = info.filename
+    shown = name.encode("unicode_escape").decode("ascii")[:200]
+    if "\x00" in name or "\\" in name:
+        raise _refuse(f"“{shown}”: a name with a NUL or a backslash is not allowed.")
+    if name.startswith("/") or _DRIVE.match(name):
+        raise _refuse(f"“{shown}”: absolute paths are not allowed.")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise _refuse(f"“{shown}”: paths with “..” are not allowed.")
+    if len(name.encode()) > _PATH_MAX or any(len(p.encode()) > _NAME_MAX for p in parts):
+        raise _refuse(f"“{shown}”: the name is too long.")
+    mode = info.external_attr >> 16
+    kind = stat.S_IFMT(mode)
+    if stat.S_ISLNK(mode):
+        raise _refuse(f"“{shown}”: symbolic links are not allowed.")
+    if kind and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise _refuse(f"“{shown}”: only files and folders are allowed (this is a device, pipe or socket).")
+    if info.flag_bits & 0x1:
+        raise _refuse(f"“{shown}”: encrypted entries are not supported.")
+    if not parts or parts[0] in _JUNK_DIRS or parts[-1] in _JUNK_FILES:
+        return None
+    return PurePosixPath(*parts)
+
+
+def _check_sizes(members: list[zipfile.ZipInfo], archive_size: int, limits: Limits) -> None:
+    if len(members) > limits.max_files:
+        raise _refuse(
+            f"The package has {len(members):,} entries; at most {limits.max_files:,} are allowed.", 413
+        )
+    declared = sum(info.file_size for info in members)
+    if declared > limits.max_uncompressed:
+        raise _refuse(
+            f"The package unpacks to {declared:,} bytes; at most {limits.max_uncompressed:,} are allowed.",
+            413,
+        )
+    if declared > _RATIO_FLOOR and declared > limits.max_ratio * max(archive_size, 1):
+        raise _refuse(
+            f"The package unpacks to more than {limits.max_ratio} times its size; it looks like a zip bomb.",
+            413,
+        )
+
+
+def read_plan(archive: zipfile.ZipFile, archive_size: int, limits: Limits, lesson: int | None) -> Plan:
+    """What goes into which lesson folder. `lesson`: the archive is the inside of that lesson's
+    folder; None: it holds lesson_<n>/ folders."""
+    members = archive.infolist()
+    _check_sizes(members, archive_size, limits)
+    files: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
+    seen: set[PurePosixPath] = set()
+    for info in members:
+        path = _member_path(info)
+        if path is None or info.is_dir():
+            continue
+        if path in seen:
+            raise _refuse(f"“{path}” is in the package twice.")
+        seen.add(path)
+        files.append((info, path))
+    if not files:
+        raise _refuse("The package is empty.")
+    files = _unwrap(files, lesson)
+    plan = Plan()
+    if lesson is not None:
+        plan.lessons[lesson] = files
+        return plan
+    for info, path in files:
+        match = LESSON_DIR.match(path.parts[0])
+        if not match or len(path.parts) < 2:
+            raise _refuse(
+                f"“{path}” is not inside a lesson_<n>/ folder. A package holds lesson_<n>/ folders; "
+                "to upload one lesson's files, choose its number."
+            )
+        plan.lessons.setdefault(int(match.group(1)), []).append((info, PurePosixPath(*path.parts[1:])))
+    return plan
+
+
+def _unwrap(files, lesson: int | None):
+    """Drop one folder that wraps everything (what zipping a folder gives), when the expected
+    layout is inside it."""
+    tops = {path.parts[0] for _, path in files}
+    if len(tops) != 1 or any(len(path.parts) < 2 for _, path in files):
+        return files
+    (top,) = tops
+    inner = [(info, PurePosixPath(*path.parts[1:])) for info, path in files]
+    if lesson is None and LESSON_DIR.match(top):
+        return files  # already lesson_<n>/…
+    if lesson is not None and any(path == PurePosixPath("lesson.json") for _, path in files):
+        return files
+    return inner
+
+
+def extract(archive: zipfile.ZipFile, plan: Plan, staging: Path, limits: Limits) -> dict[int, Path]:
+    """Write each lesson of the plan to staging/lesson_<n>/; returns {number: folder}. Counts
+    what it writes: an entry that unpacks to more than it declared is refused."""
+    folders: dict[int, Path] = {}
+    written = 0
+    for number, entries in sorted(plan.lessons.items()):
+        folder = staging / f"lesson_{number}"
+        folder.mkdir(parents=True)
+        folders[number] = folder
+        for info, relative in entries:
+            target = folder.joinpath(*relative.parts)
+            if not target.resolve().is_relative_to(folder.resolve()):  # belt and braces
+                raise _refuse(f"“{info.filename}” would land outside its lesson folder.")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written += _copy(archive, info, target, limits.max_uncompressed - written)
+    return folders
+
+
+def _copy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, room: int) -> int:
+    count = 0
+    try:
+        with archive.open(info) as source, open(target, "xb") as out:
+            while chunk := source.read(_CHUNK):
+                count += len(chunk)
+                if count > info.file_size or count > room:
+                    raise _refuse(f"“{info.filename}” unpacks to more than it declares; refused.", 413)
+                out.write(chunk)
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise _refuse(f"“{info.filename}” cannot be unpacked: {exc}.", 400) from exc
+    return count
+
+
+def write_package(out, folders: dict[str, Path]) -> None:
+    """Zip folders into `out` as name/… (name e.g. "lesson_2"), files only, links skipped."""
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, folder in folders.items():
+            for path in sorted(folder.rglob("*")):
+                if path.is_symlink() or not path.is_file():
+                    continue
+                archive.write(path, f"{name}/{path.relative_to(folder).as_posix()}")

@@ -1,0 +1,157 @@
+"""Bringing lessons in from the browser or the API, and giving them back as a zip.
+
+An upload is checked whole before anything changes: the package is read from its spooled
+file, extracted into a staging folder under LESSONS_ROOT (so moving a lesson into place is a
+rename on one file system), every manifest is validated with the renderer's own validation,
+and only then each lesson folder is swapped in, under the job's lock, refusing lessons that
+are being rendered. Anything refused leaves the lessons folder as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ..extensions import db
+from ..models import ACTIVE_RENDER_STATES, Lesson, Render, VideoJob
+from ..render import ManifestError, load_manifest
+from . import jobs, storage, summary
+from .messages import without_server_paths
+from .packages import Limits, PackageError, extract, open_archive, read_plan, write_package
+
+log = logging.getLogger(__name__)
+
+STAGING = ".uploads"  # under LESSONS_ROOT; never a video id (those have no dot)
+STALE_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Installed:
+    lesson_paths: list[str]
+    scan: jobs.ScanResult
+
+
+def staging_root(lessons_root: Path) -> Path:
+    root = Path(lessons_root) / STAGING
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def spool_file():
+    """Where a request's uploaded file is spooled: on disk beside the lessons, never in memory."""
+    return tempfile.TemporaryFile(dir=staging_root(Path(current_app.config["LESSONS_ROOT"])))
+
+
+def limits() -> Limits:
+    config = current_app.config
+    return Limits(
+        config["UPLOAD_MAX_FILES"], config["UPLOAD_MAX_UNCOMPRESSED_BYTES"], config["UPLOAD_MAX_RATIO"]
+    )
+
+
+def install_package(job: VideoJob, file, lessons_root: Path, *, lesson: int | None = None) -> Installed:
+    """Check, extract, validate and install a lesson package for a job. Raises PackageError."""
+    file.seek(0, os.SEEK_END)
+    size = file.tell()
+    file.seek(0)
+    archive = open_archive(file)
+    staging = Path(tempfile.mkdtemp(prefix="upload-", dir=staging_root(lessons_root)))
+    try:
+        with archive:
+            plan = read_plan(archive, size, limits(), lesson)
+            folders = extract(archive, plan, staging / "new", limits())
+        for number, folder in folders.items():
+            _validate(number, folder, staging)
+        return _swap_in(job, folders, Path(lessons_root), staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _validate(number: int, folder: Path, staging: Path) -> None:
+    name = f"lesson_{number}"
+    if not (folder / "lesson.json").is_file():
+        raise PackageError(422, f"{name}: lesson.json is missing.", lesson=name, field="lesson.json")
+    try:
+        load_manifest(folder, max_duration=current_app.config["LESSON_MAX_SECONDS"])
+    except ManifestError as exc:
+        reason = without_server_paths(exc.reason)
+        raise PackageError(422, f"{name}: {exc.field}: {reason}", lesson=name, field=exc.field) from exc
+
+
+def _busy_lessons(job: VideoJob, paths: list[str]) -> list[str]:
+    query = (
+        sa.select(Lesson.path)
+        .join(Render, Render.lesson_id == Lesson.id)
+        .where(Lesson.job_id == job.id, Lesson.path.in_(paths), Render.state.in_(ACTIVE_RENDER_STATES))
+        .distinct()
+    )
+    return sorted(db.session.scalars(query))
+
+
+def _swap_in(job: VideoJob, folders: dict[int, Path], lessons_root: Path, staging: Path) -> Installed:
+    video_dir = lessons_root / job.video_id
+    storage.lesson_dir(lessons_root, job.video_id)  # refuses a video folder outside the root
+    paths = {number: f"{job.video_id}/lesson_{number}" for number in folders}
+    summary.lock_job(job.id)  # no render can be queued for this job until we commit
+    busy = _busy_lessons(job, list(paths.values()))
+    if busy:
+        db.session.rollback()
+        names = ", ".join(path.rsplit("/", 1)[1] for path in busy)
+        raise PackageError(409, f"{names}: a render of this lesson is queued or running; cancel it or wait.")
+    video_dir.mkdir(parents=True, exist_ok=True)
+    old = staging / "old"
+    old.mkdir()
+    for number, folder in sorted(folders.items()):
+        target = video_dir / f"lesson_{number}"
+        if target.exists() or target.is_symlink():
+            os.rename(target, old / target.name)
+        try:
+            os.rename(folder, target)
+        except OSError:
+            if (old / target.name).exists():  # put the previous lesson back
+                os.rename(old / target.name, target)
+            raise
+    scan = jobs.rescan_lessons(job, lessons_root)  # commits, releasing the lock
+    log.info("lessons uploaded job_id=%s lessons=%s", job.id, ",".join(sorted(paths.values())))
+    return Installed([paths[n] for n in sorted(paths)], scan)
+
+
+def lesson_package(job: VideoJob, lessons_root: Path, lesson: Lesson | None = None):
+    """A temporary file holding the job's lesson folders (or one) as a zip, at position 0.
+    Raises FileNotFoundError when there is no folder on disk."""
+    chosen = [lesson] if lesson is not None else [item for item in job.lessons if not item.missing]
+    folders = {}
+    for item in chosen:
+        folder = storage.lesson_dir(lessons_root, item.path)
+        if folder.is_dir():
+            folders[item.path.rsplit("/", 1)[1]] = folder
+    if not folders:
+        raise FileNotFoundError("no lesson folders on disk")
+    out = tempfile.TemporaryFile(dir=staging_root(lessons_root))  # noqa: SIM115 - send_file closes it
+    write_package(out, folders)
+    out.seek(0)
+    return out
+
+
+def sweep_stale(lessons_root: Path, older_than: float = STALE_SECONDS) -> int:
+    """Remove staging folders left by an upload that died half way; returns how many."""
+    root = Path(lessons_root) / STAGING
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for child in root.iterdir():
+        try:
+            if child.is_dir() and time.time() - child.stat().st_mtime > older_than:
+                shutil.rmtree(child, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
