@@ -291,6 +291,9 @@ class Render(db.Model):
     output_path: Mapped[str] = mapped_column(sa.String(500))
     frames_done: Mapped[int] = mapped_column(default=0)
     frames_total: Mapped[int | None]
+    # The render's speed over its last few seconds of progress (set by the worker; None before
+    # its second progress report): the ETA's rate, free of the set-up time before the first frame.
+    frames_per_second: Mapped[float | None]
     error_kind: Mapped[str | None] = mapped_column(sa.String(40))
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))

@@ -3,7 +3,8 @@ renderer and the render services. RQ names them by dotted path (webapp/queue.py)
 service imports this module.
 
 The original design's `onStatusUpdate` callback is the renderer's `on_progress`: it goes
-straight to `lifecycle.record_progress` (the renderer already reports only twice a second).
+straight to `lifecycle.record_progress`, with the rate of the last few seconds
+(`lifecycle.ProgressReporter`; the renderer already reports only twice a second).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def render_lesson(render_id: str):
             result = render_video(
                 assignment.lesson_dir,
                 assignment.output,
-                on_progress=lambda done, total: lifecycle.record_progress(rid, done, total),
+                on_progress=lifecycle.ProgressReporter(rid),
                 should_cancel=lambda: lifecycle.cancel_requested(rid),
                 cache_dir=Path(current_app.config["RENDER_CACHE_DIR"]),
                 settings=render_settings(current_app.config),

@@ -25,6 +25,7 @@ from ..models import (
     VideoJob,
     utcnow,
 )
+from . import estimates
 
 FINISHED_STATES = (RenderState.COMPLETED, RenderState.FAILED)
 
@@ -156,16 +157,6 @@ class ActiveRender:
         }
 
 
-def eta_seconds(render: Render, now: datetime) -> int | None:
-    if render.state != RenderState.RENDERING or not render.frames_total or not render.frames_done:
-        return None
-    elapsed = (now - render.started_at).total_seconds() if render.started_at else 0
-    if elapsed <= 0:
-        return None
-    rate = render.frames_done / elapsed
-    return max(0, round((render.frames_total - render.frames_done) / rate))
-
-
 @dataclass(frozen=True)
 class LessonView:
     lesson: Lesson
@@ -234,10 +225,20 @@ def status(job: VideoJob) -> Status:
         attempts[render.lesson_id].append(render)
     paths = {lesson.id: lesson.path for lesson in lessons}
     now = utcnow()
+    running = [r for r in renders if r.state in ACTIVE_RENDER_STATES]
+    # Past renders' speeds only for an attempt without a rate of its own yet: one query at most.
+    speeds = (
+        estimates.past_speeds()
+        if any(r.state == RenderState.RENDERING and not r.frames_per_second for r in running)
+        else []
+    )
     active = [
-        ActiveRender(r, paths[r.lesson_id], eta_seconds(r, now))
-        for r in renders
-        if r.state in ACTIVE_RENDER_STATES
+        ActiveRender(
+            r,
+            paths[r.lesson_id],
+            estimates.eta_seconds(r, now, estimates.typical_speed(r.frames_total or 0, speeds)),
+        )
+        for r in running
     ]
     moments = [job.updated_at] + [a.render.heartbeat_at for a in active if a.render.heartbeat_at]
     views = [LessonView(lesson, attempts[lesson.id]) for lesson in lessons]

@@ -1,0 +1,95 @@
+"""How long a render has left: from its own speed over the last few seconds of progress, and
+before it has one, from the speed of past renders of similar length.
+
+The rate since the render started misleads at first: the time before the first frame (reading
+the lesson, preparing fonts and audio) counts as rendering time, so the first report of a 2 s
+render once read "3:34 left". The worker that renders sees every progress report and keeps the
+rate of its last few seconds (ProgressRate); the page divides the frames left by it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import Render, RenderState
+
+RATE_WINDOW_SECONDS = 5.0
+# Past renders that count as "of similar length": half to twice as many frames, the newest few.
+SIMILAR_FRAMES_FACTOR = 2.0
+PAST_RENDERS = 20
+
+
+class ProgressRate:
+    """Frames per second over the last few seconds of progress reports (None at the first)."""
+
+    def __init__(self, window: float = RATE_WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.window = window
+        self.clock = clock
+        self.samples: deque[tuple[float, int]] = deque()
+
+    def add(self, frames_done: int) -> float | None:
+        """Note a report; the rate since the oldest report of the window (at least `window` s
+        back once there are enough), or None while there is no earlier report to measure from."""
+        now = self.clock()
+        self.samples.append((now, frames_done))
+        # Drop a report only when the next one still opens a window of `window` seconds.
+        while len(self.samples) > 2 and now - self.samples[1][0] >= self.window:
+            self.samples.popleft()
+        start, start_frames = self.samples[0]
+        if now <= start or frames_done <= start_frames:
+            return None
+        return (frames_done - start_frames) / (now - start)
+
+
+def past_speeds() -> list[tuple[int, float]]:
+    """(frames, frames per second from start to finish) of the newest completed renders, set-up
+    time included: what a render that has not reported yet can expect."""
+    rows = db.session.execute(
+        sa.select(Render.frames_total, Render.started_at, Render.finished_at)
+        .where(
+            Render.state == RenderState.COMPLETED,
+            Render.frames_total > 0,
+            Render.started_at.is_not(None),
+            Render.finished_at.is_not(None),
+        )
+        .order_by(Render.finished_at.desc())
+        .limit(5 * PAST_RENDERS)
+    )
+    speeds = []
+    for frames, started, finished in rows:
+        seconds = (finished - started).total_seconds()
+        if seconds > 0:
+            speeds.append((frames, frames / seconds))
+    return speeds
+
+
+def typical_speed(frames_total: int, speeds: Iterable[tuple[int, float]]) -> float | None:
+    """The median speed of the newest past renders of similar length (None without any)."""
+    similar = [
+        fps
+        for frames, fps in speeds
+        if frames_total / SIMILAR_FRAMES_FACTOR <= frames <= frames_total * SIMILAR_FRAMES_FACTOR
+    ][:PAST_RENDERS]
+    return statistics.median(similar) if similar else None
+
+
+def eta_seconds(render: Render, now: datetime, typical_fps: float | None) -> int | None:
+    """Seconds left for a rendering attempt: the frames left at its recent rate, or, before it
+    has one, the typical time of its length less the time it has run. None when unknown."""
+    if render.state != RenderState.RENDERING or not render.frames_total:
+        return None
+    left = max(0, render.frames_total - render.frames_done)
+    if render.frames_per_second:
+        return round(left / render.frames_per_second)
+    if typical_fps:
+        elapsed = (now - render.started_at).total_seconds() if render.started_at else 0.0
+        expected = render.frames_total / typical_fps
+        return max(0, round(expected - elapsed))
+    return None
