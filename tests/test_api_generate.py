@@ -229,7 +229,7 @@ def test_page_generate_all_and_cancel_with_htmx(client, auth, setup):
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and '<section id="status-panel"' in html
-    assert "2 lesson(s) queued" in html and html.count('class="progress-row"') == 2
+    assert "2 lessons queued" in html and html.count('class="progress-row"') == 2
     render_id = html.split('data-render-id="')[1].split('"')[0]
     response = client.post(
         f"/jobs/{job.id}/renders/{render_id}/cancel",

@@ -39,3 +39,20 @@ def test_dashboard_actions_must_come_from_this_site(client, auth, factory):
     same = {"Origin": "http://localhost"}
     assert client.post("/rq/queue/renders/queued/empty", headers=same).status_code == 200
     assert csrf_token(client, "/jobs")  # the session still works
+
+
+def test_dashboard_links_back_to_the_app(client, auth, factory):
+    from webapp.headers import dashboard_policy
+
+    admin = factory.user("root@example.com", role="admin")
+    auth.login(admin.email)
+    for path in ("/rq/", "/rq/0/view/jobs", "/rq/0/view/workers"):
+        page = client.get(path)
+        html = page.get_data(as_text=True)
+        assert (
+            '<a class="navbar-brand" href="/jobs" title="Back to Lesson videos">&larr; Lesson videos</a>'
+            in html
+        )
+        assert 'href="/static/favicon.svg"' in html and "favicon.ico" not in html
+        # The policy still admits exactly the page's own inline script, by its hash.
+        assert page.headers["Content-Security-Policy"] == dashboard_policy(html)

@@ -93,7 +93,7 @@ def test_create_job_from_a_url(client, staff, factory):
         follow_redirects=True,
     )
     html = response.get_data(as_text=True)
-    assert "Job created with 2 lesson(s)" in html
+    assert "Job created with 2 lessons" in html
     assert "Video henIVlCPVIY" in html and "henIVlCPVIY/lesson_2" in html
 
 

@@ -18,7 +18,7 @@ from flask.cli import AppGroup, with_appcontext
 from . import embedded_redis, queue
 from .extensions import db
 from .models import Role, VideoJob
-from .services import access, accounts, courses, demo, jobs
+from .services import access, accounts, courses, demo, jobs, messages
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")
@@ -184,7 +184,7 @@ def create_job(course: str, video: str, title: str | None):
         job = jobs.create_job(None, found, video, title, Path(current_app.config["LESSONS_ROOT"]))
     except jobs.JobError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"Job '{job.title}' for video {job.video_id}: {len(job.lessons)} lesson(s).")
+    click.echo(f"Job '{job.title}' for video {job.video_id}: {messages.plural(len(job.lessons), 'lesson')}.")
     click.echo(str(job.id))
 
 

@@ -17,6 +17,10 @@ class Unprocessable(RenderRequestError):
     status = 422
 
 
+class BrokenLesson(Unprocessable):
+    """The lesson's lesson.json is not valid (the lesson shows why until it is fixed and rescanned)."""
+
+
 class Conflict(RenderRequestError):
     status = 409
 

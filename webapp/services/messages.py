@@ -34,3 +34,8 @@ def without_server_paths(text: str | None) -> str | None:
     for root, label in _roots():
         text = text.replace(root, label)
     return redact_paths(text)
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """ "1 lesson", "2 lessons": the count with its noun in the right number."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"

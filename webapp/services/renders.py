@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask import current_app
@@ -17,7 +17,14 @@ from ..models import ACTIVE_RENDER_STATES, Lesson, Render, RenderState, User, Vi
 from ..render import ManifestError, load_manifest
 from . import attempts, lifecycle
 from .access import parse_uuid, scope_jobs
-from .errors import Conflict, QueueUnavailable, RenderRequestError, TooManyRenders, Unprocessable
+from .errors import (
+    BrokenLesson,
+    Conflict,
+    QueueUnavailable,
+    RenderRequestError,
+    TooManyRenders,
+    Unprocessable,
+)
 from .messages import without_server_paths
 from .storage import lesson_dir, video_file
 
@@ -104,13 +111,14 @@ def _checked_manifest(lesson: Lesson):
         problem = without_server_paths(str(exc))
         lesson.problem = problem[:500]
         db.session.commit()
-        raise Unprocessable(f"{lesson.path}/lesson.json is not valid: {problem}") from exc
+        raise BrokenLesson(f"{lesson.path}/lesson.json is not valid: {problem}") from exc
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise Unprocessable(f"The lesson folder of {lesson.path} cannot be read: {reason}") from exc
     except ValueError as exc:
         raise Unprocessable(f"The lesson folder of {lesson.path} is outside the lessons folder.") from exc
     lesson.duration = round(manifest.duration, 3)  # RQ's time limit for the render follows it
+    lesson.problem = None  # fixed since the last scan
     return manifest
 
 
@@ -156,6 +164,7 @@ def generate(user: User | None, job: VideoJob, lesson_path: str, file_name: str 
 class GenerateAll:
     renders: list[Render]
     skipped: list[tuple[str, str]]  # (lesson path, why)
+    broken: list[str] = field(default_factory=list)  # skipped: their lesson.json is not valid
 
 
 def generate_all(user: User | None, job: VideoJob) -> GenerateAll:
@@ -164,18 +173,20 @@ def generate_all(user: User | None, job: VideoJob) -> GenerateAll:
     lessons = [lesson for lesson in job.lessons if not lesson.missing]
     if not lessons:
         raise Unprocessable("This job has no lessons to generate.")
-    renders, skipped = [], []
+    renders, skipped, broken = [], [], []
     for index, lesson in enumerate(lessons):
         try:
             renders.append(generate(user, job, lesson.path))
         except Unprocessable as exc:
             skipped.append((lesson.path, exc.message))
+            if isinstance(exc, BrokenLesson):
+                broken.append(lesson.path)
         except TooManyRenders as exc:
             if not renders:
                 raise
             skipped.extend((later.path, exc.message) for later in lessons[index:])
             break
-    return GenerateAll(renders, skipped)
+    return GenerateAll(renders, skipped, broken)
 
 
 def retry(user: User | None, render: Render) -> Render:

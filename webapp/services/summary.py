@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..models import (
     ACTIVE_RENDER_STATES,
+    ErrorKind,
     Lesson,
     Render,
     RenderState,
@@ -175,6 +176,23 @@ class LessonView:
         """The newest completed attempt: the video to play."""
         return next((r for r in reversed(self.attempts) if r.state == RenderState.COMPLETED), None)
 
+    @property
+    def can_generate(self) -> bool:
+        """Whether a Generate (or Retry) button makes sense: the lesson is on disk, its
+        lesson.json is not known to be broken (fix it and rescan), and nothing runs."""
+        return not self.lesson.missing and not self.lesson.problem and self.active is None
+
+    @property
+    def latest_error(self) -> str | None:
+        """Why the latest attempt ended without a video; None when it repeats the lesson's
+        own lesson.json problem, which the page already shows with the lesson."""
+        latest = self.latest
+        if latest is None or latest.state not in (RenderState.FAILED, RenderState.CANCELLED):
+            return None
+        if self.lesson.problem and latest.error_kind == ErrorKind.MANIFEST:
+            return None
+        return latest.error_message or None
+
 
 @dataclass(frozen=True)
 class Status:
@@ -190,6 +208,25 @@ class Status:
     @property
     def is_active(self) -> bool:
         return self.status == VideoGenerationStatus.GENERATING or bool(self.active)
+
+    @property
+    def rendering_lessons(self) -> list[str]:
+        """The lessons rendering right now (the summary's currentLesson stays after a render
+        ends; the page says "rendering" only while it is true)."""
+        return [a.lesson_path for a in self.active if a.render.state == RenderState.RENDERING]
+
+    @property
+    def queued_count(self) -> int:
+        return sum(1 for a in self.active if a.render.state == RenderState.QUEUED)
+
+    @property
+    def cancelled_lessons(self) -> list[str]:
+        """Lessons whose latest attempt was cancelled: a job that reads "completed" says so too."""
+        return [
+            view.lesson.path
+            for view in self.lessons
+            if view.latest is not None and view.latest.state == RenderState.CANCELLED
+        ]
 
     def as_json(self) -> dict:
         return {

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from flask import Flask
 
+from ..services.messages import plural
 from ..services.summary import iso
+from . import markdown
 from .serializers import video_url
 
 
@@ -15,9 +18,12 @@ def when(moment: datetime | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
+    """Whole seconds, cut as video players cut them (a 29.6 s video plays as 0:29, not 0:30),
+    so the lessons table and the player beside it agree. Rounded to the millisecond first:
+    a lesson stored as 29.9999999 s is the 30 s lesson the player shows as 0:30."""
     if seconds is None:
         return "—"
-    seconds = round(seconds)
+    seconds = max(0, math.floor(round(seconds, 3)))
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
@@ -39,4 +45,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(filesize, "filesize")
+    app.add_template_filter(plural, "plural")
+    app.add_template_filter(markdown.inline, "markdown_inline")
     app.add_template_global(video_url, "video_url")

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import rq_dashboard
 import sqlalchemy as sa
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, request, url_for
 from flask_login import current_user
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -127,6 +127,30 @@ def escape_dashboard_data(response):
     return response
 
 
+DASHBOARD_BRAND = '<a class="navbar-brand">RQ-dashboard</a>'
+
+
+def link_dashboard_to_app(response):
+    """Give the dashboard's pages a way back to the app, and our icon (it links a favicon.ico
+    that this site does not have)."""
+    if request.blueprint != "rq_dashboard" or response.mimetype != "text/html" or response.is_streamed:
+        return response
+    page = response.get_data(as_text=True)
+    back = (
+        f'<a class="navbar-brand" href="{html.escape(url_for("pages.jobs"))}" title="Back to Lesson videos">'
+        "&larr; Lesson videos</a>"
+        '<span class="navbar-text mr-3">Queues (RQ dashboard)</span>'
+    )
+    if DASHBOARD_BRAND in page:
+        page = page.replace(DASHBOARD_BRAND, back, 1)
+    else:  # another dashboard version: a plain link at the top of the page
+        page = page.replace("<body>", f'<body><nav class="px-3 pt-2">{back}</nav>', 1)
+    icon = html.escape(url_for("static", filename="favicon.svg"))
+    page = page.replace(f'href="{url_for("static", filename="favicon.ico")}"', f'href="{icon}"', 1)
+    response.set_data(page)
+    return response
+
+
 def init_app(app: Flask, rest_api: Api) -> None:
     rest_api.register_blueprint(bp)
     # rq-dashboard reads a *list* of Redis URLs (a bare string is indexed character by character).
@@ -136,5 +160,6 @@ def init_app(app: Flask, rest_api: Api) -> None:
     # App-level hooks run before the dashboard blueprint's own (which connects to Redis).
     app.before_request(guard_dashboard)
     app.after_request(escape_dashboard_data)
+    app.after_request(link_dashboard_to_app)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix="/rq")
     rq_dashboard.web.setup_rq_connection(app)

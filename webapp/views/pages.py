@@ -8,9 +8,9 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from ..models import VideoGenerationStatus
-from ..services import access, jobs, lessons, renders, summary, uploads
+from ..services import access, jobs, lessons, messages, renders, summary, uploads
 from ..services.packages import PackageError
-from . import forms, rest
+from . import forms, markdown, rest
 from .negotiate import Reply, reply
 from .params import MAX_PAGE, query_int
 
@@ -32,13 +32,24 @@ def lessons_root() -> Path:
 
 @bp.get("/docs")
 def docs():
-    """The API's document, for people (no CDN: rendered here from /openapi.json's content)."""
-    return render_template("docs.html", spec=rest.document())
+    """The API's document, for people (no CDN): a guide written in Markdown, then the reference
+    rendered here from /openapi.json's content."""
+    text = render_template(
+        "docs_guide.md", base=request.host_url.rstrip("/"), tokens_url=url_for("auth.tokens")
+    )
+    guide = markdown.render(text, id_prefix="guide-")
+    return render_template("docs.html", spec=rest.document(), guide=guide)
 
 
 @bp.get("/")
 def index():
     return redirect(url_for("pages.jobs"))
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page links: send them to the SVG, for good."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
 @bp.get("/jobs", endpoint="jobs")
@@ -86,7 +97,7 @@ def create_job():
         existing = exc.job if isinstance(exc, jobs.VideoTaken) else None
         page = render_template("job_new.html", form=form, error=str(exc), existing=existing)
         return page, exc.status
-    flash(f"Job created with {len(job.lessons)} lesson(s).", "info")
+    flash(f"Job created with {messages.plural(len(job.lessons), 'lesson')}.", "info")
     return redirect(url_for("pages.job_detail", job_id=job.id))
 
 
@@ -226,11 +237,19 @@ def generate_all(job_id: str):
         result = renders.generate_all(current_user, job)
     except renders.RenderRequestError as exc:
         return _after_action(job, exc.message, "error")
-    message = f"{len(result.renders)} lesson(s) queued or already in progress."
-    if result.skipped:
-        skipped = "; ".join(f"{path}: {reason}" for path, reason in result.skipped)
-        return _after_action(job, f"{message} Skipped {len(result.skipped)}: {skipped}", "warning")
-    return _after_action(job, message)
+    message = f"{messages.plural(len(result.renders), 'lesson')} queued or already in progress."
+    if not result.skipped:
+        return _after_action(job, message)
+    if result.broken:  # each shows its lesson.json error in its row: named here, not repeated
+        message += (
+            f" Skipped {messages.plural(len(result.broken), 'lesson')} whose lesson.json is not valid: "
+            f"{', '.join(result.broken)}."
+        )
+    others = [(path, reason) for path, reason in result.skipped if path not in result.broken]
+    if others:
+        reasons = "; ".join(f"{path}: {reason}" for path, reason in others)
+        message += f" Skipped {messages.plural(len(others), 'lesson')}: {reasons}"
+    return _after_action(job, message, "warning")
 
 
 @bp.post("/jobs/<job_id>/renders/<render_id>/cancel")

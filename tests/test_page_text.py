@@ -1,0 +1,201 @@
+"""The job page says what is true now: the summary line, broken lessons, messages after actions,
+durations and counts; the favicon."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from webapp.extensions import db
+from webapp.models import Lesson, Render, VideoJob
+from webapp.services import lifecycle, messages, renders
+from webapp.views.filters import duration
+
+from .helpers import csrf_token
+
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def staff(auth, factory):
+    user = factory.user("staff@example.com", courses=["Course A"])
+    auth.login(user.email)
+    return user
+
+
+@pytest.fixture
+def job(factory):
+    return factory.job("Course A", lessons=2)
+
+
+def _summary(html: str) -> str:
+    """The summary line's text, tags removed."""
+    line = re.search(r'<p class="summary">(.*?)</p>', html, re.S).group(1)
+    return " ".join(re.sub(r"<[^>]+>", "", line).split())
+
+
+def _row(html: str, lesson_path: str) -> str:
+    return re.search(
+        rf'<tr class="lesson[^"]*" data-lesson="{re.escape(lesson_path)}">(.*?)</tr>', html, re.S
+    ).group(1)
+
+
+def _queue(app, job, lesson: int) -> uuid.UUID:
+    with app.app_context():
+        render = renders.generate(None, db.session.get(VideoJob, uuid.UUID(job.id)), job.lessons[lesson])
+        return render.id
+
+
+def _begin(app, render_id) -> None:
+    with app.app_context():
+        assert lifecycle.begin(f"render-{render_id}") is not None
+
+
+def test_the_summary_names_a_lesson_only_while_it_renders(app, client, staff, job):
+    render_id = _queue(app, job, 0)
+    assert _summary(client.get(f"/jobs/{job.id}").text) == "generating 0 of 2 lessons generated · 1 queued"
+    _begin(app, render_id)
+    assert _summary(client.get(f"/jobs/{job.id}").text) == (
+        f"generating 0 of 2 lessons generated · rendering {job.lessons[0]}"
+    )
+    with app.app_context():
+        lifecycle.complete(render_id, frames=5, duration=0.5, size_bytes=100)
+    line = _summary(client.get(f"/jobs/{job.id}").text)
+    # The JSON keeps currentLesson (the original design's field); the page says what is true now.
+    assert line == "completed 1 of 2 lessons generated"
+    assert (
+        client.get(f"/video-transform/{job.id}/video-generation-status").json["currentLesson"]
+        == job.lessons[0]
+    )
+
+
+def test_after_a_cancel_completed_says_a_render_was_cancelled(app, client, staff, job):
+    done = _queue(app, job, 0)
+    _begin(app, done)
+    with app.app_context():
+        lifecycle.complete(done, frames=5, duration=0.5, size_bytes=100)
+    stopped = _queue(app, job, 1)
+    with app.app_context():
+        renders.cancel(db.session.get(Render, stopped))
+    line = _summary(client.get(f"/jobs/{job.id}").text)
+    assert line == f"completed 1 of 2 lessons generated · 1 render cancelled: {job.lessons[1]}"
+    # Generated again, the lesson's latest attempt is no longer the cancelled one.
+    _queue(app, job, 1)
+    assert "cancelled" not in _summary(client.get(f"/jobs/{job.id}").text)
+
+
+def test_one_lesson_and_two_lessons(app, client, staff, factory):
+    assert messages.plural(1, "lesson") == "1 lesson" and messages.plural(2, "lesson") == "2 lessons"
+    assert messages.plural(0, "lesson") == "0 lessons"
+    single = factory.job("Course A", lessons=1)
+    html = client.get(f"/jobs/{single.id}").text
+    assert "0 of 1 lesson generated" in html and "(s)" not in html
+    factory.lessons("oneLessonAA", count=1)
+    page = client.get("/jobs/new").text
+    course_id = re.search(r'<option value="(\d+)"[^>]*>Course A</option>', page).group(1)
+    created = client.post(
+        "/jobs",
+        data={
+            "course": course_id,
+            "video": "oneLessonAA",
+            "title": "",
+            "csrf_token": csrf_token(client, "/jobs/new"),
+        },
+        follow_redirects=True,
+    ).text
+    assert "Job created with 1 lesson." in created
+
+
+def _break_lesson(factory, job, number: int) -> str:
+    (factory.lessons_root / job.video_id / f"lesson_{number}" / "lesson.json").write_text("{")
+    return f"{job.video_id}/lesson_{number}"
+
+
+def _problem(app, path: str) -> str:
+    with app.app_context():
+        return db.session.query(Lesson).filter_by(path=path).one().problem
+
+
+def test_a_broken_lesson_shows_its_error_once_and_no_generate_button(app, client, staff, job, factory):
+    broken = _break_lesson(factory, job, 2)
+    client.post(f"/jobs/{job.id}/rescan", data={"csrf_token": csrf_token(client, "/jobs")})
+    problem = _problem(app, broken)
+    assert problem
+    html = client.get(f"/jobs/{job.id}").text
+    assert html.count(problem) == 1
+    row = _row(html, broken)
+    assert problem in row and "Generate" not in row and "Retry" not in row
+    assert "Generate" in _row(html, job.lessons[0])
+
+    # Generate all queues the good lesson and names the broken one, without its error again.
+    token = csrf_token(client, f"/jobs/{job.id}")
+    answer = client.post(f"/jobs/{job.id}/generate-all", data={"csrf_token": token}, headers=HTMX).text
+    assert (
+        f"1 lesson queued or already in progress. Skipped 1 lesson whose lesson.json is not valid: {broken}."
+        in answer
+    )
+    assert answer.count(problem) == 1
+
+
+def test_a_failed_render_of_a_broken_lesson_does_not_repeat_the_error(app, client, staff, job, factory):
+    render_id = _queue(app, job, 1)
+    _begin(app, render_id)
+    broken = _break_lesson(factory, job, 2)
+    client.post(f"/jobs/{job.id}/rescan", data={"csrf_token": csrf_token(client, "/jobs")})
+    problem = _problem(app, broken)
+    with app.app_context():
+        lifecycle.fail(render_id, "manifest", problem)
+    row = _row(client.get(f"/jobs/{job.id}").text, broken)
+    # Once with the lesson; the attempts list (folded away) keeps each attempt's own reason.
+    assert row.split("<details")[0].count(problem) == 1
+    assert "Retry" not in row and "Generate" not in row
+
+
+def test_an_action_message_replaces_the_page_messages(app, client, staff, job):
+    # A plain post leaves a message on the page it redirects to.
+    page = client.post(
+        f"/jobs/{job.id}/rescan", data={"csrf_token": csrf_token(client, "/jobs")}, follow_redirects=True
+    ).text
+    assert re.search(
+        r'<div id="flashes"[^>]*>\s*<p class="flash flash-info" role="status">Lessons rescanned', page
+    )
+    # An htmx action answers the panel and, out of band, the page's messages: its own message
+    # replaces the one before, and it stays when the panel reloads.
+    token = csrf_token(client, f"/jobs/{job.id}")
+    answer = client.post(
+        f"/jobs/{job.id}/generate", data={"csrf_token": token, "lessonPath": job.lessons[0]}, headers=HTMX
+    ).text
+    panel, _, rest = answer.partition("</section>")
+    assert "render queued" not in panel
+    flash = r'<div id="flashes" hx-swap-oob="innerHTML"><p class="flash flash-info" role="status">'
+    assert re.search(flash + r"[^<]*render queued", rest)
+    reload = client.get(f"/video-transform/{job.id}/video-generation-status", headers=HTMX).text
+    assert "flashes" not in reload
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(30.0, "0:30"), (29.6, "0:29"), (29.9999999, "0:30"), (7.5, "0:07"), (0.4, "0:00"), (3725.2, "1:02:05")],
+)
+def test_durations_are_cut_to_whole_seconds_as_players_show_them(seconds, shown):
+    """Players show a 29.6 s video as 0:29 (whole seconds elapsed); the table says the same."""
+    assert duration(seconds) == shown
+
+
+def test_favicon(client):
+    login = client.get("/login").text
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in login
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response.headers["Location"] == "/static/favicon.svg"
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+
+
+def test_the_token_page_offers_to_copy_a_new_token(client, staff):
+    page = client.post(
+        "/account/tokens", data={"name": "LMS", "csrf_token": csrf_token(client, "/account/tokens")}
+    ).text
+    assert re.search(r'<code class="token" id="new-token">lvt_', page)
+    assert re.search(r'<button type="button" [^>]*data-copy="#new-token"[^>]*>Copy</button>', page)
