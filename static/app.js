@@ -115,3 +115,88 @@ document.addEventListener("htmx:afterRequest", function (event) {
       : "The upload did not go through" + (status ? " (" + status + ")" : "") + ". Try again.");
   }
 });
+
+// The main menu on narrow screens: a button that folds the links open and shut (base.html).
+// Escape closes it and gives focus back to the button; so does a click elsewhere.
+function setMenu(toggle, open) {
+  toggle.setAttribute("aria-expanded", open ? "true" : "false");
+}
+
+document.addEventListener("click", function (event) {
+  var toggle = event.target.closest && event.target.closest(".menu-toggle");
+  if (toggle) {
+    setMenu(toggle, toggle.getAttribute("aria-expanded") !== "true");
+    return;
+  }
+  var open = document.querySelector(".menu-toggle[aria-expanded='true']");
+  var menu = open && document.getElementById(open.getAttribute("aria-controls"));
+  if (open && !(menu && menu.contains(event.target))) {
+    setMenu(open, false);
+  }
+});
+
+document.addEventListener("keydown", function (event) {
+  var open = event.key === "Escape" && document.querySelector(".menu-toggle[aria-expanded='true']");
+  if (open) {
+    setMenu(open, false);
+    open.focus();
+  }
+});
+
+// Copy buttons: <button data-copy="#id"> copies the text of that element (a new API token, a
+// curl example) and says "Copied" for a moment. The Clipboard API needs a secure context
+// (HTTPS or localhost); elsewhere the older copy command does the same from a selection.
+function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    return navigator.clipboard.writeText(text);
+  }
+  return new Promise(function (resolve, reject) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "copy-buffer";
+    document.body.appendChild(area);
+    area.select();
+    var copied = false;
+    try {
+      copied = document.execCommand("copy");
+    } catch (error) {
+      copied = false;
+    }
+    document.body.removeChild(area);
+    if (copied) {
+      resolve();
+    } else {
+      reject(new Error("copy refused"));
+    }
+  });
+}
+
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest("button[data-copy]");
+  if (!button) {
+    return;
+  }
+  var source = document.querySelector(button.getAttribute("data-copy"));
+  if (!source) {
+    return;
+  }
+  var label = button.getAttribute("data-label") || button.textContent;
+  button.setAttribute("data-label", label);
+  function show(text, state) {
+    button.textContent = text;
+    button.setAttribute("data-copy-state", state);
+    clearTimeout(button.copyTimer);
+    button.copyTimer = setTimeout(function () {
+      button.textContent = label;
+      button.removeAttribute("data-copy-state");
+    }, 2000);
+  }
+  copyText(source.textContent.trim()).then(
+    function () { show("Copied", "copied"); },
+    function () {
+      window.getSelection().selectAllChildren(source);  // selected, for the keyboard's copy
+      show("Press Ctrl+C", "failed");
+    }
+  );
+});

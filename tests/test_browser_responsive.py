@@ -1,0 +1,187 @@
+"""Phones: every page at 390 and 360 px wide in Chromium, with no sideways scroll; the lessons
+table as stacked rows, the player as wide as the screen, the menu folded behind a button that
+the keyboard works; buttons on one line. And the Copy buttons."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# Elements wider than the window, named for the failure message (evaluated in the page).
+OVERFLOW = """() => {
+  const width = window.innerWidth;
+  const wide = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const box = el.getBoundingClientRect();
+    if (box.width && box.right > width + 0.5) {
+      const css = typeof el.className === 'string' ? el.className.trim().replace(/\\s+/g, '.') : '';
+      wide.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (css ? '.' + css : '') +
+        ' right=' + Math.round(box.right));
+    }
+  }
+  return {scrollWidth: document.documentElement.scrollWidth, innerWidth: width, wide: wide.slice(0, 8)};
+}"""
+
+# Visible buttons whose label takes more than one line.
+WRAPPED_BUTTONS = """() => {
+  const wrapped = [];
+  for (const el of document.querySelectorAll('button, [role=button], input[type=submit]')) {
+    if (!el.offsetParent || !el.textContent.trim()) continue;
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+    if (tops.size > 1) wrapped.push(el.textContent.trim());
+  }
+  return wrapped;
+}"""
+
+
+@pytest.fixture
+def site(app, factory, work):
+    """An administrator, a job with a rendered lesson (a video on its page), a webhook-free
+    course, and a long unbroken title to stress the layout."""
+    admin = factory.user("admin@example.com", role="admin", courses=["Course A"])
+    job = factory.job(
+        "Course A",
+        lessons=2,
+        title="Greetings-and-introductions-in-polite-Thai-for-absolute-beginners",
+        seconds=1.7,
+    )
+    from webapp.extensions import db
+    from webapp.models import VideoJob
+    from webapp.services import renders
+
+    with app.app_context():
+        renders.generate(None, db.session.get(VideoJob, __import__("uuid").UUID(job.id)), job.lessons[0])
+    work()
+    return admin, job
+
+
+def _log_in(page, live_server, user) -> None:
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", user.password)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(f"{live_server}/jobs")
+
+
+def _assert_fits(page, where: str) -> None:
+    found = page.evaluate(OVERFLOW)
+    assert found["scrollWidth"] <= found["innerWidth"], f"{where} scrolls sideways: {found}"
+    assert page.evaluate(WRAPPED_BUTTONS) == [], f"{where}: a button's label wraps"
+
+
+def _wait_for_metadata(page, selector: str) -> float:
+    for _ in range(100):  # page.wait_for_function would evaluate a string: our CSP forbids eval
+        duration = page.evaluate(
+            "s => { const v = document.querySelector(s); return v && v.readyState >= 1 ? v.duration : 0; }",
+            selector,
+        )
+        if duration:
+            return duration
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no metadata for {selector}")
+
+
+@pytest.mark.parametrize("width", [390, 360])
+def test_every_page_fits_a_phone(browser, live_server, site, width):
+    admin, job = site
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    page.goto(f"{live_server}/login")
+    _assert_fits(page, "/login")
+    _log_in(page, live_server, admin)
+
+    # The menu: folded behind its button, which the keyboard opens and Escape closes.
+    toggle = page.locator(".menu-toggle")
+    assert toggle.is_visible() and not page.locator("#site-menu").is_visible()
+    toggle.focus()
+    page.keyboard.press("Enter")
+    assert toggle.get_attribute("aria-expanded") == "true" and page.locator("#site-menu").is_visible()
+    _assert_fits(page, "the open menu")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('#site-menu') !== null")
+    page.keyboard.press("Escape")
+    assert toggle.get_attribute("aria-expanded") == "false" and not page.locator("#site-menu").is_visible()
+    assert page.evaluate("document.activeElement.classList.contains('menu-toggle')")
+
+    paths = ["/jobs", "/jobs/new", f"/jobs/{job.id}", "/account", "/account/tokens", "/webhooks", "/docs"]
+    paths += ["/admin/users", "/admin/courses", "/jobs/00000000-0000-0000-0000-000000000000"]
+    for path in paths:
+        page.goto(f"{live_server}{path}")
+        _assert_fits(page, path)
+
+    # A new token, shown once, fits too.
+    page.goto(f"{live_server}/account/tokens")
+    page.fill("input[name=name]", "LMS sync")
+    page.click("form[action='/account/tokens'] button[type=submit]")
+    page.wait_for_selector("#new-token")
+    _assert_fits(page, "/account/tokens with a new token")
+
+    # The job page: the lessons table as stacked rows, the player as wide as its row.
+    page.goto(f"{live_server}/jobs/{job.id}")
+    row = f"tr[data-lesson='{job.lessons[0]}']"
+    # The column heads stay for screen readers only.
+    assert page.evaluate("document.querySelector('table.lessons thead').getBoundingClientRect().height") <= 1
+    cells = page.locator(f"{row} td")
+    tops = [cells.nth(i).bounding_box() for i in range(cells.count())]
+    assert all(b["x"] == tops[0]["x"] for b in tops), "cells side by side"
+    assert all(b["y"] >= a["y"] + a["height"] - 1 for a, b in itertools.pairwise(tops)), "cells overlap"
+    label = page.evaluate(
+        "sel => getComputedStyle(document.querySelector(sel), '::before').content", f"{row} td.duration"
+    )
+    assert label == '"Duration: "'  # each stacked cell says which column it is
+    video = page.locator(f"{row} video").bounding_box()
+    assert video["width"] >= tops[0]["width"] - 1 and video["width"] >= width * 0.8
+    # The table and the player say the same duration (whole seconds, cut as players cut them).
+    seconds = _wait_for_metadata(page, f"{row} video")
+    shown = page.locator(f"{row} td.duration").inner_text()
+    assert shown == f"{math.floor(seconds) // 60}:{math.floor(seconds) % 60:02d}" == "0:01"
+    _assert_fits(page, "the job page with its video")
+    page.close()
+
+
+def test_the_menu_is_a_row_of_links_on_a_desktop(browser, live_server, site):
+    admin, _ = site
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    _log_in(page, live_server, admin)
+    assert not page.locator(".menu-toggle").is_visible()
+    links = page.locator("#site-menu > li")
+    assert links.count() >= 8 and links.first.is_visible()
+    boxes = [links.nth(i).bounding_box() for i in range(links.count())]
+    assert all(b["y"] < boxes[0]["y"] + boxes[0]["height"] for b in boxes), "the menu wraps on a desktop"
+    _assert_fits(page, "/jobs at 1280 px")
+    page.close()
+
+
+def test_copy_buttons_copy_and_say_so(browser, live_server, site):
+    admin, _ = site
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    _log_in(page, live_server, admin)
+    page.goto(f"{live_server}/account/tokens")
+    page.fill("input[name=name]", "LMS sync")
+    page.click("form[action='/account/tokens'] button[type=submit]")
+    token = page.locator("#new-token").inner_text()
+    assert token.startswith("lvt_")
+    button = page.locator("button[data-copy='#new-token']")
+    button.click()
+    page.wait_for_selector("button[data-copy='#new-token'][data-copy-state='copied']")
+    assert button.inner_text() == "Copied"
+    assert page.evaluate("navigator.clipboard.readText()") == token
+    page.wait_for_selector("button[data-copy='#new-token']:not([data-copy-state])", timeout=5000)
+    assert button.inner_text() == "Copy"
+
+    page.goto(f"{live_server}/docs")
+    example = page.locator(".code-block").filter(has_text="generate-video").first
+    example.locator("button.copy").click()
+    example.locator("button.copy[data-copy-state='copied']").wait_for()
+    assert example.locator("button.copy").inner_text() == "Copied"
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("curl -s -X POST") and re.search(r'"lessonPath": "henIVlCPVIY/lesson_1"', copied)
+    assert copied == example.locator("code").inner_text().strip()
+    context.close()
