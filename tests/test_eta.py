@@ -24,7 +24,9 @@ class Clock:
 def test_the_rate_is_that_of_the_last_few_seconds():
     clock = Clock()
     rate = estimates.ProgressRate(window=5.0, clock=clock)
-    assert rate.add(30) is None  # one report: nothing to measure from yet
+    assert rate.add(0) is None  # the renderer starts
+    clock.now += 3.0  # and prepares for 3 s: none of that is rendering speed
+    assert rate.add(30) is None  # one report after the first frame: nothing to measure from yet
     clock.now += 0.5
     assert rate.add(60) == pytest.approx(60.0)
     # Slow for 10 s (10 frames a second), then fast (100 a second) for 6 s: the rate is the fast one.
@@ -80,6 +82,8 @@ def test_the_first_reports_do_not_count_the_set_up_time(app, job):
     with app.app_context():
         report = lifecycle.ProgressReporter(render_id)
         report.rate.clock = clock
+        report(0, 600)
+        clock.now += 2.0
         report(30, 600)
         assert db.session.get(Render, render_id).frames_per_second is None
         clock.now += 0.5

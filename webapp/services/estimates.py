@@ -27,17 +27,26 @@ PAST_RENDERS = 20
 
 
 class ProgressRate:
-    """Frames per second over the last few seconds of progress reports (None at the first)."""
+    """Frames per second over the last few seconds of progress reports.
+
+    The renderer reports 0 frames as it starts, then nothing or 0 while it prepares: the rate
+    is measured only between reports that both come after the first frame, so the set-up time
+    (of unknown length) never dilutes it. None until there are two such reports."""
 
     def __init__(self, window: float = RATE_WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic):
         self.window = window
         self.clock = clock
         self.samples: deque[tuple[float, int]] = deque()
+        self.first_frames: int | None = None
 
     def add(self, frames_done: int) -> float | None:
         """Note a report; the rate since the oldest report of the window (at least `window` s
-        back once there are enough), or None while there is no earlier report to measure from."""
+        back once there are enough), or None while there is nothing to measure from."""
         now = self.clock()
+        if self.first_frames is None:
+            self.first_frames = frames_done
+        if frames_done <= self.first_frames:
+            return None  # still setting up
         self.samples.append((now, frames_done))
         # Drop a report only when the next one still opens a window of `window` seconds.
         while len(self.samples) > 2 and now - self.samples[1][0] >= self.window:
