@@ -1,0 +1,422 @@
+"""What course staff do, in a real browser (Chromium through Playwright) against a live server,
+real workers and Redis: log in and out, find jobs, create one, generate all and play the videos,
+cancel, retry, rename and delete, and an administrator's invitation. Each flow at 1280 px and at
+390 px wide, and each ends with no sideways scroll.
+
+Screenshots of the jobs list, a job mid-render and after completion, and the upload section go
+to $SCREENSHOT_DIR (default test-artifacts/screenshots/), one per page and width.
+
+(The upload flow and "generate one lesson and watch the bar advance" live in
+test_browser_upload.py and test_browser.py.)"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .helpers import ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR") or ROOT / "test-artifacts" / "screenshots")
+HEIGHTS = {1280: 800, 390: 844}
+FITS = "document.documentElement.scrollWidth <= window.innerWidth"
+
+# Small real lessons: 2 segments of 1 s at 10 fps (one frame is 0.1 s), 160x90.
+FPS = 10
+SECONDS = 2 * 1.0
+SMALL = {"segments": 2, "seconds": 1.0, "fps": FPS}
+
+
+@pytest.fixture(params=[1280, 390], ids=["1280px", "390px"])
+def width(request) -> int:
+    return request.param
+
+
+def new_page(browser, width: int):
+    """A page in a fresh context (its own cookies) at this width."""
+    context = browser.new_context(viewport={"width": width, "height": HEIGHTS[width]})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    return page
+
+
+def log_in(page, live_server: str, email: str, password: str, next_url: str = "") -> None:
+    page.goto(f"{live_server}/login" + (f"?next={next_url}" if next_url else ""))
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(f"{live_server}{next_url or '/jobs'}")
+
+
+def open_menu(page) -> None:
+    """On narrow screens the navigation's links are folded behind the Menu button."""
+    toggle = page.locator(".menu-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+
+
+def until(page, script: str, arg=None, timeout: float = 30, what: str = "the page") -> object:
+    """Evaluate `script` (a function) until it returns something truthy. page.wait_for_function
+    would evaluate a string, which our Content-Security-Policy forbids."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(script, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        page.wait_for_timeout(100)
+
+
+def assert_fits(page) -> None:
+    assert page.evaluate(FITS), (
+        f"{page.url} scrolls sideways at {page.viewport_size['width']} px: "
+        f"scrollWidth {page.evaluate('document.documentElement.scrollWidth')}"
+    )
+
+
+def screenshot(page, name: str, width: int) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=False)
+
+
+def row(lesson_path: str) -> str:
+    return f"tr[data-lesson='{lesson_path}']"
+
+
+def job_rows(page) -> list[str]:
+    return page.locator("table.jobs tbody tr td:first-child a").all_inner_texts()
+
+
+# --- 1. log in (a wrong password first) and out ----------------------------------------------
+
+
+def test_log_in_with_a_wrong_password_then_the_right_one_and_log_out(browser, live_server, factory, width):
+    user = factory.user("dana@example.com", courses=["Course A"])
+    page = new_page(browser, width)
+    page.goto(f"{live_server}/jobs")
+    assert page.url == f"{live_server}/login?next=/jobs"
+
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", "not the password")
+    page.click("form[action='/login'] button[type=submit]")
+    page.get_by_role("alert").filter(has_text="Wrong email or password.").wait_for()
+    assert page.url.startswith(f"{live_server}/login")
+    assert_fits(page)
+
+    page.fill("input[name=password]", user.password)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(f"{live_server}/jobs")
+    assert page.locator("h1").inner_text() == "Video jobs"
+    assert_fits(page)
+
+    open_menu(page)
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{live_server}/login")
+    page.get_by_text("You are logged out.").wait_for()
+    page.goto(f"{live_server}/jobs")
+    assert page.url == f"{live_server}/login?next=/jobs"
+    assert page.evaluate(FITS)
+    page.context.close()
+
+
+# --- 2. the jobs list: search and filters ----------------------------------------------------
+
+
+def test_search_and_filter_the_jobs_list(app, browser, live_server, factory, work, width):
+    user = factory.user("erin@example.com", courses=["Course A"])
+    greetings = factory.job("Course A", title="Thai greetings", lessons=1, **SMALL)
+    counting = factory.job("Course A", title="Counting to ten", lessons=1, **SMALL)
+    factory.job("Course A", title="Polite requests", lessons=1, **SMALL)
+    from webapp.extensions import db
+    from webapp.models import VideoJob
+    from webapp.services import renders
+
+    with app.app_context():  # one job rendered for real, so the status filter has something to tell apart
+        renders.generate(None, db.session.get(VideoJob, uuid.UUID(greetings.id)), greetings.lessons[0])
+    work()
+
+    page = new_page(browser, width)
+    log_in(page, live_server, user.email, user.password)
+    assert sorted(job_rows(page)) == ["Counting to ten", "Polite requests", "Thai greetings"]
+    assert page.locator("hgroup p").inner_text() == "3 jobs."
+    screenshot(page, "jobs-list", width)
+
+    def apply(q: str = "", status: str = "") -> None:
+        page.fill("input[name=q]", q)
+        page.select_option("select[name=status]", status)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Filter").click()
+
+    apply(q="greet")
+    assert job_rows(page) == ["Thai greetings"]
+    assert page.locator("hgroup p").inner_text() == "1 job matches your filters."
+    assert page.input_value("input[name=q]") == "greet"
+
+    apply(q=counting.video_id)
+    assert job_rows(page) == ["Counting to ten"]
+
+    apply(status="completed")
+    assert job_rows(page) == ["Thai greetings"]
+    assert page.locator("table.jobs .badge").all_inner_texts() == ["completed"]
+    assert "1 of 1 generated" in page.locator("table.jobs td.generated").inner_text()
+
+    apply(status="not_started")
+    assert sorted(job_rows(page)) == ["Counting to ten", "Polite requests"]
+
+    apply(q="greet", status="not_started")
+    assert job_rows(page) == []
+    page.get_by_text("No jobs match these filters.").wait_for()
+
+    apply()
+    assert len(job_rows(page)) == 3
+    assert_fits(page)
+    page.context.close()
+
+
+# --- 3. create a job from the "new job" page -------------------------------------------------
+
+
+def test_create_a_job_from_the_new_job_page(browser, live_server, factory, width):
+    user = factory.user("fay@example.com", courses=["Course A"])
+    video_id = uuid.uuid4().hex[:11]
+    paths = factory.lessons(video_id, 2, **SMALL)
+    page = new_page(browser, width)
+    log_in(page, live_server, user.email, user.password)
+
+    open_menu(page)
+    page.get_by_role("link", name="New job").click()
+    page.wait_for_url(f"{live_server}/jobs/new")
+    assert_fits(page)
+    page.select_option("select[name=course]", label="Course A")
+    page.fill("input[name=video]", f"https://www.youtube.com/watch?v={video_id}")
+    page.fill("input[name=title]", "Market vocabulary")
+    page.get_by_role("button", name="Create job").click()
+
+    page.wait_for_url(f"{live_server}/jobs/*-*")
+    page.get_by_text("Job created with 2 lessons.").wait_for()
+    assert page.locator("h1").inner_text() == "Market vocabulary"
+    assert video_id in page.locator("hgroup p").inner_text()
+    assert [page.locator(row(path)).count() for path in paths] == [1, 1]
+    assert page.locator("tr.lesson").count() == 2
+    # The upload section, where a lesson package would come in (test_browser_upload.py uploads).
+    page.evaluate("() => document.querySelector('.lesson-files').scrollIntoView({block: 'start'})")
+    screenshot(page, "upload", width)
+    assert_fits(page)
+    page.context.close()
+
+
+# --- 4. generate all, play, seek, duration; polling stops when idle --------------------------
+
+
+def test_generate_all_then_play_and_seek_and_polling_stops(browser, live_server, factory, processes, width):
+    """With the event stream down (as behind a proxy that drops it) the panel polls while
+    renders run, and stops once nothing is active."""
+    processes.worker(wait=False)  # starts while the browser logs in
+    user = factory.user("gus@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=2, title="Two short lessons", **SMALL)
+    page = new_page(browser, width)
+    page.route("**/events", lambda route: route.abort())
+    status_requests = []
+    page.on(
+        "request",
+        lambda request: "video-generation-status" in request.url and status_requests.append(time.monotonic()),
+    )
+    log_in(page, live_server, user.email, user.password, f"/jobs/{job.id}")
+
+    page.get_by_role("button", name="Generate all").click()
+    page.get_by_text("2 lessons queued or already in progress.").wait_for()
+    for path in job.lessons:
+        page.locator(f"{row(path)} video").wait_for(timeout=90_000)
+    page.locator("#status-panel[data-status='completed']").wait_for()
+    done = time.monotonic()
+    assert status_requests, "the panel never polled while the renders ran"
+    assert "every" not in page.get_attribute("#status-panel", "hx-trigger")
+    assert "2 of 2 lessons generated" in page.locator("#status-panel .summary").inner_text()
+    assert page.locator(".badge.render-completed").count() == 2
+    screenshot(page, "job-completed", width)
+
+    video = f"{row(job.lessons[0])} video"
+    duration = until(
+        page,
+        "sel => { const v = document.querySelector(sel); return v.readyState >= 1 && v.duration; }",
+        video,
+        what="the video's metadata",
+    )
+    assert abs(duration - SECONDS) <= 1 / FPS, f"video lasts {duration} s, the lesson {SECONDS} s"
+    # It plays (muted: headless Chromium's autoplay policy wants a gesture for sound) ...
+    page.evaluate(
+        "async sel => { const v = document.querySelector(sel); v.muted = true; await v.play(); }", video
+    )
+    until(page, "sel => document.querySelector(sel).currentTime > 0.3", video, what="playback to advance")
+    # ... and seeks.
+    seeked = page.evaluate(
+        """sel => new Promise(resolve => {
+          const v = document.querySelector(sel);
+          v.pause();
+          v.addEventListener('seeked', () => resolve(v.currentTime), {once: true});
+          v.currentTime = 1.5;
+        })""",
+        video,
+    )
+    assert abs(seeked - 1.5) <= 1 / FPS
+    assert page.evaluate("sel => document.querySelector(sel).error", video) is None
+
+    # Nothing is active: no status request for 5 s after completion.
+    page.wait_for_timeout(max(0, 5000 - (time.monotonic() - done) * 1000))
+    assert [t for t in status_requests if t > done] == []
+    assert_fits(page)
+    page.context.close()
+
+
+# --- 5. cancel a running render ---------------------------------------------------------------
+
+
+def test_cancel_a_running_render(browser, live_server, factory, processes, width):
+    # Long and large enough to be still rendering when Cancel is pressed (stopped within seconds).
+    job = factory.job(
+        "Course A", lessons=1, title="A long lesson", segments=3, seconds=30.0, width=1280, height=720, fps=30
+    )
+    processes.worker(wait=False, RENDER_PRESET="medium")
+    user = factory.user("hal@example.com", courses=["Course A"])
+    page = new_page(browser, width)
+    log_in(page, live_server, user.email, user.password, f"/jobs/{job.id}")
+    lesson = row(job.lessons[0])
+
+    page.locator(f"{lesson} button:has-text('Generate')").click()
+    until(
+        page,
+        "() => { const p = document.querySelector('.progress-row progress[value]');"
+        " return p && p.value > 0; }",
+        timeout=60,
+        what="frames to be rendered",
+    )
+    assert "rendering" in page.locator("#status-panel .summary").inner_text()
+    assert_fits(page)
+    screenshot(page, "job-rendering", width)
+
+    page.locator(".progress-row").get_by_role("button", name="Cancel").click()
+    page.locator(f"{lesson} .badge.render-cancelled").wait_for(timeout=30_000)
+    assert page.locator(".progress-row").count() == 0
+    summary = page.locator("#status-panel .summary").inner_text()
+    assert "1 render cancelled" in summary and job.lessons[0] in summary, summary
+    assert "rendering" not in summary
+    assert page.locator(f"{lesson} button", has_text="Retry").is_visible()
+    assert page.evaluate(FITS)
+    page.context.close()
+
+
+# --- 6. retry a failed render ----------------------------------------------------------------
+
+
+def test_retry_a_failed_render_after_fixing_the_lesson(app, browser, live_server, factory, processes, width):
+    user = factory.user("ida@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=1, title="A lesson that breaks", **SMALL)
+    audio = Path(app.config["LESSONS_ROOT"]) / job.lessons[0] / "audio" / "2.wav"
+    kept = audio.read_bytes()
+    page = new_page(browser, width)
+    log_in(page, live_server, user.email, user.password, f"/jobs/{job.id}")
+    lesson = row(job.lessons[0])
+
+    # Queued while no worker runs; the lesson breaks before a worker picks it up.
+    page.locator(f"{lesson} button:has-text('Generate')").click()
+    page.locator(".progress-row[data-state='queued']").wait_for()
+    audio.unlink()
+    processes.worker()
+    page.locator(f"{lesson} .badge.render-failed").wait_for(timeout=60_000)
+    error = page.locator(f"{lesson} small.error").inner_text()
+    assert "segments[1].audio" in error and "Traceback" not in error, error
+    assert page.locator("#status-panel").get_attribute("data-status") == "failed"
+    assert_fits(page)
+
+    audio.write_bytes(kept)
+    page.locator(lesson).get_by_role("button", name="Retry").click()
+    page.locator(f"{lesson} video").wait_for(timeout=60_000)
+    assert page.locator(f"{lesson} .badge").first.inner_text() == "completed"
+    assert page.locator(f"{lesson} details.history summary").inner_text() == "2 attempts"
+    assert page.locator("#status-panel").get_attribute("data-status") == "completed"
+    assert page.evaluate(FITS)
+    page.context.close()
+
+
+# --- 7. rename and delete a job --------------------------------------------------------------
+
+
+def test_rename_and_delete_a_job_from_its_page(browser, live_server, factory, width):
+    user = factory.user("jo@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=1, title="Old title", **SMALL)
+    other = factory.job("Course A", lessons=1, title="Another job", **SMALL)
+    page = new_page(browser, width)
+    log_in(page, live_server, user.email, user.password, f"/jobs/{job.id}")
+
+    page.get_by_text("Rename or delete this job").click()
+    page.fill("input[name=title]", "New title")
+    page.get_by_role("button", name="Rename").click()
+    page.get_by_text("Job renamed to “New title”.").wait_for()
+    assert page.locator("h1").inner_text() == "New title"
+    assert_fits(page)
+
+    # Dismissing the confirmation keeps the job ...
+    asked = []
+    page.get_by_text("Rename or delete this job").click()
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Delete job").click()
+    page.wait_for_timeout(300)
+    assert page.url == f"{live_server}/jobs/{job.id}"
+    assert asked and "New title" in asked[0] and "lesson folders stay on disk" in asked[0]
+    # ... accepting it deletes it.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete job").click()
+    page.wait_for_url(f"{live_server}/jobs")
+    page.get_by_text("Job “New title” deleted").wait_for()
+    assert job_rows(page) == [other.title]
+    assert page.goto(f"{live_server}/jobs/{job.id}").status == 404
+    assert page.evaluate(FITS)
+    page.context.close()
+
+
+# --- 8. an administrator invites a user ------------------------------------------------------
+
+
+def test_an_invited_user_sets_a_password_and_sees_only_their_course(browser, live_server, factory, width):
+    admin = factory.user("admin@example.com", role="admin", courses=["Course A"])
+    own = factory.job("Course A", lessons=1, title="Course A's job", **SMALL)
+    factory.job("Course B", lessons=1, title="Course B's job", **SMALL)
+    page = new_page(browser, width)
+    log_in(page, live_server, admin.email, admin.password)
+    assert sorted(job_rows(page)) == ["Course A's job", "Course B's job"]
+
+    open_menu(page)
+    page.get_by_role("link", name="Users").click()
+    page.wait_for_url(f"{live_server}/admin/users")
+    page.fill("input[name=email]", "kim@example.com")
+    page.select_option("select[name=role]", label="staff")
+    page.get_by_label("Course A").check()
+    page.get_by_role("button", name="Invite").click()
+    page.get_by_text("kim@example.com is invited.").wait_for()
+    link = page.locator("#set-password-link").inner_text().strip()
+    assert link.startswith(f"{live_server}/set-password?token=")
+    assert "kim@example.com" in page.locator("table.users").inner_text()
+    assert_fits(page)
+
+    invitee = new_page(browser, width)  # another browser context: no session of the admin's
+    invitee.goto(link)
+    invitee.fill("input[name=new_password]", "a new passphrase for kim")
+    invitee.fill("input[name=confirm_password]", "a new passphrase for kim")
+    assert_fits(invitee)
+    invitee.get_by_role("button", name="Set password and log in").click()
+    invitee.wait_for_url(f"{live_server}/jobs")
+    invitee.get_by_text("Your password is set and you are logged in.").wait_for()
+    assert job_rows(invitee) == [own.title]
+    open_menu(invitee)
+    assert invitee.get_by_role("link", name="Users").count() == 0
+    # The link worked once.
+    assert invitee.goto(link).status == 404
+    assert invitee.evaluate(FITS)
+    invitee.context.close()
+    page.context.close()
