@@ -1,0 +1,85 @@
+"""Accessibility: axe-core (axe-playwright-python) on every page, in Chromium, at a desktop and
+a phone width. No serious or critical violation may remain."""
+
+from __future__ import annotations
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+AXE = Axe()
+
+
+def _violations(page) -> list[str]:
+    results = AXE.run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(node["target"][0] if node["target"] else "?" for node in v["nodes"][:3])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_no_serious_accessibility_violations(app, browser, live_server, factory, width):
+    admin = factory.user("admin@example.com", role="admin", courses=["Course A"])
+    staff = factory.user("staff@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=2)
+    with app.app_context():
+        from webapp.services import accounts, jobs
+
+        from webapp.models import Role
+
+        course = jobs.find_course("Course A")
+        course_id = course.id
+        _, invite_token = accounts.invite_user(None, f"new-{width}@example.com", Role.STAFF, [course])
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    found = {}
+    page.goto(f"{live_server}/set-password?token={invite_token}")
+    found["/set-password"] = _violations(page)
+    page.goto(f"{live_server}/login")
+    found["/login"] = _violations(page)
+    page.fill("input[name=email]", admin.email)
+    page.fill("input[name=password]", admin.password)
+    page.click("button[type=submit]")
+    paths = ["/jobs", "/jobs/new", f"/jobs/{job.id}", "/account", "/account/tokens", "/webhooks", "/docs"]
+    paths += ["/jobs/00000000-0000-0000-0000-000000000000"]  # the error page
+    paths += ["/admin/users", f"/admin/users/{staff.id}", "/admin/courses", f"/admin/courses/{course_id}"]
+    for path in paths:
+        page.goto(f"{live_server}{path}")
+        found[path] = _violations(page)
+    page.close()
+    assert {path: v for path, v in found.items() if v} == {}
+
+
+def _tab_to(page, predicate_js: str, most: int = 120) -> bool:
+    """Press Tab until the focused element satisfies predicate_js (a function of the element)."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"(({predicate_js}))(document.activeElement)"):
+            return True
+    return False
+
+
+def test_log_in_and_generate_with_the_keyboard_only(app, browser, live_server, factory):
+    user = factory.user("keys@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=2)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live_server}/login?next=/jobs/{job.id}")
+    assert _tab_to(page, "e => e.name === 'email'")
+    page.keyboard.type(user.email)
+    assert _tab_to(page, "e => e.name === 'password'")
+    page.keyboard.type(user.password)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#status-panel")
+    assert page.get_attribute("#status-panel", "aria-live") == "polite"
+    first = job.lessons[0]
+    assert _tab_to(
+        page,
+        f"e => e.tagName === 'BUTTON' && e.textContent.trim() === 'Generate' "
+        f"&& e.closest('tr') && e.closest('tr').dataset.lesson === '{first}'",
+    )
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"tr[data-lesson='{first}'] .badge:has-text('queued')", timeout=10_000)
+    page.close()
