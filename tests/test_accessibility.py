@@ -27,9 +27,8 @@ def test_no_serious_accessibility_violations(app, browser, live_server, factory,
     staff = factory.user("staff@example.com", courses=["Course A"])
     job = factory.job("Course A", lessons=2)
     with app.app_context():
-        from webapp.services import accounts, jobs
-
         from webapp.models import Role
+        from webapp.services import accounts, jobs
 
         course = jobs.find_course("Course A")
         course_id = course.id
