@@ -211,7 +211,7 @@ def test_fragment_polls_while_active_and_stops_when_idle(app, client, setup):
     # Polling as the stream's fallback; static/app.js skips polls while the stream is open or the
     # tab is hidden (no trigger filter: no eval under the CSP).
     assert 'hx-trigger="status-changed, every 2s"' in html
-    assert f'hx-get="{url}"' in html and "waiting for a worker" in html
+    assert f'hx-get="{url}"' in html and "next in line" in html
     assert set(active.headers["Vary"].replace(" ", "").split(",")) >= {"HX-Request", "Accept"}
     json_now = client.get(url, headers=headers).json
     assert json_now["activeRenders"][0]["renderId"] == render_id

@@ -102,3 +102,40 @@ def eta_seconds(render: Render, now: datetime, typical_fps: float | None) -> int
         expected = render.frames_total / typical_fps
         return max(0, round(expected - elapsed))
     return None
+
+
+# A queued render's place is counted among at most this many queued renders ahead of it.
+PLACES_COUNTED = 1000
+
+
+def queue_places(queued: list[Render], speeds: list[tuple[int, float]]) -> dict:
+    """{render id: (place in line, seconds until it starts or None)} for queued renders.
+
+    The line is every queued render of every course, oldest first (workers take them in that
+    order, fair share aside). The wait is the frames still to render ahead of it (the renders
+    rendering now and those queued before it) at the median speed of past renders, shared by
+    as many renders as are rendering at once."""
+    if not queued:
+        return {}
+    last = max(r.queued_at for r in queued)
+    line = db.session.execute(
+        sa.select(Render.id, Render.frames_total)
+        .where(Render.state == RenderState.QUEUED, Render.queued_at <= last)
+        .order_by(Render.queued_at, Render.attempt, Render.id)
+        .limit(PLACES_COUNTED)
+    ).all()
+    rendering, frames_left = db.session.execute(
+        sa.select(
+            sa.func.count(Render.id),
+            sa.func.coalesce(sa.func.sum(Render.frames_total - Render.frames_done), 0),
+        ).where(Render.state == RenderState.RENDERING)
+    ).one()
+    speed = statistics.median(fps for _, fps in speeds) if speeds else None
+    parallel = max(1, rendering)
+    ahead = frames_left or 0
+    places = {}
+    for place, (render_id, frames) in enumerate(line, start=1):
+        wait = round(ahead / speed / parallel) if speed else None
+        places[render_id] = (place, wait)
+        ahead += frames or 0
+    return {r.id: places.get(r.id, (None, None)) for r in queued}

@@ -32,6 +32,9 @@ from .messages import without_server_paths
 log = logging.getLogger(__name__)
 
 WORKER_LOST = "The worker rendering this video stopped responding (process killed or machine lost)."
+# When a render starts, at most this many other jobs with queued renders get a new status
+# document (their places in line moved).
+LINE_JOBS_NOTIFIED = 100
 
 
 # --- cancelling ---------------------------------------------------------------------------
@@ -90,6 +93,19 @@ def current_attempt(rq_job_id: str) -> Render | None:
     ).first()
 
 
+def _line_moved(started_job_id) -> None:
+    """A render left the line: every job with renders still queued has a new place in line to
+    show, so its status document is published again with this commit."""
+    waiting = db.session.scalars(
+        sa.select(Render.job_id)
+        .where(Render.state == RenderState.QUEUED, Render.job_id != started_job_id)
+        .distinct()
+        .limit(LINE_JOBS_NOTIFIED)
+    )
+    for job_id in waiting:
+        summary.changed(job_id)
+
+
 def begin(rq_job_id: str) -> Assignment | None:
     """Mark the queued attempt of this RQ job as rendering; None when there is nothing to do."""
     render = current_attempt(rq_job_id)
@@ -107,6 +123,7 @@ def begin(rq_job_id: str) -> Assignment | None:
     render.started_at = now
     render.heartbeat_at = now
     summary.refresh(job)
+    _line_moved(job.id)
     db.session.commit()
     log.info("render state=rendering render_id=%s job_id=%s lesson=%s", render.id, job.id, render.lesson.path)
     return Assignment(

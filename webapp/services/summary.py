@@ -144,6 +144,8 @@ class ActiveRender:
     render: Render
     lesson_path: str
     eta_seconds: int | None
+    queue_place: int | None = None  # queued: 1 = next to start
+    wait_seconds: int | None = None  # queued: about how long until it starts
 
     def as_json(self) -> dict:
         r = self.render
@@ -155,6 +157,8 @@ class ActiveRender:
             "framesTotal": r.frames_total,
             "percent": r.percent,
             "etaSeconds": self.eta_seconds,
+            "queuePosition": self.queue_place,
+            "waitSeconds": self.wait_seconds,
         }
 
 
@@ -263,17 +267,20 @@ def status(job: VideoJob) -> Status:
     paths = {lesson.id: lesson.path for lesson in lessons}
     now = utcnow()
     running = [r for r in renders if r.state in ACTIVE_RENDER_STATES]
-    # Past renders' speeds only for an attempt without a rate of its own yet: one query at most.
+    queued = [r for r in running if r.state == RenderState.QUEUED]
+    # Past renders' speeds only for a queued attempt or one without a rate of its own yet.
     speeds = (
         estimates.past_speeds()
-        if any(r.state == RenderState.RENDERING and not r.frames_per_second for r in running)
+        if queued or any(r.state == RenderState.RENDERING and not r.frames_per_second for r in running)
         else []
     )
+    places = estimates.queue_places(queued, speeds)
     active = [
         ActiveRender(
             r,
             paths[r.lesson_id],
             estimates.eta_seconds(r, now, estimates.typical_speed(r.frames_total or 0, speeds)),
+            *places.get(r.id, (None, None)),
         )
         for r in running
     ]

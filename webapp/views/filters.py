@@ -29,6 +29,12 @@ def duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st…"""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number:,}{suffix}"
+
+
 def filesize(size: int | None) -> str:
     if size is None:
         return "—"
@@ -45,6 +51,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(filesize, "filesize")
+    app.add_template_filter(ordinal, "ordinal")
     app.add_template_filter(plural, "plural")
     app.add_template_filter(markdown.inline, "markdown_inline")
     app.add_template_global(video_url, "video_url")

@@ -215,6 +215,14 @@ class ActiveRender(Schema):
     framesTotal = fields.Integer(required=True, allow_none=True)
     percent = fields.Float(required=True)
     etaSeconds = fields.Integer(required=True, allow_none=True)
+    queuePosition = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "Queued: its place in line, 1 = next"}
+    )
+    waitSeconds = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Queued: about how long until it starts, from past render speed"},
+    )
 
 
 STATUSES = [status.value for status in VideoGenerationStatus]
