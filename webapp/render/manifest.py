@@ -11,6 +11,8 @@ Rules (the lesson.json format; also in webapp/render/README.md):
 - Asset paths (`image`, `audio`, top-level `font`) are relative and must resolve inside the
   lesson folder: absolute paths, `..` and symlinks leading out are refused (assets.py).
 - `background` is a colour ("#1a1a2e", "#fff", "rgb(10,20,30)", "navy").
+- Captions (captions.py): a segment's `captions` cues or `caption` text, the lesson's
+  `captions` settings ({"language": "th"}; `burnIn: true` is refused for now).
 - Unknown keys are ignored (earlier pipeline steps may add their own) and listed in
   `Manifest.warnings`, so a typo such as "imgae" is visible in the CLI and logs.
 - Limits, so a hostile lesson cannot tie up a worker or a web request (limits.py): lesson.json
@@ -32,6 +34,7 @@ from pathlib import Path
 
 from PIL import ImageColor
 
+from . import captions as cap
 from . import limits
 from .assets import Assets, av_reason
 from .assets import wav_header as wav_header  # importable from here, as before
@@ -43,8 +46,8 @@ from .limits import DEFAULT_MAX_DURATION, Totals
 __all__ = ["DEFAULT_MAX_DURATION", "MANIFEST_NAME", "Manifest", "ManifestError", "Segment", "load_manifest"]
 
 DEFAULT_BACKGROUND = "#000000"
-TOP_KEYS = {"title", "width", "height", "fps", "font", "segments"}
-SEGMENT_KEYS = {"image", "background", "audio", "duration", "title", "text"}
+TOP_KEYS = {"title", "width", "height", "fps", "font", "segments", "captions"}
+SEGMENT_KEYS = {"image", "background", "audio", "duration", "title", "text", "captions", "caption"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Segment:
     color: tuple[int, int, int] = (0, 0, 0)  # parsed `background` (default black)
     audio_duration: float | None = None  # the audio file's own length, if any
     audio_channels: int = 0
+    captions: tuple[cap.Cue, ...] = ()  # times in seconds from the segment's start (captions.py)
 
     @property
     def field(self) -> str:
@@ -77,6 +81,7 @@ class Manifest:
     segments: tuple[Segment, ...]
     font: Path | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    caption_settings: cap.CaptionSettings = field(default_factory=cap.CaptionSettings)
 
     @property
     def duration(self) -> float:
@@ -101,6 +106,21 @@ class Manifest:
         """(first frame, frame count) of each segment."""
         st = self.frame_starts
         return [(st[i], st[i + 1] - st[i]) for i in range(len(self.segments))]
+
+    def segment_times(self) -> list[tuple[float, float]]:
+        """(start, end) of each segment in seconds, from the frame plan (what the picture shows)."""
+        st = self.frame_starts
+        return [(st[i] / self.fps, st[i + 1] / self.fps) for i in range(len(self.segments))]
+
+    def caption_cues(self) -> list[cap.Cue]:
+        """Every segment's captions in lesson time, placed by the frame plan like the pictures."""
+        cues = []
+        for seg, (start, end) in zip(self.segments, self.segment_times(), strict=True):
+            for c in seg.captions:
+                # A cue ending at its segment's end ends where the next picture starts.
+                last = c.end >= seg.duration - cap.EPSILON
+                cues.append(cap.Cue(start + c.start, end if last else min(end, start + c.end), c.text))
+        return [c for c in cues if c.end > c.start]
 
 
 def _fail(field_name: str, reason: str) -> ManifestError:
@@ -198,8 +218,10 @@ def load_manifest(lesson_dir: Path | str, *, max_duration: float = DEFAULT_MAX_D
     assets = Assets(root)
     font = _lesson_font(raw, assets)
     items = _segment_items(raw)
+    caption_settings = cap.lesson_settings(raw, warnings)
     totals = Totals(fps, max_duration)
-    segments = [_segment(i, seg, assets, totals, warnings) for i, seg in enumerate(items)]
+    counter = cap.CueCounter()
+    segments = [_segment(i, seg, assets, totals, counter, warnings) for i, seg in enumerate(items)]
     manifest = Manifest(
         lesson_dir=root,
         title=title,
@@ -209,6 +231,7 @@ def load_manifest(lesson_dir: Path | str, *, max_duration: float = DEFAULT_MAX_D
         segments=tuple(segments),
         font=font,
         warnings=tuple(warnings),
+        caption_settings=caption_settings,
     )
     _check_glyphs(manifest)
     return manifest
@@ -240,7 +263,9 @@ def _segment_items(raw: dict) -> list:
     return items
 
 
-def _segment(i: int, seg, assets: Assets, totals: Totals, warnings: list[str]) -> Segment:
+def _segment(
+    i: int, seg, assets: Assets, totals: Totals, counter: cap.CueCounter, warnings: list[str]
+) -> Segment:
     """Validate segment `i` and add it to the totals; its unknown keys are added to `warnings`."""
     where = f"segments[{i}]"
     if not isinstance(seg, dict):
@@ -261,6 +286,7 @@ def _segment(i: int, seg, assets: Assets, totals: Totals, warnings: list[str]) -
     seg_title = _text_field(seg, "title", f"{where}.title").strip()
     seg_text = _text_field(seg, "text", f"{where}.text").strip()
     totals.add_text(len(seg_title) + len(seg_text))
+    cues = cap.segment_cues(seg, where, effective, counter, warnings)
     return Segment(
         duration=effective,
         image=image,
@@ -272,6 +298,7 @@ def _segment(i: int, seg, assets: Assets, totals: Totals, warnings: list[str]) -
         color=color,
         audio_duration=audio_duration,
         audio_channels=channels,
+        captions=cues,
     )
 
 
