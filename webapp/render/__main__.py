@@ -202,6 +202,10 @@ def _print_summary(result: RenderResult) -> None:
         f"from cache {result.segments_cached}",
         file=sys.stderr,
     )
+    for kind in ("poster", "chapters", "captions"):
+        path = getattr(result, kind)
+        if path is not None:
+            print(f"wrote {kind} {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

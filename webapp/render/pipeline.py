@@ -10,8 +10,10 @@ Steps:
    Pieces (and the whole audio track) found in the cache are reused, the rest are encoded,
    in parallel processes when there is enough work.
 4. Join pieces and audio by stream copy into `.NAME.RANDOM.part` beside the output, verify it
-   (streams, frame count, durations, decodes, faststart), then rename it into place.
-A failure, a cancel or a kill never leaves a file at the output path.
+   (streams, frame count, durations, decodes, faststart).
+5. Write the sidecars (poster NAME.jpg, NAME.chapters.vtt, captions NAME.vtt; sidecars.py) to
+   .part files beside it, then rename the sidecars and the video into place.
+A failure, a cancel or a kill never leaves a file at the output path (nor a new sidecar).
 
 Modules: plan.py (pieces, keys, the audio track), schedule.py (where encode tasks run),
 progress.py (reports and cancel checks), encode.py (encoding, joining), verify.py (the check).
@@ -42,6 +44,7 @@ from .progress import PROGRESS_INTERVAL as PROGRESS_INTERVAL  # importable from 
 from .progress import CancelCheck, Monitor, ProgressFn
 from .schedule import Scheduler
 from .settings import RenderSettings, default_cache_dir
+from .sidecars import Sidecars, sidecar_paths
 from .verify import OutputFacts, verify
 
 
@@ -58,15 +61,19 @@ class RenderResult:
     audio_cached: bool
     elapsed: float
     warnings: tuple[str, ...] = ()
+    poster: Path | None = None  # NAME.jpg beside the output
+    chapters: Path | None = None  # NAME.chapters.vtt, when some segment has a title
+    captions: Path | None = None  # NAME.vtt, when some segment has captions
 
 
 def partial_outputs(output_path: Path | str) -> list[Path]:
     """Temporary files a render of `output_path` may have left beside it (e.g. after SIGKILL)."""
     output_path = Path(output_path)
-    try:
-        return sorted(output_path.parent.glob(f".{_glob_escape(output_path.name)}.*.part"))
-    except OSError:
-        return []
+    found: set[Path] = set()
+    for path in [output_path, *sidecar_paths(output_path).values()]:
+        with contextlib.suppress(OSError):
+            found.update(output_path.parent.glob(f".{_glob_escape(path.name)}.*.part"))
+    return sorted(found)
 
 
 def _glob_escape(name: str) -> str:
@@ -147,7 +154,9 @@ class _Render:
         self.work = Scheduler(settings, monitor)  # encode tasks and the entries ready for the output
         self.plan = Plan(manifest, settings, cache, private, monitor, self.work)
         # Renamed to the output only once verified: a failed render never leaves a file there.
-        self.part = output.parent / f".{output.name}.{secrets.token_hex(6)}.part"
+        token = secrets.token_hex(6)
+        self.part = output.parent / f".{output.name}.{token}.part"
+        self.sidecars = Sidecars(output, token)  # written beside it, published with it
         self.facts: OutputFacts | None = None  # what verify measured (None if settings.verify is off)
 
     def run(self) -> RenderResult:
@@ -161,6 +170,7 @@ class _Render:
             self.work.start_pool_if_worth_it(final=True)
             self.work.encode_remaining()
             self._join_and_verify()
+            self.sidecars.write(self.m, self.plan.first_picture, self.monitor.poll)
             self._publish()
             ok = True
         except av.error.FFmpegError as exc:
@@ -231,7 +241,13 @@ class _Render:
         """Move the verified .part file to the output path, flushed to disk."""
         self.monitor.poll(force=True)  # a cancel that came while joining still wins: nothing is there yet
         _fsync(self.part)
-        os.replace(self.part, self.output)
+        try:
+            self.sidecars.publish()
+            os.replace(self.part, self.output)
+        except BaseException:
+            self.sidecars.unpublish()  # no new sidecar beside an old (or missing) video
+            raise
+        self.sidecars.drop_stale()  # e.g. NAME.vtt of an earlier render, when captions were removed
         _fsync(self.output.parent, best_effort=True)
 
     def _clean_up(self, graceful: bool) -> None:
@@ -239,6 +255,7 @@ class _Render:
         self.work.close(graceful)
         with contextlib.suppress(OSError):
             self.part.unlink()
+        self.sidecars.remove_parts()
         shutil.rmtree(self.private, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.cache.prune()
@@ -259,6 +276,9 @@ class _Render:
             audio_cached=self.plan.audio_cached,
             elapsed=time.monotonic() - self.started,
             warnings=m.warnings,
+            poster=self.sidecars.published.get("poster"),
+            chapters=self.sidecars.published.get("chapters"),
+            captions=self.sidecars.published.get("captions"),
         )
 
 

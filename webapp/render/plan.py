@@ -79,6 +79,7 @@ class Plan:
         self.encoded_keys: set[str] = set()
         self.audio_key = ""  # the audio track's cache key (set when planned)
         self.audio_cached = False
+        self.first_picture: bytes | None = None  # the first segment's raw RGB, if it was composed
 
     def audio_track(self) -> None:
         """Claim the lesson's audio track from the cache, or queue it for encoding."""
@@ -92,6 +93,8 @@ class Plan:
         lengths = chunk_lengths(frames, self.s.keyint)
         input_key = picture_input_key(self.m, seg, self._file_hash)
         raw, picture_hash = self._picture(seg, input_key, lengths)
+        if seg.index == 0:
+            self.first_picture = raw
         picture_file = None
         for n in lengths:
             key = self._video_key(picture_hash, n)
