@@ -67,6 +67,8 @@ class RenderState(enum.StrEnum):
 
 
 ACTIVE_RENDER_STATES = (RenderState.QUEUED, RenderState.RENDERING)
+# Files a render may write beside its video, and how they are served.
+SIDECAR_KINDS = {"poster": "image/jpeg", "chapters": "text/vtt", "captions": "text/vtt"}
 
 
 class ErrorKind(enum.StrEnum):
@@ -306,6 +308,9 @@ class Render(db.Model):
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration: Mapped[float | None]
     size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # Files the renderer wrote beside the video, by kind: {"poster": "NAME.jpg",
+    # "chapters": "NAME.chapters.vtt", "captions": "NAME.vtt", "language": "th"} (names only).
+    sidecars: Mapped[dict | None] = mapped_column(sa.JSON)
 
     job: Mapped[VideoJob] = relationship()
     lesson: Mapped[Lesson] = relationship(back_populates="renders")
@@ -317,6 +322,11 @@ class Render(db.Model):
         if not self.error_kind:
             return None
         return {"kind": str(self.error_kind), "message": self.error_message}
+
+    def sidecar_path(self, kind: str) -> str | None:
+        """ "videos/<lessonPath>/<file>" of a sidecar ("poster", "chapters", "captions"), if written."""
+        name = (self.sidecars or {}).get(kind) if kind in SIDECAR_KINDS else None
+        return f"{self.output_path.rsplit('/', 1)[0]}/{name}" if name else None
 
     @property
     def cancel_requested(self) -> bool:

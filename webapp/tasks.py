@@ -121,7 +121,13 @@ def render_lesson(render_id: str):
         log.exception("render crashed render_id=%s", rid)
         lifecycle.fail(rid, ErrorKind.INTERNAL, f"The render stopped unexpectedly ({type(exc).__name__}).")
         raise RenderFailed(rid, ErrorKind.INTERNAL) from None
-    lifecycle.complete(rid, frames=result.frames, duration=result.duration, size_bytes=result.size_bytes)
+    lifecycle.complete(
+        rid,
+        frames=result.frames,
+        duration=result.duration,
+        size_bytes=result.size_bytes,
+        sidecars=_sidecars(result),
+    )
     return {"renderId": str(rid), "state": "completed"}
 
 
@@ -159,6 +165,15 @@ def reap_lost_renders():
         # Lost workers deserve an operator's attention even with quiet logs.
         log.warning("reaper %s", " ".join(f"{k}={v}" for k, v in counts.items()))
     return counts
+
+
+def _sidecars(result) -> dict:
+    """The files the renderer wrote beside the video, by kind (names only), for the Render row."""
+    written = {"poster": result.poster, "chapters": result.chapters, "captions": result.captions}
+    found = {kind: path.name for kind, path in written.items() if path is not None}
+    if result.captions is not None and result.captions_language:
+        found["language"] = result.captions_language
+    return found
 
 
 def sweep_uploads():

@@ -64,6 +64,7 @@ class RenderResult:
     poster: Path | None = None  # NAME.jpg beside the output
     chapters: Path | None = None  # NAME.chapters.vtt, when some segment has a title
     captions: Path | None = None  # NAME.vtt, when some segment has captions
+    captions_language: str | None = None  # the captions' language tag, when there are captions
 
 
 def partial_outputs(output_path: Path | str) -> list[Path]:
@@ -279,6 +280,9 @@ class _Render:
             poster=self.sidecars.published.get("poster"),
             chapters=self.sidecars.published.get("chapters"),
             captions=self.sidecars.published.get("captions"),
+            captions_language=(
+                m.caption_settings.language if self.sidecars.published.get("captions") else None
+            ),
         )
 
 

@@ -149,7 +149,7 @@ def delete_job(job: VideoJob, *, delete_videos: bool = False) -> None:
     rows = list(db.session.scalars(sa.select(Render).where(Render.job_id == locked.id)))
     queued = [r.rq_job_id for r in rows if r.state == RenderState.QUEUED]
     finished = [r for r in rows if r.state == RenderState.COMPLETED] if delete_videos else []
-    outputs = [storage.render_output(r) for r in finished]
+    outputs = [path for r in finished for path in storage.render_files(r)]
     db.session.execute(sa.delete(Render).where(Render.job_id == locked.id))
     db.session.delete(locked)
     db.session.commit()

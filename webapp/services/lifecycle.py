@@ -233,7 +233,9 @@ def _finish(render_id: uuid.UUID, state: RenderState, **values) -> Render | None
     return render
 
 
-def complete(render_id: uuid.UUID, *, frames: int, duration: float, size_bytes: int) -> Render | None:
+def complete(
+    render_id: uuid.UUID, *, frames: int, duration: float, size_bytes: int, sidecars: dict | None = None
+) -> Render | None:
     render = _finish(
         render_id,
         RenderState.COMPLETED,
@@ -241,6 +243,7 @@ def complete(render_id: uuid.UUID, *, frames: int, duration: float, size_bytes: 
         frames_total=frames,
         duration=duration,
         size_bytes=size_bytes,
+        sidecars=sidecars or None,
         heartbeat_at=utcnow(),
         error_kind=None,
         error_message=None,

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
-from ..models import ACTIVE_RENDER_STATES, Lesson, Render, RenderState, User, VideoJob
+from ..models import ACTIVE_RENDER_STATES, SIDECAR_KINDS, Lesson, Render, RenderState, User, VideoJob
 from ..render import ManifestError, load_manifest
 from . import attempts, lifecycle
 from .access import parse_uuid, scope_jobs
@@ -88,6 +88,19 @@ def completed_render_for(job: VideoJob, output_path: str) -> Render | None:
         )
         .order_by(Render.finished_at.desc())
     ).first()
+
+
+def sidecar_for(job: VideoJob, path: str) -> tuple[Render, str] | None:
+    """(the completed render, the sidecar's kind) for "videos/<lessonPath>/<file>" when that file
+    is a poster, chapters or captions file the render wrote beside its video; else None."""
+    folder, _, name = path.rpartition("/")
+    for suffix in (".chapters.vtt", ".vtt", ".jpg"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            render = completed_render_for(job, f"{folder}/{name.removesuffix(suffix)}.mp4")
+            for kind in SIDECAR_KINDS:
+                if render is not None and render.sidecar_path(kind) == path:
+                    return render, kind
+    return None
 
 
 def _lesson_for(job: VideoJob, lesson_path: str) -> Lesson:

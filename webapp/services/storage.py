@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from ..models import Render
+from ..models import SIDECAR_KINDS, Render
 from ..render import partial_outputs
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,13 @@ def video_file(videos_root: Path, output_path: str) -> Path:
 
 def render_output(render: Render) -> Path:
     return video_file(Path(current_app.config["VIDEOS_ROOT"]), render.output_path)
+
+
+def render_files(render: Render) -> list[Path]:
+    """The video and the files written beside it (poster, chapters, captions)."""
+    root = Path(current_app.config["VIDEOS_ROOT"])
+    sidecars = [render.sidecar_path(kind) for kind in SIDECAR_KINDS]
+    return [render_output(render)] + [video_file(root, path) for path in sidecars if path]
 
 
 def render_lesson_dir(render: Render) -> Path:

@@ -111,6 +111,9 @@ def compute(job: VideoJob) -> tuple[VideoGenerationStatus, dict]:
         }
         if render.state == RenderState.FAILED:
             entry["error"] = render.error_message or "failed"
+        for kind, key in (("captions", "captionsPath"), ("poster", "posterPath")):
+            if render.state == RenderState.COMPLETED and render.sidecar_path(kind):
+                entry[key] = render.sidecar_path(kind)
         videos.append(entry)
     data = {
         "currentLesson": paths[current.lesson_id] if current else None,

@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 
 from .. import metrics
 from ..auth import csrf_exempt
+from ..models import SIDECAR_KINDS
 from ..services import access, accounts, jobs, renders, storage, summary, uploads
 from ..services.packages import PackageError
 from ..services.throttle import Throttled
@@ -176,7 +177,10 @@ def generation_status(job_id):
         {"name": "Range", "in": "header", "schema": {"type": "string"}},
     ],
     responses={
-        "200": {"description": "The whole video", "content": {"video/mp4": {}}},
+        "200": {
+            "description": "The whole video (or its poster, chapters or captions)",
+            "content": {"video/mp4": {}, "image/jpeg": {}, "text/vtt": {}},
+        },
         "206": {"description": "Part of the video", "content": {"video/mp4": {}}},
         "416": {"description": "The range asked for is not in the video"},
     },
@@ -184,12 +188,18 @@ def generation_status(job_id):
 @bp.doc(operationId="downloadVideo")
 @errors(404)
 def download_video(job_id, video_path: str):
-    """Download or stream a finished video."""
+    """Download or stream a finished video, or its poster (.jpg), chapters (.chapters.vtt) or
+    captions (.vtt) written beside it."""
     job = access.get_job_or_404(job_id, current_user)
     output_path = f"videos/{video_path}"
     render = renders.completed_render_for(job, output_path)
-    if render is None:
-        abort(404, description="No finished video at that path.")
+    mimetype, name = "video/mp4", render.output_file_name if render else None
+    if render is None:  # the poster, chapters or captions written beside a video
+        found = renders.sidecar_for(job, output_path)
+        if found is None:
+            abort(404, description="No finished video at that path.")
+        render, kind = found
+        mimetype, name = SIDECAR_KINDS[kind], output_path.rsplit("/", 1)[1]
     try:
         path = storage.video_file(Path(current_app.config["VIDEOS_ROOT"]), output_path)
     except ValueError:
@@ -198,12 +208,12 @@ def download_video(job_id, video_path: str):
         abort(404, description="The video file is no longer in storage.")
     response = send_file(
         path,
-        mimetype="video/mp4",
+        mimetype=mimetype,
         conditional=True,
         etag=True,
         max_age=0,
         as_attachment=request.args.get("download") == "1",
-        download_name=render.output_file_name,
+        download_name=name,
     )
     response.headers["Cache-Control"] = "private, no-cache"
     return response

@@ -10,7 +10,7 @@ from flask import Flask
 from ..services.messages import plural
 from ..services.summary import iso
 from . import markdown
-from .serializers import video_url
+from .serializers import sidecar_url, video_url
 
 
 def when(moment: datetime | None) -> str:
@@ -55,3 +55,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(plural, "plural")
     app.add_template_filter(markdown.inline, "markdown_inline")
     app.add_template_global(video_url, "video_url")
+    app.add_template_global(sidecar_url, "sidecar_url")

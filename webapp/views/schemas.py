@@ -205,6 +205,8 @@ class GeneratedVideo(Schema):
     generatedAt = fields.String(required=True, metadata={"format": "date-time"})
     success = fields.Boolean(required=True)
     error = fields.String(metadata={"description": "Why it failed (failed attempts only)"})
+    captionsPath = fields.String(metadata={"description": "The WebVTT captions beside the video, if any"})
+    posterPath = fields.String(metadata={"description": "The poster (JPEG) beside the video"})
 
 
 class ActiveRender(Schema):

@@ -24,6 +24,14 @@ def video_url(render: Render, *, download: bool = False) -> str | None:
     )
 
 
+def sidecar_url(render: Render, kind: str) -> str | None:
+    """Where the browser gets a video's poster, chapters or captions (same scope as the video)."""
+    path = render.sidecar_path(kind) if render.state == RenderState.COMPLETED else None
+    if path is None:
+        return None
+    return url_for("api.download_video", job_id=render.job_id, video_path=path.removeprefix("videos/"))
+
+
 def render_json(render: Render) -> dict:
     return {
         "renderId": str(render.id),
