@@ -17,12 +17,14 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import pycountry
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 from PIL import Image
 
@@ -239,8 +241,12 @@ def mux(
     fps: int,
     title: str = "",
     tick: Tick = no_tick,
+    captions: Sequence[tuple[float, float, str]] = (),
+    language: str | None = None,
 ) -> None:
-    """Join video pieces (in order) and the audio track into an MP4 with +faststart.
+    """Join video pieces (in order) and the audio track into an MP4 with +faststart; with
+    `captions` ((start s, end s, text), in order), also a mov_text subtitle track tagged with
+    `language` (a BCP 47 tag; written as its ISO 639-2 code, "und" when unknown).
 
     Video timestamps are rewritten in frame units: pts = first frame of the use + the
     piece's own pts; dts = first frame + decode index - D, with D the largest decode delay
@@ -259,9 +265,10 @@ def mux(
         with av.open(str(audio)) as first_audio:
             aout = out.add_stream_from_template(first_audio.streams.audio[0])
         vout.time_base = Fraction(1, fps)
-        packets = heapq.merge(
-            _video_packets(pieces, vout, fps, delay), _audio_packets(audio, aout), key=lambda x: (x[0], x[1])
-        )
+        streams = [_video_packets(pieces, vout, fps, delay), _audio_packets(audio, aout)]
+        if captions:
+            streams.append(_subtitle_packets(captions, _subtitle_stream(out, language)))
+        packets = heapq.merge(*streams, key=lambda x: (x[0], x[1]))
         count = 0
         for _t, _kind, packet in packets:
             out.mux(packet)
@@ -269,6 +276,57 @@ def mux(
             if count % 256 == 0:
                 tick(count)
     tick(count)
+
+
+# The mov_text encoder must be opened with an ASS header (FFmpeg's default one); the packets
+# themselves are written here as tx3g samples: a 16-bit length, then the UTF-8 text.
+_ASS_HEADER = (
+    "[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\n"
+    "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
+    "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, "
+    "Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
+    "Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0\n\n"
+    "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+)
+_MS = Fraction(1, 1000)
+
+
+def iso639_2(tag: str | None) -> str:
+    """The ISO 639-2 code MP4 wants for a BCP 47 tag ("th" -> "tha", "pt-BR" -> "por")."""
+    primary = (tag or "").split("-")[0].lower()
+    found = None
+    if len(primary) == 2:
+        found = pycountry.languages.get(alpha_2=primary)
+    elif len(primary) == 3:
+        found = pycountry.languages.get(alpha_3=primary)
+    return found.alpha_3 if found is not None else "und"
+
+
+def _subtitle_stream(out: av.container.OutputContainer, language: str | None):
+    stream = out.add_stream("mov_text")
+    stream.time_base = _MS
+    stream.codec_context.subtitle_header = _ASS_HEADER.encode()
+    stream.metadata["language"] = iso639_2(language)
+    return stream
+
+
+def _subtitle_packets(cues, sout) -> Iterator[tuple[float, int, av.Packet]]:
+    """One tx3g sample per cue, each ending no later than the next one starts: (start s, 2, packet)."""
+    cues = list(cues)
+    for i, (start, end, text) in enumerate(cues):
+        begin = round(start * 1000)
+        finish = round(end * 1000)
+        if i + 1 < len(cues):
+            finish = min(finish, round(cues[i + 1][0] * 1000))
+        if finish <= begin:
+            continue
+        data = text.encode("utf-8")[:65535]
+        packet = av.Packet(struct.pack(">H", len(data)) + data)
+        packet.stream = sout
+        packet.pts = packet.dts = begin
+        packet.duration = finish - begin
+        packet.time_base = _MS
+        yield begin / 1000, 2, packet
 
 
 def _video_packets(

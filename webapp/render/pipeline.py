@@ -224,6 +224,8 @@ class _Render:
             m.fps,
             title=m.title,
             tick=lambda _n: self.monitor.poll(),
+            captions=[(c.start, c.end, c.text) for c in m.caption_cues()],
+            language=m.caption_settings.language,
         )
 
     def _verify(self) -> OutputFacts:
