@@ -165,7 +165,13 @@ async def open_streams(
     for _ in range(count):
         tasks.append(asyncio.create_task(one()))
         await asyncio.sleep(0.002)  # connect at a steady pace, as browsers would
+    deadline = time.monotonic() + 120
     while first_events < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"only {first_events} of {count} streams got their first event in 120 s: "
+                "the server cannot hold that many streams open (a threaded worker holds a thread each)"
+            )
         await asyncio.sleep(0.1)
     ready.set()
     await asyncio.gather(*tasks)
@@ -207,7 +213,11 @@ def poll_while_streams_open(port: int, status: str, token: str, args) -> tuple[d
         ready, done = asyncio.Event(), asyncio.Event()
         path = status.replace("video-generation-status", "events")
         task = asyncio.create_task(open_streams(port, path, token, args.streams, ready, done))
-        await ready.wait()
+        await asyncio.wait([task, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if task.done() and task.exception():  # e.g. the streams never all got their first event
+            results["error"] = task.exception()
+            results["ready"] = True
+            return
         results["ready"] = True
         while not results.get("measured"):
             await asyncio.sleep(0.1)
@@ -218,6 +228,9 @@ def poll_while_streams_open(port: int, status: str, token: str, args) -> tuple[d
     thread.start()
     while not results.get("ready"):
         time.sleep(0.1)
+    if "error" in results:
+        thread.join()
+        raise results["error"]
     polled = poll(port, status, token, args.seconds, args.pollers)
     results["measured"] = True
     thread.join()
@@ -244,6 +257,8 @@ def main() -> None:
     parser.add_argument("--pollers", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
+    # A SIGTERM (e.g. from `timeout`) ends the run through the finally below, which stops the server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     instance = Path(tempfile.mkdtemp(prefix="stream-bench-"))
     port = free_port()
