@@ -28,6 +28,7 @@ import pycountry
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 from PIL import Image
 
+from . import loudness
 from .assets import PROBE_OPTIONS
 from .errors import ManifestError, RenderError, TransientRenderError
 from .progress import Tick, no_tick
@@ -107,10 +108,11 @@ def _plane_bytes(frame: av.AudioFrame, i: int) -> bytes:
 
 
 class _TrackWriter:
-    """Accumulates planar float samples and feeds fixed-size frames to the encoder."""
+    """Accumulates planar float samples and feeds fixed-size frames to a sink: the encoder, or
+    a loudness filter (see loudness.py). The sink gets None after the last frame."""
 
-    def __init__(self, out, stream, layout: str, rate: int, tick: Tick):
-        self.out, self.stream, self.layout, self.rate, self.tick = out, stream, layout, rate, tick
+    def __init__(self, sink, layout: str, rate: int, tick: Tick):
+        self.sink, self.layout, self.rate, self.tick = sink, layout, rate, tick
         self.channels = len(av.AudioLayout(layout).channels)
         self.pending = [bytearray() for _ in range(self.channels)]
         self.written = 0  # samples handed to the encoder
@@ -136,8 +138,7 @@ class _TrackWriter:
         frame.pts = self.written
         frame.time_base = Fraction(1, self.rate)
         self.written += samples
-        for packet in self.stream.encode(frame):
-            self.out.mux(packet)
+        self.sink(frame)
         self.tick(self.written)
 
     @property
@@ -148,8 +149,35 @@ class _TrackWriter:
     def finish(self) -> None:
         if self.pending[0]:
             self._emit(len(self.pending[0]) // FLOAT_SAMPLE_BYTES)
-        for packet in self.stream.encode(None):
-            self.out.mux(packet)
+        self.sink(None)
+
+
+def _encoder(out, stream):
+    """A sink that encodes frames into `stream` of `out` (None flushes the encoder)."""
+
+    def sink(frame):
+        for packet in stream.encode(frame):
+            out.mux(packet)
+
+    return sink
+
+
+class _Exactly:
+    """A sink that passes on exactly `total` samples: cut after, padded with silence at the end
+    (the loudness filter's resampling may end a few samples early or late)."""
+
+    def __init__(self, writer: _TrackWriter, total: int):
+        self.writer, self.total = writer, total
+
+    def __call__(self, frame):
+        if frame is None:
+            self.writer.silence(self.total - self.writer.position)
+            self.writer.finish()
+            return
+        take = min(frame.samples, self.total - self.writer.position)
+        if take > 0:
+            size = take * FLOAT_SAMPLE_BYTES
+            self.writer.add([_plane_bytes(frame, i)[:size] for i in range(self.writer.channels)])
 
 
 def _decode_into(writer: _TrackWriter, part: AudioPart) -> None:
@@ -189,12 +217,13 @@ def encode_audio_track(
     settings: RenderSettings,
     dest: Path,
     tick: Tick = no_tick,
+    loudness_target: float | None = None,
 ) -> None:
-    """Encode the lesson's whole audio track (AAC in an .m4a container) to `dest`."""
-    with av.open(str(dest), "w", format="ipod") as out:
-        stream = out.add_stream(settings.audio_codec, rate=rate, layout=layout)
-        stream.bit_rate = settings.audio_bitrate
-        writer = _TrackWriter(out, stream, layout, rate, tick)
+    """Encode the lesson's whole audio track (AAC in an .m4a container) to `dest`; with a
+    `loudness` target (LUFS), normalised to it first (two passes, see loudness.py)."""
+
+    def feed(sink, on_tick: Tick = no_tick) -> None:
+        writer = _TrackWriter(sink, layout, rate, on_tick)
         for part in sorted(parts, key=lambda p: p.start):
             if writer.position != part.start:
                 raise RenderError(f"{part.field}: audio parts are not contiguous")
@@ -203,6 +232,19 @@ def encode_audio_track(
             else:
                 _decode_into(writer, part)
         writer.finish()
+
+    target = loudness_target
+    measured = loudness.measure(feed, layout, rate, target) if target is not None else None
+    with av.open(str(dest), "w", format="ipod") as out:
+        stream = out.add_stream(settings.audio_codec, rate=rate, layout=layout)
+        stream.bit_rate = settings.audio_bitrate
+        encoder = _encoder(out, stream)
+        if measured is None or loudness.is_silent(measured):
+            feed(encoder, tick)
+            return
+        total = sum(part.samples for part in parts)
+        exact = _Exactly(_TrackWriter(encoder, layout, rate, tick), total)
+        feed(loudness.normaliser(measured, layout, rate, target, exact))
 
 
 # --------------------------------------------------------------------------------------------

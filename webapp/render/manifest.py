@@ -42,11 +42,13 @@ from .errors import ManifestError, RenderError
 from .fonts import FontChain, FontFileError, bundled_faces, load_face
 from .lesson_json import MANIFEST_NAME, lesson_root, parse_json, read_manifest
 from .limits import DEFAULT_MAX_DURATION, Totals
+from .loudness import DEFAULT_TARGET as DEFAULT_LOUDNESS
 
 __all__ = ["DEFAULT_MAX_DURATION", "MANIFEST_NAME", "Manifest", "ManifestError", "Segment", "load_manifest"]
 
 DEFAULT_BACKGROUND = "#000000"
-TOP_KEYS = {"title", "width", "height", "fps", "font", "segments", "captions"}
+TOP_KEYS = {"title", "width", "height", "fps", "font", "segments", "captions", "loudness"}
+LOUDNESS_RANGE = (-40.0, -5.0)  # LUFS a lesson may ask for
 SEGMENT_KEYS = {"image", "background", "audio", "duration", "title", "text", "captions", "caption"}
 
 
@@ -82,6 +84,8 @@ class Manifest:
     font: Path | None = None
     warnings: tuple[str, ...] = field(default=(), compare=False)
     caption_settings: cap.CaptionSettings = field(default_factory=cap.CaptionSettings)
+    # Integrated loudness (LUFS) the audio is normalised to; None: left as it is.
+    loudness: float | None = DEFAULT_LOUDNESS
 
     @property
     def duration(self) -> float:
@@ -232,9 +236,24 @@ def load_manifest(lesson_dir: Path | str, *, max_duration: float = DEFAULT_MAX_D
         font=font,
         warnings=tuple(warnings),
         caption_settings=caption_settings,
+        loudness=_loudness(raw),
     )
     _check_glyphs(manifest)
     return manifest
+
+
+def _loudness(raw: dict) -> float | None:
+    """`loudness`: the integrated loudness to normalise to, in LUFS (default -16); null: off."""
+    if "loudness" not in raw:
+        return DEFAULT_LOUDNESS
+    value = raw["loudness"]
+    if value is None:
+        return None
+    lo, hi = LOUDNESS_RANGE
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        reason = f"must be a number of LUFS from {lo:g} to {hi:g}, or null to leave the sound alone"
+        raise _fail("loudness", reason)
+    return float(value)
 
 
 def _lesson_font(raw: dict, assets: Assets) -> Path | None:

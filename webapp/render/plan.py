@@ -142,6 +142,7 @@ class Plan:
             rate=rate,
             layout=layout,
             enc=self.s.audio_key(),
+            loudness=self.m.loudness,
         )
         if self._claim(key, AudioTask.suffix):
             return key, None
@@ -155,7 +156,9 @@ class Plan:
             settings=self.s,
             private_dir=str(self.private),
             cache_root=str(self.cache.root),
-            weight=seconds * (2.0 if layout == "stereo" else 1.1),
+            # Normalising reads the track twice.
+            weight=seconds * (2.0 if layout == "stereo" else 1.1) * (1.0 if self.m.loudness is None else 2.0),
+            loudness=self.m.loudness,
         )
         return key, task
 

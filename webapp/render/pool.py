@@ -71,6 +71,7 @@ class AudioTask:
     private_dir: str
     cache_root: str
     weight: float
+    loudness: float | None = None  # LUFS target; None: not normalised
 
     suffix = ".m4a"
 
@@ -86,7 +87,9 @@ def run_task(task: VideoTask | AudioTask, threads: int, tick) -> Path:
             picture = Image.frombytes("RGB", (task.width, task.height), raw)
             encode_video_piece(picture, task.fps, task.frames, task.settings, partial, threads, tick)
         else:
-            encode_audio_track(list(task.parts), task.rate, task.layout, task.settings, partial, tick)
+            encode_audio_track(
+                list(task.parts), task.rate, task.layout, task.settings, partial, tick, task.loudness
+            )
         os.replace(partial, final)
     finally:
         with contextlib.suppress(OSError):
