@@ -20,10 +20,22 @@ from .extensions import db
 from .models import Role, VideoJob
 from .services import access, accounts, courses, demo, jobs, messages
 
-users_cli = AppGroup("users", help="Manage user accounts.")
-tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")
-jobs_cli = AppGroup("jobs", help="Manage video jobs.")
-courses_cli = AppGroup("courses", help="Manage courses and their members.")
+
+class ServiceGroup(AppGroup):
+    """Commands that call the services, which refuse with ValueError (the message is for the
+    user): the command then says why and exits 1, as a page would answer 4xx."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+users_cli = ServiceGroup("users", help="Manage user accounts.")
+tokens_cli = ServiceGroup("tokens", help="Manage personal API tokens.")
+jobs_cli = ServiceGroup("jobs", help="Manage video jobs.")
+courses_cli = ServiceGroup("courses", help="Manage courses and their members.")
 redis_cli = AppGroup("redis", help="Control the embedded Redis (used when REDIS_URL is not set).")
 
 
@@ -51,10 +63,7 @@ def create_user(
             raise click.ClickException("no password on stdin")
     elif password is None and accounts.find_user(email) is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        user = accounts.save_user(email, password, Role(role) if role else None, list(courses))
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    user = accounts.save_user(email, password, Role(role) if role else None, list(courses))
     names = ", ".join(c.name for c in user.courses) or "no courses"
     click.echo(f"{user.email} ({user.role}) in {names}")
 
@@ -63,10 +72,7 @@ def create_user(
 @click.argument("email")
 def deactivate_user(email: str):
     """Refuse the user from now on: every session, remembered browser and token stops working."""
-    try:
-        user = accounts.set_active(email, False)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    user = accounts.set_active(email, False)
     click.echo(f"{user.email} is deactivated; all their sessions have ended.")
 
 
@@ -74,10 +80,7 @@ def deactivate_user(email: str):
 @click.argument("email")
 def activate_user(email: str):
     """Let a deactivated user log in again."""
-    try:
-        user = accounts.set_active(email, True)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    user = accounts.set_active(email, True)
     click.echo(f"{user.email} is active.")
 
 
@@ -112,10 +115,7 @@ def _set_password_link(token: str, url: str | None) -> str:
 def invite_user(email: str, role: str, course_names: tuple[str, ...], url: str | None):
     """Create a user without a password; prints, last, the one-time link to choose one (7 days)."""
     found = [_course_named(name) for name in course_names]
-    try:
-        user, token = accounts.invite_user(None, email, Role(role), found)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    user, token = accounts.invite_user(None, email, Role(role), found)
     names = ", ".join(c.name for c in user.courses) or "no courses"
     click.echo(f"{user.email} ({user.role}) invited, in {names}.")
     click.echo("Their set-password link (works once, for 7 days):")
@@ -141,10 +141,7 @@ def password_link(email: str, url: str | None):
 def set_role(email: str, role: str):
     """Make a user an administrator (admin) or staff."""
     user = _user_with_email(email)
-    try:
-        accounts.set_role(None, user, Role(role))
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    accounts.set_role(None, user, Role(role))
     click.echo(f"{user.email} is {user.role}.")
 
 
@@ -163,10 +160,7 @@ def create_token(email: str, name: str):
     user = accounts.find_user(email)
     if user is None:
         raise click.ClickException(f"no user with email {email}")
-    try:
-        _, plain = accounts.create_api_token(user, name)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    _, plain = accounts.create_api_token(user, name)
     click.echo(f"Token '{name}' for {user.email} (shown only now):")
     click.echo(plain)
 
@@ -180,10 +174,7 @@ def create_job(course: str, video: str, title: str | None):
 
     Exits with 1 when the video already has a job (a video belongs to one job)."""
     found = _course_named(course)
-    try:
-        job = jobs.create_job(None, found, video, title, Path(current_app.config["LESSONS_ROOT"]))
-    except jobs.JobError as exc:
-        raise click.ClickException(str(exc)) from exc
+    job = jobs.create_job(None, found, video, title, Path(current_app.config["LESSONS_ROOT"]))
     click.echo(f"Job '{job.title}' for video {job.video_id}: {messages.plural(len(job.lessons), 'lesson')}.")
     click.echo(str(job.id))
 
@@ -213,10 +204,7 @@ def delete_job(job_id: str, delete_videos: bool):
 @click.argument("title")
 def rename_job(job_id: str, title: str):
     """Give a job a new title (empty: "Video <id>")."""
-    try:
-        job = jobs.rename_job(_job(job_id), title)
-    except jobs.JobError as exc:
-        raise click.ClickException(str(exc)) from exc
+    job = jobs.rename_job(_job(job_id), title)
     click.echo(f"Job {job.id} is now '{job.title}'.")
 
 
@@ -231,10 +219,7 @@ def list_courses():
 @click.argument("name")
 def create_course(name: str):
     """Create a course (names are unique)."""
-    try:
-        course = courses.create_course(None, name)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    course = courses.create_course(None, name)
     click.echo(f"Course {course.name} created.")
 
 
@@ -243,10 +228,7 @@ def create_course(name: str):
 @click.argument("new_name")
 def rename_course(name: str, new_name: str):
     """Give a course a new name."""
-    try:
-        course = courses.rename_course(None, _course_named(name), new_name)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    course = courses.rename_course(None, _course_named(name), new_name)
     click.echo(f"Course {name} is now {course.name}.")
 
 
