@@ -127,8 +127,13 @@ def test_every_page_fits_a_phone(browser, live_server, site, width):
     row = f"tr[data-lesson='{job.lessons[0]}']"
     # The column heads stay for screen readers only.
     assert page.evaluate("document.querySelector('table.lessons thead').getBoundingClientRect().height") <= 1
-    cells = page.locator(f"{row} td")
-    tops = [cells.nth(i).bounding_box() for i in range(cells.count())]
+    # Measured in one go: the status panel may reload itself (an event) between two calls.
+    tops = page.evaluate(
+        """sel => [...document.querySelectorAll(sel)].map(td => {
+             const r = td.getBoundingClientRect();
+             return {x: r.x, y: r.y, width: r.width, height: r.height}; })""",
+        f"{row} td",
+    )
     assert all(b["x"] == tops[0]["x"] for b in tops), "cells side by side"
     assert all(b["y"] >= a["y"] + a["height"] - 1 for a, b in itertools.pairwise(tops)), "cells overlap"
     label = page.evaluate(
