@@ -45,7 +45,7 @@ def _delete(*keys):
 
 
 def _symlink_out(m, lesson):
-    outside = lesson.parent / "outside.png"
+    outside = lesson.parent.parent / f"outside-{lesson.parent.name}.png"  # beyond the video folder
     outside.write_bytes((lesson / "images" / "1.png").read_bytes())
     os.symlink(outside, lesson / "images" / "link.png")
     m["segments"][0]["image"] = "images/link.png"
@@ -86,8 +86,14 @@ BAD = [
     ("duration below a frame", _set("segments", 2, "duration", 0.01), "segments[2].duration", "one frame"),
     ("audio missing", _set("segments", 1, "audio", "audio/nope.wav"), "segments[1].audio", "file not found"),
     ("audio absolute", _set("segments", 0, "audio", "/etc/passwd"), "segments[0].audio", "absolute"),
-    ("audio dotdot", _set("segments", 0, "audio", "../x.wav"), "segments[0].audio", "'..'"),
-    ("image dotdot inside", _set("segments", 0, "image", "images/../../x.png"), "segments[0].image", "'..'"),
+    ("audio dotdot", _set("segments", 0, "audio", "../../x.wav"), "segments[0].audio", "outside the lesson"),
+    (
+        "image dotdot inside",
+        _set("segments", 0, "image", "images/../../../x.png"),
+        "segments[0].image",
+        "outside",
+    ),
+    ("video folder file missing", _set("segments", 0, "audio", "../x.wav"), "segments[0].audio", "not found"),
     ("image windows drive", _set("segments", 0, "image", "C:\\x.png"), "segments[0].image", "absolute"),
     ("image symlink out", _symlink_out, "segments[0].image", "outside the lesson folder"),
     ("image is a folder", _set("segments", 0, "image", "images"), "segments[0].image", "not a regular file"),

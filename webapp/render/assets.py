@@ -1,9 +1,11 @@
 """Lesson assets: paths resolved inside the lesson folder, images checked, audio measured.
 
-Asset paths (`image`, `audio`, the top-level `font`) are relative and must resolve inside the
-lesson folder: absolute paths, `..` and symlinks leading out are refused. `Assets` resolves and
-checks each file once per load, however many segments name it. Audio is measured from the
-header of plain PCM/float WAV files (what FFmpeg reads there), anything else by FFmpeg.
+Asset paths (`image`, `audio`, `video`, `music.src`, the top-level `font`) are relative and
+must resolve inside the lesson folder or its video folder (the lesson folder's parent, where
+`../source.mp4` is shared by all lessons of a video): absolute paths, and `..` or symlinks
+leading further out, are refused. `Assets` resolves and checks each file once per load, however
+many segments name it. Audio is measured from the header of plain PCM/float WAV files (what
+FFmpeg reads there), anything else by FFmpeg; clips by FFmpeg.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import re
 import stat
 import struct
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -28,7 +31,8 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 def resolve_asset(lesson_dir: Path, value, where: str) -> Path:
-    """Resolve an asset path, refusing anything that leads outside `lesson_dir` (resolved)."""
+    """Resolve an asset path, refusing anything that leads outside `lesson_dir` (resolved) or
+    its video folder (`lesson_dir`'s parent)."""
     if not isinstance(value, str):
         raise ManifestError(where, f"must be a relative path string, got {type(value).__name__}")
     if not value.strip():
@@ -37,18 +41,19 @@ def resolve_asset(lesson_dir: Path, value, where: str) -> Path:
         raise ManifestError(where, "contains a NUL character")
     if value.startswith(("/", "\\")) or _DRIVE.match(value) or PurePosixPath(value).is_absolute():
         raise ManifestError(where, "absolute paths are not allowed; give a path inside the lesson folder")
-    parts = re.split(r"[\\/]+", value)
-    if ".." in parts:
-        raise ManifestError(where, "'..' is not allowed; give a path inside the lesson folder")
+    parts = [p for p in re.split(r"[\\/]+", value) if p not in ("", ".")]
+    video_dir = os.path.dirname(str(lesson_dir)) or str(lesson_dir)
+    # Checked on the words first: `..` may lead to the video folder, never past it.
+    if not _inside(os.path.normpath(os.path.join(lesson_dir, *parts)), video_dir):
+        raise ManifestError(where, _OUTSIDE)
     # os.path rather than pathlib, and one stat: this runs for every asset of 2,000 segments.
-    candidate = os.path.join(lesson_dir, *[p for p in parts if p not in ("", ".")])
+    candidate = os.path.join(lesson_dir, *parts)
     try:
         resolved = os.path.realpath(candidate)
     except (OSError, ValueError) as exc:
         raise ManifestError(where, f"cannot resolve path ({exc.__class__.__name__})") from exc
-    root = str(lesson_dir)
-    if resolved != root and not resolved.startswith(root.rstrip(os.sep) + os.sep):
-        raise ManifestError(where, "resolves outside the lesson folder (symlink leading out)")
+    if not _inside(resolved, video_dir):
+        raise ManifestError(where, f"{_OUTSIDE} (symlink leading out)")
     try:
         info = os.stat(resolved)
     except OSError as exc:
@@ -58,6 +63,13 @@ def resolve_asset(lesson_dir: Path, value, where: str) -> Path:
     if not stat.S_ISREG(info.st_mode):
         raise ManifestError(where, "not a regular file")
     return Path(resolved)
+
+
+_OUTSIDE = "resolves outside the lesson folder and its video folder"
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _check_image(path: Path, where: str) -> None:
@@ -82,6 +94,7 @@ class Assets:
         self.paths: dict[str, Path] = {}
         self.images: set[Path] = set()
         self.audio: dict[Path, tuple[float, int]] = {}
+        self.clips: dict[Path, ClipInfo] = {}
 
     def resolve(self, value, where: str) -> Path:
         if isinstance(value, str) and value in self.paths:
@@ -103,6 +116,53 @@ class Assets:
         if found is None:
             found = self.audio[path] = probe_audio(path, where)
         return path, *found
+
+    def clip(self, value, where: str) -> tuple[Path, ClipInfo]:
+        path = self.resolve(value, where)
+        found = self.clips.get(path)
+        if found is None:
+            found = self.clips[path] = probe_clip(path, where)
+        return path, found
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """What a video clip holds, as FFmpeg reads it."""
+
+    duration: float  # seconds, from its first picture
+    width: int
+    height: int
+    audio_channels: int  # 0: no sound
+
+
+def probe_clip(path: Path, where: str) -> ClipInfo:
+    """Duration, size and sound of a video clip, or ManifestError."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise ManifestError(where, "has no video stream")
+            stream = container.streams.video[0]
+            duration = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / av.time_base
+            width, height = stream.codec_context.width, stream.codec_context.height
+            audio = container.streams.audio
+            channels = (audio[0].codec_context.channels or 1) if audio else 0
+    except ManifestError:
+        raise
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise ManifestError(where, f"not a readable video file ({av_reason(exc)})") from exc
+    except OSError as exc:
+        raise ManifestError(where, f"cannot read ({exc.strerror or exc.__class__.__name__})") from exc
+    if duration is None or not math.isfinite(duration) or duration <= 0:
+        raise ManifestError(where, "length unknown or zero")
+    if not width or not height:
+        raise ManifestError(where, "the video stream has no picture size")
+    return ClipInfo(duration, width, height, channels)
 
 
 def probe_audio(path: Path, where: str) -> tuple[float, int]:

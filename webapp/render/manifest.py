@@ -8,8 +8,8 @@ Rules (the lesson.json format; also in webapp/render/README.md):
 - `width`/`height`: even integers 16..3840 (default 1920x1080); `fps`: integer 1..60 (30).
 - Each segment has `audio` or a positive `duration` (or both: then `duration` wins and the
   audio is cut or padded with silence). Without `duration` a segment lasts its audio.
-- Asset paths (`image`, `audio`, top-level `font`) are relative and must resolve inside the
-  lesson folder: absolute paths, `..` and symlinks leading out are refused (assets.py).
+- Asset paths are relative, inside the lesson folder or its video folder (assets.py).
+- Clips (`video`), `motion`, `transition` and the lesson's `music` bed: effects.py.
 - `background` is a colour ("#1a1a2e", "#fff", "rgb(10,20,30)", "navy").
 - Captions (captions.py): a segment's `captions` cues or `caption` text, the lesson's
   `captions` settings ({"language": "th"}; `burnIn: true` is refused for now).
@@ -35,7 +35,7 @@ from pathlib import Path
 from PIL import ImageColor
 
 from . import captions as cap
-from . import limits
+from . import effects, limits
 from .assets import Assets, av_reason
 from .assets import wav_header as wav_header  # importable from here, as before
 from .errors import ManifestError, RenderError
@@ -47,9 +47,12 @@ from .loudness import DEFAULT_TARGET as DEFAULT_LOUDNESS
 __all__ = ["DEFAULT_MAX_DURATION", "MANIFEST_NAME", "Manifest", "ManifestError", "Segment", "load_manifest"]
 
 DEFAULT_BACKGROUND = "#000000"
-TOP_KEYS = {"title", "width", "height", "fps", "font", "segments", "captions", "loudness"}
+TOP_KEYS = {"title", "width", "height", "fps", "font", "segments", "captions", "loudness", "music"}
 LOUDNESS_RANGE = (-40.0, -5.0)  # LUFS a lesson may ask for
-SEGMENT_KEYS = {"image", "background", "audio", "duration", "title", "text", "captions", "caption"}
+SEGMENT_KEYS = {
+    "image", "background", "audio", "duration", "title", "text", "captions", "caption",
+    "video", "videoStart", "videoEnd", "videoVolume", "motion", "transition",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,14 @@ class Segment:
     audio_duration: float | None = None  # the audio file's own length, if any
     audio_channels: int = 0
     captions: tuple[cap.Cue, ...] = ()  # times in seconds from the segment's start (captions.py)
+    video: effects.Clip | None = None  # a clip shown instead of an image (effects.py)
+    motion: effects.Motion | None = None  # the image moves (effects.py)
+    transition: effects.Transition | None = None  # from the previous segment, in this one's start
+
+    @property
+    def still(self) -> bool:
+        """One picture for the whole segment (no clip, motion or transition)."""
+        return self.video is None and self.motion is None and self.transition is None
 
     @property
     def field(self) -> str:
@@ -86,6 +97,7 @@ class Manifest:
     caption_settings: cap.CaptionSettings = field(default_factory=cap.CaptionSettings)
     # Integrated loudness (LUFS) the audio is normalised to; None: left as it is.
     loudness: float | None = DEFAULT_LOUDNESS
+    music: effects.Music | None = None  # a bed under the whole lesson (effects.py)
 
     @property
     def duration(self) -> float:
@@ -237,7 +249,9 @@ def load_manifest(lesson_dir: Path | str, *, max_duration: float = DEFAULT_MAX_D
         warnings=tuple(warnings),
         caption_settings=caption_settings,
         loudness=_loudness(raw),
+        music=effects.music(raw, assets),
     )
+    effects.check_transitions(manifest.segments, [n for _, n in manifest.segment_frames()], fps)
     _check_glyphs(manifest)
     return manifest
 
@@ -300,7 +314,9 @@ def _segment(
     channels = 0
     if seg.get("audio") is not None:
         audio, audio_duration, channels = assets.probe(seg["audio"], f"{where}.audio")
-    effective = _effective_duration(where, duration, audio, audio_duration, totals.fps)
+    video = effects.clip(seg, where, assets, has_audio=audio is not None)
+    clip_length = video.end - video.start if video else None
+    effective = _effective_duration(where, duration, audio_duration, clip_length, totals.fps)
     totals.add_seconds(effective)
     seg_title = _text_field(seg, "title", f"{where}.title").strip()
     seg_text = _text_field(seg, "text", f"{where}.text").strip()
@@ -318,17 +334,25 @@ def _segment(
         audio_duration=audio_duration,
         audio_channels=channels,
         captions=cues,
+        video=video,
+        motion=effects.motion(seg, where),
+        transition=effects.transition(seg, where, i),
     )
 
 
 def _effective_duration(
-    where: str, duration: float | None, audio: Path | None, audio_duration: float | None, fps: int
+    where: str, duration: float | None, audio_duration: float | None, clip_length: float | None, fps: int
 ) -> float:
-    """How long the segment lasts: its `duration`, else its audio's; at least one frame, within the limit."""
-    if duration is None and audio is None:
-        raise _fail(f"{where}.duration", 'required when the segment has no "audio"')
-    effective = duration if duration is not None else audio_duration
-    culprit = f"{where}.duration" if duration is not None else f"{where}.audio"
+    """How long the segment lasts: its `duration`, else its audio's, else its clip's (videoStart to
+    videoEnd); at least one frame, within the limit."""
+    if duration is None and audio_duration is None and clip_length is None:
+        raise _fail(f"{where}.duration", 'required when the segment has no "audio" or "video"')
+    if duration is not None:
+        effective, culprit = duration, f"{where}.duration"
+    elif audio_duration is not None:
+        effective, culprit = audio_duration, f"{where}.audio"
+    else:
+        effective, culprit = clip_length, f"{where}.video"
     if effective * fps < 1 - 1e-9:
         raise _fail(culprit, f"lasts {effective:.3f} s, shorter than one frame at {fps} fps")
     if effective * fps >= limits.FRAME_LIMIT - 0.5:

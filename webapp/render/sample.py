@@ -170,6 +170,58 @@ def _encode_with_av(path: Path, pcm: bytes, fmt: str) -> None:
             out.mux(packet)
 
 
+def clip_frame_color(n: int) -> tuple[int, int, int]:
+    """The background colour of frame `n` of a `write_clip` clip (tests read it back)."""
+    return (40 + (n * 7) % 180, 40 + (n * 13) % 180, 40 + (n * 29) % 180)
+
+
+def write_clip(
+    path: Path,
+    seconds: float,
+    fps: int = 30,
+    size: tuple[int, int] = (640, 360),
+    freq: float | None = 660.0,
+) -> Path:
+    """Write an H.264 MP4 whose frame `n` has colour `clip_frame_color(n)` and a white bar at
+    x = n pixels (so every frame differs), with tone bursts at `freq` (None: no sound)."""
+    import av
+
+    width, height = size
+    frames = round(seconds * fps)
+    with av.open(str(path), "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.codec_context.options = {"preset": "ultrafast", "crf": "12"}
+        audio = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if freq is not None else None
+        for n in range(frames):
+            img = Image.new("RGB", size, clip_frame_color(n))
+            ImageDraw.Draw(img).rectangle((n % width, 0, n % width + 7, height - 1), fill=(255, 255, 255))
+            frame = av.VideoFrame.from_image(img)
+            frame.pts = n
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        if audio is not None:
+            _mux_pcm(out, audio, _burst_pcm(freq, seconds))
+    return path
+
+
+def _mux_pcm(out, stream, pcm: bytes) -> None:
+    """Encode 16-bit mono PCM at SAMPLE_RATE into `stream` of the open container `out`."""
+    import av
+
+    resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=SAMPLE_RATE)
+    frame = av.AudioFrame(format="s16", layout="mono", samples=len(pcm) // 2)
+    frame.planes[0].update(pcm)
+    frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, 0, Fraction(1, SAMPLE_RATE)
+    for resampled in [*resampler.resample(frame), *resampler.resample(None)]:
+        for packet in stream.encode(resampled):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+
+
 def _as_list(value, n: int) -> list:
     if isinstance(value, str) or not isinstance(value, Iterable):
         return [value] * n
