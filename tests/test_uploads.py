@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.render.sample import write_sample_lesson
+from webapp.render.sample import write_clip, write_sample_lesson
 
 from .helpers import bearer, csrf_token
 
@@ -283,15 +283,66 @@ def test_an_entry_that_unpacks_to_more_than_it_declares_is_refused(app, client, 
     assert snapshot(root) == before and staging_left(app) == []
 
 
-def test_files_outside_lesson_folders_are_refused(client, factory, alice, tmp_path):
+def _uses_shared_clip(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The lesson with its first segment showing ../shared/clip.mp4 instead of its image."""
+    manifest = json.loads(files["lesson.json"])
+    segment = manifest["segments"][0]
+    segment.pop("image", None)
+    segment["video"] = "../shared/clip.mp4"
+    return {**files, "lesson.json": json.dumps(manifest).encode()}
+
+
+def test_files_beside_the_lessons_go_to_the_video_folder(app, client, factory, alice, tmp_path):
     job = factory.job("Course A", lessons=0)
-    data = make_zip({"lesson_1/lesson.json": b"{}", "README.txt": b"hi"})
-    response = upload(client, job.id, data, alice)
-    assert response.status_code == 422 and "not inside a lesson_<n>/ folder" in response.json["message"]
-    # Archiver junk is ignored, not refused.
+    root = Path(app.config["LESSONS_ROOT"])
+    clip = write_clip(tmp_path / "clip.mp4", 1.0, fps=10, size=(160, 90), freq=None).read_bytes()
+    files = {f"lesson_1/{k}": v for k, v in _uses_shared_clip(lesson_files(tmp_path)).items()}
+    response = upload(client, job.id, make_zip({**files, "shared/clip.mp4": clip}), alice)
+    assert response.status_code == 201, response.json
+    assert (root / job.video_id / "shared" / "clip.mp4").read_bytes() == clip
+    # A later package may lean on the shared file already there.
+    again = {f"lesson_2/{k}": v for k, v in _uses_shared_clip(lesson_files(tmp_path, "Two")).items()}
+    assert upload(client, job.id, make_zip(again), alice).status_code == 201
+    # The download carries it, and uploads again elsewhere.
+    whole = client.get(f"/api/jobs/{job.id}/lessons/package", headers=alice)
+    assert "shared/clip.mp4" in zipfile.ZipFile(io.BytesIO(whole.data)).namelist()
+    other = factory.job("Course A", lessons=0)
+    assert upload(client, other.id, whole.data, alice).status_code == 201
+    # Without it, the lesson is refused naming the field; nothing changes.
+    before = snapshot(root)
+    third = factory.job("Course A", lessons=0)
+    refused = upload(client, third.id, make_zip(files), alice)
+    assert refused.status_code == 422 and refused.json["field"] == "segments[0].video"
+    assert snapshot(root) == before and staging_left(app) == []
+
+
+def test_what_cannot_sit_beside_the_lessons_is_refused(client, factory, alice, tmp_path):
+    job = factory.job("Course A", lessons=0)
     files = {f"lesson_1/{k}": v for k, v in lesson_files(tmp_path).items()}
+    for extra, words in [({".env": b"x"}, "cannot sit beside"), ({"lesson_2": b"x"}, "cannot sit beside")]:
+        response = upload(client, job.id, make_zip({**files, **extra}), alice)
+        assert response.status_code == 422 and words in response.json["message"], response.json
+    only_shared = upload(client, job.id, make_zip({"README.txt": b"hi"}), alice)
+    assert only_shared.status_code == 422 and "no lesson_<n>/ folder" in only_shared.json["message"]
+    # Archiver junk is ignored, not refused.
     junk = make_zip({**files, "__MACOSX/lesson_1/._lesson.json": b"x", "lesson_1/.DS_Store": b"x"})
     assert upload(client, job.id, junk, alice).status_code == 201
+
+
+def test_shared_files_wait_for_every_render_of_the_video(app, client, factory, alice, tmp_path):
+    job = factory.job("Course A", lessons=2)
+    queued = client.post(
+        "/video-transform/generate-video",
+        json={"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": "v.mp4"},
+        headers=alice,
+    )
+    assert queued.status_code == 202
+    root = Path(app.config["LESSONS_ROOT"])
+    before = snapshot(root)
+    data = make_zip({**{f"lesson_2/{k}": v for k, v in lesson_files(tmp_path).items()}, "notes.txt": b"x"})
+    response = upload(client, job.id, data, alice)
+    assert response.status_code == 409 and "lesson_1" in response.json["message"]
+    assert snapshot(root) == before
 
 
 def test_course_scope_and_credentials(app, client, factory, alice, tmp_path):

@@ -1,7 +1,8 @@
 """Lesson packages: zip archives of lesson folders, checked before anything is extracted.
 
-A package holds `lesson_<n>/` folders at its top level (or inside one wrapping folder), or,
-for a single lesson, the inside of one lesson folder. `read_plan` decides what goes where
+A package holds `lesson_<n>/` folders at its top level (or inside one wrapping folder), with
+any other files there belonging to the video folder they share (`../source.mp4` in a
+lesson.json), or, for a single lesson, the inside of one lesson folder. `read_plan` decides what goes where
 from the archive's directory alone, refusing hostile archives (paths that climb out, links,
 devices, encrypted entries, too many entries, zip bombs); `extract` writes the plan into a
 staging folder, counting every byte it writes.
@@ -49,9 +50,11 @@ class Limits:
 
 @dataclass
 class Plan:
-    """lesson number -> [(archive member, path inside the lesson folder)]"""
+    """lesson number -> [(archive member, path inside the lesson folder)]; shared: [(archive
+    member, path inside the video folder)], the files beside the lesson folders."""
 
     lessons: dict[int, list[tuple[zipfile.ZipInfo, PurePosixPath]]] = field(default_factory=dict)
+    shared: list[tuple[zipfile.ZipInfo, PurePosixPath]] = field(default_factory=list)
 
 
 def open_archive(file) -> zipfile.ZipFile:
@@ -133,12 +136,17 @@ def read_plan(archive: zipfile.ZipFile, archive_size: int, limits: Limits, lesso
         return plan
     for info, path in files:
         match = LESSON_DIR.match(path.parts[0])
-        if not match or len(path.parts) < 2:
-            raise _refuse(
-                f"“{path}” is not inside a lesson_<n>/ folder. A package holds lesson_<n>/ folders; "
-                "to upload one lesson's files, choose its number."
-            )
-        plan.lessons.setdefault(int(match.group(1)), []).append((info, PurePosixPath(*path.parts[1:])))
+        if match and len(path.parts) >= 2:
+            plan.lessons.setdefault(int(match.group(1)), []).append((info, PurePosixPath(*path.parts[1:])))
+        elif match or path.parts[0].startswith("."):
+            raise _refuse(f"“{path}”: a file of this name cannot sit beside the lesson folders.")
+        else:
+            plan.shared.append((info, path))
+    if not plan.lessons:
+        raise _refuse(
+            "The package has no lesson_<n>/ folder. A package holds lesson_<n>/ folders (and the files "
+            "they share beside them); to upload one lesson's files, choose its number."
+        )
     return plan
 
 
@@ -162,14 +170,17 @@ def extract(archive: zipfile.ZipFile, plan: Plan, staging: Path, limits: Limits)
     what it writes: an entry that unpacks to more than it declared is refused."""
     folders: dict[int, Path] = {}
     written = 0
+    targets = [(staging, plan.shared)]
     for number, entries in sorted(plan.lessons.items()):
-        folder = staging / f"lesson_{number}"
-        folder.mkdir(parents=True)
-        folders[number] = folder
+        folders[number] = staging / f"lesson_{number}"
+        folders[number].mkdir(parents=True)
+        targets.append((folders[number], entries))
+    staging.mkdir(parents=True, exist_ok=True)
+    for folder, entries in targets:
         for info, relative in entries:
             target = folder.joinpath(*relative.parts)
             if not target.resolve().is_relative_to(folder.resolve()):  # belt and braces
-                raise _refuse(f"“{info.filename}” would land outside its lesson folder.")
+                raise _refuse(f"“{info.filename}” would land outside its folder.")
             target.parent.mkdir(parents=True, exist_ok=True)
             written += _copy(archive, info, target, limits.max_uncompressed - written)
     return folders
@@ -189,11 +200,34 @@ def _copy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, room: i
     return count
 
 
-def write_package(out, folders: dict[str, Path]) -> None:
-    """Zip folders into `out` as name/… (name e.g. "lesson_2"), files only, links skipped."""
+def shared_files(video_dir: Path) -> list[PurePosixPath]:
+    """Files of a video folder outside its lesson folders (what lessons reach as `../…`):
+    regular files only, no links, nothing hidden."""
+    found = []
+    if not video_dir.is_dir():
+        return found
+    for top in sorted(video_dir.iterdir()):
+        if top.name.startswith(".") or top.is_symlink() or (LESSON_DIR.match(top.name) and top.is_dir()):
+            continue
+        for path in [top] if top.is_file() else sorted(top.rglob("*")):
+            relative = path.relative_to(video_dir)
+            if (
+                path.is_file()
+                and not path.is_symlink()
+                and not any(p.startswith(".") for p in relative.parts)
+            ):
+                found.append(PurePosixPath(relative.as_posix()))
+    return found
+
+
+def write_package(out, folders: dict[str, Path], video_dir: Path | None = None) -> None:
+    """Zip folders into `out` as name/… (name e.g. "lesson_2"), files only, links skipped; with
+    `video_dir`, also the files the lessons share beside them."""
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, folder in folders.items():
             for path in sorted(folder.rglob("*")):
                 if path.is_symlink() or not path.is_file():
                     continue
                 archive.write(path, f"{name}/{path.relative_to(folder).as_posix()}")
+        for relative in shared_files(video_dir) if video_dir is not None else []:
+            archive.write(video_dir.joinpath(*relative.parts), relative.as_posix())

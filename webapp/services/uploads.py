@@ -5,6 +5,11 @@ file, extracted into a staging folder under LESSONS_ROOT (so moving a lesson int
 rename on one file system), every manifest is validated with the renderer's own validation,
 and only then each lesson folder is swapped in, under the job's lock, refusing lessons that
 are being rendered. Anything refused leaves the lessons folder as it was.
+
+Files beside the lesson folders in a package belong to the video folder (lessons reach them as
+`../source.mp4`). The staging folder stands in for the video folder while lessons are checked:
+it holds the package's shared files and hard links to the video folder's others. Shared files
+replace their namesakes only when no render of the job is queued or running.
 """
 
 from __future__ import annotations
@@ -25,7 +30,16 @@ from ..models import ACTIVE_RENDER_STATES, Lesson, Render, VideoJob
 from ..render import ManifestError, load_manifest
 from . import jobs, storage, summary
 from .messages import without_server_paths
-from .packages import Limits, PackageError, extract, open_archive, read_plan, write_package
+from .packages import (
+    Limits,
+    PackageError,
+    Plan,
+    extract,
+    open_archive,
+    read_plan,
+    shared_files,
+    write_package,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +82,10 @@ def install_package(job: VideoJob, file, lessons_root: Path, *, lesson: int | No
         with archive:
             plan = read_plan(archive, size, limits(), lesson)
             folders = extract(archive, plan, staging / "new", limits())
+        _link_shared(Path(lessons_root) / job.video_id, staging / "new", plan)
         for number, folder in folders.items():
             _validate(number, folder, staging)
-        return _swap_in(job, folders, Path(lessons_root), staging)
+        return _swap_in(job, folders, plan, Path(lessons_root), staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -86,27 +101,52 @@ def _validate(number: int, folder: Path, staging: Path) -> None:
         raise PackageError(422, f"{name}: {exc.field}: {reason}", lesson=name, field=exc.field) from exc
 
 
-def _busy_lessons(job: VideoJob, paths: list[str]) -> list[str]:
+def _link_shared(video_dir: Path, stand_in: Path, plan: Plan) -> None:
+    """Hard-link the video folder's shared files the package does not bring into the stand-in."""
+    brought = {path for _, path in plan.shared}
+    for relative in shared_files(video_dir) if video_dir.is_dir() else []:
+        target = stand_in.joinpath(*relative.parts)
+        if relative in brought or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(video_dir.joinpath(*relative.parts), target)
+        except OSError:
+            shutil.copy2(video_dir.joinpath(*relative.parts), target)
+
+
+def _busy_lessons(job: VideoJob, paths: list[str] | None) -> list[str]:
+    """Lessons of the job (of `paths`, or all) with a queued or running render."""
     query = (
         sa.select(Lesson.path)
         .join(Render, Render.lesson_id == Lesson.id)
-        .where(Lesson.job_id == job.id, Lesson.path.in_(paths), Render.state.in_(ACTIVE_RENDER_STATES))
+        .where(Lesson.job_id == job.id, Render.state.in_(ACTIVE_RENDER_STATES))
         .distinct()
     )
+    if paths is not None:
+        query = query.where(Lesson.path.in_(paths))
     return sorted(db.session.scalars(query))
 
 
-def _swap_in(job: VideoJob, folders: dict[int, Path], lessons_root: Path, staging: Path) -> Installed:
+def _swap_in(
+    job: VideoJob, folders: dict[int, Path], plan: Plan, lessons_root: Path, staging: Path
+) -> Installed:
     video_dir = lessons_root / job.video_id
     storage.lesson_dir(lessons_root, job.video_id)  # refuses a video folder outside the root
     paths = {number: f"{job.video_id}/lesson_{number}" for number in folders}
     summary.lock_job(job.id)  # no render can be queued for this job until we commit
-    busy = _busy_lessons(job, list(paths.values()))
+    # Shared files are read by every lesson of the video: none may be rendering.
+    busy = _busy_lessons(job, None if plan.shared else list(paths.values()))
     if busy:
         db.session.rollback()
         names = ", ".join(path.rsplit("/", 1)[1] for path in busy)
-        raise PackageError(409, f"{names}: a render of this lesson is queued or running; cancel it or wait.")
+        what = "a lesson sharing these files" if plan.shared else "this lesson"
+        raise PackageError(409, f"{names}: a render of {what} is queued or running; cancel it or wait.")
     video_dir.mkdir(parents=True, exist_ok=True)
+    for _info, relative in plan.shared:
+        target = video_dir.joinpath(*relative.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging.joinpath("new", *relative.parts), target)
     old = staging / "old"
     old.mkdir()
     for number, folder in sorted(folders.items()):
@@ -136,7 +176,8 @@ def lesson_package(job: VideoJob, lessons_root: Path, lesson: Lesson | None = No
     if not folders:
         raise FileNotFoundError("no lesson folders on disk")
     out = tempfile.TemporaryFile(dir=staging_root(lessons_root))  # noqa: SIM115 - send_file closes it
-    write_package(out, folders)
+    video_dir = storage.lesson_dir(lessons_root, job.video_id) if lesson is None else None
+    write_package(out, folders, video_dir)
     out.seek(0)
     return out
 

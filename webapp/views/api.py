@@ -320,9 +320,11 @@ def rescan_job(job_id):
 def upload_lessons(query: dict, files: dict, job_id):
     """Upload a lesson package (multipart/form-data, field `package`).
 
-    A zip of lesson_<n>/ folders (or, with ?lesson=<n>, the files of one lesson). Every
-    lesson.json is validated before anything changes; each lesson then replaces its folder
-    whole. 422 names the lesson and field at fault; 409 when a lesson is being rendered.
+    A zip of lesson_<n>/ folders, with the files they share (`../source.mp4`) beside them (or,
+    with ?lesson=<n>, the files of one lesson). Every lesson.json is validated before anything
+    changes; each lesson then replaces its folder whole, shared files their namesakes. 422 names
+    the lesson and field at fault; 409 when a lesson (any lesson, for shared files) is being
+    rendered.
     """
     job = access.get_job_or_404(job_id, current_user)
     installed = uploads.install_package(job, files["package"].stream, _lessons_root(), lesson=query["lesson"])

@@ -149,7 +149,10 @@ class UploadQuery(Schema):
 
 class UploadFiles(Schema):
     package = flask_smorest.fields.Upload(
-        required=True, metadata={"description": "A zip of lesson_<n>/ folders, or of one lesson's files"}
+        required=True,
+        metadata={
+            "description": "A zip of lesson_<n>/ folders (and the files they share), or of one lesson's files"
+        },
     )
 
 
