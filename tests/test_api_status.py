@@ -31,4 +31,4 @@ def test_fresh_job_answers_the_contract(client, factory):
     assert body["completedLessons"] == 0
     assert body["activeRenders"] == []
     assert ISO_Z.match(body["updatedAt"])
-    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Cache-Control"] == "private, no-cache"

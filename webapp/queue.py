@@ -226,6 +226,7 @@ def workers_alive() -> int:
 
 _STATUS = "lvt:status:{}"
 _VERSION = "lvt:status-version:{}"
+_STATUS_SECONDS = 24 * 3600  # a job nobody changed for a day is computed again on its next read
 
 
 def publish_status(job_id: uuid.UUID, document: str) -> int | None:
@@ -236,7 +237,7 @@ def publish_status(job_id: uuid.UUID, document: str) -> int | None:
         version = conn.incr(_VERSION.format(job_id))
         payload = f"{version}\n{document}"
         pipe = conn.pipeline(transaction=False)
-        pipe.set(_STATUS.format(job_id), payload, ex=24 * 3600)
+        pipe.set(_STATUS.format(job_id), payload, ex=_STATUS_SECONDS)
         pipe.publish(_STATUS.format(job_id), payload)
         pipe.execute()
         return version
@@ -256,6 +257,28 @@ def _parse(payload: bytes | str | None) -> tuple[int, str] | None:
 def current_status(job_id: uuid.UUID) -> tuple[int, str] | None:
     """The newest (version, document) published for a job, if any."""
     return _parse(connection().get(_STATUS.format(job_id)))
+
+
+def cached_status(job_id: uuid.UUID) -> str | None:
+    """The newest status document kept for a job; None when there is none or Redis does not
+    answer (the caller computes it: status pages keep answering without Redis)."""
+    try:
+        found = current_status(job_id)
+    except RedisError as exc:
+        log.warning("status document not read job_id=%s error=%s", job_id, exc)
+        return None
+    return found[1] if found else None
+
+
+def keep_status(job_id: uuid.UUID, document: str) -> None:
+    """Keep a status document computed on a read, unless one was published meanwhile (which
+    is newer: a read never overwrites a write)."""
+    try:
+        conn = connection()
+        version = conn.incr(_VERSION.format(job_id))
+        conn.set(_STATUS.format(job_id), f"{version}\n{document}", ex=_STATUS_SECONDS, nx=True)
+    except RedisError as exc:
+        log.warning("status document not kept job_id=%s error=%s", job_id, exc)
 
 
 def status_updates(job_id: uuid.UUID, wait: float):

@@ -3,7 +3,9 @@ with a per-job increasing version, for the server-sent events stream to forward.
 
 The document is computed just before the commit, inside the transaction, so it shows exactly
 what is being committed; it is published just after. Writers are the web process and the
-workers alike (state changes, progress); readers never poll the database.
+workers alike (state changes, progress); readers never poll the database. The status endpoint
+serves the same kept document (`cached_document`), so a poll costs a Redis read, not the
+queries that build the document.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ _READY = "lvt_status_documents"
 def document(job: VideoJob) -> str:
     """The job's status document, as the status endpoint's JSON."""
     return json.dumps(summary.status(job).as_json(), separators=(",", ":"))
+
+
+def cached_document(job: VideoJob) -> str:
+    """The job's status document as last published; computed (and kept) when none is kept."""
+    text = queue.cached_status(job.id)
+    if text is None:
+        text = document(job)
+        queue.keep_status(job.id, text)
+    return text
 
 
 @sa.event.listens_for(db.session, "before_commit")

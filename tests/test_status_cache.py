@@ -1,0 +1,85 @@
+"""The JSON status is the document every status change publishes, kept in Redis: same shape as
+the contract, an ETag and 304 for conditional polls, fresh after every change, and still
+answered (computed) when Redis has none or does not answer."""
+
+from __future__ import annotations
+
+import uuid
+
+from redis import Redis
+
+from webapp.services import summary
+from webapp.views.schemas import GenerationStatus
+
+from .helpers import bearer
+from .test_statement_counts import _add_jobs, counting
+
+GENERATE = "/video-transform/generate-video"
+STATUS = "/video-transform/{}/video-generation-status"
+
+
+def _fresh(app, job_id) -> dict:
+    """The status as computed from the database now, dumped by the contract's schema."""
+    from webapp.extensions import db
+    from webapp.models import VideoJob
+
+    with app.app_context():
+        job = db.session.get(VideoJob, uuid.UUID(str(job_id)))
+        return GenerationStatus().dump(summary.status(job).as_json())
+
+
+def test_kept_document_matches_the_contract_and_changes_with_the_job(app, client, factory):
+    user = factory.user(courses=["A"])
+    headers = bearer(factory.token(user.email))
+    job = factory.job("A", lessons=2)
+    url = STATUS.format(job.id)
+    first = client.get(url, headers=headers)
+    assert first.status_code == 200 and first.json == _fresh(app, job.id)
+    assert first.headers["Cache-Control"] == "private, no-cache" and first.headers["ETag"]
+    # A conditional poll of an unchanged job: 304, no body.
+    again = client.get(url, headers={**headers, "If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == first.headers["ETag"]
+    # A change is seen at once: new body, new ETag, the old one no longer matches.
+    assert (
+        client.post(
+            GENERATE, json={"jobId": job.id, "lessonPath": job.lessons[0]}, headers=headers
+        ).status_code
+        == 202
+    )
+    changed = client.get(url, headers={**headers, "If-None-Match": first.headers["ETag"]})
+    assert changed.status_code == 200 and changed.headers["ETag"] != first.headers["ETag"]
+    assert changed.json == _fresh(app, job.id)
+    assert changed.json["videoGenerationStatus"] == "generating" and len(changed.json["activeRenders"]) == 1
+
+
+def test_a_rich_job_has_the_same_shape_kept_and_computed(app, client, factory):
+    factory.user("m@example.com", courses=["Large"])
+    headers = bearer(factory.token("m@example.com"))
+    (job_id,) = _add_jobs(app, "Large", jobs=1, lessons=5, renders=3)
+    body = client.get(STATUS.format(job_id), headers=headers).json
+    assert body == _fresh(app, job_id)
+    assert body["generatedVideos"] and body["activeRenders"]
+
+
+def test_a_kept_document_costs_no_status_queries(app, client, factory):
+    factory.user("m@example.com", courses=["Large"])
+    headers = bearer(factory.token("m@example.com"))
+    (job_id,) = _add_jobs(app, "Large", jobs=1, lessons=20, renders=3)
+    url = STATUS.format(job_id)
+    client.get(url, headers=headers)  # kept by the commit that wrote the rows, or by this read
+    with counting(app) as statements:
+        assert client.get(url, headers=headers).status_code == 200
+    # The bearer token, its user and the job in scope; nothing of lessons or renders.
+    assert len(statements) <= 3, statements
+    assert not any("renders" in s.lower() or "lessons" in s.lower() for s in statements), statements
+
+
+def test_without_a_kept_document_the_status_is_computed_and_kept(app, client, factory, redis_url):
+    user = factory.user(courses=["A"])
+    headers = bearer(factory.token(user.email))
+    job = factory.job("A", lessons=1)
+    Redis.from_url(redis_url).flushdb()  # Redis lost its data
+    response = client.get(STATUS.format(job.id), headers=headers)
+    assert response.status_code == 200 and response.json == _fresh(app, job.id)
+    assert Redis.from_url(redis_url).get(f"lvt:status:{job.id}") is not None
