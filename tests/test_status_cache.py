@@ -70,8 +70,8 @@ def test_a_kept_document_costs_no_status_queries(app, client, factory):
     client.get(url, headers=headers)  # kept by the commit that wrote the rows, or by this read
     with counting(app) as statements:
         assert client.get(url, headers=headers).status_code == 200
-    # The bearer token, its user and the job in scope; nothing of lessons or renders.
-    assert len(statements) <= 3, statements
+    # The bearer token with its user, and the job in scope; nothing of lessons or renders.
+    assert len(statements) == 2, statements
     assert not any("renders" in s.lower() or "lessons" in s.lower() for s in statements), statements
 
 

@@ -10,7 +10,7 @@ from functools import cache
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import Forbidden
 from werkzeug.security import generate_password_hash
 
@@ -376,7 +376,10 @@ def user_for_bearer(token: str, secret_key: str, max_age: int) -> User | None:
         return None
     if token.startswith(API_TOKEN_PREFIX):
         api_token = db.session.scalars(
-            sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(token))
+            # One statement for the token and its user: every API request runs this.
+            sa.select(ApiToken)
+            .options(joinedload(ApiToken.user))
+            .where(ApiToken.token_hash == _hash_token(token))
         ).one_or_none()
         if api_token is None or api_token.revoked or not api_token.user.active:
             return None
