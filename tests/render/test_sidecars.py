@@ -219,13 +219,6 @@ BAD = [
     ("captions not an object", ("captions",), "th", "captions", "object"),
     ("bad language", ("captions",), {"language": "not a tag!"}, "captions.language", "language tag"),
     ("burnIn not a boolean", ("captions",), {"burnIn": "yes"}, "captions.burnIn", "true or false"),
-    (
-        "burnIn refused",
-        ("captions",),
-        {"language": "th", "burnIn": True},
-        "captions.burnIn",
-        "drawing captions into the picture is not supported yet",
-    ),
 ]
 
 

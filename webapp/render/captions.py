@@ -6,10 +6,11 @@
   of at most `LINE_CHARS` characters (marks do not count), timed in proportion to their length
   across the segment. A segment has one or the other, not both.
 - Lesson `"captions": {"language": "th", "burnIn": false}`: the language tag of the WebVTT file
-  (default "und"); `burnIn: true` is refused for now.
+  (default "und"); `burnIn: true` also draws each cue into the picture (burn.py).
 
-Captions are not drawn into the picture, so nothing here is part of a picture's key: changing
-a caption re-encodes no video. Every problem raises ManifestError naming the field.
+Captions that are not burned in shape no picture, so they are part of no picture's key:
+changing one re-encodes no video. Burned-in ones key the pictures of their spans (burn.py).
+Every problem raises ManifestError naming the field.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import limits
 from .errors import ManifestError
@@ -40,6 +41,7 @@ class Cue:
     start: float
     end: float
     text: str  # one or more non-empty lines joined by "\n"
+    where: str = field(default="", compare=False, repr=False)  # its lesson.json field, e.g. for glyph errors
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,7 @@ def lesson_settings(raw: dict, warnings: list[str]) -> CaptionSettings:
     burn_in = value.get("burnIn", False)
     if not isinstance(burn_in, bool):
         raise ManifestError("captions.burnIn", f"must be true or false, got {type(burn_in).__name__}")
-    if burn_in:
-        raise ManifestError("captions.burnIn", "drawing captions into the picture is not supported yet")
-    return CaptionSettings(language=language, burn_in=False)
+    return CaptionSettings(language=language, burn_in=burn_in)
 
 
 def segment_cues(
@@ -103,13 +103,13 @@ def segment_cues(
         raise ManifestError(f"{where}.captions", 'use either "captions" or "caption", not both')
     if caption is not None:
         text = clean_text(caption, f"{where}.caption")
-        result = split_caption(text, duration)
+        result = split_caption(text, duration, where=f"{where}.caption")
     elif cues is not None:
         result = _explicit_cues(cues, f"{where}.captions", duration, warnings)
     else:
         return ()
-    field = f"{where}.caption" if caption is not None else f"{where}.captions"
-    counter.add(len(result), sum(len(c.text) for c in result), field)
+    named = f"{where}.caption" if caption is not None else f"{where}.captions"
+    counter.add(len(result), sum(len(c.text) for c in result), named)
     return result
 
 
@@ -152,7 +152,8 @@ def _explicit_cues(items, where: str, duration: float, warnings: list[str]) -> t
             )
         if "text" not in item:
             raise ManifestError(f"{here}.text", "required")
-        cues.append(Cue(start, min(end, duration), clean_text(item["text"], f"{here}.text")))
+        text = clean_text(item["text"], f"{here}.text")
+        cues.append(Cue(start, min(end, duration), text, where=f"{here}.text"))
     return tuple(sorted(cues, key=lambda c: (c.start, c.end)))
 
 
@@ -222,7 +223,7 @@ def _can_break_before(word: str, i: int) -> bool:
     return prev not in _LEADING_THAI_VOWELS
 
 
-def split_caption(text: str, duration: float) -> tuple[Cue, ...]:
+def split_caption(text: str, duration: float, where: str = "") -> tuple[Cue, ...]:
     """`text` as cues of at most CUE_LINES lines, covering [0, duration] in proportion to their length."""
     lines = wrap(text)
     groups = ["\n".join(lines[i : i + CUE_LINES]) for i in range(0, len(lines), CUE_LINES)]
@@ -233,5 +234,5 @@ def split_caption(text: str, duration: float) -> tuple[Cue, ...]:
         start = duration * done / total
         done += w
         end = duration if done == total else duration * done / total
-        cues.append(Cue(start, end, group))
+        cues.append(Cue(start, end, group, where))
     return tuple(cues)

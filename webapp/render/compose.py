@@ -6,6 +6,8 @@ body text (wrapped) sit centred in a translucent dark panel near the bottom, so 
 stays legible on any background. Text is split into runs by font coverage (see fonts.py) and
 each run is shaped with Pillow's raqm layout (HarfBuzz + FriBiDi), so Thai marks stack
 (`ปี่ ฟ้า น้ำ ป่า`) and Arabic joins. Corners of the frame are never covered by the panel.
+`title_panel_box` says where the panel goes without drawing it (burn.py keeps burned-in
+captions above it); both use one layout function, `_panel`.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def _can_break_before(word: str, i: int) -> bool:
     return unicodedata.category(ch) not in ("Pe", "Po") or ch in "\u3001\u3002"
 
 
-def _ellipsize(block: TextBlock, text: str, max_width: float) -> str:
+def ellipsize(block: TextBlock, text: str, max_width: float) -> str:
     while text and block.measure(text + ELLIPSIS) > max_width:
         text = text[:-1]
         while text and is_mark(text[-1]):
@@ -146,25 +148,24 @@ def _load_background(seg: Segment, width: int, height: int) -> Image.Image:
     return base
 
 
+def frame_margin(width: int, height: int) -> int:
+    """Free space kept between the frame's edges and the title panel (or a burned-in caption)."""
+    return max(2, round(min(width, height) * 0.05))
+
+
 def compose(manifest: Manifest, seg: Segment) -> Image.Image:
     """The segment's picture: an RGB image of the manifest's size."""
-    width, height = manifest.width, manifest.height
-    img = _load_background(seg, width, height)
-    if not (seg.title or seg.text):
-        return img
-    require_raqm()
-
-    margin = max(2, round(min(width, height) * 0.05))
-    pad = max(2, round(height * 0.025))
-    max_w = width - 2 * margin - 2 * pad
-    max_h = round(height * 0.62) - 2 * pad
-    text = _fit_text(manifest, seg, max_w, max_h)
-    text_h = text.height
-    if text_h > max_h:  # still too tall at the smallest size: cut the body, mark the cut
-        _cut_body(text, max_w, max_h)
-        text_h = min(max_h, text.height)
-    _draw_panel(img, text, text_h, margin, pad)
+    img = _load_background(seg, manifest.width, manifest.height)
+    panel = _panel(manifest, seg)
+    if panel is not None:
+        _draw_panel(img, panel)
     return img
+
+
+def title_panel_box(manifest: Manifest, seg: Segment) -> tuple[int, int, int, int] | None:
+    """Where `compose` draws the segment's title panel, (x0, y0, x1, y1) in pixels; None without one."""
+    panel = _panel(manifest, seg)
+    return panel.box if panel is not None else None
 
 
 @dataclass
@@ -232,20 +233,46 @@ def _cut_body(text: _TextLayout, max_w: int, max_h: int) -> None:
     if room < len(text.body_lines):
         kept = text.body_lines[: max(room, 1)]
         last = "".join(t for t, _ in kept[-1].runs)
-        kept[-1] = text.body.line(_ellipsize(text.body, last, max_w))
+        kept[-1] = text.body.line(ellipsize(text.body, last, max_w))
         text.body_lines = kept
 
 
-def _draw_panel(img: Image.Image, text: _TextLayout, text_h: int, margin: int, pad: int) -> None:
-    """Draw the translucent panel, centred near the bottom of `img`, and the text on it."""
-    width, height = img.size
+@dataclass
+class _Panel:
+    """The title panel of a segment: its text, laid out, and where it goes."""
+
+    text: _TextLayout
+    pad: int
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+
+
+def _panel(manifest: Manifest, seg: Segment) -> _Panel | None:
+    """Lay out the segment's title and text in their panel near the bottom; None without text."""
+    if not (seg.title or seg.text):
+        return None
+    require_raqm()
+    width, height = manifest.width, manifest.height
+    margin = frame_margin(width, height)
+    pad = max(2, round(height * 0.025))
+    max_w = width - 2 * margin - 2 * pad
+    max_h = round(height * 0.62) - 2 * pad
+    text = _fit_text(manifest, seg, max_w, max_h)
+    text_h = text.height
+    if text_h > max_h:  # still too tall at the smallest size: cut the body, mark the cut
+        _cut_body(text, max_w, max_h)
+        text_h = min(max_h, text.height)
     content_w = max([ln.width for ln in text.title_lines + text.body_lines] or [0])
     panel_w = min(width - 2 * margin, round(content_w) + 2 * pad)
     panel_h = text_h + 2 * pad
     x0 = (width - panel_w) // 2
     y0 = height - margin - panel_h
-    region = (x0, y0, x0 + panel_w, y0 + panel_h)
+    return _Panel(text, pad, (x0, y0, x0 + panel_w, y0 + panel_h))
 
+
+def _draw_panel(img: Image.Image, panel: _Panel) -> None:
+    """Draw the translucent panel on `img` where `panel.box` says, and the text on it."""
+    text, pad, region = panel.text, panel.pad, panel.box
+    panel_w, panel_h = region[2] - region[0], region[3] - region[1]
     overlay = img.crop(region).convert("RGBA")
     shade = Image.new("RGBA", overlay.size, (0, 0, 0, 0))
     ImageDraw.Draw(shade).rounded_rectangle(
@@ -255,16 +282,16 @@ def _draw_panel(img: Image.Image, text: _TextLayout, text_h: int, margin: int, p
     draw = ImageDraw.Draw(overlay)
     y = pad
     for ln in text.title_lines:
-        _draw_line(draw, ln, text.title, (panel_w - ln.width) / 2, y + text.title_ascent)
+        draw_line(draw, ln, text.title, (panel_w - ln.width) / 2, y + text.title_ascent)
         y += text.title_line_height
     y += text.gap
     for ln in text.body_lines:
-        _draw_line(draw, ln, text.body, (panel_w - ln.width) / 2, y + text.body_ascent)
+        draw_line(draw, ln, text.body, (panel_w - ln.width) / 2, y + text.body_ascent)
         y += text.body_line_height
     img.paste(overlay.convert("RGB"), region[:2])
 
 
-def _draw_line(draw: ImageDraw.ImageDraw, line: _Line, block: TextBlock, x: float, baseline: float) -> None:
+def draw_line(draw: ImageDraw.ImageDraw, line: _Line, block: TextBlock, x: float, baseline: float) -> None:
     runs = line.runs
     if runs and _is_rtl_paragraph("".join(t for t, _ in runs)) and len(runs) > 1:
         runs = list(reversed(runs))  # visual order of runs for a right-to-left line

@@ -12,7 +12,8 @@ Rules (the lesson.json format; also in webapp/render/README.md):
 - Clips (`video`), `motion`, `transition` and the lesson's `music` bed: effects.py.
 - `background` is a colour ("#1a1a2e", "#fff", "rgb(10,20,30)", "navy").
 - Captions (captions.py): a segment's `captions` cues or `caption` text, the lesson's
-  `captions` settings ({"language": "th"}; `burnIn: true` is refused for now).
+  `captions` settings ({"language": "th", "burnIn": false}; `burnIn: true` also draws them
+  into the picture, burn.py, so then their characters need glyphs like titles do).
 - Unknown keys are ignored (earlier pipeline steps may add their own) and listed in
   `Manifest.warnings`, so a typo such as "imgae" is visible in the CLI and logs.
 - Limits, so a hostile lesson cannot tie up a worker or a web request (limits.py): lesson.json
@@ -132,11 +133,18 @@ class Manifest:
         """Every segment's captions in lesson time, placed by the frame plan like the pictures."""
         cues = []
         for seg, (start, end) in zip(self.segments, self.segment_times(), strict=True):
-            for c in seg.captions:
-                # A cue ending at its segment's end ends where the next picture starts.
-                last = c.end >= seg.duration - cap.EPSILON
-                cues.append(cap.Cue(start + c.start, end if last else min(end, start + c.end), c.text))
-        return [c for c in cues if c.end > c.start]
+            cues.extend(cues_in_lesson_time(seg, start, end))
+        return cues
+
+
+def cues_in_lesson_time(seg: Segment, start: float, end: float) -> list[cap.Cue]:
+    """The segment's captions in lesson time, given its (start, end) in seconds from the frame plan."""
+    cues = []
+    for c in seg.captions:
+        # A cue ending at its segment's end ends where the next picture starts.
+        last = c.end >= seg.duration - cap.EPSILON
+        cues.append(cap.Cue(start + c.start, end if last else min(end, start + c.end), c.text))
+    return [c for c in cues if c.end > c.start]
 
 
 def _fail(field_name: str, reason: str) -> ManifestError:
@@ -362,32 +370,41 @@ def _effective_duration(
     return effective
 
 
+def _drawn_texts(manifest: Manifest):
+    """(field, "title" or "text" style, text) of everything drawn into a picture."""
+    burn_in = manifest.caption_settings.burn_in
+    for seg in manifest.segments:
+        yield f"{seg.field}.title", "title", seg.title
+        yield f"{seg.field}.text", "text", seg.text
+        if burn_in:  # burned-in captions are drawn in the body text's style (burn.py)
+            for cue in seg.captions:
+                yield cue.where, "text", cue.text
+
+
 def _check_glyphs(manifest: Manifest) -> None:
-    """Every character of every title/text must be covered by some font of the chain."""
+    """Every character of every title/text (and burned-in caption) must be covered by some font."""
     chains = {"title": font_chain(manifest, bold=True), "text": font_chain(manifest, bold=False)}
     covered: dict[str, set[str]] = {key: set() for key in chains}
-    for seg in manifest.segments:
-        for key, chain in chains.items():
-            text = getattr(seg, key)
-            # Each distinct character is looked up once per load, not once per string.
-            for ch in set(text) - covered[key]:
-                if not chain.covers(ch):
+    for where, key, text in _drawn_texts(manifest):
+        chain = chains[key]
+        # Each distinct character is looked up once per load, not once per string.
+        for ch in set(text) - covered[key]:
+            if not chain.covers(ch):
+                break
+            covered[key].add(ch)
+        else:
+            continue
+        missing = []
+        for ch in dict.fromkeys(text):  # the first few, in reading order
+            if ch not in covered[key] and not chain.covers(ch):
+                missing.append(ch)
+                if len(missing) == 3:
                     break
-                covered[key].add(ch)
-            else:
-                continue
-            missing = []
-            for ch in dict.fromkeys(text):  # the first few, in reading order
-                if ch not in covered[key] and not chain.covers(ch):
-                    missing.append(ch)
-                    if len(missing) == 3:
-                        break
-            chars = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing)
-            raise _fail(
-                f"{seg.field}.{key}",
-                f"no font covers {chars}; add a font file that does to the lesson folder "
-                f'and name it in "font"',
-            )
+        chars = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing)
+        raise _fail(
+            where,
+            f'no font covers {chars}; add a font file that does to the lesson folder and name it in "font"',
+        )
 
 
 def segment_error(seg: Segment, key: str, exc: Exception) -> RenderError:

@@ -4,7 +4,9 @@ Steps:
 1. Validate lesson.json (ManifestError names the field at fault; at most settings.max_duration).
 2. Plan frames: segment k covers frames [round(start_k*fps), round(end_k*fps)); its audio is
    placed at exactly the sample its first frame is shown, so picture and sound never drift.
-3. Compose each segment's picture once; cut the segment into closed GOPs of at most
+3. Compose each segment's picture once (with burned-in captions also one copy per cue with
+   the cue drawn over it, and the segment split into spans at its cues: burn.py); cut the
+   segment (each span) into closed GOPs of at most
    `keyint` frames (equal lengths, so long segments share one encoded piece); key each piece
    by a hash of the picture, frame count, fps, size, encoder settings and library versions.
    Pieces (and the whole audio track) found in the cache are reused, the rest are encoded,
@@ -97,7 +99,8 @@ def render_lesson(
     """
     settings = settings or RenderSettings()
     manifest = load_manifest(lesson_dir, max_duration=settings.max_duration)
-    if any(s.title or s.text for s in manifest.segments):
+    burn_in = manifest.caption_settings.burn_in
+    if any(s.title or s.text or (burn_in and s.captions) for s in manifest.segments):
         require_raqm()
     output_path = Path(output_path).absolute()
     try:

@@ -1,4 +1,8 @@
-"""Plan a render's output: its pieces and audio track, keyed for the cache, each claimed or queued."""
+"""Plan a render's output: its pieces and audio track, keyed for the cache, each claimed or queued.
+
+A still segment is one still picture; with burned-in captions it is a run of still spans split
+at its cues, each the composed picture with that cue drawn over it (burn.py).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,9 @@ from typing import NamedTuple
 
 import av
 
+from .burn import CaptionPainter, SegmentPictures, Span, still_spans
 from .cache import SegmentCache
-from .compose import compose, picture_input_key
+from .compose import picture_input_key
 from .encode import AudioPart
 from .manifest import Manifest, Segment
 from .pool import AudioTask, VideoTask
@@ -80,6 +85,7 @@ class Plan:
         self.audio_key = ""  # the audio track's cache key (set when planned)
         self.audio_cached = False
         self.first_picture: bytes | None = None  # the first segment's raw RGB, if it was composed
+        self.captions = CaptionPainter(manifest)  # burned-in captions, each text drawn once
 
     def audio_track(self) -> None:
         """Claim the lesson's audio track from the cache, or queue it for encoding."""
@@ -89,13 +95,23 @@ class Plan:
             self.work.queue(task)
 
     def segment(self, seg: Segment, start: int, frames: int) -> None:
-        """Record the segment's pieces: claim the cached ones, queue the others for encoding."""
-        lengths = chunk_lengths(frames, self.s.keyint)
+        """Record the segment's pieces: claim the cached ones, queue the others for encoding.
+
+        A still segment is one span, or with burned-in captions one span per cue and gap
+        (burn.still_spans), each a still picture chunked and keyed on its own.
+        """
         input_key = picture_input_key(self.m, seg, self._file_hash)
-        raw, picture_hash = self._picture(seg, input_key, lengths)
+        pictures = SegmentPictures(self.m, seg, self.captions)
+        for span in still_spans(self.m, seg, start, frames):
+            self._still_span(seg, span, pictures, self.captions.span_input_key(input_key, span.caption))
         if seg.index == 0:
-            self.first_picture = raw
-        picture_file = None
+            self.first_picture = pictures.composed()
+
+    def _still_span(self, seg: Segment, span: Span, pictures: SegmentPictures, input_key: str | None) -> None:
+        """Record the pieces of one still span: claim the cached ones, queue the others for encoding."""
+        lengths = chunk_lengths(span.frames, self.s.keyint)
+        raw, picture_hash = self._picture(pictures, span.caption, input_key, lengths)
+        picture_file, start = None, span.start
         for n in lengths:
             key = self._video_key(picture_hash, n)
             self.pieces.append(PlannedPiece(seg.index, key, start, n))
@@ -103,10 +119,11 @@ class Plan:
             if not self.work.count_frames(key, n) or self._claim(key, VideoTask.suffix):
                 continue  # planned already, or found in the cache
             if raw is None:  # pruned meanwhile by another worker: compose after all
-                raw, picture_hash = self._compose(seg, input_key)
+                raw, picture_hash = self._compose(pictures, span.caption, input_key)
             if picture_file is None:
                 picture_file = self.private / f"{picture_hash}.rgb"
-                picture_file.write_bytes(raw)
+                if not picture_file.exists():  # an encoder may be reading it for another span
+                    picture_file.write_bytes(raw)
             self.encoded_keys.add(key)
             self.work.queue(self._video_task(key, picture_file, n))
 
@@ -179,9 +196,11 @@ class Plan:
             enc=self.s.video_key(),
         )
 
-    def _compose(self, seg, input_key: str | None) -> tuple[bytes, str]:
-        """Compose the segment's picture: (raw RGB bytes, their hash); remember the hash."""
-        raw = compose(self.m, seg).tobytes()
+    def _compose(
+        self, pictures: SegmentPictures, caption: str | None, input_key: str | None
+    ) -> tuple[bytes, str]:
+        """Compose the picture (with `caption` burned in): (raw RGB bytes, their hash); remember the hash."""
+        raw = pictures.raw(caption)
         picture_hash = hashlib.sha256(raw).hexdigest()
         if input_key:
             with contextlib.suppress(OSError):
@@ -193,7 +212,9 @@ class Plan:
         self.seq += 1
         return self.seq
 
-    def _picture(self, seg: Segment, input_key: str | None, lengths: list[int]) -> tuple[bytes | None, str]:
+    def _picture(
+        self, pictures: SegmentPictures, caption: str | None, input_key: str | None, lengths: list[int]
+    ) -> tuple[bytes | None, str]:
         """(raw RGB, hash) of the picture; raw is None when the memo names it and every piece is cached."""
         picture_hash = self.cache.read_memo(input_key) if input_key else None
         if picture_hash is not None and all(
@@ -201,7 +222,7 @@ class Plan:
             for n in set(lengths)
         ):
             return None, picture_hash
-        return self._compose(seg, input_key)
+        return self._compose(pictures, caption, input_key)
 
     def _claim(self, key: str, suffix: str) -> bool:
         """Pin cache entry `key` into the private folder and mark it ready; False if not cached."""
