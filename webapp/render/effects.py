@@ -1,4 +1,4 @@
-"""What a lesson asks beyond still pictures: clips, motion, transitions and a music bed.
+"""What a lesson asks beyond still pictures: clips, motion, transitions, a music bed, loudness.
 
 lesson.json keys read here (each problem raises ManifestError naming the field):
 - Segment `"video": "clips/intro.mp4"`: a clip shown like `image` (scaled to cover, centre
@@ -15,6 +15,8 @@ lesson.json keys read here (each problem raises ManifestError naming the field):
   seconds of this segment (so the lesson lasts the sum of its segments). "fade" passes through
   black; "crossfade" blends; "slide-left" pushes the previous picture out to the left;
   "wipe-left" uncovers this picture from right to left.
+- Lesson `"loudness": -16`: the integrated loudness (LUFS) the final mix is normalised to;
+  null leaves the sound as it is (loudness.py).
 - Lesson `"music": {"src": "audio/bed.mp3", "volume": 0.2, "duck": 0.3, "fade": 1.0}`: a bed
   looped or cut to the lesson, faded in and out over `fade` seconds, and lowered to
   `duck` x `volume` while narration plays.
@@ -28,12 +30,14 @@ from pathlib import Path
 
 from .assets import Assets, ClipInfo
 from .errors import ManifestError
+from .loudness import DEFAULT_TARGET
 
 MAX_ZOOM = 8.0
 TRANSITION_TYPES = ("fade", "crossfade", "slide-left", "wipe-left")
 DEFAULT_TRANSITION_SECONDS = 0.5
 MUSIC_KEYS = {"src", "volume", "duck", "fade"}
 MAX_MUSIC_FADE = 30.0
+LOUDNESS_RANGE = (-40.0, -5.0)  # LUFS a lesson may ask for
 
 
 @dataclass(frozen=True)
@@ -233,3 +237,17 @@ def music(raw: dict, assets: Assets) -> Music | None:
         duration=duration,
         channels=channels,
     )
+
+
+def loudness(raw: dict) -> float | None:
+    """`loudness`: the integrated loudness to normalise to, in LUFS (default -16); null: off."""
+    if "loudness" not in raw:
+        return DEFAULT_TARGET
+    value = raw["loudness"]
+    if value is None:
+        return None
+    lo, hi = LOUDNESS_RANGE
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        reason = f"must be a number of LUFS from {lo:g} to {hi:g}, or null to leave the sound alone"
+        raise ManifestError("loudness", reason)
+    return float(value)

@@ -49,7 +49,6 @@ __all__ = ["DEFAULT_MAX_DURATION", "MANIFEST_NAME", "Manifest", "ManifestError",
 
 DEFAULT_BACKGROUND = "#000000"
 TOP_KEYS = {"title", "width", "height", "fps", "font", "segments", "captions", "loudness", "music"}
-LOUDNESS_RANGE = (-40.0, -5.0)  # LUFS a lesson may ask for
 SEGMENT_KEYS = {
     "image", "background", "audio", "duration", "title", "text", "captions", "caption",
     "video", "videoStart", "videoEnd", "videoVolume", "motion", "transition",
@@ -256,26 +255,12 @@ def load_manifest(lesson_dir: Path | str, *, max_duration: float = DEFAULT_MAX_D
         font=font,
         warnings=tuple(warnings),
         caption_settings=caption_settings,
-        loudness=_loudness(raw),
+        loudness=effects.loudness(raw),
         music=effects.music(raw, assets),
     )
     effects.check_transitions(manifest.segments, [n for _, n in manifest.segment_frames()], fps)
     _check_glyphs(manifest)
     return manifest
-
-
-def _loudness(raw: dict) -> float | None:
-    """`loudness`: the integrated loudness to normalise to, in LUFS (default -16); null: off."""
-    if "loudness" not in raw:
-        return DEFAULT_LOUDNESS
-    value = raw["loudness"]
-    if value is None:
-        return None
-    lo, hi = LOUDNESS_RANGE
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        reason = f"must be a number of LUFS from {lo:g} to {hi:g}, or null to leave the sound alone"
-        raise _fail("loudness", reason)
-    return float(value)
 
 
 def _lesson_font(raw: dict, assets: Assets) -> Path | None:
