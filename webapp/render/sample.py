@@ -298,3 +298,73 @@ def write_sample_lesson(
     path = lesson_dir / "lesson.json"
     path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+SHOWCASE_CAPTIONS = (
+    "สวัสดีครับ ยินดีต้อนรับสู่บทเรียน",
+    "Watch how the greeting is made: hands together, a small bow.",
+    "ขอบคุณครับ — thank you.",
+    "Now try it yourself, slowly.",
+    "ลาก่อน — see you next time.",
+)
+
+
+def write_showcase_lesson(
+    lesson_dir: Path,
+    *,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 30,
+    seconds: float = 3.0,
+    burn_in: bool = False,
+) -> Path:
+    """A lesson using every lesson.json key: a moving image, clips of ../source.mp4 (written in
+    the video folder, beside the lesson, with ../bed.wav the music bed), every transition,
+    captions (cues and whole-segment text), titles, music and loudness. Returns lesson.json."""
+    lesson_dir = Path(lesson_dir)
+    video_dir = lesson_dir.parent
+    (lesson_dir / "images").mkdir(parents=True, exist_ok=True)
+    (lesson_dir / "audio").mkdir(parents=True, exist_ok=True)
+    if not (video_dir / "source.mp4").is_file():
+        write_clip(video_dir / "source.mp4", 4 * seconds, fps=fps, size=(width, height), freq=440.0)
+    if not (video_dir / "bed.wav").is_file():
+        write_wav(video_dir / "bed.wav", _burst_pcm(220.0, 2.5, amplitude=0.4))
+    segments: list[dict] = []
+    for i in range(5):
+        seg: dict = {"title": TITLES[i % len(TITLES)]}
+        if i in (1, 3):  # clips: the second under narration, the fourth with its own sound
+            seg.update(video="../source.mp4", videoStart=seconds * (i - 1) / 2, duration=seconds)
+        else:
+            write_background(
+                lesson_dir / f"images/{i + 1}.png", width * 3 // 2, height * 3 // 2, segment_color(i), i, True
+            )
+            seg["image"] = f"images/{i + 1}.png"
+            seg["motion"] = {0: "zoom-in", 2: "pan-left"}.get(
+                i, {"from": [0.4, 0.5, 1.2], "to": [0.6, 0.45, 1.1]}
+            )
+        if i != 3:
+            tone = write_tone(lesson_dir / f"audio/{i + 1}.wav", seconds, tone_frequency(i))
+            seg["audio"] = tone.relative_to(lesson_dir).as_posix()
+        if i == 1:
+            seg["videoVolume"] = 0.3
+        if i:
+            kind = ("crossfade", "slide-left", "wipe-left", "fade")[i - 1]
+            seg["transition"] = {"type": kind, "duration": 0.5}
+        if i % 2:
+            seg["captions"] = [{"start": 0.2, "end": seconds - 0.2, "text": SHOWCASE_CAPTIONS[i]}]
+        else:
+            seg["caption"] = SHOWCASE_CAPTIONS[i]
+        segments.append(seg)
+    manifest = {
+        "title": "Every key — ทุกอย่าง",
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "captions": {"language": "th", "burnIn": burn_in},
+        "music": {"src": "../bed.wav", "volume": 0.25, "duck": 0.3, "fade": 1.0},
+        "loudness": -16,
+        "segments": segments,
+    }
+    path = lesson_dir / "lesson.json"
+    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
