@@ -14,7 +14,7 @@ INSTANCE ?= instance
 APT_RUNTIME := libfribidi0
 APT_TEST := chromium
 
-.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-streams clean
+.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-streams bench-status clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,10 @@ bench-quick:
 # Status polling with and without 500 open event streams (uses wrk when installed).
 bench-streams: install-dev
 	$(BIN)/python bench/stream_bench.py $(BENCH_ARGS)
+
+# Status polling (JSON, fragment, 304) against a bare Flask endpoint, SQLite and PostgreSQL (wrk).
+bench-status: install-dev
+	$(BIN)/python bench/status_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

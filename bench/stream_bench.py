@@ -59,11 +59,13 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[text[len(number) :]]
 
 
-def poll(port: int, path: str, token: str, seconds: float, pollers: int) -> dict:
+def poll(port: int, path: str, token: str, seconds: float, pollers: int, headers: dict | None = None) -> dict:
     """`pollers` keep-alive connections requesting `path` for `seconds`: wrk when installed (a C
     client leaves the CPU to the server), else Python threads."""
+    headers = {"Authorization": f"Bearer {token}", **(headers or {})}
     wrk = shutil.which("wrk")
     if wrk:
+        extra = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
         out = subprocess.run(
             [
                 wrk,
@@ -71,8 +73,7 @@ def poll(port: int, path: str, token: str, seconds: float, pollers: int) -> dict
                 f"-c{pollers}",
                 f"-d{seconds:.0f}s",
                 "--latency",
-                "-H",
-                f"Authorization: Bearer {token}",
+                *extra,
                 f"http://127.0.0.1:{port}{path}",
             ],
             capture_output=True,
@@ -91,10 +92,10 @@ def poll(port: int, path: str, token: str, seconds: float, pollers: int) -> dict
             "median_ms": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
             "p99_ms": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
         }
-    return _poll_threads(port, path, token, seconds, pollers)
+    return _poll_threads(port, path, headers, seconds, pollers)
 
 
-def _poll_threads(port: int, path: str, token: str, seconds: float, pollers: int) -> dict:
+def _poll_threads(port: int, path: str, headers: dict, seconds: float, pollers: int) -> dict:
     """`pollers` threads, each one keep-alive connection, requesting `path` for `seconds`."""
     latencies: list[float] = []
     errors = 0
@@ -108,10 +109,10 @@ def _poll_threads(port: int, path: str, token: str, seconds: float, pollers: int
         while time.monotonic() < stop:
             started = time.perf_counter()
             try:
-                conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+                conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
                 response.read()
-                ok = response.status == 200
+                ok = response.status in (200, 304)
             except (OSError, http.client.HTTPException):
                 ok = False
                 conn.close()
