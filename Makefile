@@ -14,7 +14,7 @@ INSTANCE ?= instance
 APT_RUNTIME := libfribidi0
 APT_TEST := chromium
 
-.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-streams bench-status clean
+.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion bench-streams bench-status clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ bench: $(VENV)/.bench-installed
 
 bench-quick:
 	$(MAKE) bench BENCH_ARGS="--quick $(BENCH_ARGS)"
+
+# 60 s lesson with motion, clips, transitions, burned-in captions and music vs one ffmpeg command.
+bench-motion:
+	$(MAKE) bench BENCH_ARGS="--motion $(BENCH_ARGS)"
 
 # Status polling with and without 500 open event streams (uses wrk when installed).
 bench-streams: install-dev

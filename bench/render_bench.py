@@ -4,6 +4,7 @@
     .venv/bin/python bench/render_bench.py              # 5 min, 25 segments, 1080p30, 3 runs
     .venv/bin/python bench/render_bench.py --quick      # 60 s, 6 segments, 1080p30
     .venv/bin/python bench/render_bench.py --only ours,ffmpeg --runs 5
+    .venv/bin/python bench/render_bench.py --motion     # 60 s: motion, clips, transitions, captions
 
 Every measurement runs in a fresh child interpreter and reports wall time, CPU seconds
 (the process and every process it waited for) and peak RSS (the largest single process).
@@ -40,6 +41,7 @@ def changed_segment(profile: str) -> int:
 PROFILES = {
     "full": {"segments": 25, "seconds": 300.0, "width": 1920, "height": 1080, "fps": 30},
     "quick": {"segments": 6, "seconds": 60.0, "width": 1920, "height": 1080, "fps": 30},
+    "motion": {"segments": 6, "seconds": 60.0, "width": 1920, "height": 1080, "fps": 30},
 }
 
 VARIANTS = {
@@ -54,6 +56,15 @@ VARIANTS = {
     "moviepy-textclip": "MoviePy 2 the usual way: background + TextClip overlays, defaults",
 }
 DEFAULT = ["ours-cold", "ours-warm", "ours-warm-audio", "ours-same", "ffmpeg", "moviepy", "moviepy-defaults"]
+MOTION_VARIANTS = {
+    "ours-cold": "our renderer, empty cache (captions burned in)",
+    "ours-caption": "our renderer, captions not burned in, one caption's text changed (warm cache)",
+    "ffmpeg": "one hand-tuned ffmpeg command: zoompan, crop, xfade, subtitles, sidechaincompress, loudnorm",
+}
+
+
+class VariantFailed(Exception):
+    """A measured child process failed; the message is one line."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,6 +102,8 @@ def find_ffmpeg() -> str:
 
 
 def lesson_dir(profile: str) -> Path:
+    if profile == "motion":
+        return OUT / "motion" / "lesson_1"
     return OUT / f"lesson-{profile}"
 
 
@@ -174,8 +187,10 @@ def set_segment_audio(profile: str, variant: int) -> None:
 # One measurement (runs in a child interpreter)
 
 
-def child(variant: str, profile: str, output: Path, cache: Path, processes: int | None) -> dict:
-    d = lesson_dir(profile)
+def child(
+    variant: str, profile: str, output: Path, cache: Path, processes: int | None, lesson: Path | None = None
+) -> dict:
+    d = lesson or lesson_dir(profile)
     base = OUT / f"baseline-{profile}"
     t0 = time.perf_counter()
     if variant.startswith("ours"):
@@ -183,7 +198,13 @@ def child(variant: str, profile: str, output: Path, cache: Path, processes: int 
 
         settings = RenderSettings(processes=processes) if processes else RenderSettings()
         result = render_lesson(d, output, cache_dir=cache, settings=settings)
-        extra = {"segments_encoded": result.segments_encoded, "pieces_encoded": result.pieces_encoded}
+        extra = {k: getattr(result, k, None) for k in ("segments_encoded", "pieces_encoded")}
+    elif profile == "motion":
+        import motion_lesson
+
+        cmd = motion_lesson.ffmpeg_command(find_ffmpeg(), d, motion_lesson.ass_path(d.parent), output)
+        subprocess.run(cmd, check=True)
+        extra = {}
     elif variant.startswith("ffmpeg"):
         ffmpeg = find_ffmpeg()
         vf = "format=yuv420p,fps=30" if variant == "ffmpeg" else "fps=30,format=yuv420p"
@@ -281,18 +302,29 @@ def moviepy_render(variant: str, profile: str, output: Path) -> dict:
 # The driver
 
 
-def run_child(variant: str, profile: str, run: int, processes: int | None) -> dict:
+def run_child(
+    variant: str, profile: str, run: int, processes: int | None, lesson: Path | None = None
+) -> dict:
+    """Measure one variant in a child interpreter; VariantFailed (one line) if it fails."""
     output = OUT / f"{profile}-{variant}-{run}.mp4"
     cache = OUT / f"cache-{profile}-{run}"
     cmd = [sys.executable, __file__, "--child", variant, "--profile", profile,
            "--output", str(output), "--cache", str(cache)]  # fmt: skip
     if processes:
         cmd += ["--processes", str(processes)]
+    if lesson:
+        cmd += ["--lesson", str(lesson)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"{variant} failed:\n{proc.stderr[-3000:]}")
+        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+        last = lines[-1] if lines else f"exit status {proc.returncode}"
+        raise VariantFailed(f"{variant} failed: {last[:300]}", proc.stderr[-3000:])
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["output_mb"] = output.stat().st_size / 1e6
+    if profile == "motion":
+        import motion_lesson
+
+        result.update(motion_lesson.probe(output))
     with __import__("contextlib").suppress(OSError):
         output.unlink()
     return result
@@ -395,28 +427,44 @@ def main() -> None:
         "--all", action="store_true", help="also the slow/extra variants (textclip, naive ffmpeg)"
     )
     ap.add_argument("--processes", type=int, default=None, help="our renderer's encoder processes")
+    ap.add_argument(
+        "--motion",
+        action="store_true",
+        help="60 s lesson with motion, clips, transitions, burned-in captions and music (own variants)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--profile", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--lesson", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.child:
-        print(json.dumps(child(args.child, args.profile, args.output, args.cache, args.processes)))
+        result = child(args.child, args.profile, args.output, args.cache, args.processes, args.lesson)
+        print(json.dumps(result))
         return
 
-    profile = "quick" if args.quick else "full"
-    variants = list(VARIANTS) if args.all else DEFAULT
+    profile = "motion" if args.motion else "quick" if args.quick else "full"
+    known = MOTION_VARIANTS if args.motion else VARIANTS
+    variants = list(known) if args.all or args.motion else DEFAULT
     if args.only:
         variants = [v.strip() for v in args.only.split(",") if v.strip()]
-        unknown = set(variants) - set(VARIANTS)
+        unknown = set(variants) - set(known)
         if unknown:
-            sys.exit(f"unknown variants: {', '.join(sorted(unknown))}; known: {', '.join(VARIANTS)}")
+            sys.exit(f"unknown variants: {', '.join(sorted(unknown))}; known: {', '.join(known)}")
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"ffmpeg: {find_ffmpeg()}")
-    ensure_lesson(profile)
-    ensure_baseline_inputs(profile)
-    samples = measure(variants, profile, args.runs, args.processes)
+    if args.motion:
+        import motion_lesson
+
+        samples = motion_lesson.measure_motion(variants, args.runs, OUT, run_child, args.processes)
+    else:
+        ensure_lesson(profile)
+        ensure_baseline_inputs(profile)
+        try:
+            samples = measure(variants, profile, args.runs, args.processes)
+        except VariantFailed as exc:
+            sys.exit(f"{exc.args[0]}\n{exc.args[1]}")
     rows = summarize(samples, profile)
     table = print_table(rows, profile)
     stamp = time.strftime("%Y%m%d-%H%M%S")

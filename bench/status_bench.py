@@ -28,7 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from stream_bench import BIN, ROOT, flask, free_port, poll
+from stream_bench import BIN, ROOT, flask, free_port, poll  # noqa: E402
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "lvt_status_bench"
