@@ -148,7 +148,9 @@ def probe_clip(path: Path, where: str) -> ClipInfo:
             if stream.duration is not None and stream.time_base is not None:
                 duration = float(stream.duration * stream.time_base)
             elif container.duration is not None:
-                duration = container.duration / av.time_base
+                # The container's duration counts from 0; the clip's from its first picture.
+                start = container.start_time / av.time_base if container.start_time else 0.0
+                duration = container.duration / av.time_base - start
             width, height = stream.codec_context.width, stream.codec_context.height
             audio = container.streams.audio
             channels = (audio[0].codec_context.channels or 1) if audio else 0
