@@ -126,11 +126,11 @@ def test_demo_is_idempotent_and_its_login_works(app, runner, client):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiToken)) == 1
         job = db.session.get(VideoJob, uuid.UUID(first["jobId"]))
-        assert len(job.lessons) == 3 and all(lesson.problem is None for lesson in job.lessons)
+        assert len(job.lessons) == 4 and all(lesson.problem is None for lesson in job.lessons)
     status = client.get(
         f"/video-transform/{first['jobId']}/video-generation-status", headers=bearer(first["token"])
     )
-    assert status.json["totalLessons"] == 3
+    assert status.json["totalLessons"] == 4
     login = client.post(
         "/login",
         data={"email": first["email"], "password": first["password"], "csrf_token": csrf_token(client)},
@@ -143,6 +143,12 @@ def test_demo_is_idempotent_and_its_login_works(app, runner, client):
         (lesson / seg["image"]).stat().st_size > 0 and (lesson / seg["audio"]).stat().st_size > 0
         for seg in manifest["segments"]
     )
+    # The last lesson shows every key: a clip of the video folder's source, motion, transitions.
+    showcase = json.loads((lesson.parent / "lesson_4" / "lesson.json").read_text(encoding="utf-8"))
+    keys = {key for seg in showcase["segments"] for key in seg}
+    assert {"video", "motion", "transition", "captions", "caption", "videoVolume"} <= keys
+    assert {"music", "captions", "loudness"} <= set(showcase)
+    assert (lesson.parent / "source.mp4").stat().st_size > 0
 
 
 def test_demo_makes_a_new_password_when_the_old_one_was_changed(runner, factory):

@@ -1,4 +1,5 @@
-"""Demo data for a fresh machine: a course, an admin, a token and a job with real lessons.
+"""Demo data for a fresh machine: a course, an admin, a token and a job with real lessons (the
+last one shows every lesson.json key: clips, motion, transitions, captions, a music bed).
 
 Idempotent: the credentials are kept in the instance folder (readable by its
 owner only) and reused while they still work, so re-running `flask demo` (as
@@ -17,7 +18,7 @@ from flask import Flask
 
 from ..extensions import db
 from ..models import Role, VideoJob
-from ..render.sample import write_sample_lesson
+from ..render.sample import write_sample_lesson, write_showcase_lesson
 from . import accounts, jobs
 
 DEMO_COURSE = "Demo course"
@@ -27,6 +28,7 @@ DEMO_TITLE = "Thai greetings (demo)"
 # (segments, seconds per segment) of each demo lesson: short, quick to render; the last one
 # is long enough (30 s) to watch its progress bar move.
 DEMO_LESSONS = ((3, 2.5), (3, 3.0), (6, 5.0))
+SHOWCASE_LESSON = len(DEMO_LESSONS) + 1  # lesson_4: every lesson.json key, 15 s
 
 
 def _credentials_file(app: Flask) -> Path:
@@ -62,6 +64,9 @@ def write_demo_lessons(lessons_root: Path) -> None:
             fps=30,
             title=f"Lesson {number}: สวัสดี — greetings, part {number}",
         )
+    showcase = lessons_root / DEMO_VIDEO_ID / f"lesson_{SHOWCASE_LESSON}"
+    if not (showcase / "lesson.json").is_file():
+        write_showcase_lesson(showcase, width=1280, height=720)
 
 
 def ensure_demo(app: Flask) -> dict:
@@ -86,7 +91,7 @@ def ensure_demo(app: Flask) -> dict:
     ).first()
     if job is None:
         job = jobs.create_job(None, course, DEMO_VIDEO_ID, DEMO_TITLE, lessons_root)
-    elif len(job.lessons) != len(DEMO_LESSONS):
+    elif len(job.lessons) != SHOWCASE_LESSON:
         jobs.rescan_lessons(job, lessons_root)
 
     result = {"jobId": str(job.id), "email": user.email, "password": password, "token": token}
