@@ -9,6 +9,8 @@ import pytest
 from webapp import queue
 from webapp.services import demo
 
+from .helpers import wait_in_page
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
@@ -56,13 +58,13 @@ def test_generate_in_the_browser_and_play_the_video(app, browser, live_server, p
     moving = list(dict.fromkeys(done for done, total in seen if 0 < done < total))  # distinct, in order
     assert len(moving) >= 2 and moving == sorted(moving), f"progress seen: {seen}"
 
-    video = page.locator(f"{row} video")
-    page.wait_for_function(
-        "sel => { const v = document.querySelector(sel); return v && v.readyState >= 1 && v.duration > 0; }",
-        arg=f"{row} video",
-        timeout=15_000,
+    duration = wait_in_page(
+        page,
+        "sel => { const v = document.querySelector(sel); return v && v.readyState >= 1 && v.duration; }",
+        f"{row} video",
+        timeout=15,
+        what="the video's metadata",
     )
-    duration = video.evaluate("v => v.duration")
     assert duration == pytest.approx(30.0, abs=0.1)
     assert page.locator(f"{row} .badge").first.inner_text() == "completed"
     # Nothing is active any more: the panel came back without its polling trigger.
@@ -95,10 +97,7 @@ def test_a_burst_of_status_events_ends_with_a_reload(app, browser, live_server):
     page.fill("input[name=email]", login["email"])
     page.fill("input[name=password]", login["password"])
     page.click("button[type=submit]")
-    for _ in range(50):  # wait_for_function would evaluate a string, which our CSP forbids
-        if page.evaluate("window.streamOpened"):
-            break
-        page.wait_for_timeout(200)
+    wait_in_page(page, "() => window.streamOpened", timeout=10, what="the event stream to open")
     page.wait_for_timeout(1500)  # let whatever the connection itself caused settle
     before = page.evaluate("window.reloads")
     with app.app_context():

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT
+from .helpers import ROOT, wait_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -58,19 +58,6 @@ def open_menu(page) -> None:
     toggle = page.locator(".menu-toggle")
     if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
         toggle.click()
-
-
-def until(page, script: str, arg=None, timeout: float = 30, what: str = "the page") -> object:
-    """Evaluate `script` (a function) until it returns something truthy. page.wait_for_function
-    would evaluate a string, which our Content-Security-Policy forbids."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = page.evaluate(script, arg)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        page.wait_for_timeout(100)
 
 
 def assert_fits(page) -> None:
@@ -242,7 +229,7 @@ def test_generate_all_then_play_and_seek_and_polling_stops(browser, live_server,
     screenshot(page, "job-completed", width)
 
     video = f"{row(job.lessons[0])} video"
-    duration = until(
+    duration = wait_in_page(
         page,
         "sel => { const v = document.querySelector(sel); return v.readyState >= 1 && v.duration; }",
         video,
@@ -253,7 +240,9 @@ def test_generate_all_then_play_and_seek_and_polling_stops(browser, live_server,
     page.evaluate(
         "async sel => { const v = document.querySelector(sel); v.muted = true; await v.play(); }", video
     )
-    until(page, "sel => document.querySelector(sel).currentTime > 0.3", video, what="playback to advance")
+    wait_in_page(
+        page, "sel => document.querySelector(sel).currentTime > 0.3", video, what="playback to advance"
+    )
     # ... and seeks.
     seeked = page.evaluate(
         """sel => new Promise(resolve => {
@@ -289,7 +278,7 @@ def test_cancel_a_running_render(browser, live_server, factory, processes, width
     lesson = row(job.lessons[0])
 
     page.locator(f"{lesson} button:has-text('Generate')").click()
-    until(
+    wait_in_page(
         page,
         "() => { const p = document.querySelector('.progress-row progress[value]');"
         " return p && p.value > 0; }",
