@@ -26,7 +26,7 @@ from webapp import create_app, embedded_redis
 from webapp.config import database_uri
 from webapp.extensions import db
 
-from .helpers import PASSWORD, ROOT, base_config, csrf_token, subprocess_env, wait_for
+from .helpers import PASSWORD, ROOT, Auth, base_config, subprocess_env, wait_for
 
 
 def pytest_report_header(config):
@@ -133,20 +133,6 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
-
-
-class Auth:
-    def __init__(self, client):
-        self.client = client
-
-    def login(self, email: str, password: str = PASSWORD, **kwargs):
-        token = csrf_token(self.client)
-        return self.client.post(
-            "/login", data={"email": email, "password": password, "csrf_token": token}, **kwargs
-        )
-
-    def logout(self):
-        return self.client.post("/logout", data={"csrf_token": csrf_token(self.client, "/jobs")})
 
 
 @pytest.fixture

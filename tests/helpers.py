@@ -57,3 +57,43 @@ def wait_for(predicate, timeout: float, what: str = "condition", interval: float
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+# A JavaScript function's source: `() => …`, `x => …`, `async (…) => …` or `function …`.
+_JS_FUNCTION = re.compile(r"\s*(async\s+)?(\(|[A-Za-z_$][\w$]*\s*=>|function\b)")
+
+
+def wait_in_page(page, predicate: str, arg=None, timeout: float = 30, what: str = "the page"):
+    """Wait until `predicate`, the source of a JavaScript function called with `arg` in the page,
+    returns something truthy; return that value, or fail the test naming `what` after `timeout` s.
+
+    A function, never a bare expression: Playwright evaluates a bare expression string with eval
+    each time it polls, which our Content-Security-Policy (script-src 'self', no 'unsafe-eval')
+    refuses with an EvalError; a function is handed to the page once and polled without eval.
+    (Checked with Playwright 1.65: "() => x" polls under our policy, "x" fails once it polls.)
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    if not _JS_FUNCTION.match(predicate):
+        raise ValueError(f"wait_in_page needs a function (our CSP forbids eval): {predicate[:60]!r}")
+    try:
+        handle = page.wait_for_function(predicate, arg=arg, timeout=timeout * 1000, polling=100)
+    except PlaywrightTimeout:
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
+    return handle.json_value()
+
+
+class Auth:
+    """Log a test client in and out through the login form, as a person would."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, email: str, password: str = PASSWORD, **kwargs):
+        token = csrf_token(self.client)
+        return self.client.post(
+            "/login", data={"email": email, "password": password, "csrf_token": token}, **kwargs
+        )
+
+    def logout(self):
+        return self.client.post("/logout", data={"csrf_token": csrf_token(self.client, "/jobs")})

@@ -15,7 +15,7 @@ from itsdangerous import TimestampSigner
 from webapp.extensions import db
 from webapp.models import Course, User
 
-from .helpers import PASSWORD, bearer, csrf_token
+from .helpers import PASSWORD, Auth, bearer, csrf_token
 
 NEW_PASSWORD = "a brand new password"
 TOKEN_INPUT = re.compile(r'<input[^>]*name="token"[^>]*value="([^"]+)"')
@@ -328,8 +328,6 @@ def test_inviting_an_existing_email_or_a_bad_one_is_refused(app, client, auth, t
 
 def test_deactivated_users_cannot_log_in_and_their_sessions_and_tokens_end(app, factory, team):
     admin_client, alice_client = app.test_client(), app.test_client()
-    from .conftest import Auth
-
     Auth(admin_client).login(team["admin"].email)
     Auth(alice_client).login(team["alice"].email)
     token = factory.token(team["alice"].email)
@@ -386,8 +384,6 @@ def test_new_set_password_link_replaces_the_password_and_earlier_links(client, a
 
     # For a user with a password: it stops working, and their sessions end.
     bob_client = app.test_client()
-    from .conftest import Auth
-
     Auth(bob_client).login(team["bob"].email)
     response = post(client, f"/admin/users/{team['bob'].id}/link")
     assert response.status_code == 200 and LINK.search(response.text)
@@ -396,8 +392,6 @@ def test_new_set_password_link_replaces_the_password_and_earlier_links(client, a
 
 
 def test_memberships_from_the_user_page_take_effect_at_once(app, client, factory, team):
-    from .conftest import Auth
-
     admin = app.test_client()
     Auth(admin).login(team["admin"].email)
     alice = app.test_client()

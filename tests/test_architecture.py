@@ -120,3 +120,13 @@ def test_models_import_only_extensions():
 @pytest.mark.parametrize("module", _in("webapp.views"))
 def test_views_do_not_import_tasks(module):
     assert "webapp.tasks" not in GRAPH[module]
+
+
+MAX_LINES = 400
+
+
+def test_no_module_in_webapp_is_over_400_lines():
+    """A module past 400 lines has grown more than one concern: split it by concern (issue 8)."""
+    lines = {path: len(path.read_text().splitlines()) for path in sorted(PACKAGE.rglob("*.py"))}
+    too_long = {str(path.relative_to(PACKAGE.parent)): n for path, n in lines.items() if n > MAX_LINES}
+    assert not too_long, f"over {MAX_LINES} lines: {too_long}"

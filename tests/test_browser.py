@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 import pytest
 
 from webapp import queue
 from webapp.services import demo
+
+from .helpers import wait_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -56,13 +59,13 @@ def test_generate_in_the_browser_and_play_the_video(app, browser, live_server, p
     moving = list(dict.fromkeys(done for done, total in seen if 0 < done < total))  # distinct, in order
     assert len(moving) >= 2 and moving == sorted(moving), f"progress seen: {seen}"
 
-    video = page.locator(f"{row} video")
-    page.wait_for_function(
-        "sel => { const v = document.querySelector(sel); return v && v.readyState >= 1 && v.duration > 0; }",
-        arg=f"{row} video",
-        timeout=15_000,
+    duration = wait_in_page(
+        page,
+        "sel => { const v = document.querySelector(sel); return v && v.readyState >= 1 && v.duration; }",
+        f"{row} video",
+        timeout=15,
+        what="the video's metadata",
     )
-    duration = video.evaluate("v => v.duration")
     assert duration == pytest.approx(30.0, abs=0.1)
     assert page.locator(f"{row} .badge").first.inner_text() == "completed"
     # Nothing is active any more: the panel came back without its polling trigger.
@@ -83,28 +86,40 @@ def test_a_burst_of_status_events_ends_with_a_reload(app, browser, live_server):
     with app.app_context():
         login = demo.ensure_demo(app)
     page = browser.new_page()
+    # The page's clock: when each status event arrived, when each reload it caused went out
+    # (not a poll, not a button), and how many of those reloads have come back.
     page.add_init_script(
-        """window.streamOpened = false; window.reloads = 0;
-        document.addEventListener('htmx:sseOpen', () => { window.streamOpened = true; });
+        """window.events = []; window.reloads = []; window.reloadsDone = 0;
+        const isReload = (e) => e.detail.elt.id === 'status-panel' && e.detail.requestConfig.triggeringEvent;
+        document.addEventListener('htmx:sseOpen', (e) => {
+          if (e.detail.source.counted) return;
+          e.detail.source.counted = true;
+          e.detail.source.addEventListener('status', () => window.events.push(performance.now())); });
         document.addEventListener('htmx:beforeSend', (e) => {
-          // a reload of the status panel caused by an event (not a poll, not a button)
-          if (e.detail.elt.id === 'status-panel' && e.detail.requestConfig.triggeringEvent)
-            window.reloads += 1; });"""
+          if (!isReload(e)) return;
+          window.reloads.push(performance.now());
+          e.detail.xhr.addEventListener('loadend', () => { window.reloadsDone += 1; }); });"""
     )
     page.goto(f"{live_server}/login?next=/jobs/{login['jobId']}")
     page.fill("input[name=email]", login["email"])
     page.fill("input[name=password]", login["password"])
     page.click("button[type=submit]")
-    for _ in range(50):  # wait_for_function would evaluate a string, which our CSP forbids
-        if page.evaluate("window.streamOpened"):
-            break
-        page.wait_for_timeout(200)
-    page.wait_for_timeout(1500)  # let whatever the connection itself caused settle
-    before = page.evaluate("window.reloads")
+    # The stream opens with the current document; the panel reloads for it.
+    settled = """n => window.events.length >= n && window.reloadsDone === window.reloads.length
+      && window.reloads.some(t => t > window.events[window.events.length - 1])"""
+    wait_in_page(page, settled, 1, timeout=20, what="the stream's first event and its reload")
+    first = len(page.evaluate("() => window.events"))
     with app.app_context():
         job_id = uuid.UUID(str(login["jobId"]))
         for _ in range(3):  # three changes in quick succession, as when a render ends
             queue.publish_status(job_id, "{}")
-    page.wait_for_timeout(2500)
-    assert page.evaluate("window.reloads") - before == 2
+    # The burst has arrived and a reload went out after its last event and came back. A reload
+    # is only ever scheduled by an event, so none is still to come.
+    wait_in_page(page, settled, first + 3, timeout=20, what="a reload after the burst's last event")
+    events, reloads = page.evaluate("() => [window.events, window.reloads]")
+    assert len(events) == first + 3
+    gaps = [later - earlier for earlier, later in itertools.pairwise(reloads)]
+    assert all(gap >= 950 for gap in gaps), f"reloads closer than a second apart: {gaps} ms"
+    during_burst = [t for t in reloads if t >= events[first]]
+    assert 1 <= len(during_burst) < 3, f"{len(during_burst)} reloads for a burst of 3 events"
     page.close()

@@ -12,13 +12,14 @@ test_browser_upload.py and test_browser.py.)"""
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT
+from .helpers import ROOT, wait_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -58,19 +59,6 @@ def open_menu(page) -> None:
     toggle = page.locator(".menu-toggle")
     if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
         toggle.click()
-
-
-def until(page, script: str, arg=None, timeout: float = 30, what: str = "the page") -> object:
-    """Evaluate `script` (a function) until it returns something truthy. page.wait_for_function
-    would evaluate a string, which our Content-Security-Policy forbids."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = page.evaluate(script, arg)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        page.wait_for_timeout(100)
 
 
 def assert_fits(page) -> None:
@@ -231,6 +219,8 @@ def test_generate_all_then_play_and_seek_and_polling_stops(browser, live_server,
 
     page.get_by_role("button", name="Generate all").click()
     page.get_by_text("2 lessons queued or already in progress.").wait_for()
+    polling = re.search(r"every (\d+)s", page.get_attribute("#status-panel", "hx-trigger") or "")
+    assert polling, "the panel does not poll while renders are queued"
     for path in job.lessons:
         page.locator(f"{row(path)} video").wait_for(timeout=90_000)
     page.locator("#status-panel[data-status='completed']").wait_for()
@@ -242,7 +232,7 @@ def test_generate_all_then_play_and_seek_and_polling_stops(browser, live_server,
     screenshot(page, "job-completed", width)
 
     video = f"{row(job.lessons[0])} video"
-    duration = until(
+    duration = wait_in_page(
         page,
         "sel => { const v = document.querySelector(sel); return v.readyState >= 1 && v.duration; }",
         video,
@@ -253,7 +243,9 @@ def test_generate_all_then_play_and_seek_and_polling_stops(browser, live_server,
     page.evaluate(
         "async sel => { const v = document.querySelector(sel); v.muted = true; await v.play(); }", video
     )
-    until(page, "sel => document.querySelector(sel).currentTime > 0.3", video, what="playback to advance")
+    wait_in_page(
+        page, "sel => document.querySelector(sel).currentTime > 0.3", video, what="playback to advance"
+    )
     # ... and seeks.
     seeked = page.evaluate(
         """sel => new Promise(resolve => {
@@ -267,8 +259,11 @@ def test_generate_all_then_play_and_seek_and_polling_stops(browser, live_server,
     assert abs(seeked - 1.5) <= 1 / FPS
     assert page.evaluate("sel => document.querySelector(sel).error", video) is None
 
-    # Nothing is active: no status request for 5 s after completion.
-    page.wait_for_timeout(max(0, 5000 - (time.monotonic() - done) * 1000))
+    # Nothing is active: the panel stopped polling. A poll still scheduled would go out within one
+    # period of the last (before completion); a timer the page sets past that fires after it, on
+    # the page's own clock, so by then its request would have been seen.
+    past_a_poll = (int(polling.group(1)) + 0.5 - (time.monotonic() - done)) * 1000
+    page.evaluate("ms => new Promise(resolve => setTimeout(resolve, ms))", max(0, past_a_poll))
     assert [t for t in status_requests if t > done] == []
     assert_fits(page)
     page.context.close()
@@ -289,7 +284,7 @@ def test_cancel_a_running_render(browser, live_server, factory, processes, width
     lesson = row(job.lessons[0])
 
     page.locator(f"{lesson} button:has-text('Generate')").click()
-    until(
+    wait_in_page(
         page,
         "() => { const p = document.querySelector('.progress-row progress[value]');"
         " return p && p.value > 0; }",
@@ -361,18 +356,19 @@ def test_rename_and_delete_a_job_from_its_page(browser, live_server, factory, wi
     assert page.locator("h1").inner_text() == "New title"
     assert_fits(page)
 
-    # Dismissing the confirmation keeps the job ...
-    asked = []
+    # Dismissing the confirmation keeps the job (sends nothing) ...
+    asked, deletes = [], []
+    page.on("request", lambda request: request.url.endswith("/delete") and deletes.append(request.method))
     page.get_by_text("Rename or delete this job").click()
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     page.get_by_role("button", name="Delete job").click()
-    page.wait_for_timeout(300)
     assert page.url == f"{live_server}/jobs/{job.id}"
     assert asked and "New title" in asked[0] and "lesson folders stay on disk" in asked[0]
-    # ... accepting it deletes it.
+    # ... accepting it deletes it: one request, the accepted one.
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete job").click()
     page.wait_for_url(f"{live_server}/jobs")
+    assert deletes == ["POST"]
     page.get_by_text("Job “New title” deleted").wait_for()
     assert job_rows(page) == [other.title]
     assert page.goto(f"{live_server}/jobs/{job.id}").status == 404

@@ -10,6 +10,8 @@ import re
 
 import pytest
 
+from .helpers import wait_in_page
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # Elements wider than the window, named for the failure message (evaluated in the page).
@@ -77,15 +79,13 @@ def _assert_fits(page, where: str) -> None:
 
 
 def _wait_for_metadata(page, selector: str) -> float:
-    for _ in range(100):  # page.wait_for_function would evaluate a string: our CSP forbids eval
-        duration = page.evaluate(
-            "s => { const v = document.querySelector(s); return v && v.readyState >= 1 ? v.duration : 0; }",
-            selector,
-        )
-        if duration:
-            return duration
-        page.wait_for_timeout(100)
-    raise AssertionError(f"no metadata for {selector}")
+    return wait_in_page(
+        page,
+        "s => { const v = document.querySelector(s); return v && v.readyState >= 1 ? v.duration : 0; }",
+        selector,
+        timeout=10,
+        what=f"the metadata of {selector}",
+    )
 
 
 @pytest.mark.parametrize("width", [390, 360])

@@ -10,7 +10,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.models import Render, VideoJob, utcnow
-from webapp.services import estimates, lifecycle, renders, summary
+from webapp.services import estimates, lifecycle, progress, renders, summary
 
 
 class Clock:
@@ -80,7 +80,7 @@ def test_the_first_reports_do_not_count_the_set_up_time(app, job):
     render_id = _start(app, job, 0, started_seconds_ago=2.5)
     clock = Clock()
     with app.app_context():
-        report = lifecycle.ProgressReporter(render_id)
+        report = progress.ProgressReporter(render_id)
         report.rate.clock = clock
         report(0, 600)
         clock.now += 2.0

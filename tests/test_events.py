@@ -12,6 +12,7 @@ import pytest
 
 from webapp.extensions import db
 from webapp.services import lifecycle
+from webapp.services import progress as reports
 
 from .helpers import bearer
 
@@ -92,7 +93,7 @@ def test_status_changes_are_pushed_with_increasing_ids(app, client, factory, mem
 
     with app.app_context():  # what a worker writes: the start, then progress
         lifecycle.begin(f"render-{render_id}")
-        lifecycle.record_progress(uuid.UUID(render_id), 3, 10)
+        reports.record_progress(uuid.UUID(render_id), 3, 10)
         db.session.remove()
     rendering = stream.next_event()
     progress = stream.next_event()

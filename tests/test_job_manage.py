@@ -150,7 +150,7 @@ def cells(html: str) -> dict[str, str]:
 
 
 def test_jobs_list_shows_n_of_m_generated_and_live_progress(app, client, auth, factory, people):
-    from webapp.services import lifecycle, renders
+    from webapp.services import lifecycle, progress, renders
 
     factory.job("Course A", title="Idle", lessons=3)
     done = factory.job("Course A", title="Done", lessons=2)
@@ -161,7 +161,7 @@ def test_jobs_list_shows_n_of_m_generated_and_live_progress(app, client, auth, f
         first = renders.generate(None, job, busy.lessons[0])
         renders.generate(None, job, busy.lessons[1])  # stays queued
         lifecycle.begin(first.rq_job_id)
-        lifecycle.record_progress(first.id, 25, 100)
+        progress.record_progress(first.id, 25, 100)
         first_id = first.id
     auth.login("alice@example.com")
     html = client.get("/jobs").text

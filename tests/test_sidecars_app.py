@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import PASSWORD, bearer
+from .helpers import PASSWORD, bearer, wait_in_page
 
 
 @pytest.fixture
@@ -108,18 +108,15 @@ def test_captions_show_in_the_browser(app, client, factory, alice, work, browser
     page.fill("input[name=password]", PASSWORD)
     page.click("form[action^='/login'] button[type=submit]")
     page.wait_for_selector("video track[kind=captions]", state="attached")
-    state = None
-    for _ in range(50):  # wait for the track's cues (no wait_for_function: our CSP forbids eval)
-        state = page.evaluate(
-            """() => { const v = document.querySelector('video');
-              const t = [...v.textTracks].find(t => t.kind === 'captions');
-              return t && t.cues ? {mode: t.mode, cues: t.cues.length, lang: t.language,
-                                     first: t.cues.length ? t.cues[0].text : null,
-                                     poster: v.poster} : null; }"""
-        )
-        if state and state["cues"]:
-            break
-        page.wait_for_timeout(200)
+    state = wait_in_page(
+        page,
+        """() => { const v = document.querySelector('video');
+          const t = [...v.textTracks].find(t => t.kind === 'captions');
+          return t && t.cues && t.cues.length ? {mode: t.mode, cues: t.cues.length, lang: t.language,
+                                                 first: t.cues[0].text, poster: v.poster} : null; }""",
+        timeout=10,
+        what="the captions track's cues",
+    )
     assert state["mode"] == "showing" and state["lang"] == "th" and state["cues"] >= 2
     assert state["first"].startswith("สวัสดี") and state["poster"].endswith("final.jpg")
     page.close()

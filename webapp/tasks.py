@@ -3,8 +3,8 @@ renderer and the render services. RQ names them by dotted path (webapp/queue.py)
 service imports this module.
 
 The original design's `onStatusUpdate` callback is the renderer's `on_progress`: it goes
-straight to `lifecycle.record_progress`, with the rate of the last few seconds
-(`lifecycle.ProgressReporter`; the renderer already reports only twice a second).
+straight to `progress.record_progress`, with the rate of the last few seconds
+(`progress.ProgressReporter`; the renderer already reports only twice a second).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .extensions import db
 from .models import ErrorKind
 from .render import Cancelled, ManifestError, RenderError, RenderSettings, TransientRenderError
 from .render import render_lesson as render_video
-from .services import lifecycle, recovery, uploads, webhooks
+from .services import lifecycle, progress, recovery, uploads, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class Heartbeat:
 
     def _beat(self, engine) -> None:
         while not self._stop.wait(HEARTBEAT_INTERVAL):
-            lifecycle.record_heartbeat(engine, self.render_id)
+            progress.record_heartbeat(engine, self.render_id)
 
     def __enter__(self):
         self._thread.start()
@@ -89,8 +89,8 @@ def render_lesson(render_id: str):
             result = render_video(
                 assignment.lesson_dir,
                 assignment.output,
-                on_progress=lifecycle.ProgressReporter(rid),
-                should_cancel=lambda: lifecycle.cancel_requested(rid),
+                on_progress=progress.ProgressReporter(rid),
+                should_cancel=lambda: progress.cancel_requested(rid),
                 cache_dir=Path(current_app.config["RENDER_CACHE_DIR"]),
                 settings=render_settings(current_app.config),
             )

@@ -5,7 +5,6 @@ Self-contained: nothing here needs the app, the database or Redis.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -52,22 +51,3 @@ def serial() -> RenderSettings:
 def parallel() -> RenderSettings:
     """Always use two encoder processes, however small the lesson."""
     return RenderSettings(processes=2, parallel_min_work=0)
-
-
-def worker_pids(parent_pid: int) -> list[int]:
-    """Encoder processes started by `parent_pid` that are still alive (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().split(") ")[-1].split()[0]
-        except OSError:
-            continue
-        if b"webapp.render._worker" in argv and str(parent_pid).encode() in argv and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-requires_proc = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")

@@ -28,7 +28,7 @@ from webapp.render import (
 from webapp.render import progress as progress_module
 from webapp.render.pipeline import PROGRESS_INTERVAL, Monitor
 
-from .conftest import requires_proc, worker_pids
+from .processes import requires_proc, worker_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 # Only a guard against a hung test: each wait it bounds ends on an event long before.

@@ -1,5 +1,6 @@
 """A real browser: markup planted in every field a user controls that reaches an
-administrator's screen runs nowhere, neither on our pages nor in the RQ dashboard."""
+administrator's screen (file name, job title, lesson titles, token names, course names, user
+emails, webhook URLs) runs nowhere, neither on our pages nor in the RQ dashboard."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from redis import Redis
 from rq import Queue
 
 from webapp.extensions import db
-from webapp.models import Lesson, Render, RenderState, utcnow
+from webapp.models import Course, Lesson, Render, RenderState, utcnow
 from webapp.services import recovery
 
-from ..helpers import PASSWORD, bearer
+from ..helpers import PASSWORD, bearer, wait_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,6 +31,14 @@ def planted(app, client, factory, redis_url):
     admin = factory.user("admin@example.com", role="admin", courses=[f"Course {MARKUP}"])
     factory.token(admin.email, name=f"Token {MARKUP}")
     staff = factory.user(courses=[f"Course {MARKUP}"])
+    # An address an administrator typed (the product asks only for an @), and a webhook URL.
+    marked = factory.user(f"user{MARKUP}@example.com", courses=[f"Course {MARKUP}"])
+    with app.app_context():
+        course_id = db.session.scalars(sa.select(Course.id).where(Course.name == f"Course {MARKUP}")).one()
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True  # no name lookup for the made-up host
+    hook = {"url": f"https://hooks.example.com/{MARKUP}", "courseId": course_id}
+    created = client.post("/api/webhooks", json=hook, headers=bearer(factory.token(admin.email)))
+    assert created.status_code == 201, created.get_data(as_text=True)
     video = uuid.uuid4().hex[:11]
     factory.lessons(video, count=2)
     manifest_path = Path(app.config["LESSONS_ROOT"], video, "lesson_1", "lesson.json")
@@ -77,7 +86,15 @@ def planted(app, client, factory, redis_url):
     )
     with app.app_context():
         requeued = db.session.scalars(sa.select(Render).where(Render.state == RenderState.QUEUED)).one()
-    return {"admin": admin, "job": job, "raw": raw.id, "requeued": requeued.rq_job_id}
+    return {
+        "admin": admin,
+        "job": job,
+        "raw": raw.id,
+        "requeued": requeued.rq_job_id,
+        "user": marked,
+        "course_id": course_id,
+        "hook_url": hook["url"],
+    }
 
 
 def test_planted_markup_runs_nowhere(browser, live_server, planted):
@@ -95,8 +112,9 @@ def test_planted_markup_runs_nowhere(browser, live_server, planted):
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server}/jobs")
 
-    job = planted["job"]
-    ours = ["/jobs", f"/jobs/{job.id}", "/jobs/new", "/account", "/account/tokens", "/docs"]
+    job, user, course_id = planted["job"], planted["user"], planted["course_id"]
+    ours = ["/jobs", f"/jobs/{job.id}", "/jobs/new", "/account", "/account/tokens", "/docs", "/webhooks"]
+    ours += ["/admin/users", f"/admin/users/{user.id}", "/admin/courses", f"/admin/courses/{course_id}"]
     for path in ours:
         page.goto(f"{live_server}{path}")
         page.wait_for_load_state("networkidle")
@@ -107,6 +125,15 @@ def test_planted_markup_runs_nowhere(browser, live_server, planted):
     assert f"Job {MARKUP}" in text and f"Lesson {MARKUP}" in text and f"not a colour: {MARKUP}" in text
     page.goto(f"{live_server}/account/tokens")
     assert f"Token {MARKUP}" in page.inner_text("main")
+    for path, shown in (
+        ("/admin/users", [user.email, f"Course {MARKUP}"]),
+        ("/admin/courses", [f"Course {MARKUP}"]),
+        (f"/admin/courses/{course_id}", [f"Course {MARKUP}", user.email]),
+        ("/webhooks", [planted["hook_url"], f"Course {MARKUP}"]),
+    ):
+        page.goto(f"{live_server}{path}")
+        text = page.text_content("main")
+        assert all(item in text for item in shown), (path, [item for item in shown if item not in text])
     assert not csp_errors, csp_errors  # our own pages break none of our policy
 
     dashboard = [
@@ -122,15 +149,12 @@ def test_planted_markup_runs_nowhere(browser, live_server, planted):
         page.wait_for_timeout(300)
     # The dashboard works under its policy: it fetched the planted job and shows its
     # description as text.
+    job_data = "() => { const d = document.querySelector('#job-data'); return d && d.innerText.length > 0; }"
     page.goto(f"{live_server}/rq/0/view/job/{planted['raw']}")
-    page.wait_for_function(
-        "document.querySelector('#job-data') && document.querySelector('#job-data').innerText.length > 0"
-    )
+    wait_in_page(page, job_data, what="the dashboard's job data")
     assert MARKUP in page.inner_text("#job-data")
     page.goto(f"{live_server}/rq/0/view/job/{planted['requeued']}")
-    page.wait_for_function(
-        "document.querySelector('#job-data') && document.querySelector('#job-data').innerText.length > 0"
-    )
+    wait_in_page(page, job_data, what="the dashboard's job data")
     shown = page.inner_text("#job-data")
     assert "render " in shown and "<" not in shown and "mp4" not in shown
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
+
+from webapp.extensions import db
+from webapp.models import Course
 
 
 def policy(response) -> dict[str, str]:
@@ -23,9 +27,11 @@ def assert_secure_headers(response, where: str):
 
 
 @pytest.fixture
-def pages(client, auth, factory):
+def pages(app, client, auth, factory):
     user = factory.user(role="admin", courses=["Course A"])
     job = factory.job("Course A", lessons=1)
+    with app.app_context():
+        course_id = db.session.scalars(sa.select(Course.id).where(Course.name == "Course A")).one()
     auth.login(user.email)
     return [
         "/jobs",
@@ -33,6 +39,11 @@ def pages(client, auth, factory):
         f"/jobs/{job.id}",
         "/account",
         "/account/tokens",
+        "/webhooks",
+        "/admin/users",
+        f"/admin/users/{user.id}",
+        "/admin/courses",
+        f"/admin/courses/{course_id}",
         "/docs",
         "/openapi.json",
         "/health",

@@ -1,0 +1,131 @@
+"""The original endpoints, under /video-transform/ (their exact shapes): queue the render of a
+lesson, the generation status of a job, and the finished videos with the files beside them."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from flask import abort, current_app, make_response, render_template, request, send_file
+from flask_login import current_user, login_required
+
+from ...models import SIDECAR_KINDS
+from ...services import access, events, renders, storage, summary
+from .. import schemas as s
+from ..negotiate import VARY, Reply, reply
+from ..serializers import status_url
+from .blueprint import bp, errors, links_to_job, links_to_render
+
+
+@bp.route("/video-transform/generate-video", methods=["POST"])
+@login_required
+@bp.arguments(s.GenerateVideoRequest)
+@bp.response(202, s.GenerateVideoResponse, headers={"Location": {"schema": {"type": "string"}}})
+@bp.doc(
+    operationId="generateVideo",
+    responses={202: {"links": {**links_to_render("renderId"), **links_to_job("jobId")}}},
+)
+@errors(400, 404, 413, 415, 422, 429, 503)
+def generate_video(body: dict):
+    """Queue the render of one lesson.
+
+    Answers 202 with Location set to the status URL. The same lesson and file name already
+    queued or rendering returns that render (a double click is one render).
+    """
+    job = access.get_job_or_404(body["jobId"], current_user)
+    render = renders.generate(current_user, job, body["lessonPath"], body["outputFileName"])
+    url = status_url(job)
+    result = {
+        "success": True,
+        "outputPath": render.output_path,
+        "jobId": job.id,
+        "videoGenerationStatus": job.video_generation_status,
+        "currentLesson": render.lesson.path,
+        "renderId": render.id,
+        "statusUrl": url,
+    }
+    return result, 202, {"Location": url}
+
+
+@bp.route("/video-transform/<uuid:job_id>/video-generation-status", methods=["GET"])
+@login_required
+@bp.response(200, s.GenerationStatus)
+@bp.alt_response(
+    200,
+    schema={"type": "string"},
+    content_type="text/html",
+    description="The HTML status panel, for htmx requests (HX-Request) and clients that prefer "
+    "text/html. Responses vary on HX-Request and Accept.",
+)
+@bp.doc(operationId="getGenerationStatus")
+@errors(404)
+def generation_status(job_id):
+    """The generation status of a job."""
+    job = access.get_job_or_404(job_id, current_user)
+    if reply(offers_html=True) is Reply.JSON:
+        # The document every status change publishes (its shape is GenerationStatus, tested):
+        # a Redis read instead of the queries that build it; its hash is the ETag.
+        response = current_app.response_class(events.cached_document(job), mimetype="application/json")
+        response.set_etag(hashlib.blake2b(response.get_data(), digest_size=16).hexdigest())
+        response.headers["Cache-Control"] = "private, no-cache"
+        response.make_conditional(request)
+    else:
+        response = make_response(render_template("_status.html", state=summary.status(job), job=job))
+        response.headers["Cache-Control"] = "no-store"
+    response.vary.update(VARY)
+    return response
+
+
+# --- videos --------------------------------------------------------------------------------
+
+
+@bp.route("/video-transform/<uuid:job_id>/videos/<path:video_path>", methods=["GET"])
+@login_required
+@bp.doc(
+    description="video_path is outputPath without its leading 'videos/'. HTTP range requests (206) "
+    "let players seek; ?download=1 saves it as a file.",
+    parameters=[
+        {"name": "download", "in": "query", "schema": {"type": "integer", "enum": [1]}},
+        {"name": "Range", "in": "header", "schema": {"type": "string"}},
+    ],
+    responses={
+        "200": {
+            "description": "The whole video (or its poster, chapters or captions)",
+            "content": {"video/mp4": {}, "image/jpeg": {}, "text/vtt": {}},
+        },
+        "206": {"description": "Part of the video", "content": {"video/mp4": {}}},
+        "416": {"description": "The range asked for is not in the video"},
+    },
+)
+@bp.doc(operationId="downloadVideo")
+@errors(404)
+def download_video(job_id, video_path: str):
+    """Download or stream a finished video, or its poster (.jpg), chapters (.chapters.vtt) or
+    captions (.vtt) written beside it."""
+    job = access.get_job_or_404(job_id, current_user)
+    output_path = f"videos/{video_path}"
+    render = renders.completed_render_for(job, output_path)
+    mimetype, name = "video/mp4", render.output_file_name if render else None
+    if render is None:  # the poster, chapters or captions written beside a video
+        found = renders.sidecar_for(job, output_path)
+        if found is None:
+            abort(404, description="No finished video at that path.")
+        render, kind = found
+        mimetype, name = SIDECAR_KINDS[kind], output_path.rsplit("/", 1)[1]
+    try:
+        path = storage.video_file(Path(current_app.config["VIDEOS_ROOT"]), output_path)
+    except ValueError:
+        abort(404, description="No finished video at that path.")
+    if not path.is_file():
+        abort(404, description="The video file is no longer in storage.")
+    response = send_file(
+        path,
+        mimetype=mimetype,
+        conditional=True,
+        etag=True,
+        max_age=0,
+        as_attachment=request.args.get("download") == "1",
+        download_name=name,
+    )
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response

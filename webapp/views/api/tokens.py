@@ -1,0 +1,33 @@
+"""Signed tokens: email and password exchanged for a short-lived bearer token."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+
+from ...auth import csrf_exempt
+from ...services import accounts
+from ...services.throttle import Throttled
+from .. import schemas as s
+from ..errors import error_response
+from .blueprint import bp, errors
+
+
+@bp.route("/auth/token", methods=["POST"])
+@csrf_exempt
+@bp.arguments(s.TokenRequest)
+@bp.response(200, s.TokenResponse)
+@bp.doc(security=[])
+@bp.doc(operationId="issueToken")
+@errors(400, 413, 415, 429)
+def issue_token(body: dict):
+    """Email and password for a short-lived signed bearer token (for JWT-style clients)."""
+    try:
+        user = accounts.log_in(body["email"], body["password"], request.remote_addr)
+    except Throttled as exc:
+        response = error_response(429, exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if user is None:
+        return error_response(401, "Wrong email or password.")
+    token = accounts.issue_signed_token(user, current_app.config["SECRET_KEY"])
+    return {"accessToken": token, "tokenType": "Bearer", "expiresIn": current_app.config["AUTH_TOKEN_TTL"]}
