@@ -8,7 +8,7 @@ from pathlib import Path
 
 import av
 
-from webapp.render.encode import FLOAT_SAMPLE_BYTES
+FLOAT_SAMPLE_BYTES = 4  # planar float32 ("fltp")
 
 
 def video_frames(path: Path, wanted: set[int]) -> dict[int, tuple[int, int, int]]:

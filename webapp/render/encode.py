@@ -1,12 +1,9 @@
-"""Encoding with PyAV: video pieces, the audio track, and the final stream-copy mux.
+"""Encoding with PyAV: video pieces, and the final stream-copy mux.
 
 - A *video piece* is one closed GOP of a still picture: `frames` copies of one composed
   picture, H.264 yuv420p (BT.709, limited range), constant frame rate, in a small MP4.
   Pieces made with the same settings share SPS/PPS, so they can be joined by stream copy.
-- The *audio track* is the whole lesson's narration as one AAC stream: each segment's audio
-  is decoded, resampled and placed at exactly the sample where its picture starts, cut or
-  padded with silence to exactly the picture's length (segments without audio are silent).
-  One track (not pieces) because AAC frames and encoder priming do not split cleanly.
+- The *audio track* (the whole lesson's sound as one AAC stream) is made in audio.py.
 - `mux` joins pieces and track into the output MP4 (+faststart) by stream copy;
   `verify` (verify.py) checks the result really decodes and has the right streams and durations.
 
@@ -28,15 +25,10 @@ import pycountry
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 from PIL import Image
 
-from . import loudness
-from .assets import PROBE_OPTIONS
-from .errors import ManifestError, RenderError, TransientRenderError
+from .errors import RenderError
 from .progress import Tick, no_tick
 from .settings import RenderSettings
 from .verify import top_level_boxes as top_level_boxes  # importable from here, as before
-
-AUDIO_BLOCK = 1024 * 16  # samples per frame handed to the AAC encoder
-FLOAT_SAMPLE_BYTES = 4  # the track is built from planar float32 ("fltp") samples
 
 
 def x264_options(settings: RenderSettings, threads: int) -> dict[str, str]:
@@ -91,160 +83,6 @@ def encode_video_piece(
         for packet in stream.encode(None):
             out.mux(packet)
     tick(frames)
-
-
-@dataclass(frozen=True)
-class AudioPart:
-    """Where one segment's audio goes in the track (sample offsets at the output rate)."""
-
-    path: str | None  # None: silence
-    start: int
-    samples: int
-    field: str  # e.g. "segments[2].audio", for errors
-
-
-def _plane_bytes(frame: av.AudioFrame, i: int) -> bytes:
-    return bytes(frame.planes[i])[: frame.samples * FLOAT_SAMPLE_BYTES]
-
-
-class _TrackWriter:
-    """Accumulates planar float samples and feeds fixed-size frames to a sink: the encoder, or
-    a loudness filter (see loudness.py). The sink gets None after the last frame."""
-
-    def __init__(self, sink, layout: str, rate: int, tick: Tick):
-        self.sink, self.layout, self.rate, self.tick = sink, layout, rate, tick
-        self.channels = len(av.AudioLayout(layout).channels)
-        self.pending = [bytearray() for _ in range(self.channels)]
-        self.written = 0  # samples handed to the encoder
-
-    def add(self, planes: list[bytes]) -> None:
-        for buf, data in zip(self.pending, planes, strict=True):
-            buf += data
-        while len(self.pending[0]) >= AUDIO_BLOCK * FLOAT_SAMPLE_BYTES:
-            self._emit(AUDIO_BLOCK)
-
-    def silence(self, samples: int) -> None:
-        while samples > 0:
-            n = min(samples, AUDIO_BLOCK)
-            self.add([bytes(n * FLOAT_SAMPLE_BYTES)] * self.channels)
-            samples -= n
-
-    def _emit(self, samples: int) -> None:
-        frame = av.AudioFrame(format="fltp", layout=self.layout, samples=samples)
-        for i, buf in enumerate(self.pending):
-            frame.planes[i].update(bytes(buf[: samples * FLOAT_SAMPLE_BYTES]))
-            del buf[: samples * FLOAT_SAMPLE_BYTES]
-        frame.sample_rate = self.rate
-        frame.pts = self.written
-        frame.time_base = Fraction(1, self.rate)
-        self.written += samples
-        self.sink(frame)
-        self.tick(self.written)
-
-    @property
-    def position(self) -> int:
-        """Samples added so far, handed to the encoder or still pending."""
-        return self.written + len(self.pending[0]) // FLOAT_SAMPLE_BYTES
-
-    def finish(self) -> None:
-        if self.pending[0]:
-            self._emit(len(self.pending[0]) // FLOAT_SAMPLE_BYTES)
-        self.sink(None)
-
-
-def _encoder(out, stream):
-    """A sink that encodes frames into `stream` of `out` (None flushes the encoder)."""
-
-    def sink(frame):
-        for packet in stream.encode(frame):
-            out.mux(packet)
-
-    return sink
-
-
-class _Exactly:
-    """A sink that passes on exactly `total` samples: cut after, padded with silence at the end
-    (the loudness filter's resampling may end a few samples early or late)."""
-
-    def __init__(self, writer: _TrackWriter, total: int):
-        self.writer, self.total = writer, total
-
-    def __call__(self, frame):
-        if frame is None:
-            self.writer.silence(self.total - self.writer.position)
-            self.writer.finish()
-            return
-        take = min(frame.samples, self.total - self.writer.position)
-        if take > 0:
-            size = take * FLOAT_SAMPLE_BYTES
-            self.writer.add([_plane_bytes(frame, i)[:size] for i in range(self.writer.channels)])
-
-
-def _decode_into(writer: _TrackWriter, part: AudioPart) -> None:
-    """Decode part.path, resample, and add exactly part.samples samples (cut or padded)."""
-    remaining = part.samples
-    resampler = av.AudioResampler(format="fltp", layout=writer.layout, rate=writer.rate)
-    try:
-        with av.open(part.path, metadata_errors="ignore", options=PROBE_OPTIONS) as src:
-            stream = src.streams.audio[0]
-            frames = src.decode(stream)
-            while remaining > 0:
-                frame = next(frames, None)
-                resampled = resampler.resample(frame)
-                for r in resampled:
-                    take = min(remaining, r.samples)
-                    if take <= 0:
-                        break
-                    writer.add(
-                        [_plane_bytes(r, i)[: take * FLOAT_SAMPLE_BYTES] for i in range(writer.channels)]
-                    )
-                    remaining -= take
-                if frame is None:
-                    break
-    except av.error.FFmpegError as exc:
-        reason = exc.strerror or str(exc)
-        if isinstance(exc, OSError):  # the file could not be read: storage, not content
-            raise TransientRenderError(f"{part.field}: cannot read audio ({reason})") from exc
-        raise ManifestError(part.field, f"cannot decode audio ({reason})") from exc
-    if remaining > 0:
-        writer.silence(remaining)
-
-
-def encode_audio_track(
-    parts: list[AudioPart],
-    rate: int,
-    layout: str,
-    settings: RenderSettings,
-    dest: Path,
-    tick: Tick = no_tick,
-    loudness_target: float | None = None,
-) -> None:
-    """Encode the lesson's whole audio track (AAC in an .m4a container) to `dest`; with a
-    `loudness` target (LUFS), normalised to it first (two passes, see loudness.py)."""
-
-    def feed(sink, on_tick: Tick = no_tick) -> None:
-        writer = _TrackWriter(sink, layout, rate, on_tick)
-        for part in sorted(parts, key=lambda p: p.start):
-            if writer.position != part.start:
-                raise RenderError(f"{part.field}: audio parts are not contiguous")
-            if part.path is None:
-                writer.silence(part.samples)
-            else:
-                _decode_into(writer, part)
-        writer.finish()
-
-    target = loudness_target
-    measured = loudness.measure(feed, layout, rate, target) if target is not None else None
-    with av.open(str(dest), "w", format="ipod") as out:
-        stream = out.add_stream(settings.audio_codec, rate=rate, layout=layout)
-        stream.bit_rate = settings.audio_bitrate
-        encoder = _encoder(out, stream)
-        if measured is None or loudness.is_silent(measured):
-            feed(encoder, tick)
-            return
-        total = sum(part.samples for part in parts)
-        exact = _Exactly(_TrackWriter(encoder, layout, rate, tick), total)
-        feed(loudness.normaliser(measured, layout, rate, target, exact))
 
 
 # --------------------------------------------------------------------------------------------

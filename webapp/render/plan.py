@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 import av
 
+from .audio import lesson_track, track_key
 from .burn import CaptionPainter, SegmentPictures, Span, still_spans
 from .cache import SegmentCache
 from .compose import picture_input_key
-from .encode import AudioPart
 from .manifest import Manifest, Segment
 from .pool import AudioTask, VideoTask
 from .progress import Monitor
@@ -137,45 +137,23 @@ class Plan:
                 claimed.add(p.key)
         return segments
 
-    def _audio_layout(self) -> str:
-        if self.s.audio_channels:
-            return "stereo" if self.s.audio_channels >= 2 else "mono"
-        return "stereo" if any(seg.audio_channels >= 2 for seg in self.m.segments) else "mono"
-
     def _plan_audio(self) -> tuple[str, AudioTask | None]:
-        rate, fps = self.s.sample_rate, self.m.fps
-        starts = self.m.frame_starts
-        parts, hashes = [], []
-        for seg in self.m.segments:
-            a = round(starts[seg.index] * rate / fps)
-            b = round(starts[seg.index + 1] * rate / fps)
-            path = str(seg.audio) if seg.audio else None
-            parts.append(AudioPart(path, a, b - a, f"{seg.field}.audio"))
-            hashes.append(self._file_hash(seg.audio) if seg.audio else None)
-        layout = self._audio_layout()
-        key = _key(
-            kind="audio",
-            inputs=[(h, p.start, p.samples) for h, p in zip(hashes, parts, strict=True)],
-            rate=rate,
-            layout=layout,
-            enc=self.s.audio_key(),
-            loudness=self.m.loudness,
-        )
+        track = lesson_track(self.m, self.s)
+        key = _key(kind="audio", track=track_key(track, self._file_hash), enc=self.s.audio_key())
         if self._claim(key, AudioTask.suffix):
             return key, None
-        seconds = self.m.total_frames / fps
+        seconds = self.m.total_frames / self.m.fps
+        # Decoding and encoding cost more in stereo; measuring the loudness adds a pass, music a decoder.
+        weight = seconds * (2.0 if track.layout == "stereo" else 1.1)
+        weight *= (1.0 if track.loudness is None else 1.3) + (0.3 if track.music else 0.0)
         task = AudioTask(
             seq=self._next_seq(),
             key=key,
-            parts=tuple(parts),
-            rate=rate,
-            layout=layout,
+            track=track,
             settings=self.s,
             private_dir=str(self.private),
             cache_root=str(self.cache.root),
-            # Normalising reads the track twice.
-            weight=seconds * (2.0 if layout == "stereo" else 1.1) * (1.0 if self.m.loudness is None else 2.0),
-            loudness=self.m.loudness,
+            weight=weight,
         )
         return key, task
 

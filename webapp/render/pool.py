@@ -27,8 +27,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from .audio import encode_audio_track
 from .cache import SegmentCache
-from .encode import AudioPart, encode_audio_track, encode_video_piece
+from .encode import encode_video_piece
 from .errors import (
     Cancelled,
     ManifestError,
@@ -38,6 +39,7 @@ from .errors import (
     redact_paths,
     transient_from_oserror,
 )
+from .mix import Track
 from .settings import RenderSettings
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding `webapp/`
@@ -64,14 +66,11 @@ class VideoTask:
 class AudioTask:
     seq: int
     key: str
-    parts: tuple[AudioPart, ...]
-    rate: int
-    layout: str
+    track: Track  # the sounds, their placement, the music bed and the loudness target
     settings: RenderSettings
     private_dir: str
     cache_root: str
     weight: float
-    loudness: float | None = None  # LUFS target; None: not normalised
 
     suffix = ".m4a"
 
@@ -87,9 +86,7 @@ def run_task(task: VideoTask | AudioTask, threads: int, tick) -> Path:
             picture = Image.frombytes("RGB", (task.width, task.height), raw)
             encode_video_piece(picture, task.fps, task.frames, task.settings, partial, threads, tick)
         else:
-            encode_audio_track(
-                list(task.parts), task.rate, task.layout, task.settings, partial, tick, task.loudness
-            )
+            encode_audio_track(task.track, task.settings, partial, tick)
         os.replace(partial, final)
     finally:
         with contextlib.suppress(OSError):

@@ -1,0 +1,187 @@
+"""The mix: narration, a clip's own sound (videoVolume) and the music bed (looped, faded, ducked
+under narration without clicks), normalised as a whole; each sound is told apart in the decoded
+output by its own frequency (narration 660 Hz, clip 440 Hz, music 220 Hz)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from webapp.render import render_lesson
+from webapp.render.sample import write_clip, write_tone, write_wav
+
+from .test_loudness import measure
+
+NARRATION, CLIP, MUSIC = 660.0, 440.0, 220.0
+BED_AMPLITUDE = 0.5
+
+
+def write_bed(path: Path, seconds: float, channels: int = 1) -> Path:
+    """A steady 220 Hz tone (a whole number of cycles, so it loops without a seam)."""
+    t = np.arange(round(seconds * 48_000)) / 48_000
+    tone = (BED_AMPLITUDE * 32767 * np.sin(2 * np.pi * MUSIC * t)).astype("<i2")
+    write_wav(path, np.repeat(tone, channels).tobytes(), channels=channels)
+    return path
+
+
+def write_lesson(folder: Path, segments: list[dict], **top) -> Path:
+    lesson = {"title": "Mix", "width": 320, "height": 180, "fps": 30, "segments": segments, **top}
+    (folder / "lesson.json").write_text(json.dumps(lesson), encoding="utf-8")
+    return folder
+
+
+def decoded(path: Path) -> tuple[np.ndarray, int]:
+    """The output's audio as (channels, samples) float32, and its rate."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        frames = [frame.to_ndarray() for frame in container.decode(stream)]
+        return np.concatenate(frames, axis=1), stream.rate
+
+
+def level(x: np.ndarray, rate: int, start: float, end: float, freq: float) -> float:
+    """Amplitude of the `freq` component over [start, end) s (a Hann-windowed DFT bin, i.e. Goertzel)."""
+    window = x[round(start * rate) : round(end * rate)]
+    hann = np.hanning(len(window))
+    n = np.arange(len(window))
+    return float(2 * abs(np.sum(window * hann * np.exp(-2j * np.pi * freq * n / rate))) / hann.sum())
+
+
+@pytest.fixture
+def lesson(tmp_path) -> Path:
+    folder = tmp_path / "lesson"
+    (folder / "audio").mkdir(parents=True)
+    (folder / "clips").mkdir()
+    return folder
+
+
+def bed_lesson(lesson: Path) -> Path:
+    """2 s quiet, then 2 s of narration in a 3 s segment, then 1.5 s quiet; a 1.5 s bed under it all."""
+    write_tone(lesson / "audio" / "n.wav", 2.0, NARRATION)
+    write_bed(lesson / "audio" / "bed.wav", 1.5)
+    segments = [
+        {"duration": 2.0, "background": "#203040"},
+        {"audio": "audio/n.wav", "duration": 3.0},
+        {"duration": 1.5},
+    ]
+    music = {"src": "audio/bed.wav", "volume": 0.5, "duck": 0.3, "fade": 0.5}
+    return write_lesson(lesson, segments, music=music, loudness=None)
+
+
+def test_the_bed_loops_fades_and_ducks_under_narration(lesson, tmp_path, cache_dir, serial):
+    out = tmp_path / "bed.mp4"
+    render_lesson(bed_lesson(lesson), out, cache_dir=cache_dir, settings=serial)
+    samples, rate = decoded(out)
+    x = samples[0]
+    full = BED_AMPLITUDE * 0.5  # "loudness": null leaves the mix as mixed: file level x volume
+
+    def bed(a: float, b: float) -> float:
+        return level(x, rate, a, b, MUSIC) / full
+
+    assert bed(0.0, 0.1) < 0.2 and bed(0.2, 0.3) < 0.8  # fading in over 0.5 s
+    assert abs(bed(0.6, 1.6) - 1) < 0.05  # then at its volume
+    assert bed(1.85, 1.95) < 0.8  # already going down before the first word (at 2.0 s)
+    assert abs(bed(2.0, 3.9) - 0.3) < 0.03  # ducked to duck x volume under the narration
+    assert abs(bed(4.3, 4.9) - 1) < 0.05  # back up once the narration ends (at 4.0 s, mid-segment)
+    assert abs(bed(5.0, 6.0) - 1) < 0.05  # still playing past the bed's own 1.5 s: looped
+    assert bed(6.4, 6.5) < 0.2  # fading out at the end
+    assert level(x, rate, 2.0, 2.2, NARRATION) > 0.4  # the narration itself is untouched
+
+    # The bed's envelope has no jump: 20 ms windows every 10 ms change by little...
+    envelope = [bed(t, t + 0.02) for t in np.arange(0.0, 6.48, 0.01)]
+    assert max(abs(b - a) for a, b in itertools.pairwise(envelope)) < 0.1
+    # ...and around the duck's edges, where only the bed plays, no sample steps further than
+    # the 220 Hz tone itself does (a click would be a step of ~0.7 x its level).
+    tone_step = full * 2 * np.pi * MUSIC / rate
+    for a, b in ((1.7, 1.999), (4.0, 4.3)):
+        steps = np.abs(np.diff(x[round(a * rate) : round(b * rate)]))
+        assert steps.max() < tone_step * 1.15, (a, steps.max())
+
+
+def test_clip_sound_by_video_volume(lesson, tmp_path, cache_dir, serial):
+    write_clip(lesson / "clips" / "c.mp4", 2.0, size=(320, 180), freq=CLIP)
+    for k in (1, 2):
+        write_tone(lesson / "audio" / f"{k}.wav", 1.0, NARRATION)
+    segments = [
+        {"video": "clips/c.mp4", "videoEnd": 1.0, "duration": 2.0},  # alone: videoVolume 1
+        {"video": "clips/c.mp4", "videoEnd": 1.0, "audio": "audio/1.wav", "videoVolume": 0.3},
+        {"video": "clips/c.mp4", "videoEnd": 1.0, "audio": "audio/2.wav"},  # default 0 with narration
+    ]
+    out = tmp_path / "clip.mp4"
+    render_lesson(write_lesson(lesson, segments, loudness=None), out, cache_dir=cache_dir, settings=serial)
+    x, rate = decoded(out)
+    x = x[0]
+    alone = level(x, rate, 0.0, 0.9, CLIP)
+    assert alone > 0.2
+    assert level(x, rate, 1.05, 1.95, CLIP) < 0.01 * alone  # silent after videoEnd (1.0 s)
+    assert abs(level(x, rate, 2.0, 2.9, CLIP) / alone - 0.3) < 0.03  # under the narration at 0.3
+    assert level(x, rate, 2.0, 2.9, NARRATION) > 0.2
+    assert level(x, rate, 3.0, 3.9, CLIP) < 0.01 * alone  # not heard at the default 0
+    assert level(x, rate, 3.0, 3.9, NARRATION) > 0.2
+
+
+def test_clip_sound_starts_at_video_start(lesson, tmp_path, cache_dir, serial):
+    """videoStart 1.5 s (reached by seeking): the clip's tone bursts (0.25 s on, 0.1 s off from
+    0 s) are mid-burst at the segment's start and pause from 0.15 to 0.25 s into it."""
+    write_clip(lesson / "clips" / "c.mp4", 3.0, size=(320, 180), freq=CLIP)
+    segments = [{"duration": 1.0}, {"video": "clips/c.mp4", "videoStart": 1.5, "videoEnd": 2.5}]
+    out = tmp_path / "start.mp4"
+    render_lesson(write_lesson(lesson, segments, loudness=None), out, cache_dir=cache_dir, settings=serial)
+    x, rate = decoded(out)
+    x = x[0]
+    on = level(x, rate, 1.01, 1.13, CLIP)
+    assert on > 0.3
+    assert level(x, rate, 1.165, 1.235, CLIP) < 0.05 * on
+    assert level(x, rate, 1.26, 1.38, CLIP) > 0.8 * on
+    assert level(x, rate, 0.0, 0.99, CLIP) < 0.01 * on  # nothing before its segment
+
+
+def test_the_final_mix_is_normalised(lesson, tmp_path, cache_dir, serial):
+    write_clip(lesson / "clips" / "c.mp4", 2.0, size=(320, 180), freq=CLIP)
+    write_tone(lesson / "audio" / "n.wav", 2.0, NARRATION, amplitude=0.05)
+    write_bed(lesson / "audio" / "bed.wav", 1.0)
+    segments = [
+        {"video": "clips/c.mp4"},
+        {"video": "clips/c.mp4", "audio": "audio/n.wav", "videoVolume": 0.3},
+    ]
+    music = {"src": "audio/bed.wav", "volume": 0.8, "duck": 0.3, "fade": 0.5}
+    out = tmp_path / "loud.mp4"
+    render_lesson(write_lesson(lesson, segments, music=music), out, cache_dir=cache_dir, settings=serial)
+    integrated, peak = measure(out)
+    assert abs(integrated - -16.0) <= 1.0, integrated
+    assert peak <= -1.5, peak
+
+
+def test_stereo_when_the_bed_is_stereo(lesson, tmp_path, cache_dir, serial):
+    write_tone(lesson / "audio" / "n.wav", 1.0, NARRATION)
+    write_bed(lesson / "audio" / "bed.wav", 1.0, channels=2)
+    out = tmp_path / "stereo.mp4"
+    music = {"src": "audio/bed.wav", "volume": 0.5}
+    lesson = write_lesson(lesson, [{"audio": "audio/n.wav"}], music=music, loudness=None)
+    render_lesson(lesson, out, cache_dir=cache_dir, settings=serial)
+    x, rate = decoded(out)
+    assert x.shape[0] == 2
+    for channel in x:  # the mono narration is heard on both sides, and so is the bed
+        assert level(channel, rate, 0.0, 0.2, NARRATION) > 0.1
+        assert level(channel, rate, 0.3, 0.7, MUSIC) > 0.01
+
+
+def test_the_audio_cache_follows_the_music_not_the_captions(lesson, tmp_path, cache_dir, serial):
+    bed_lesson(lesson)
+    first = render_lesson(lesson, tmp_path / "a.mp4", cache_dir=cache_dir, settings=serial)
+    assert not first.audio_cached
+    manifest = json.loads((lesson / "lesson.json").read_text(encoding="utf-8"))
+    manifest["segments"][1]["caption"] = "A caption changes no sound."
+    (lesson / "lesson.json").write_text(json.dumps(manifest), encoding="utf-8")
+    captioned = render_lesson(lesson, tmp_path / "b.mp4", cache_dir=cache_dir, settings=serial)
+    assert captioned.audio_cached and captioned.pieces_encoded == 0
+    manifest["music"]["volume"] = 0.4
+    (lesson / "lesson.json").write_text(json.dumps(manifest), encoding="utf-8")
+    louder = render_lesson(lesson, tmp_path / "c.mp4", cache_dir=cache_dir, settings=serial)
+    assert not louder.audio_cached and louder.pieces_encoded == 0
+    x, rate = decoded(tmp_path / "c.mp4")
+    assert abs(level(x[0], rate, 0.6, 1.6, MUSIC) - BED_AMPLITUDE * 0.4) < 0.01

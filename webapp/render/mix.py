@@ -1,0 +1,224 @@
+"""Mixing the lesson's sounds into one track, block by block, as float32 numpy arrays.
+
+- An `AudioPart` is one sound placed in the track: a segment's narration, or a clip's own sound
+  (from `videoStart`, scaled by `videoVolume`). It is decoded, resampled to the track's rate and
+  layout, and starts at exactly the sample where its segment's picture starts; it is cut after
+  `samples` samples, and silent after its file ends.
+- The music bed (`effects.Music`) is looped or cut to the track, faded in and out over `fade`
+  seconds, and lowered to `duck` x `volume` while narration plays: from each narration part's
+  start to the end of its file's sound (`voiced`), with raised-cosine ramps of DUCK_RAMP seconds
+  that end where the narration starts and begin where it ends, so the gain never jumps (no
+  clicks) and the first word is not masked. Ramps of narrations closer than two ramps merge.
+- `mix(track)` yields the track in blocks of BLOCK samples, each (channels, n) float32; the
+  blocks add up to exactly `track.samples` samples.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from .assets import PROBE_OPTIONS
+from .effects import Music
+from .errors import ManifestError, TransientRenderError
+from .progress import Tick, no_tick
+
+BLOCK = 1024 * 16  # samples per block of the mix
+DUCK_RAMP = 0.25  # seconds the music takes to go down before narration and up after it
+SEEK_BEFORE = 1.0  # seconds: a clip's sound past this point is reached by seeking
+
+
+@dataclass(frozen=True)
+class AudioPart:
+    """One sound in the track (sample offsets at the track's rate)."""
+
+    path: str
+    start: int  # first sample in the track
+    samples: int  # how long it may last: cut after this, silent once the file ends
+    field: str  # e.g. "segments[2].audio", for errors
+    offset: float = 0.0  # seconds into the file where the sound starts (a clip's videoStart)
+    gain: float = 1.0  # a clip's videoVolume
+    voiced: int = 0  # narration: samples that carry the file's sound (ducks the music); 0: not narration
+
+
+@dataclass(frozen=True)
+class Track:
+    """Everything the lesson's audio track is made of."""
+
+    parts: tuple[AudioPart, ...]
+    samples: int  # the track's length: exactly the video's
+    rate: int
+    layout: str  # "mono" or "stereo"
+    music: Music | None = None
+    loudness: float | None = None  # LUFS target; None: left as mixed
+
+    @property
+    def channels(self) -> int:
+        return 2 if self.layout == "stereo" else 1
+
+
+def _decode_error(exc: av.error.FFmpegError, field: str) -> Exception:
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, OSError):  # the file could not be read: storage, not content
+        return TransientRenderError(f"{field}: cannot read audio ({reason})")
+    return ManifestError(field, f"cannot decode audio ({reason})")
+
+
+def _decoded(path: str, field: str, layout: str, rate: int, offset: float = 0.0) -> Iterator[np.ndarray]:
+    """The file's sound from `offset` seconds as (channels, n) float32 arrays at `rate` and `layout`."""
+    skip = round(offset * rate)  # samples still to drop before the sound starts
+    try:
+        with av.open(path, metadata_errors="ignore", options=PROBE_OPTIONS) as src:
+            stream = src.streams.audio[0]
+            if offset > SEEK_BEFORE:
+                src.seek(round((offset - SEEK_BEFORE) / stream.time_base), stream=stream, backward=True)
+            resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+            frames = src.decode(stream)
+            first = True
+            while True:
+                frame = next(frames, None)
+                if first and frame is not None and offset > SEEK_BEFORE and frame.pts is not None:
+                    skip -= max(0, round(frame.pts * frame.time_base * rate))  # where the seek landed
+                first = False
+                if skip < 0:  # the seek landed past the start: keep the sound in place
+                    yield np.zeros((len(av.AudioLayout(layout).channels), -skip), np.float32)
+                    skip = 0
+                for out in resampler.resample(frame):
+                    data = out.to_ndarray()
+                    if skip > 0:
+                        data, skip = data[:, skip:], skip - min(skip, data.shape[1])
+                    if data.shape[1]:
+                        yield data
+                if frame is None:
+                    return
+    except av.error.FFmpegError as exc:
+        raise _decode_error(exc, field) from exc
+
+
+class _Reader:
+    """Reads exactly n samples at a time from a sound; silence after its end, or from its start
+    again when `loop`."""
+
+    def __init__(self, part: AudioPart, layout: str, rate: int, loop: bool = False):
+        self.part, self.layout, self.rate, self.loop = part, layout, rate, loop
+        self.channels = 2 if layout == "stereo" else 1
+        self.chunks = self._open()
+        self.buffer = np.zeros((self.channels, 0), np.float32)
+        self.decoded_this_pass = 0
+
+    def _open(self) -> Iterator[np.ndarray]:
+        p = self.part
+        return _decoded(p.path, p.field, self.layout, self.rate, p.offset)
+
+    def read(self, n: int) -> np.ndarray:
+        pieces, have = [self.buffer], self.buffer.shape[1]
+        while have < n and self.chunks is not None:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                self.chunks = self._again()
+                continue
+            self.decoded_this_pass += chunk.shape[1]
+            pieces.append(chunk)
+            have += chunk.shape[1]
+        data = np.concatenate(pieces, axis=1) if len(pieces) > 1 else self.buffer
+        if have < n:
+            data = np.concatenate([data, np.zeros((self.channels, n - have), np.float32)], axis=1)
+        self.buffer = data[:, n:]
+        return data[:, :n]
+
+    def _again(self) -> Iterator[np.ndarray] | None:
+        """The file from its start again (looping), or None: silence from now on."""
+        if not self.loop:
+            return None
+        if self.decoded_this_pass == 0:
+            raise ManifestError(self.part.field, "no sound could be decoded to loop")
+        self.decoded_this_pass = 0
+        return self._open()
+
+    def close(self) -> None:
+        if self.chunks is not None:
+            self.chunks.close()
+
+
+def ease(x: np.ndarray) -> np.ndarray:
+    """A half cosine from 0 to 1 over x in [0, 1] (clipped outside): no corner at either end."""
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(x, 0.0, 1.0))
+
+
+class MusicBed:
+    """The music bed's samples times its gain: volume, fades at both ends, ducked under narration."""
+
+    def __init__(self, music: Music, track: Track):
+        self.music, self.total = music, track.samples
+        part = AudioPart(str(music.path), 0, track.samples, "music.src")
+        self.reader = _Reader(part, track.layout, track.rate, loop=True)
+        self.fade = music.fade * track.rate
+        self.ramp = DUCK_RAMP * track.rate
+        spans = sorted((p.start, p.start + min(p.voiced, p.samples)) for p in track.parts if p.voiced > 0)
+        self.starts = [a for a, _ in spans]
+        self.ends = np.array([b for _, b in spans], np.int64)
+        self.running_end = np.maximum.accumulate(self.ends) if spans else self.ends
+
+    def gain(self, pos: int, n: int) -> np.ndarray:
+        """The bed's gain for samples pos .. pos + n - 1."""
+        t = np.arange(pos, pos + n, dtype=np.float64)
+        g = np.ones(n)
+        if self.fade > 0:
+            g = np.minimum(ease(t / self.fade), ease((self.total - t) / self.fade))
+        ducked = self.ducked(t, pos, n)
+        return (self.music.volume * g * (1.0 - (1.0 - self.music.duck) * ducked)).astype(np.float32)
+
+    def ducked(self, t: np.ndarray, pos: int, n: int) -> np.ndarray:
+        """How far the bed is ducked (0: not at all, 1: fully), for the times t."""
+        d = np.zeros(n)
+        first = int(np.searchsorted(self.running_end, pos - self.ramp, side="right"))
+        last = bisect.bisect_left(self.starts, pos + n + self.ramp)
+        for a, b in zip(self.starts[first:last], self.ends[first:last], strict=True):
+            if b + self.ramp <= pos:
+                continue
+            shape = np.minimum((t - (a - self.ramp)) / self.ramp, (b + self.ramp - t) / self.ramp)
+            d = np.maximum(d, ease(shape))
+        return d
+
+    def read(self, pos: int, n: int) -> np.ndarray:
+        return self.reader.read(n) * self.gain(pos, n)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def mix(track: Track, tick: Tick = no_tick) -> Iterator[np.ndarray]:
+    """The whole track in blocks of BLOCK samples ((channels, n) float32, exactly track.samples)."""
+    parts = sorted(track.parts, key=lambda p: p.start)
+    following = 0  # parts[following:] have not started yet
+    playing: list[tuple[AudioPart, _Reader]] = []
+    bed = MusicBed(track.music, track) if track.music is not None else None
+    try:
+        for pos in range(0, track.samples, BLOCK):
+            n = min(BLOCK, track.samples - pos)
+            while following < len(parts) and parts[following].start < pos + n:
+                part = parts[following]
+                playing.append((part, _Reader(part, track.layout, track.rate)))
+                following += 1
+            block = np.zeros((track.channels, n), np.float32)
+            for part, reader in playing:
+                lo, hi = max(pos, part.start), min(pos + n, part.start + part.samples)
+                if hi > lo:
+                    sound = reader.read(hi - lo)
+                    block[:, lo - pos : hi - pos] += sound if part.gain == 1.0 else sound * part.gain
+            for _part, reader in [p for p in playing if p[0].start + p[0].samples <= pos + n]:
+                reader.close()
+            playing = [p for p in playing if p[0].start + p[0].samples > pos + n]
+            if bed is not None:
+                block += bed.read(pos, n)
+            tick(pos + n)
+            yield block
+    finally:
+        for _part, reader in playing:
+            reader.close()
+        if bed is not None:
+            bed.close()
