@@ -1,0 +1,334 @@
+"""Frames of segments that are not one still picture: moving images, clips, transitions.
+
+A *frame source* is a small picklable description (`Shown`) of a span of one segment's frames
+as the output shows them; encoder processes turn it into pictures (`pictures`) and encode
+them as one closed-GOP piece (pool.FramesTask). Its `key()` is everything that shapes the
+pixels, with files named by content hash (never by path), so it keys the piece in the cache.
+
+- `Look`: how a segment looks on its own at frame k: a base (`StillBase`: a composed picture;
+  `MotionBase`: an image seen through a moving view; `ClipBase`: a video clip) under its title
+  panel (`LayerFile`, for moving bases; a composed still has it drawn in).
+- `Shown`: frames [first, first + count) of a segment's look, with the transition into the
+  segment (`Blend`: the previous segment's last frames as *they* are shown, blended with this
+  one's first frames) and `overlays` (e.g. burned-in captions) laid over everything last.
+
+Moving images: the image is prepared once per piece (scaled to cover the frame, centre crop,
+over the segment's background colour, at enough resolution for the motion's largest zoom but
+at most MAX_SOURCE_PIXELS) and converted to yuv420p planes; every frame then samples the view
+(`Motion.at(k / (frames - 1))`, eased) with Pillow's sub-pixel box resize (bilinear,
+antialiased when shrinking), plane by plane. Nothing is rounded to whole pixels, so the view
+moves smoothly on every frame.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from . import yuv
+from .effects import Clip, Motion
+from .errors import ManifestError
+from .progress import Tick, no_tick
+from .yuv import Planes
+
+# Bump when generated frames change for the same inputs (part of every frames piece's key).
+FRAMES_VERSION = 1
+MAX_SOURCE_PIXELS = 16_000_000  # a moving image is sampled from at most this many pixels
+TICK_EVERY = 8
+
+
+@dataclass(frozen=True)
+class StillBase:
+    picture: str  # raw RGB of the composed picture (title panel drawn in), width x height
+    digest: str  # sha256 of those bytes
+
+    def key(self) -> dict:
+        return {"still": self.digest}
+
+
+@dataclass(frozen=True)
+class MotionBase:
+    image: str  # the segment's image file
+    digest: str  # its content hash
+    color: tuple[int, int, int]  # the background, under transparent parts
+    motion: Motion
+    field: str  # e.g. "segments[2]", for errors
+
+    def key(self) -> dict:
+        views = [[v.cx, v.cy, v.zoom] for v in (self.motion.start, self.motion.end)]
+        return {"image": self.digest, "color": list(self.color), "motion": views}
+
+
+@dataclass(frozen=True)
+class ClipBase:
+    clip: Clip
+    digest: str  # the clip file's content hash
+    field: str
+
+    def key(self) -> dict:
+        return {"clip": self.digest, "start": self.clip.start, "end": self.clip.end}
+
+
+@dataclass(frozen=True)
+class LayerFile:
+    """An RGBA picture laid over frames [first, end) of a segment at (x, y) (end None: to its end)."""
+
+    path: str  # raw RGBA bytes, width x height
+    digest: str  # sha256 of the bytes and the size
+    width: int
+    height: int
+    x: int
+    y: int
+    first: int = 0
+    end: int | None = None
+
+    @staticmethod
+    def write(folder: Path, image: Image.Image, xy: tuple[int, int], first: int = 0, end: int | None = None):
+        """Save an RGBA image into `folder` (named by its content) as a layer."""
+        image = image.convert("RGBA")
+        raw = image.tobytes()
+        digest = hashlib.sha256(f"{image.width}x{image.height}:".encode() + raw).hexdigest()
+        path = folder / f"{digest}.rgba"
+        if not path.exists():
+            path.write_bytes(raw)
+        return LayerFile(str(path), digest, image.width, image.height, xy[0], xy[1], first, end)
+
+    def key(self) -> list:
+        return [self.digest, self.x, self.y, self.first, self.end]
+
+    def shows(self, k: int) -> bool:
+        return self.first <= k and (self.end is None or k < self.end)
+
+    def load(self, frame_size: tuple[int, int]) -> yuv.Layer:
+        image = Image.frombytes("RGBA", (self.width, self.height), Path(self.path).read_bytes())
+        return yuv.Layer(image, (self.x, self.y), frame_size)
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a segment of `frames` frames looks on its own."""
+
+    base: StillBase | MotionBase | ClipBase
+    frames: int
+    panel: LayerFile | None = None  # the title panel, over a moving base
+
+    def key(self) -> dict:
+        key = {"base": self.base.key(), "panel": self.panel.key() if self.panel else None}
+        if isinstance(self.base, MotionBase):  # where the view is at frame k depends on the length
+            key["frames"] = self.frames
+        return key
+
+    @property
+    def cost(self) -> float:
+        """Work per frame, relative to encoding a moving 1080p frame."""
+        return 0.4 if isinstance(self.base, StillBase) else 1.5
+
+
+@dataclass(frozen=True)
+class Blend:
+    """The transition into a segment: its first `frames` frames blend `previous` into it."""
+
+    kind: str
+    frames: int
+    previous: Shown  # the previous segment's frames under [first, min(first + count, frames))
+
+    def key(self) -> dict:
+        return {"type": self.kind, "frames": self.frames, "previous": self.previous.key()}
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Frames [first, first + count) of a segment as the output shows them."""
+
+    look: Look
+    first: int
+    count: int
+    blend: Blend | None = None
+    overlays: tuple[LayerFile, ...] = ()
+
+    def key(self) -> dict:
+        return {
+            "version": FRAMES_VERSION,
+            "code": code_hash(),
+            "look": self.look.key(),
+            "first": self.first,
+            "count": self.count,
+            "blend": self.blend.key() if self.blend else None,
+            "overlays": [o.key() for o in self.overlays],
+        }
+
+    @property
+    def cost(self) -> float:
+        """Work to generate and encode this span, in moving 1080p frames."""
+        cost = self.look.cost * self.count
+        if self.blend is not None:
+            cost += self.blend.previous.cost + 0.2 * self.blend.previous.count
+        return cost
+
+    def files(self) -> Iterator[str]:
+        """Every file the span's pictures are made from."""
+        base = self.look.base
+        if isinstance(base, StillBase):
+            yield base.picture
+        for layer in (self.look.panel, *self.overlays):
+            if layer is not None:
+                yield layer.path
+        if self.blend is not None:
+            yield from self.blend.previous.files()
+
+
+@functools.cache
+def code_hash() -> str:
+    """Hash of the code that generates frames (this module, yuv.py, clips.py when present)."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in ("frames.py", "yuv.py", "clips.py"):
+        path = here / name
+        if path.exists():
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Generating pictures
+
+
+def pictures(shown: Shown, width: int, height: int, fps: int, tick: Tick = no_tick) -> Iterator[Planes]:
+    """The span's pictures, in order. `tick(n)` (n: pictures so far) is called every few pictures
+    and while preparing; it may raise (Cancelled) to stop."""
+    done = 0
+
+    def check(_n: int) -> None:  # while preparing or seeking: a cancel check, progress unchanged
+        tick(done)
+
+    own = _look_pictures(shown.look, shown.first, shown.count, (width, height), fps, check)
+    blend, prev = shown.blend, None
+    if blend is not None and shown.first < blend.frames:
+        prev = pictures(blend.previous, width, height, fps, check)
+    overlays = [(o, o.load((width, height))) for o in shown.overlays]
+    try:
+        for i in range(shown.count):
+            k = shown.first + i
+            picture = next(own)
+            if prev is not None and k < blend.frames:
+                picture = yuv.transition(blend.kind, next(prev), picture, (k + 1) / (blend.frames + 1))
+            for desc, layer in overlays:
+                if desc.shows(k):
+                    picture = layer.over(picture)
+            yield picture
+            done = i + 1
+            if done % TICK_EVERY == 0:
+                tick(done)
+    finally:
+        own.close()
+        if prev is not None:
+            prev.close()
+
+
+def _look_pictures(
+    look: Look, first: int, count: int, size: tuple[int, int], fps: int, tick: Tick
+) -> Iterator[Planes]:
+    """Frames first .. first + count - 1 of the look: its base under its panel."""
+    base = look.base
+    if isinstance(base, StillBase):
+        raw = Path(base.picture).read_bytes()
+        still = yuv.from_picture(Image.frombytes("RGB", size, raw))
+        source = (still for _ in range(count))
+    elif isinstance(base, MotionBase):
+        source = _motion_pictures(base, look.frames, first, count, size, tick)
+    else:
+        source = _clip_pictures(base, fps, first, count, size, tick)
+    panel = look.panel.load(size) if look.panel is not None else None
+    try:
+        for picture in source:
+            yield panel.over(picture) if panel is not None else picture
+    finally:
+        source.close()
+
+
+def _motion_pictures(
+    base: MotionBase, frames: int, first: int, count: int, size: tuple[int, int], tick: Tick
+) -> Iterator[Planes]:
+    width, height = size
+    motion = base.motion
+    zoom = max(motion.start.zoom, motion.end.zoom)
+    source = MovingSource(prepare_image(base, width, height, zoom))
+    tick(0)
+    for k in range(first, first + count):
+        yield source.view(motion.at(k / (frames - 1) if frames > 1 else 0.0), width, height)
+
+
+def _clip_pictures(
+    base: ClipBase, fps: int, first: int, count: int, size: tuple[int, int], tick: Tick
+) -> Iterator[Planes]:
+    from .clips import clip_pictures  # the clip decoder; imported only where clips are shown
+
+    last_raw, last = None, None
+    for picture in clip_pictures(base.clip, fps, size[0], size[1], first, count, tick):
+        raw = picture.tobytes()
+        if raw != last_raw:  # a held picture is converted once
+            last_raw, last = raw, yuv.from_picture(picture)
+        yield last
+
+
+# --------------------------------------------------------------------------------------------
+# Moving images
+
+
+def prepare_image(base: MotionBase, width: int, height: int, zoom: float) -> Image.Image:
+    """The part of the image the frame covers (centre crop to the frame's aspect) over the
+    background colour, as RGB of even size: at the image's own resolution, but no more than the
+    largest zoom needs at this frame size, nor more than MAX_SOURCE_PIXELS."""
+    try:
+        with Image.open(base.image) as src:
+            need = math.ceil(max(width, height) * zoom)
+            src.draft("RGB", (need, need))  # JPEG: decode at a reduced size when that is plenty
+            img = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                img = img.convert("RGBA")
+            elif img.mode != "RGB":
+                img = img.convert("RGB")
+            iw, ih = img.size
+            scale = max(width / iw, height / ih)
+            bw, bh = width / scale, height / scale  # the covered part, in image pixels
+            box = ((iw - bw) / 2, (ih - bh) / 2, (iw + bw) / 2, (ih + bh) / 2)
+            f = min(1.0, zoom * width / bw, math.sqrt(MAX_SOURCE_PIXELS / (bw * bh)))
+            sw, sh = max(2, 2 * round(bw * f / 2)), max(2, 2 * round(bh * f / 2))
+            img = img.resize((sw, sh), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ManifestError(f"{base.field}.image", f"cannot decode image ({reason})") from exc
+    if img.mode == "RGBA":
+        under = Image.new("RGB", img.size, base.color)
+        under.paste(img, (0, 0), img)
+        img = under
+    return img
+
+
+class MovingSource:
+    """A prepared image as Y, U, V planes (Pillow "L" images), sampled through views."""
+
+    def __init__(self, picture: Image.Image):
+        planes = yuv.from_picture(picture)
+        self.size = picture.size
+        self.planes = [Image.fromarray(p) for p in planes]
+
+    def view(self, view, width: int, height: int) -> Planes:
+        """The frame showing `view` (centre and zoom as fractions of the prepared picture)."""
+        sw, sh = self.size
+        bw, bh = sw / view.zoom, sh / view.zoom
+        x0, y0 = view.cx * sw - bw / 2, view.cy * sh - bh / 2
+        out = []
+        for i, plane in enumerate(self.planes):
+            s = 1 if i == 0 else 2
+            box = (x0 / s, y0 / s, (x0 + bw) / s, (y0 + bh) / s)
+            resized = plane.resize((width // s, height // s), Image.Resampling.BILINEAR, box=box)
+            out.append(np.asarray(resized))
+        return Planes(*out)
