@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from . import yuv
+from .clips import clip_pictures
 from .effects import Clip, Motion
 from .errors import ManifestError
 from .progress import Tick, no_tick
@@ -268,10 +269,8 @@ def _motion_pictures(
 def _clip_pictures(
     base: ClipBase, fps: int, first: int, count: int, size: tuple[int, int], tick: Tick
 ) -> Iterator[Planes]:
-    from .clips import clip_pictures  # the clip decoder; imported only where clips are shown
-
     last_raw, last = None, None
-    for picture in clip_pictures(base.clip, fps, size[0], size[1], first, count, tick):
+    for picture in clip_pictures(base.clip, fps, size[0], size[1], first, count, tick, field=base.field):
         raw = picture.tobytes()
         if raw != last_raw:  # a held picture is converted once
             last_raw, last = raw, yuv.from_picture(picture)
