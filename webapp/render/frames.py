@@ -12,36 +12,30 @@ pixels, with files named by content hash (never by path), so it keys the piece i
   segment (`Blend`: the previous segment's last frames as *they* are shown, blended with this
   one's first frames) and `overlays` (e.g. burned-in captions) laid over everything last.
 
-Moving images: the image is prepared once per piece (scaled to cover the frame, centre crop,
-over the segment's background colour, at enough resolution for the motion's largest zoom but
-at most MAX_SOURCE_PIXELS) and converted to yuv420p planes; every frame then samples the view
-(`Motion.at(k / (frames - 1))`, eased) with Pillow's sub-pixel box resize (bilinear,
-antialiased when shrinking), plane by plane. Nothing is rounded to whole pixels, so the view
-moves smoothly on every frame.
+Pictures are yuv420p planes (yuv.py). A moving image's frame k shows the view
+`Motion.at(k / (frames - 1))` (eased), sampled with sub-pixel precision (camera.py); a clip's
+pictures come from clips.clip_frames; a composed still is converted once per piece.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from . import yuv
-from .clips import clip_pictures
+from .camera import camera
+from .clips import clip_frames
 from .effects import Clip, Motion
-from .errors import ManifestError
 from .progress import Tick, no_tick
 from .yuv import Planes
 
 # Bump when generated frames change for the same inputs (part of every frames piece's key).
 FRAMES_VERSION = 1
-MAX_SOURCE_PIXELS = 16_000_000  # a moving image is sampled from at most this many pixels
 TICK_EVERY = 8
 
 
@@ -257,77 +251,17 @@ def _look_pictures(
 def _motion_pictures(
     base: MotionBase, frames: int, first: int, count: int, size: tuple[int, int], tick: Tick
 ) -> Iterator[Planes]:
-    width, height = size
-    motion = base.motion
-    zoom = max(motion.start.zoom, motion.end.zoom)
-    source = MovingSource(prepare_image(base, width, height, zoom))
+    view = camera(base.image, base.color, base.motion, size, base.field)
     tick(0)
     for k in range(first, first + count):
-        yield source.view(motion.at(k / (frames - 1) if frames > 1 else 0.0), width, height)
+        yield view.view(base.motion.at(k / (frames - 1) if frames > 1 else 0.0))
 
 
 def _clip_pictures(
     base: ClipBase, fps: int, first: int, count: int, size: tuple[int, int], tick: Tick
 ) -> Iterator[Planes]:
-    last_raw, last = None, None
-    for picture in clip_pictures(base.clip, fps, size[0], size[1], first, count, tick, field=base.field):
-        raw = picture.tobytes()
-        if raw != last_raw:  # a held picture is converted once
-            last_raw, last = raw, yuv.from_picture(picture)
+    last_frame, last = None, None
+    for frame in clip_frames(base.clip, fps, size[0], size[1], first, count, tick, field=base.field):
+        if frame is not last_frame:  # a held picture is the same frame: its planes are copied once
+            last_frame, last = frame, yuv.from_frame(frame)
         yield last
-
-
-# --------------------------------------------------------------------------------------------
-# Moving images
-
-
-def prepare_image(base: MotionBase, width: int, height: int, zoom: float) -> Image.Image:
-    """The part of the image the frame covers (centre crop to the frame's aspect) over the
-    background colour, as RGB of even size: at the image's own resolution, but no more than the
-    largest zoom needs at this frame size, nor more than MAX_SOURCE_PIXELS."""
-    try:
-        with Image.open(base.image) as src:
-            need = math.ceil(max(width, height) * zoom)
-            src.draft("RGB", (need, need))  # JPEG: decode at a reduced size when that is plenty
-            img = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                img = img.convert("RGBA")
-            elif img.mode != "RGB":
-                img = img.convert("RGB")
-            iw, ih = img.size
-            scale = max(width / iw, height / ih)
-            bw, bh = width / scale, height / scale  # the covered part, in image pixels
-            box = ((iw - bw) / 2, (ih - bh) / 2, (iw + bw) / 2, (ih + bh) / 2)
-            f = min(1.0, zoom * width / bw, math.sqrt(MAX_SOURCE_PIXELS / (bw * bh)))
-            sw, sh = max(2, 2 * round(bw * f / 2)), max(2, 2 * round(bh * f / 2))
-            img = img.resize((sw, sh), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise ManifestError(f"{base.field}.image", f"cannot decode image ({reason})") from exc
-    if img.mode == "RGBA":
-        under = Image.new("RGB", img.size, base.color)
-        under.paste(img, (0, 0), img)
-        img = under
-    return img
-
-
-class MovingSource:
-    """A prepared image as Y, U, V planes (Pillow "L" images), sampled through views."""
-
-    def __init__(self, picture: Image.Image):
-        planes = yuv.from_picture(picture)
-        self.size = picture.size
-        self.planes = [Image.fromarray(p) for p in planes]
-
-    def view(self, view, width: int, height: int) -> Planes:
-        """The frame showing `view` (centre and zoom as fractions of the prepared picture)."""
-        sw, sh = self.size
-        bw, bh = sw / view.zoom, sh / view.zoom
-        x0, y0 = view.cx * sw - bw / 2, view.cy * sh - bh / 2
-        out = []
-        for i, plane in enumerate(self.planes):
-            s = 1 if i == 0 else 2
-            box = (x0 / s, y0 / s, (x0 + bw) / s, (y0 + bh) / s)
-            resized = plane.resize((width // s, height // s), Image.Resampling.BILINEAR, box=box)
-            out.append(np.asarray(resized))
-        return Planes(*out)
