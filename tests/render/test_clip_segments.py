@@ -18,7 +18,11 @@ import pytest
 from PIL import Image
 
 from webapp.render import load_manifest, render_lesson
+from webapp.render.assets import probe_clip
+from webapp.render.clips import clip_frames, clip_pictures
+from webapp.render.effects import Clip
 from webapp.render.sample import write_background, write_clip
+from webapp.render.yuv import to_picture
 
 W, H, FPS = 320, 180, 30
 
@@ -150,3 +154,39 @@ def test_clips_stills_motion_and_transitions_in_one_output(tmp_path, serial, par
     again = render_lesson(lesson, tmp_path / "b.mp4", cache_dir=cache, settings=serial)
     assert again.pieces_encoded == 0
     assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+
+
+def write_red_green(path: Path, size: tuple[int, int], frames: int = 15) -> Path:
+    """A clip, red on the left, green on the right, written untagged (read as BT.601)."""
+    img = Image.new("RGB", size, (220, 30, 30))
+    img.paste((30, 200, 60), (size[0] // 2, 0, size[0], size[1]))
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        stream.codec_context.options = {"preset": "ultrafast", "crf": "10"}
+        for n in range(frames):
+            frame = av.VideoFrame.from_image(img)
+            frame.pts = n
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("size", [(W, H), (2 * W, 2 * H)], ids=["same size", "scaled"])
+def test_clip_frames_are_clip_pictures_in_bt709(tmp_path, size):
+    path = write_red_green(tmp_path / "c.mp4", size)
+    clip = Clip(path, 0.0, 0.5, 1.0, probe_clip(path, "segments[0].video"))
+    pairs = zip(clip_frames(clip, FPS, W, H, 3, 5), clip_pictures(clip, FPS, W, H, 3, 5), strict=True)
+    for frame, picture in pairs:
+        assert frame.format.name == "yuv420p"
+        ours = np.asarray(to_picture(frame), dtype=float)  # read as BT.709, limited range
+        theirs = np.asarray(picture, dtype=float)
+        assert psnr(ours, theirs) >= 40
+        for patch, color in (
+            ((slice(40, 140), slice(20, 140)), (220, 30, 30)),
+            ((slice(40, 140), slice(180, 300)), (30, 200, 60)),
+        ):
+            # Read with the wrong matrix these would be (235, 47, 27) and (15, 173, 55).
+            mean = ours[patch].mean(axis=(0, 1))
+            assert np.abs(mean - theirs[patch].mean(axis=(0, 1))).max() < 4  # swscale scaling: 3 levels
+            assert np.abs(mean - color).max() < 8

@@ -22,7 +22,10 @@ pictures a full pass would. Decoding uses FFmpeg's threads; pictures come one at
 the file is closed when the generator ends, is closed early, or fails.
 
 `clip_frames` gives the same pictures as yuv420p frames (BT.709, limited range: what the
-encoder takes), converted in the same FFmpeg pass, with no RGB in between.
+encoder takes), with no RGB in between: 8-bit 4:2:0 BT.601 sources (untagged ones too) are
+scaled in their own matrix, then converted by FFmpeg's colorspace filter (the matrix only,
+~1.5 ms at 1080p against swscale's ~7, and within a level or two of the RGB route); others
+are converted by the scale filter.
 
 Errors: a clip that fails to decode raises ManifestError("<field>.video", reason); an I/O
 error while reading it raises TransientRenderError. Neither names a server path.
@@ -269,33 +272,54 @@ class _Cover:
         return _image(out) if self.fmt == "rgb24" else out
 
     def _graph(self, frame: av.VideoFrame) -> av.filter.Graph | None:
-        """crop -> scale -> rgb24 for frames like `frame`; None when it is already the right size."""
+        """crop -> scale -> rgb24 (or yuv420p BT.709) for frames like `frame`; None when that is
+        a plain conversion (the right size already)."""
         sar = self.aspect
         crop = cover_crop(frame.width, frame.height, *self.size, sar)
         width, height = self.size
         full = crop == (frame.width, frame.height, 0, 0)
-        if full and (frame.width, frame.height) == self.size:
+        matrix = self.fmt == "yuv420p" and _bt601(frame)  # converted by the colorspace filter
+        if full and (frame.width, frame.height) == self.size and not matrix:
             return None
         graph = av.filter.Graph()
-        chain = [
-            graph.add(
-                "buffer",
-                video_size=f"{frame.width}x{frame.height}",
-                pix_fmt=str(int(av.VideoFormat(frame.format.name))),
-                time_base=str(frame.time_base or Fraction(1, 1000)),
-                pixel_aspect=f"{sar.numerator}/{sar.denominator}",
-            )
-        ]
+        chain = [_buffer(graph, frame, sar)]
         if not full:
             chain.append(graph.add("crop", "{}:{}:{}:{}:exact=1".format(*crop)))
-        to_yuv = ":out_color_matrix=bt709:out_range=tv" if self.fmt == "yuv420p" else ""
-        chain.append(graph.add("scale", f"{width}:{height}:flags={INTERPOLATION}{to_yuv}"))
-        chain.append(graph.add("format", self.fmt))
+        if (frame.width, frame.height) != self.size or not full:
+            to_yuv = ":out_color_matrix=bt709:out_range=tv" if self.fmt == "yuv420p" and not matrix else ""
+            chain.append(graph.add("scale", f"{width}:{height}:flags={INTERPOLATION}{to_yuv}"))
+            chain.append(graph.add("format", self.fmt))
+        if matrix:
+            chain.append(graph.add("colorspace", _BT601_TO_BT709))
         chain.append(graph.add("buffersink"))
         for a, b in pairwise(chain):
             a.link_to(b)
         graph.configure()
         return graph
+
+
+def _buffer(graph: av.filter.Graph, frame: av.VideoFrame, sar: Fraction = Fraction(1)):
+    return graph.add(
+        "buffer",
+        video_size=f"{frame.width}x{frame.height}",
+        pix_fmt=str(int(av.VideoFormat(frame.format.name))),
+        time_base=str(frame.time_base or Fraction(1, 1000)),
+        pixel_aspect=f"{sar.numerator}/{sar.denominator}",
+    )
+
+
+# BT.601 -> BT.709 by FFmpeg's colorspace filter, the matrix only: about five times quicker
+# than swscale's conversion and more exact (within a level or two of converting through RGB).
+_BT601_TO_BT709 = (
+    "space=bt709:ispace=bt470bg:range=tv:irange=tv:fast=1:"
+    "primaries=bt709:iprimaries=bt709:trc=bt709:itrc=bt709"
+)
+
+
+def _bt601(frame: av.VideoFrame) -> bool:
+    """8-bit 4:2:0 limited range with the BT.601 matrix: AVColorSpace unspecified (FFmpeg's
+    default), BT.470BG or SMPTE 170M; AVColorRange unspecified or MPEG."""
+    return frame.format.name == "yuv420p" and frame.colorspace in (2, 5, 6) and frame.color_range in (0, 1)
 
 
 def _image(frame: av.VideoFrame) -> Image.Image:

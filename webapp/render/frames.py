@@ -32,7 +32,7 @@ from .camera import camera
 from .clips import clip_frames
 from .effects import Clip, Motion
 from .progress import Tick, no_tick
-from .yuv import Planes
+from .yuv import Picture, Planes
 
 # Bump when generated frames change for the same inputs (part of every frames piece's key).
 FRAMES_VERSION = 1
@@ -195,7 +195,7 @@ def code_hash() -> str:
 # Generating pictures
 
 
-def pictures(shown: Shown, width: int, height: int, fps: int, tick: Tick = no_tick) -> Iterator[Planes]:
+def pictures(shown: Shown, width: int, height: int, fps: int, tick: Tick = no_tick) -> Iterator[Picture]:
     """The span's pictures, in order. `tick(n)` (n: pictures so far) is called every few pictures
     and while preparing; it may raise (Cancelled) to stop."""
     done = 0
@@ -229,7 +229,7 @@ def pictures(shown: Shown, width: int, height: int, fps: int, tick: Tick = no_ti
 
 def _look_pictures(
     look: Look, first: int, count: int, size: tuple[int, int], fps: int, tick: Tick
-) -> Iterator[Planes]:
+) -> Iterator[Picture]:
     """Frames first .. first + count - 1 of the look: its base under its panel."""
     base = look.base
     if isinstance(base, StillBase):
@@ -259,9 +259,6 @@ def _motion_pictures(
 
 def _clip_pictures(
     base: ClipBase, fps: int, first: int, count: int, size: tuple[int, int], tick: Tick
-) -> Iterator[Planes]:
-    last_frame, last = None, None
-    for frame in clip_frames(base.clip, fps, size[0], size[1], first, count, tick, field=base.field):
-        if frame is not last_frame:  # a held picture is the same frame: its planes are copied once
-            last_frame, last = frame, yuv.from_frame(frame)
-        yield last
+) -> Iterator[Picture]:
+    """The clip's yuv420p frames as they come (copied once, when encoded or drawn over)."""
+    yield from clip_frames(base.clip, fps, size[0], size[1], first, count, tick, field=base.field)

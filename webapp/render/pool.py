@@ -129,12 +129,20 @@ def run_task(task: Task, threads: int, tick) -> Path:
 
 def _encode_frames_task(task: FramesTask, dest: Path, threads: int, tick) -> None:
     size = (task.width, task.height)
-    planes = pictures(task.shown, task.width, task.height, task.fps, tick)
+    made = pictures(task.shown, task.width, task.height, task.fps, tick)
     try:
-        encoded = (to_frame(p) for p in planes)
-        encode_frames(encoded, size, task.fps, task.frames, task.settings, dest, threads, tick)
+        encode_frames(_as_frames(made), size, task.fps, task.frames, task.settings, dest, threads, tick)
     finally:
-        planes.close()
+        made.close()
+
+
+def _as_frames(made):
+    """Frames for the encoder; a picture given again (a still, a held clip frame) is converted once."""
+    last, frame = None, None
+    for picture in made:
+        if picture is not last:
+            last, frame = picture, to_frame(picture)
+        yield frame
 
 
 def describe_error(exc: BaseException, cache_root: str | None = None) -> tuple:

@@ -43,6 +43,9 @@ class Planes(NamedTuple):
         return self.y.shape[1], self.y.shape[0]
 
 
+Picture = Planes | av.VideoFrame  # a decoded clip's frame is passed on as it is until drawn over
+
+
 def plane_array(frame: av.VideoFrame, index: int) -> np.ndarray:
     """A copy of one plane of `frame` without its line padding."""
     plane = frame.planes[index]
@@ -63,24 +66,42 @@ def from_frame(frame: av.VideoFrame) -> Planes:
     return Planes(*(plane_array(frame, i) for i in range(3)))
 
 
-def to_frame(planes: Planes) -> av.VideoFrame:
-    """A new yuv420p frame holding `planes`, tagged BT.709 limited range."""
-    width, height = planes.size
-    frame = av.VideoFrame(width, height, "yuv420p")
-    for plane, data in zip(frame.planes, planes, strict=True):
-        if plane.line_size == plane.width:
-            plane.update(np.ascontiguousarray(data))
-        else:
-            rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-            rows[:, : plane.width] = data
+def to_frame(picture: Picture) -> av.VideoFrame:
+    """A new yuv420p frame holding the picture's pixels (only those: no frame type, no side
+    data of a decoded frame), tagged BT.709 limited range."""
+    if isinstance(picture, av.VideoFrame):
+        frame = av.VideoFrame(picture.width, picture.height, "yuv420p")
+        for plane, source in zip(frame.planes, picture.planes, strict=True):
+            if plane.line_size == source.line_size:
+                plane.update(source)
+            else:
+                _write(plane, plane_array(picture, source.index))
+    else:
+        width, height = picture.size
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for plane, data in zip(frame.planes, picture, strict=True):
+            _write(plane, data)
     frame.colorspace, frame.color_range = Colorspace.ITU709, ColorRange.MPEG
     frame.color_primaries, frame.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
     return frame
 
 
-def to_picture(planes: Planes) -> Image.Image:
-    """Planes back to an RGB picture (for the poster)."""
-    rgb = to_frame(planes).reformat(
+def _write(plane, data: np.ndarray) -> None:
+    if plane.line_size == plane.width:
+        plane.update(np.ascontiguousarray(data))
+    else:
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        rows[:, : plane.width] = data
+
+
+def as_planes(picture: Picture) -> Planes:
+    """The picture as planes (a yuv420p frame's are copied)."""
+    return from_frame(picture) if isinstance(picture, av.VideoFrame) else picture
+
+
+def to_picture(picture: Picture) -> Image.Image:
+    """Back to an RGB picture (for the poster)."""
+    rgb = to_frame(picture).reformat(
         format="rgb24", src_colorspace=Colorspace.ITU709, src_color_range=ColorRange.MPEG
     )
     return rgb.to_image()
@@ -128,10 +149,11 @@ class Layer:
             base = data.astype(np.int32) * 256 - k.astype(np.int32) * black + 128
             self._parts.append((base, k.astype(np.int32)))
 
-    def over(self, planes: Planes) -> Planes:
-        """New planes: `planes` with this layer laid over them (the input is not changed)."""
+    def over(self, picture: Picture) -> Picture:
+        """New planes: the picture with this layer laid over it (the input is not changed)."""
         if self.empty:
-            return planes
+            return picture
+        planes = as_planes(picture)
         x0, y0, x1, y1 = self.box
         out = []
         for i, (data, (base, keep)) in enumerate(zip(planes, self._parts, strict=True)):
@@ -203,8 +225,9 @@ def wipe_left(a: Planes, b: Planes, progress: float) -> Planes:
     return Planes(*out)
 
 
-def transition(kind: str, a: Planes, b: Planes, progress: float) -> Planes:
+def transition(kind: str, a: Picture, b: Picture, progress: float) -> Planes:
     """One frame of a transition from `a` (the previous segment) to `b`; progress in (0, 1)."""
+    a, b = as_planes(a), as_planes(b)
     if kind == "crossfade":
         return mix(a, b, progress)
     if kind == "fade":  # through black: `a` fades out in the first half, `b` in during the second
