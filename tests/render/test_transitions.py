@@ -214,3 +214,27 @@ def test_a_changed_moving_segment_leaves_earlier_ones_alone(four_segments, tmp_p
     (four_segments / "lesson.json").write_text(json.dumps(manifest))
     result = render_lesson(four_segments, tmp_path / "b.mp4", cache_dir=cache, settings=serial)
     assert (result.pieces_encoded, result.segments_encoded) == (2, 1)  # segment 3's two pieces
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel"])
+def test_a_transition_may_last_its_whole_segment(tmp_path, request, mode):
+    folder = tmp_path / "whole"
+    write_bar_picture(folder / "images" / "a.png", A, BAR_A, (255, 255, 255))
+    write_bar_picture(folder / "images" / "b.png", B, BAR_B, (0, 0, 0))
+    whole = {"type": "crossfade", "duration": 0.5}
+    lesson = write_lesson(
+        folder,
+        [
+            {"image": "images/a.png", "duration": 1.0},
+            {"image": "images/b.png", "duration": 0.5, "transition": whole},  # 15 frames, all blended
+            {"image": "images/a.png", "duration": 0.5, "transition": {"type": "wipe-left", "duration": 0.5}},
+        ],
+    )
+    result = render_lesson(
+        lesson, tmp_path / "out.mp4", cache_dir=tmp_path / "cache", settings=request.getfixturevalue(mode)
+    )
+    frames = decoded(tmp_path / "out.mp4")
+    assert result.frames == len(frames) == 60
+    # Segment 1 never shows B alone; segment 2 wipes from segment 1 as shown (still blending).
+    assert np.abs(plain(frames[44], 0, 60) - (np.array(A) + 15 * np.array(B)) / 16).max() < 6
+    assert np.abs(plain(frames[45], 0, 60) - plain(frames[30], 0, 60)).max() < 6

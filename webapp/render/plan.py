@@ -128,6 +128,8 @@ class Plan:
             for first, n in _chunks(t, frames, self.s.keyint):
                 self._frames_piece(seg, start, first, n)
             return
+        if frames == t:
+            return  # the transition is the whole segment
         # A still picture (after its transition, if it has one).
         input_key = picture_input_key(self.m, seg, self._file_hash)
         segment_pictures = SegmentPictures(self.m, seg, self.captions)
