@@ -352,3 +352,27 @@ def picture_input_key(manifest: Manifest, seg: Segment, file_hash) -> str | None
         "font": file_hash(manifest.font) if manifest.font else None,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def title_panel_layer(manifest: Manifest, seg: Segment) -> tuple[Image.Image, tuple[int, int]] | None:
+    """The title panel as an RGBA layer (straight alpha) and its top-left corner, for pictures
+    that move under it; None without a title or text. Laid over any picture it gives what
+    `compose` draws there, within a level: the panel is drawn (by `_draw_panel`) over black and
+    over white, and the difference is how much of the picture shows through."""
+    import numpy as np
+
+    panel = _panel(manifest, seg)
+    if panel is None:
+        return None
+    size = (manifest.width, manifest.height)
+    on_black, on_white = Image.new("RGB", size, (0, 0, 0)), Image.new("RGB", size, (255, 255, 255))
+    _draw_panel(on_black, panel)
+    _draw_panel(on_white, panel)
+    black = np.asarray(on_black.crop(panel.box), np.int32)
+    white = np.asarray(on_white.crop(panel.box), np.int32)
+    alpha = 255 - (white - black).min(axis=2)
+    color = np.where(
+        alpha[..., None] > 0, (black * 255 + alpha[..., None] // 2) // np.maximum(alpha, 1)[..., None], 0
+    )
+    rgba = np.dstack([np.clip(color, 0, 255), alpha]).astype(np.uint8)
+    return Image.fromarray(rgba, "RGBA"), panel.box[:2]

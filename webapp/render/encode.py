@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -63,26 +63,44 @@ def encode_video_piece(
     tick: Tick = no_tick,
 ) -> None:
     """Write `frames` frames of `picture` as one closed-GOP H.264 piece (MP4) to `dest`."""
-    width, height = picture.size
     frame = picture_to_frame(picture)
+    encode_frames((frame for _ in range(frames)), picture.size, fps, frames, settings, dest, threads, tick)
+
+
+def encode_frames(
+    frames: Iterable[av.VideoFrame],
+    size: tuple[int, int],
+    fps: int,
+    count: int,
+    settings: RenderSettings,
+    dest: Path,
+    threads: int = 0,
+    tick: Tick = no_tick,
+) -> None:
+    """Write `count` yuv420p frames (BT.709, limited range) as one closed-GOP H.264 piece (MP4)
+    to `dest`; every piece, still or moving, is encoded here with the same settings (so all share
+    SPS/PPS and join by stream copy). RenderError if `frames` gives another number of frames."""
     with av.open(str(dest), "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         cc = stream.codec_context
         cc.time_base = Fraction(1, fps)
         cc.colorspace, cc.color_range = Colorspace.ITU709, ColorRange.MPEG
         cc.color_primaries, cc.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
         cc.options = x264_options(settings, threads)
-        for i in range(frames):
-            frame.pts = i
+        i = 0
+        for i, frame in enumerate(frames, 1):
+            frame.pts = i - 1
             frame.time_base = cc.time_base
             for packet in stream.encode(frame):
                 out.mux(packet)
-            if i % 8 == 7:
-                tick(i + 1)
+            if i % 8 == 0:
+                tick(i)
+        if i != count:
+            raise RenderError(f"a video piece got {i} frames, expected {count}")
         for packet in stream.encode(None):
             out.mux(packet)
-    tick(frames)
+    tick(count)
 
 
 # --------------------------------------------------------------------------------------------

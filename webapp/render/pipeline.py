@@ -9,6 +9,11 @@ Steps:
    segment (each span) into closed GOPs of at most
    `keyint` frames (equal lengths, so long segments share one encoded piece); key each piece
    by a hash of the picture, frame count, fps, size, encoder settings and library versions.
+   A segment that moves (clip, motion, or a transition into it) is cut into frames pieces,
+   its transition's frames first, each keyed by its frame source (frames.py: file hashes,
+   views, clip times, the previous segment's frames under a transition, the frame range);
+   their pictures are made in the encoder processes and encoded with the same x264
+   settings, so every piece joins by stream copy.
    Pieces (and the whole audio track) found in the cache are reused, the rest are encoded,
    in parallel processes when there is enough work.
 4. Join pieces and audio by stream copy into `.NAME.RANDOM.part` beside the output, verify it
@@ -17,8 +22,9 @@ Steps:
    .part files beside it, then rename the sidecars and the video into place.
 A failure, a cancel or a kill never leaves a file at the output path (nor a new sidecar).
 
-Modules: plan.py (pieces, keys, the audio track), schedule.py (where encode tasks run),
-progress.py (reports and cancel checks), encode.py (encoding, joining), verify.py (the check).
+Modules: plan.py (pieces, keys, the audio track), moving.py, frames.py, camera.py, clips.py
+and yuv.py (segments that move), schedule.py (where encode tasks run), progress.py (reports
+and cancel checks), encode.py (encoding, joining), verify.py (the check).
 """
 
 from __future__ import annotations

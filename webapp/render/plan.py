@@ -2,6 +2,12 @@
 
 A still segment is one still picture; with burned-in captions it is a run of still spans split
 at its cues, each the composed picture with that cue drawn over it (burn.py).
+
+Any other segment is cut into frames pieces (pool.FramesTask), each keyed by its frame source
+(frames.Shown, built by moving.Looks): a transition's frames [0, T) first (its key depends on
+this segment's and the previous one's frames there, nothing else), then a clip's or moving
+image's other frames in equal chunks of at most `keyint` frames. A segment that only has a
+transition shows its composed picture after it, planned as still spans like any still segment.
 """
 
 from __future__ import annotations
@@ -19,11 +25,14 @@ from .audio import lesson_track, track_key
 from .burn import CaptionPainter, SegmentPictures, Span, still_spans
 from .cache import SegmentCache
 from .compose import picture_input_key
+from .frames import pictures
 from .manifest import Manifest, Segment
-from .pool import AudioTask, VideoTask
+from .moving import Looks
+from .pool import AudioTask, FramesTask, VideoTask
 from .progress import Monitor
 from .schedule import Scheduler
 from .settings import RenderSettings
+from .yuv import to_picture
 
 CACHE_FORMAT = 1
 
@@ -48,6 +57,17 @@ def chunk_lengths(frames: int, keyint: int) -> list[int]:
     count = max(1, math.ceil(frames / max(1, keyint)))
     base, extra = divmod(frames, count)
     return [base + 1] * extra + [base] * (count - extra)
+
+
+def _chunks(first: int, end: int, keyint: int) -> list[tuple[int, int]]:
+    """Frames [first, end) as (first frame, count) chunks of `chunk_lengths`; none if empty."""
+    if end <= first:
+        return []
+    out = []
+    for n in chunk_lengths(end - first, keyint):
+        out.append((first, n))
+        first += n
+    return out
 
 
 class PlannedPiece(NamedTuple):
@@ -84,8 +104,9 @@ class Plan:
         self.encoded_keys: set[str] = set()
         self.audio_key = ""  # the audio track's cache key (set when planned)
         self.audio_cached = False
-        self.first_picture: bytes | None = None  # the first segment's raw RGB, if it was composed
+        self._first_picture: bytes | None = None  # the first segment's raw RGB, if it was composed
         self.captions = CaptionPainter(manifest)  # burned-in captions, each text drawn once
+        self.looks = Looks(manifest, cache, private, self._file_hash, monitor.poll)
 
     def audio_track(self) -> None:
         """Claim the lesson's audio track from the cache, or queue it for encoding."""
@@ -100,12 +121,61 @@ class Plan:
         A still segment is one span, or with burned-in captions one span per cue and gap
         (burn.still_spans), each a still picture chunked and keyed on its own.
         """
+        t = self.looks.transition_frames(seg.index)
+        for first, n in _chunks(0, t, self.s.keyint):
+            self._frames_piece(seg, start, first, n)
+        if seg.video is not None or seg.motion is not None:
+            for first, n in _chunks(t, frames, self.s.keyint):
+                self._frames_piece(seg, start, first, n)
+            return
+        if frames == t:
+            return  # the transition is the whole segment
+        # A still picture (after its transition, if it has one).
         input_key = picture_input_key(self.m, seg, self._file_hash)
-        pictures = SegmentPictures(self.m, seg, self.captions)
-        for span in still_spans(self.m, seg, start, frames):
-            self._still_span(seg, span, pictures, self.captions.span_input_key(input_key, span.caption))
+        segment_pictures = SegmentPictures(self.m, seg, self.captions)
+        for span in still_spans(self.m, seg, start + t, frames - t):
+            input_key_span = self.captions.span_input_key(input_key, span.caption)
+            self._still_span(seg, span, segment_pictures, input_key_span)
         if seg.index == 0:
-            self.first_picture = pictures.composed()
+            self._first_picture = segment_pictures.composed()
+
+    @property
+    def first_picture(self) -> bytes | None:
+        """The first segment's first frame as raw RGB, or None if a still picture was not composed."""
+        if self._first_picture is None and not self.m.segments[0].still:
+            shown = self.looks.shown(0, 0, 1)
+            self.looks.ensure_files(shown)
+            frames = pictures(shown, self.m.width, self.m.height, self.m.fps)
+            with contextlib.closing(frames):
+                self._first_picture = to_picture(next(frames)).tobytes()
+        return self._first_picture
+
+    def _frames_piece(self, seg: Segment, start: int, first: int, frames: int) -> None:
+        """Record the piece showing frames [first, first + frames) of the segment shown from `start`."""
+        shown = self.looks.shown(seg.index, first, frames)
+        m = self.m
+        key = _key(
+            kind="frames", shown=shown.key(), fps=m.fps, size=[m.width, m.height], enc=self.s.video_key()
+        )
+        self.pieces.append(PlannedPiece(seg.index, key, start + first, frames))
+        if not self.work.count_frames(key, frames) or self._claim(key, FramesTask.suffix):
+            return  # planned already, or found in the cache
+        self.looks.ensure_files(shown)
+        self.encoded_keys.add(key)
+        task = FramesTask(
+            seq=self._next_seq(),
+            key=key,
+            shown=shown,
+            width=m.width,
+            height=m.height,
+            fps=m.fps,
+            frames=frames,
+            settings=self.s,
+            private_dir=str(self.private),
+            cache_root=str(self.cache.root),
+            weight=shown.cost * self.pixels,
+        )
+        self.work.queue(task)
 
     def _still_span(self, seg: Segment, span: Span, pictures: SegmentPictures, input_key: str | None) -> None:
         """Record the pieces of one still span: claim the cached ones, queue the others for encoding."""

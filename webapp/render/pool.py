@@ -29,7 +29,7 @@ from PIL import Image
 
 from .audio import encode_audio_track
 from .cache import SegmentCache
-from .encode import encode_video_piece
+from .encode import encode_frames, encode_video_piece
 from .errors import (
     Cancelled,
     ManifestError,
@@ -39,8 +39,10 @@ from .errors import (
     redact_paths,
     transient_from_oserror,
 )
+from .frames import Shown, pictures
 from .mix import Track
 from .settings import RenderSettings
+from .yuv import to_frame
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding `webapp/`
 
@@ -50,6 +52,26 @@ class VideoTask:
     seq: int
     key: str
     picture: str  # raw RGB bytes of the composed picture (width x height x 3)
+    width: int
+    height: int
+    fps: int
+    frames: int
+    settings: RenderSettings
+    private_dir: str
+    cache_root: str
+    weight: float
+
+    suffix = ".mp4"
+
+
+@dataclass(frozen=True)
+class FramesTask:
+    """A span of a segment that is not one still picture (frames.Shown), generated and encoded
+    in the encoder process as one closed-GOP piece, with the same settings as VideoTask's."""
+
+    seq: int
+    key: str
+    shown: Shown
     width: int
     height: int
     fps: int
@@ -75,7 +97,10 @@ class AudioTask:
     suffix = ".m4a"
 
 
-def run_task(task: VideoTask | AudioTask, threads: int, tick) -> Path:
+Task = VideoTask | FramesTask | AudioTask
+
+
+def run_task(task: Task, threads: int, tick) -> Path:
     """Encode one task into the private folder, publish it to the cache, return its path."""
     private = Path(task.private_dir)
     final = private / f"{task.key}{task.suffix}"
@@ -85,6 +110,8 @@ def run_task(task: VideoTask | AudioTask, threads: int, tick) -> Path:
             raw = Path(task.picture).read_bytes()
             picture = Image.frombytes("RGB", (task.width, task.height), raw)
             encode_video_piece(picture, task.fps, task.frames, task.settings, partial, threads, tick)
+        elif isinstance(task, FramesTask):
+            _encode_frames_task(task, partial, threads, tick)
         else:
             encode_audio_track(task.track, task.settings, partial, tick)
         os.replace(partial, final)
@@ -95,6 +122,24 @@ def run_task(task: VideoTask | AudioTask, threads: int, tick) -> Path:
         cache = SegmentCache(Path(task.cache_root), task.settings.cache_max_bytes)
         cache.publish(final, task.key, task.suffix)
     return final
+
+
+def _encode_frames_task(task: FramesTask, dest: Path, threads: int, tick) -> None:
+    size = (task.width, task.height)
+    made = pictures(task.shown, task.width, task.height, task.fps, tick)
+    try:
+        encode_frames(_as_frames(made), size, task.fps, task.frames, task.settings, dest, threads, tick)
+    finally:
+        made.close()
+
+
+def _as_frames(made):
+    """Frames for the encoder; a picture given again (a still, a held clip frame) is converted once."""
+    last, frame = None, None
+    for picture in made:
+        if picture is not last:
+            last, frame = picture, to_frame(picture)
+        yield frame
 
 
 def describe_error(exc: BaseException, cache_root: str | None = None) -> tuple:
@@ -149,7 +194,7 @@ class _Worker:
             child_sock.close()
         self.conn = Connection(parent_sock.detach())
         self.wid = wid
-        self.task: VideoTask | AudioTask | None = None
+        self.task: Task | None = None
         self.frames = 0
 
     def send(self, task) -> None:
@@ -180,7 +225,7 @@ class Pool:
 
     def __init__(self, size: int, threads: int):
         self.workers: list[_Worker] = []
-        self.pending: list[VideoTask | AudioTask] = []
+        self.pending: list[Task] = []
         try:
             for i in range(size):
                 self.workers.append(_Worker(i, threads))
@@ -202,10 +247,10 @@ class Pool:
     def busy(self) -> bool:
         return bool(self.pending) or any(w.task is not None for w in self.workers)
 
-    def in_flight(self) -> list[tuple[VideoTask | AudioTask, int]]:
+    def in_flight(self) -> list[tuple[Task, int]]:
         return [(w.task, w.frames) for w in self.workers if w.task is not None]
 
-    def poll(self, timeout: float) -> list[tuple[VideoTask | AudioTask, Path]]:
+    def poll(self, timeout: float) -> list[tuple[Task, Path]]:
         """Wait up to `timeout` for messages; return finished (task, path); raise on failure."""
         done = []
         ready = wait([w.conn for w in self.workers], timeout=timeout)
@@ -272,7 +317,7 @@ def worker_main(fd: int, parent_pid: int, threads: int) -> None:
             if os.getppid() != parent_pid:
                 os._exit(3)
             now = time.monotonic()
-            if now - last >= 0.2 and isinstance(task, VideoTask):
+            if now - last >= 0.2 and not isinstance(task, AudioTask):
                 last = now
                 conn.send(("progress", task.seq, n))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .pool import AudioTask, Pool, VideoTask, run_task
+from .pool import AudioTask, Pool, Task, run_task
 from .progress import Monitor
 from .settings import RenderSettings
 
@@ -19,7 +19,7 @@ class Scheduler:
     def __init__(self, settings: RenderSettings, monitor: Monitor):
         self.s, self.monitor = settings, monitor
         self.pool: Pool | None = None
-        self.pending: list[VideoTask | AudioTask] = []
+        self.pending: list[Task] = []
         self.ready: dict[str, Path] = {}  # key -> pinned path of finished pieces/tracks
         self.frames_of_key: dict[str, int] = {}  # key -> frames it covers in this output
 
@@ -33,7 +33,7 @@ class Scheduler:
         done = sum(self.frames_of_key[k] for k in self.ready if k in self.frames_of_key)
         if self.pool:
             for task, frames in self.pool.in_flight():
-                if isinstance(task, VideoTask) and task.frames:
+                if not isinstance(task, AudioTask) and task.frames:
                     done += self.frames_of_key.get(task.key, 0) * frames // task.frames
         return done
 
@@ -62,7 +62,7 @@ class Scheduler:
             self.pool.submit(task)
         self.pending = []
 
-    def queue(self, task: VideoTask | AudioTask) -> None:
+    def queue(self, task: Task) -> None:
         if self.pool:
             self.pool.submit(task)
         else:
@@ -79,7 +79,7 @@ class Scheduler:
             share = self.frames_of_key.get(task.key, 0)
 
             def tick(n, task=task, base=base, share=share):
-                if isinstance(task, VideoTask) and task.frames:
+                if not isinstance(task, AudioTask) and task.frames:
                     self.monitor.poll(base + share * n // task.frames)
                 else:
                     self.monitor.poll()

@@ -1,0 +1,140 @@
+"""A view moving over a segment's image (`motion`): one yuv420p picture per frame.
+
+The image is prepared once per piece: the part the frame covers (centre crop to the frame's
+aspect, like compose.py), over the segment's background colour, converted to Y, U, V planes.
+Each frame then samples the view (centre and zoom as fractions of that part) with sub-pixel
+precision, plane by plane, so the view moves smoothly on every frame (no whole-pixel steps):
+
+- `ZoomCamera` (the zoom changes): the image is kept at its own resolution, but no more than
+  the largest zoom needs at this frame size nor MAX_SOURCE_PIXELS, and every frame is Pillow's
+  box resize of the view (bilinear, antialiased when shrinking).
+- `PanCamera` (the zoom stays, e.g. the pan presets): the image is scaled once (Lanczos) so
+  that the view is exactly the frame's size, and every frame is that picture shifted by a
+  fraction of a pixel (bilinear weights in 1/256, numpy): about a third of a resize's time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from . import yuv
+from .effects import Motion, View
+from .errors import ManifestError
+from .yuv import Planes
+
+MAX_SOURCE_PIXELS = 16_000_000  # a moving image is sampled from at most this many pixels
+PAD = 2  # pixels of edge copied around a pan's picture, so a shifted view never reads past it
+
+
+def camera(image: str, color: tuple[int, int, int], motion: Motion, size: tuple[int, int], field: str):
+    """The camera for `motion` over the image at frame size `size`."""
+    width, height = size
+    zoom = max(motion.start.zoom, motion.end.zoom)
+    if motion.start.zoom == motion.end.zoom and width * height * zoom * zoom <= MAX_SOURCE_PIXELS:
+        return PanCamera(_Loaded(image, color, field), size, zoom)
+    return ZoomCamera(_Loaded(image, color, field), size, zoom)
+
+
+class _Loaded:
+    """The image's covered part (a box in image pixels) and how to resample it."""
+
+    def __init__(self, path: str, color: tuple[int, int, int], field: str):
+        self.path, self.color, self.field = path, color, field
+
+    def covered(self, width: int, height: int, need: int, size_of) -> Image.Image:
+        """The covered part as RGB over the background, resized to `size_of(box_w, box_h)` ->
+        ((w, h), (box width, box height) actually sampled); `need` is the largest side wanted."""
+        try:
+            with Image.open(self.path) as src:
+                src.draft("RGB", (need, need))  # JPEG: decode at a reduced size when that is plenty
+                img = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
+                if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                    img = img.convert("RGBA")
+                elif img.mode != "RGB":
+                    img = img.convert("RGB")
+                iw, ih = img.size
+                scale = max(width / iw, height / ih)
+                bw, bh = width / scale, height / scale  # the covered part, in image pixels
+                out, (sw, sh) = size_of(bw, bh)
+                x0, y0 = (iw - bw) / 2, (ih - bh) / 2
+                img = img.resize(
+                    out, Image.Resampling.LANCZOS, box=(x0, y0, x0 + sw, y0 + sh), reducing_gap=3.0
+                )
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise ManifestError(f"{self.field}.image", f"cannot decode image ({reason})") from exc
+        if img.mode == "RGBA":
+            under = Image.new("RGB", img.size, self.color)
+            under.paste(img, (0, 0), img)
+            img = under
+        return img
+
+
+class ZoomCamera:
+    """Views resized from the image at (up to) the resolution the largest zoom needs."""
+
+    def __init__(self, loaded: _Loaded, size: tuple[int, int], zoom: float):
+        width, height = self.size = size
+
+        def size_of(bw: float, bh: float):
+            f = min(1.0, zoom * width / bw, math.sqrt(MAX_SOURCE_PIXELS / (bw * bh)))
+            return (max(2, 2 * round(bw * f / 2)), max(2, 2 * round(bh * f / 2))), (bw, bh)
+
+        picture = loaded.covered(width, height, math.ceil(max(width, height) * zoom), size_of)
+        self.source = picture.size
+        self.planes = [Image.fromarray(p) for p in yuv.from_picture(picture)]
+
+    def view(self, view: View) -> Planes:
+        width, height = self.size
+        sw, sh = self.source
+        bw, bh = sw / view.zoom, sh / view.zoom
+        x0, y0 = view.cx * sw - bw / 2, view.cy * sh - bh / 2
+        out = []
+        for i, plane in enumerate(self.planes):
+            s = 1 if i == 0 else 2
+            box = (x0 / s, y0 / s, (x0 + bw) / s, (y0 + bh) / s)
+            out.append(
+                np.asarray(plane.resize((width // s, height // s), Image.Resampling.BILINEAR, box=box))
+            )
+        return Planes(*out)
+
+
+class PanCamera:
+    """Views shifted by fractions of a pixel over the image scaled once to `zoom` x the frame."""
+
+    def __init__(self, loaded: _Loaded, size: tuple[int, int], zoom: float):
+        width, height = self.size = size
+        self.full = (width * zoom, height * zoom)  # the covered part, in this picture's pixels
+        w, h = math.floor(self.full[0]), math.floor(self.full[1])
+
+        def size_of(bw: float, bh: float):
+            return (w, h), (bw * w / self.full[0], bh * h / self.full[1])  # exactly full/bw px per px
+
+        picture = np.asarray(loaded.covered(width, height, math.ceil(max(self.full)), size_of))
+        pw, ph = w + 2 * PAD + (w % 2), h + 2 * PAD + (h % 2)  # even, room for a shift past the end
+        padded = np.pad(picture, ((PAD, ph - h - PAD), (PAD, pw - w - PAD), (0, 0)), mode="edge")
+        self.planes = yuv.from_picture(Image.fromarray(padded))
+
+    def view(self, view: View) -> Planes:
+        width, height = self.size
+        x = view.cx * self.full[0] - width / 2 + PAD  # the view's corner in the padded picture
+        y = view.cy * self.full[1] - height / 2 + PAD
+        return Planes(
+            *(
+                _shifted(plane, x / s, y / s, width // s, height // s)
+                for plane, s in zip(self.planes, (1, 2, 2), strict=True)
+            )
+        )
+
+
+def _shifted(plane: np.ndarray, x: float, y: float, width: int, height: int) -> np.ndarray:
+    """plane[y : y + height, x : x + width] at a fractional corner, by bilinear weights (1/256)."""
+    x0 = min(max(math.floor(x), 0), plane.shape[1] - width - 1)
+    y0 = min(max(math.floor(y), 0), plane.shape[0] - height - 1)
+    wx, wy = min(max(round((x - x0) * 256), 0), 256), min(max(round((y - y0) * 256), 0), 256)
+    src = plane[y0 : y0 + height + 1, x0 : x0 + width + 1].astype(np.uint16)
+    rows = (src[:, :-1] * (256 - wx) + src[:, 1:] * wx + 128) >> 8
+    return ((rows[:-1] * (256 - wy) + rows[1:] * wy + 128) >> 8).astype(np.uint8)
