@@ -329,3 +329,56 @@ def test_the_same_cue_is_drawn_once():
     painter = CaptionPainter(_manifest())
     assert painter.draw("same") is painter.draw("same")
     assert painter.draw("other") is not painter.draw("same")
+
+
+def _moving(lesson: Path, burn_in: bool) -> Path:
+    """A moving image, a clip under a title and a still after a crossfade, each with one cue."""
+    from webapp.render.sample import write_clip
+
+    write_sample_lesson(lesson, segments=3, seconds=2.0, width=W, height=H, fps=FPS, audio=False)
+    write_clip(lesson / "clip.mp4", 3.0, fps=FPS, size=(W, H), freq=None)
+
+    def change(m):
+        m["captions"] = {"language": "th", "burnIn": burn_in}
+        m["segments"][0].update(motion="zoom-in", captions=[{"start": 0.5, "end": 1.5, "text": THAI}])
+        del m["segments"][1]["image"]
+        m["segments"][1].update(video="clip.mp4", captions=[{"start": 0.2, "end": 1.0, "text": "A clip"}])
+        m["segments"][2].update(
+            transition={"type": "crossfade", "duration": 0.5},
+            captions=[{"start": 0.1, "end": 1.0, "text": "Through the crossfade"}],
+        )
+
+    _edit(lesson, change)
+    return lesson
+
+
+def test_cues_are_burned_into_moving_segments_too(tmp_path):
+    out = {}
+    for name, burn_in in (("burn", True), ("plain", False)):
+        lesson = _moving(tmp_path / name, burn_in)
+        out[name] = render_lesson(
+            lesson, tmp_path / f"{name}.mp4", cache_dir=tmp_path / "cache", settings=SERIAL
+        )
+    m = load_manifest(tmp_path / "burn")
+    cues = _cue_frames(m)
+    assert [(a, b) for a, b, _ in cues] == [(15, 45), (66, 90), (123, 150)]
+    inside = {a + 3 for a, _, _ in cues} | {b - 1 for _, b, _ in cues}  # 123..126 lie in the crossfade
+    outside = {5, 50, 100, 170}
+    got, want = (
+        _frames(tmp_path / "burn.mp4", inside | outside),
+        _frames(tmp_path / "plain.mp4", inside | outside),
+    )
+    for n in sorted(inside):
+        box = _changed_box(got[n], want[n])
+        assert box is not None, n
+        seg = next(
+            s for s, (first, k) in zip(m.segments, m.segment_frames(), strict=True) if first <= n < first + k
+        )
+        cue = next(text for first, end, text in cues if first <= n < end)
+        ex0, ey0, ex1, ey1 = caption_box(m, CaptionPainter(m).draw(cue).size, title_panel_box(m, seg))
+        x0, y0, x1, y1 = box
+        # Where burn.py puts it (a moving picture encodes a little differently around it).
+        assert ex0 - 6 <= x0 and ey0 - 6 <= y0 and x1 <= ex1 + 6 and y1 <= ey1 + 6, (n, box)
+        assert (got[n][y0:y1, x0:x1].min(axis=2) > 225).sum() > 15  # white text
+    for n in sorted(outside):
+        assert _changed_box(got[n], want[n]) is None, n

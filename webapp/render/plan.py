@@ -22,10 +22,10 @@ from typing import NamedTuple
 import av
 
 from .audio import lesson_track, track_key
-from .burn import CaptionPainter, SegmentPictures, Span, still_spans
+from .burn import CaptionPainter, SegmentPictures, Span, caption_box, still_spans
 from .cache import SegmentCache
-from .compose import picture_input_key
-from .frames import pictures
+from .compose import picture_input_key, title_panel_box
+from .frames import LayerFile, pictures
 from .manifest import Manifest, Segment
 from .moving import Looks
 from .pool import AudioTask, FramesTask, VideoTask
@@ -107,6 +107,7 @@ class Plan:
         self._first_picture: bytes | None = None  # the first segment's raw RGB, if it was composed
         self.captions = CaptionPainter(manifest)  # burned-in captions, each text drawn once
         self.looks = Looks(manifest, cache, private, self._file_hash, monitor.poll)
+        self._layers: dict[int, list[LayerFile]] = {}  # burned-in cues of moving segments
 
     def audio_track(self) -> None:
         """Claim the lesson's audio track from the cache, or queue it for encoding."""
@@ -152,7 +153,10 @@ class Plan:
 
     def _frames_piece(self, seg: Segment, start: int, first: int, frames: int) -> None:
         """Record the piece showing frames [first, first + frames) of the segment shown from `start`."""
-        shown = self.looks.shown(seg.index, first, frames)
+        overlays = tuple(
+            o for o in self._caption_layers(seg, start) if o.first < first + frames and o.end > first
+        )
+        shown = self.looks.shown(seg.index, first, frames, overlays)
         m = self.m
         key = _key(
             kind="frames", shown=shown.key(), fps=m.fps, size=[m.width, m.height], enc=self.s.video_key()
@@ -176,6 +180,24 @@ class Plan:
             weight=shown.cost * self.pixels,
         )
         self.work.queue(task)
+
+    def _caption_layers(self, seg: Segment, start: int) -> list[LayerFile]:
+        """The segment's burned-in cues as layers over its frames (segment frame numbers, from
+        the same spans as still segments use); none without burnIn."""
+        if not (self.m.caption_settings.burn_in and seg.captions):
+            return []
+        found = self._layers.get(seg.index)
+        if found is None:
+            panel = title_panel_box(self.m, seg)
+            found = self._layers[seg.index] = []
+            n = self.looks.frames[seg.index]
+            for span in still_spans(self.m, seg, start, n):
+                if span.caption is not None:
+                    drawn = self.captions.draw(span.caption)
+                    x0, y0, _, _ = caption_box(self.m, drawn.size, panel)
+                    first = span.start - start
+                    found.append(LayerFile.write(self.private, drawn, (x0, y0), first, first + span.frames))
+        return found
 
     def _still_span(self, seg: Segment, span: Span, pictures: SegmentPictures, input_key: str | None) -> None:
         """Record the pieces of one still span: claim the cached ones, queue the others for encoding."""
