@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from webapp.render import render_lesson
+from webapp.render import audio, render_lesson
 from webapp.render.sample import write_clip, write_tone, write_wav
 
 from .test_loudness import measure
@@ -154,6 +154,22 @@ def test_the_final_mix_is_normalised(lesson, tmp_path, cache_dir, serial):
     integrated, peak = measure(out)
     assert abs(integrated - -16.0) <= 1.0, integrated
     assert peak <= -1.5, peak
+
+
+def test_a_mix_too_long_to_keep_in_memory_is_mixed_again(lesson, tmp_path, cache_dir, serial, monkeypatch):
+    """Past MIX_MEMORY the second loudness pass decodes and mixes again: the same sound."""
+    monkeypatch.setattr(audio, "MIX_MEMORY", 0)
+    write_tone(lesson / "audio" / "n.wav", 2.0, NARRATION, amplitude=0.05)
+    write_bed(lesson / "audio" / "bed.wav", 0.5)
+    music = {"src": "audio/bed.wav", "volume": 0.5, "fade": 0}
+    out = tmp_path / "again.mp4"
+    lesson = write_lesson(lesson, [{"audio": "audio/n.wav", "duration": 3.0}], music=music)
+    render_lesson(lesson, out, cache_dir=cache_dir, settings=serial)
+    integrated, peak = measure(out)
+    assert abs(integrated - -16.0) <= 1.0 and peak <= -1.5, (integrated, peak)
+    x, rate = decoded(out)
+    ducked, after = level(x[0], rate, 0.5, 1.5, MUSIC), level(x[0], rate, 2.3, 2.7, MUSIC)
+    assert abs(ducked / after - 0.3) < 0.03  # ducked under the narration, then back up
 
 
 def test_stereo_when_the_bed_is_stereo(lesson, tmp_path, cache_dir, serial):
