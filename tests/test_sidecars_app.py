@@ -120,3 +120,49 @@ def test_captions_show_in_the_browser(app, client, factory, alice, work, browser
     assert state["mode"] == "showing" and state["lang"] == "th" and state["cues"] >= 2
     assert state["first"].startswith("สวัสดี") and state["poster"].endswith("final.jpg")
     page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_lesson_using_every_key_plays_with_its_captions(
+    app, client, factory, alice, work, browser, live_server
+):
+    """The showcase lesson (clips of the video folder's source, motion, transitions, captions,
+    music, loudness) is generated through the API, and plays in the browser with captions on."""
+    from webapp.render.sample import write_showcase_lesson
+
+    video_id = "showcase001"
+    write_showcase_lesson(
+        Path(app.config["LESSONS_ROOT"]) / video_id / "lesson_1", width=320, height=180, seconds=1.5
+    )
+    job = factory.job("Course A", video_id=video_id, lessons=0)
+    assert job.lessons == [f"{video_id}/lesson_1"]
+    entry = rendered(client, alice, job, work)
+    assert entry["captionsPath"].endswith("final.vtt")
+    page = browser.new_page()
+    page.goto(f"{live_server}/login?next=/jobs/{job.id}")
+    page.fill("input[name=email]", "alice@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action^='/login'] button[type=submit]")
+    page.wait_for_selector("video track[kind=captions]", state="attached")
+    state = wait_in_page(
+        page,
+        """() => { const v = document.querySelector('video');
+          const t = [...v.textTracks].find(t => t.kind === 'captions');
+          return v.readyState >= 1 && t && t.cues && t.cues.length
+            ? {mode: t.mode, cues: t.cues.length, duration: v.duration} : null; }""",
+        timeout=15,
+        what="the video and its captions track",
+    )
+    assert state["mode"] == "showing" and state["cues"] >= 5 and abs(state["duration"] - 7.5) < 0.1
+    # Seek into the clip of the second segment: the cue of that moment is the one showing.
+    page.evaluate("() => { document.querySelector('video').currentTime = 2.0; }")
+    active = wait_in_page(
+        page,
+        """() => { const t = [...document.querySelector('video').textTracks].find(t => t.kind === 'captions');
+          return t.activeCues && t.activeCues.length ? t.activeCues[0].text : null; }""",
+        timeout=10,
+        what="an active cue after seeking",
+    )
+    assert active.startswith("Watch how the greeting")
+    page.close()
