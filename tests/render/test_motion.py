@@ -282,3 +282,16 @@ def test_cancelling_a_moving_render_leaves_nothing(gradient_lesson, tmp_path, pa
     assert not out.exists() and partial_outputs(out) == []
     assert list((cache_dir / "tmp").iterdir()) == []
     assert worker_pids(os.getpid()) == []
+
+
+@pytest.mark.parametrize("motion", [MOTION, PAN], ids=["zoom", "pan"])
+def test_the_background_shows_through_a_transparent_moving_image(tmp_path, motion):
+    image = Image.new("RGBA", (2 * W, 2 * H), (0, 0, 0, 0))
+    image.paste((250, 250, 250, 255), (0, 0, W, 2 * H))  # opaque white left half, clear right half
+    (tmp_path / "images").mkdir()
+    image.save(tmp_path / "images" / "half.png")
+    segment = {"image": "images/half.png", "background": "#2050c0", "motion": motion, "duration": 0.5}
+    lesson = write_lesson(tmp_path, [segment])
+    for frame in _generated(lesson, 0):
+        assert np.abs(frame[:, -4:].reshape(-1, 3).mean(axis=0) - (0x20, 0x50, 0xC0)).max() < 3
+        assert frame[:, :4].min() > 240
