@@ -97,17 +97,23 @@ def test_deleting_with_videos_removes_the_sidecars(app, client, factory, alice, 
     assert not any(path.exists() for path in files)
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-def test_captions_show_in_the_browser(app, client, factory, alice, work, browser, live_server):
-    job = captioned_job(app, factory)
-    rendered(client, alice, job, work)
+def open_player(browser, live_server, job):
+    """A new page: alice logs in and sees the job page with its player's captions track."""
     page = browser.new_page()
     page.goto(f"{live_server}/login?next=/jobs/{job.id}")
     page.fill("input[name=email]", "alice@example.com")
     page.fill("input[name=password]", PASSWORD)
     page.click("form[action^='/login'] button[type=submit]")
     page.wait_for_selector("video track[kind=captions]", state="attached")
+    return page
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_captions_show_in_the_browser(app, client, factory, alice, work, browser, live_server):
+    job = captioned_job(app, factory)
+    rendered(client, alice, job, work)
+    page = open_player(browser, live_server, job)
     state = wait_in_page(
         page,
         """() => { const v = document.querySelector('video');
@@ -139,12 +145,7 @@ def test_a_lesson_using_every_key_plays_with_its_captions(
     assert job.lessons == [f"{video_id}/lesson_1"]
     entry = rendered(client, alice, job, work)
     assert entry["captionsPath"].endswith("final.vtt")
-    page = browser.new_page()
-    page.goto(f"{live_server}/login?next=/jobs/{job.id}")
-    page.fill("input[name=email]", "alice@example.com")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form[action^='/login'] button[type=submit]")
-    page.wait_for_selector("video track[kind=captions]", state="attached")
+    page = open_player(browser, live_server, job)
     state = wait_in_page(
         page,
         """() => { const v = document.querySelector('video');

@@ -140,14 +140,18 @@ def test_a_broken_manifest_is_422_naming_lesson_and_field_and_nothing_changes(
     assert response.status_code == 422 and response.json["message"] == "lesson_4: lesson.json is missing."
 
 
-def test_a_lesson_being_rendered_is_not_replaced(app, client, factory, alice, tmp_path):
-    job = factory.job("Course A", lessons=2)
+def queue_first_lesson(client, job, headers) -> None:
     queued = client.post(
         "/video-transform/generate-video",
         json={"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": "v.mp4"},
-        headers=alice,
+        headers=headers,
     )
     assert queued.status_code == 202
+
+
+def test_a_lesson_being_rendered_is_not_replaced(app, client, factory, alice, tmp_path):
+    job = factory.job("Course A", lessons=2)
+    queue_first_lesson(client, job, alice)
     root = Path(app.config["LESSONS_ROOT"])
     before = snapshot(root)
     data = package(lesson_1=lesson_files(tmp_path, "New one"), lesson_2=lesson_files(tmp_path, "New two"))
@@ -331,12 +335,7 @@ def test_what_cannot_sit_beside_the_lessons_is_refused(client, factory, alice, t
 
 def test_shared_files_wait_for_every_render_of_the_video(app, client, factory, alice, tmp_path):
     job = factory.job("Course A", lessons=2)
-    queued = client.post(
-        "/video-transform/generate-video",
-        json={"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": "v.mp4"},
-        headers=alice,
-    )
-    assert queued.status_code == 202
+    queue_first_lesson(client, job, alice)
     root = Path(app.config["LESSONS_ROOT"])
     before = snapshot(root)
     data = make_zip({**{f"lesson_2/{k}": v for k, v in lesson_files(tmp_path).items()}, "notes.txt": b"x"})

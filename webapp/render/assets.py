@@ -10,6 +10,7 @@ FFmpeg reads there), anything else by FFmpeg; clips by FFmpeg.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -139,32 +140,47 @@ def probe_clip(path: Path, where: str) -> ClipInfo:
     """Duration, size and sound of a video clip, or ManifestError."""
     import av
 
-    try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            if not container.streams.video:
-                raise ManifestError(where, "has no video stream")
-            stream = container.streams.video[0]
-            duration = None
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                # The container's duration counts from 0; the clip's from its first picture.
-                start = container.start_time / av.time_base if container.start_time else 0.0
-                duration = container.duration / av.time_base - start
-            width, height = stream.codec_context.width, stream.codec_context.height
-            audio = container.streams.audio
-            channels = (audio[0].codec_context.channels or 1) if audio else 0
-    except ManifestError:
-        raise
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise ManifestError(where, f"not a readable video file ({av_reason(exc)})") from exc
-    except OSError as exc:
-        raise ManifestError(where, f"cannot read ({exc.strerror or exc.__class__.__name__})") from exc
+    with _probe_errors(where, "video"), av.open(str(path), metadata_errors="ignore") as container:
+        if not container.streams.video:
+            raise ManifestError(where, "has no video stream")
+        stream = container.streams.video[0]
+        duration = _seconds(container, stream, from_first_picture=True)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        audio = container.streams.audio
+        channels = (audio[0].codec_context.channels or 1) if audio else 0
     if duration is None or not math.isfinite(duration) or duration <= 0:
         raise ManifestError(where, "length unknown or zero")
     if not width or not height:
         raise ManifestError(where, "the video stream has no picture size")
     return ClipInfo(duration, width, height, channels)
+
+
+def _seconds(container, stream, from_first_picture: bool = False) -> float | None:
+    """A stream's length: its own duration, else its container's (which counts from 0; with
+    `from_first_picture`, from the stream's start instead)."""
+    import av
+
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is None:
+        return None
+    start = container.start_time / av.time_base if from_first_picture and container.start_time else 0.0
+    return container.duration / av.time_base - start
+
+
+@contextlib.contextmanager
+def _probe_errors(where: str, kind: str):
+    """FFmpeg's and the file system's errors while probing, as a ManifestError naming `where`."""
+    import av
+
+    try:
+        yield
+    except ManifestError:
+        raise
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise ManifestError(where, f"not a readable {kind} file ({av_reason(exc)})") from exc
+    except OSError as exc:
+        raise ManifestError(where, f"cannot read ({exc.strerror or exc.__class__.__name__})") from exc
 
 
 def probe_audio(path: Path, where: str) -> tuple[float, int]:
@@ -174,26 +190,18 @@ def probe_audio(path: Path, where: str) -> tuple[float, int]:
         return found
     import av  # imported lazily: scanning lessons without audio stays light
 
-    try:
-        with av.open(str(path), metadata_errors="ignore", options=PROBE_OPTIONS) as container:
-            if not container.streams.audio:
-                raise ManifestError(where, "has no audio stream")
-            stream = container.streams.audio[0]
-            duration = None
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / av.time_base
-            cc = stream.codec_context
-            if duration is not None and cc.name == "opus" and cc.delay and stream.rate:
-                duration -= cc.delay / stream.rate  # Opus pre-skip is not audio
-            channels = cc.channels or 1
-    except ManifestError:
-        raise
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise ManifestError(where, f"not a readable audio file ({av_reason(exc)})") from exc
-    except OSError as exc:
-        raise ManifestError(where, f"cannot read ({exc.strerror or exc.__class__.__name__})") from exc
+    with (
+        _probe_errors(where, "audio"),
+        av.open(str(path), metadata_errors="ignore", options=PROBE_OPTIONS) as container,
+    ):
+        if not container.streams.audio:
+            raise ManifestError(where, "has no audio stream")
+        stream = container.streams.audio[0]
+        duration = _seconds(container, stream)
+        cc = stream.codec_context
+        if duration is not None and cc.name == "opus" and cc.delay and stream.rate:
+            duration -= cc.delay / stream.rate  # Opus pre-skip is not audio
+        channels = cc.channels or 1
     if duration is None or not math.isfinite(duration) or duration <= 0:
         raise ManifestError(where, 'length unknown or zero; give the segment a "duration"')
     return duration, channels
