@@ -187,6 +187,18 @@ def set_segment_audio(profile: str, variant: int) -> None:
 # One measurement (runs in a child interpreter)
 
 
+def _own_peak_kb() -> int | None:
+    """This process's own peak RSS (VmHWM). Linux carries ru_maxrss over from the parent across
+    fork and exec, so a child of a big bench process would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def child(
     variant: str, profile: str, output: Path, cache: Path, processes: int | None, lesson: Path | None = None
 ) -> dict:
@@ -220,11 +232,12 @@ def child(
         extra = moviepy_render(variant, profile, output)
     wall = time.perf_counter() - t0
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = _own_peak_kb() or me.ru_maxrss
     return {
         "wall": wall,
         "cpu": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
-        "rss_mb": max(me.ru_maxrss, kids.ru_maxrss) / 1024,
-        "rss_self_mb": me.ru_maxrss / 1024,
+        "rss_mb": max(own, kids.ru_maxrss) / 1024,
+        "rss_self_mb": own / 1024,
         "rss_children_mb": kids.ru_maxrss / 1024,
         **extra,
     }
