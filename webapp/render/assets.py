@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ManifestError, redact_paths
 
@@ -85,6 +85,15 @@ def _check_image(path: Path, where: str) -> None:
         raise ManifestError(where, f"cannot read image ({exc.strerror or redact_paths(str(exc))})") from exc
     if w < 1 or h < 1:
         raise ManifestError(where, "image has no pixels")
+
+
+def upright(src: Image.Image) -> Image.Image:
+    """An opened image turned upright (its EXIF orientation), in RGB, or RGBA when it has
+    transparency; `src` itself when it already is."""
+    img = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        return img.convert("RGBA")
+    return img.convert("RGB") if img.mode != "RGB" else img
 
 
 class Assets:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from . import yuv
+from .assets import upright
 from .effects import Motion, View
 from .errors import ManifestError
 from .yuv import Planes
@@ -50,11 +51,7 @@ class _Loaded:
         try:
             with Image.open(self.path) as src:
                 src.draft("RGB", (need, need))  # JPEG: decode at a reduced size when that is plenty
-                img = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
-                if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                    img = img.convert("RGBA")
-                elif img.mode != "RGB":
-                    img = img.convert("RGB")
+                img = upright(src)
                 iw, ih = img.size
                 scale = max(width / iw, height / ih)
                 bw, bh = width / scale, height / scale  # the covered part, in image pixels

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import PIL
-from PIL import Image, ImageDraw, ImageOps, features
+from PIL import Image, ImageDraw, features
 
+from .assets import upright
 from .errors import ManifestError
 from .fonts import FONT_DIR, FontChain, FontFace, is_mark, require_raqm
 from .manifest import Manifest, Segment, font_chain
@@ -128,11 +129,7 @@ def _load_background(seg: Segment, width: int, height: int) -> Image.Image:
     try:
         with Image.open(seg.image) as src:
             src.draft("RGB", (width, height))
-            img = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                img = img.convert("RGBA")
-            elif img.mode != "RGB":
-                img = img.convert("RGB")
+            img = upright(src)
             iw, ih = img.size
             scale = max(width / iw, height / ih)
             bw, bh = width / scale, height / scale
@@ -320,7 +317,7 @@ def _code_hash() -> str:
     if _CODE_HASH is None:
         h = hashlib.sha256()
         here = Path(__file__).resolve().parent
-        for name in ("compose.py", "fonts.py", "manifest.py"):
+        for name in ("compose.py", "fonts.py", "manifest.py", "assets.py"):
             h.update((here / name).read_bytes())
         for font in sorted(FONT_DIR.glob("*.ttf")):
             st = font.stat()

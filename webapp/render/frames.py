@@ -182,10 +182,10 @@ class Shown:
 
 @functools.cache
 def code_hash() -> str:
-    """Hash of the code that generates frames (this module, yuv.py, camera.py, clips.py)."""
+    """Hash of the code that generates frames (this module, yuv.py, camera.py, clips.py, assets.upright)."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in ("frames.py", "yuv.py", "camera.py", "clips.py"):
+    for name in ("frames.py", "yuv.py", "camera.py", "clips.py", "assets.py"):
         path = here / name
         if path.exists():
             h.update(path.read_bytes())
