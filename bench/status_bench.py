@@ -83,12 +83,12 @@ def seed(env: dict) -> tuple[str, str]:
     from webapp import create_app
     from webapp.extensions import db
     from webapp.models import Lesson, Render, RenderState, VideoJob, utcnow
-    from webapp.services import accounts, jobs, summary
+    from webapp.services import accounts, jobs, summary, tokens
 
     app = create_app()
     with app.app_context():
         user = accounts.save_user("staff@example.com", "bench-password-1", None, ["Bench course"])
-        _, token = accounts.create_api_token(user, "bench")
+        _, token = tokens.create_api_token(user, "bench")
         course = jobs.find_course("Bench course")
         job = VideoJob(course=course, video_id=uuid.uuid4().hex[:11], title="Bench job")
         db.session.add(job)

@@ -157,10 +157,10 @@ class Factory:
             return SimpleNamespace(id=user.id, email=user.email, password=password, role=role)
 
     def token(self, email: str, name: str = "test") -> str:
-        from webapp.services import accounts
+        from webapp.services import accounts, tokens
 
         with self.app.app_context():
-            _, plain = accounts.create_api_token(accounts.find_user(email), name)
+            _, plain = tokens.create_api_token(accounts.find_user(email), name)
             return plain
 
     def lessons(self, video_id: str, count: int = 2, start: int = 1, **sample) -> list[str]:

@@ -115,11 +115,11 @@ def test_revoked_token_is_refused(app, client, factory):
     job = factory.job("A", lessons=1)
     token = factory.token(user.email)
     assert client.get(status_url(job.id), headers=bearer(token)).status_code == 200
-    from webapp.services import accounts
+    from webapp.services import tokens
 
     with app.app_context():
         row = db.session.scalars(sa.select(ApiToken)).one()
-        assert accounts.revoke_api_token(db.session.get(User, user.id), row.id)
+        assert tokens.revoke_api_token(db.session.get(User, user.id), row.id)
     assert client.get(status_url(job.id), headers=bearer(token)).status_code == 401
 
 

@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from .extensions import csrf, db, login_manager
 from .models import User
-from .services import accounts
+from .services import principals, tokens
 from .views.errors import error_response
 from .views.negotiate import Reply, reply
 
@@ -53,10 +53,16 @@ def load_user(session_id: str) -> User | None:
     age = time.time() - stamp
     if not -60 < age < current_app.config["REMEMBER_COOKIE_DURATION"].total_seconds():
         return None
-    user = db.session.get(User, user_id)
-    if user is None or not user.active or user.session_version != version:
-        return None
-    user.login_stamp = stamp
+
+    def check() -> tuple[User, None] | None:
+        user = db.session.get(User, user_id)
+        if user is None or not user.active or user.session_version != version:
+            return None
+        return user, None
+
+    user = principals.user_for(f"session:{session_id}", check)
+    if user is not None:
+        user.login_stamp = stamp
     return user
 
 
@@ -65,7 +71,7 @@ def load_user_from_request(_request) -> User | None:
     token = bearer_token()
     if not token:
         return None
-    user = accounts.user_for_bearer(
+    user = tokens.user_for_bearer(
         token, current_app.config["SECRET_KEY"], current_app.config["AUTH_TOKEN_TTL"]
     )
     if user is not None:

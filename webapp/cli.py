@@ -18,7 +18,7 @@ from flask.cli import AppGroup, with_appcontext
 from . import embedded_redis, queue
 from .extensions import db
 from .models import Role, VideoJob
-from .services import access, accounts, courses, demo, jobs, messages
+from .services import access, accounts, courses, demo, jobs, messages, tokens
 
 
 class ServiceGroup(AppGroup):
@@ -160,7 +160,7 @@ def create_token(email: str, name: str):
     user = accounts.find_user(email)
     if user is None:
         raise click.ClickException(f"no user with email {email}")
-    _, plain = accounts.create_api_token(user, name)
+    _, plain = tokens.create_api_token(user, name)
     click.echo(f"Token '{name}' for {user.email} (shown only now):")
     click.echo(plain)
 

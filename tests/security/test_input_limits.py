@@ -184,10 +184,10 @@ def test_a_lesson_has_a_bounded_number_of_output_names(app, client, factory):
 
 
 def test_a_user_holds_a_bounded_number_of_tokens(app, client, auth, factory):
-    from webapp.services import accounts
+    from webapp.services import tokens
 
     user = factory.user()
-    for number in range(accounts.TOKENS_PER_USER_MAX):
+    for number in range(tokens.TOKENS_PER_USER_MAX):
         factory.token(user.email, name=f"t{number}")
     auth.login(user.email)
     response = client.post(

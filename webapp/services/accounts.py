@@ -1,25 +1,22 @@
-"""Users, courses and credentials: passwords, set-password links, personal API tokens, signed tokens."""
+"""Users, courses and credentials: passwords and set-password links (bearer tokens: tokens.py)."""
 
 from __future__ import annotations
 
 import hashlib
-import secrets
 from datetime import timedelta
 from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy.orm import joinedload, selectinload
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import Forbidden
 from werkzeug.security import generate_password_hash
 
 from ..extensions import db
-from ..models import ApiToken, Course, Role, User, utcnow
-from . import throttle
+from ..models import Course, Role, User
+from . import principals, throttle
 
-API_TOKEN_PREFIX = "lvt_"
-_SIGNED_TOKEN_SALT = "api-bearer-token"
 # Its own salt: a set-password link is never a bearer token, nor the other way round.
 _SET_PASSWORD_SALT = "set-password-link"
 # A set-password link works once (choosing the password changes what it was signed for), and
@@ -29,8 +26,6 @@ SET_PASSWORD_LINK_INVALID = (
     "This set-password link is not valid: it was used already, it is older than 7 days, "
     "or a newer link replaced it. Ask an administrator for a new one."
 )
-# last_used_at is written at most this often, so polling clients do not write on every call.
-_LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @cache
@@ -49,7 +44,6 @@ def normalize_email(email: str) -> str:
 
 COURSE_NAME_MAX = 120
 # Tokens a user may hold at once (revoked ones do not count).
-TOKENS_PER_USER_MAX = 50
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1000
 
@@ -262,7 +256,7 @@ def _link_serializer() -> URLSafeTimedSerializer:
 
 def set_password_token(user: User) -> str:
     """The token of a set-password link: signed, for this user and their current password hash."""
-    return _link_serializer().dumps({"uid": user.id, "pw": _password_fingerprint(user)})
+    return _link_serializer().dumps({"uid": user.id, "pw": password_fingerprint(user)})
 
 
 def user_for_set_password_token(token: str | None) -> User | None:
@@ -276,9 +270,16 @@ def user_for_set_password_token(token: str | None) -> User | None:
     if not isinstance(data, dict) or type(data.get("uid")) is not int:
         return None
     user = db.session.get(User, data["uid"])
-    if user is None or not user.active or data.get("pw") != _password_fingerprint(user):
+    if user is None or not user.active or data.get("pw") != password_fingerprint(user):
         return None
     return user
+
+
+def password_fingerprint(user: User) -> str:
+    """Changes with the password and with "log out everywhere": what signed links and signed
+    bearer tokens are bound to, so either change invalidates every one issued before."""
+    material = f"{user.password_hash}:{user.session_version}"
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
 class LinkInvalid(ValueError):
@@ -310,91 +311,6 @@ def set_password_with_link(token: str | None, new: str, confirm: str) -> User:
         db.session.rollback()
         raise LinkInvalid()
     db.session.commit()
+    principals.forget(user.id)  # a bulk update: no flush tells principals of it
     db.session.refresh(user)
-    return user
-
-
-def _hash_token(token: str) -> str:
-    # API tokens are 256 random bits: a fast hash is enough, unlike passwords.
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
-    """A new personal token; the plain token is returned once and never stored."""
-    name = " ".join((name or "").split()) or "API token"
-    if len(name) > 100:
-        raise ValueError("token names have at most 100 characters")
-    held = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-    )
-    if held >= TOKENS_PER_USER_MAX:
-        raise ValueError(f"you hold {held} tokens, the most allowed; revoke one you no longer use")
-    plain = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user=user, name=name, token_hash=_hash_token(plain), prefix=plain[:12])
-    db.session.add(token)
-    db.session.commit()
-    return token, plain
-
-
-def list_api_tokens(user: User) -> list[ApiToken]:
-    query = sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
-    return list(db.session.scalars(query))
-
-
-def revoke_api_token(user: User, token_id: int) -> bool:
-    """Revoke one of the user's own tokens; False if there is no such token."""
-    token = db.session.scalars(
-        sa.select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
-    ).one_or_none()
-    if token is None:
-        return False
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
-        db.session.commit()
-    return True
-
-
-def _serializer(secret_key: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret_key, salt=_SIGNED_TOKEN_SALT)
-
-
-def _password_fingerprint(user: User) -> str:
-    # Changing the password, or ending the user's sessions, invalidates every signed token issued before.
-    material = f"{user.password_hash}:{user.session_version}"
-    return hashlib.sha256(material.encode()).hexdigest()[:16]
-
-
-def issue_signed_token(user: User, secret_key: str) -> str:
-    return _serializer(secret_key).dumps({"uid": user.id, "pw": _password_fingerprint(user)})
-
-
-def user_for_bearer(token: str, secret_key: str, max_age: int) -> User | None:
-    """The active user a bearer token stands for: a personal API token or a signed token."""
-    if not token:
-        return None
-    if token.startswith(API_TOKEN_PREFIX):
-        api_token = db.session.scalars(
-            # One statement for the token and its user: every API request runs this.
-            sa.select(ApiToken)
-            .options(joinedload(ApiToken.user))
-            .where(ApiToken.token_hash == _hash_token(token))
-        ).one_or_none()
-        if api_token is None or api_token.revoked or not api_token.user.active:
-            return None
-        now = utcnow()
-        if api_token.last_used_at is None or now - api_token.last_used_at > _LAST_USED_RESOLUTION:
-            api_token.last_used_at = now
-            db.session.commit()
-        return api_token.user
-    try:
-        data = _serializer(secret_key).loads(token, max_age=max_age)
-    except (SignatureExpired, BadSignature):
-        return None
-    if not isinstance(data, dict):
-        return None
-    user = db.session.get(User, data.get("uid"))
-    if user is None or not user.active or data.get("pw") != _password_fingerprint(user):
-        return None
     return user

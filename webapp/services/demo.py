@@ -19,7 +19,7 @@ from flask import Flask
 from ..extensions import db
 from ..models import Role, VideoJob
 from ..render.sample import write_sample_lesson, write_showcase_lesson
-from . import accounts, jobs
+from . import accounts, jobs, tokens
 
 DEMO_COURSE = "Demo course"
 DEMO_EMAIL = "admin@example.com"
@@ -82,8 +82,8 @@ def ensure_demo(app: Flask) -> dict:
     user = accounts.save_user(DEMO_EMAIL, password, Role.ADMIN, [DEMO_COURSE])
 
     token = creds.get("token")
-    if not token or accounts.user_for_bearer(token, app.config["SECRET_KEY"], 0) != user:
-        _, token = accounts.create_api_token(user, "demo")
+    if not token or tokens.user_for_bearer(token, app.config["SECRET_KEY"], 0) != user:
+        _, token = tokens.create_api_token(user, "demo")
 
     course = jobs.find_course(DEMO_COURSE)
     job = db.session.scalars(

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..services import accounts
+from ..services import tokens as bearer_tokens
 from ..services.throttle import Throttled
 from . import forms
 
@@ -148,7 +149,7 @@ def create_token():
     if not form.validate():
         return _tokens_page(form), 422
     try:
-        token, plain = accounts.create_api_token(current_user, form.name.data)
+        token, plain = bearer_tokens.create_api_token(current_user, form.name.data)
     except ValueError as exc:
         flash(str(exc), "error")
         return redirect(url_for("auth.tokens"))
@@ -156,13 +157,15 @@ def create_token():
 
 
 def _tokens_page(form: forms.TokenForm, **context):
-    return render_template("tokens.html", form=form, tokens=accounts.list_api_tokens(current_user), **context)
+    return render_template(
+        "tokens.html", form=form, tokens=bearer_tokens.list_api_tokens(current_user), **context
+    )
 
 
 @bp.post("/account/tokens/<id:token_id>/revoke")
 @login_required
 def revoke_token(token_id: int):
-    if accounts.revoke_api_token(current_user, token_id):
+    if bearer_tokens.revoke_api_token(current_user, token_id):
         flash("Token revoked. Clients using it are refused from now on.", "info")
     else:
         flash("No such token.", "error")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ..models import Course, User
 
 EMAIL_MAX = 254  # as accounts.save_user
-TOKEN_NAME_MAX = 100  # as accounts.create_api_token
+TOKEN_NAME_MAX = 100  # as tokens.create_api_token
 
 _FROM_BODY = object()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, request
 
 from ...auth import csrf_exempt
-from ...services import accounts
+from ...services import accounts, tokens
 from ...services.throttle import Throttled
 from .. import schemas as s
 from ..errors import error_response
@@ -29,5 +29,5 @@ def issue_token(body: dict):
         return response
     if user is None:
         return error_response(401, "Wrong email or password.")
-    token = accounts.issue_signed_token(user, current_app.config["SECRET_KEY"])
+    token = tokens.issue_signed_token(user, current_app.config["SECRET_KEY"])
     return {"accessToken": token, "tokenType": "Bearer", "expiresIn": current_app.config["AUTH_TOKEN_TTL"]}
