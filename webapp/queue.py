@@ -259,15 +259,22 @@ def current_status(job_id: uuid.UUID) -> tuple[int, str] | None:
     return _parse(connection().get(_STATUS.format(job_id)))
 
 
-def cached_status(job_id: uuid.UUID) -> str | None:
-    """The newest status document kept for a job; None when there is none or Redis does not
-    answer (the caller computes it: status pages keep answering without Redis)."""
+def cached_status(job_id: uuid.UUID) -> tuple[int, str] | None:
+    """The newest (version, status document) kept for a job; None when there is none or Redis
+    does not answer (the caller computes it: status pages keep answering without Redis)."""
     try:
-        found = current_status(job_id)
+        return current_status(job_id)
     except RedisError as exc:
         log.warning("status document not read job_id=%s error=%s", job_id, exc)
         return None
-    return found[1] if found else None
+
+
+def forget_status(job_id: uuid.UUID) -> None:
+    """Drop a deleted job's kept status document (its version stays: versions never go back)."""
+    try:
+        connection().delete(_STATUS.format(job_id))
+    except RedisError as exc:
+        log.warning("status document not dropped job_id=%s error=%s", job_id, exc)
 
 
 def keep_status(job_id: uuid.UUID, document: str) -> None:

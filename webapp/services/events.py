@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 import sqlalchemy as sa
 
@@ -30,9 +31,16 @@ def document(job: VideoJob) -> str:
     return json.dumps(summary.status(job).as_json(), separators=(",", ":"))
 
 
+def kept_document(job_id: uuid.UUID) -> tuple[int, str] | None:
+    """The job's status document as last published, with its version; None when none is kept
+    or Redis does not answer."""
+    return queue.cached_status(job_id)
+
+
 def cached_document(job: VideoJob) -> str:
     """The job's status document as last published; computed (and kept) when none is kept."""
-    text = queue.cached_status(job.id)
+    kept = queue.cached_status(job.id)
+    text = kept[1] if kept else None
     if text is None:
         text = document(job)
         queue.keep_status(job.id, text)

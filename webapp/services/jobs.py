@@ -151,8 +151,10 @@ def delete_job(job: VideoJob, *, delete_videos: bool = False) -> None:
     finished = [r for r in rows if r.state == RenderState.COMPLETED] if delete_videos else []
     outputs = [path for r in finished for path in storage.render_files(r)]
     db.session.execute(sa.delete(Render).where(Render.job_id == locked.id))
+    job_id = locked.id
     db.session.delete(locked)
     db.session.commit()
+    queue.forget_status(job_id)  # polls of it find no kept document and answer 404
     for rq_job_id in queued:
         queue.cancel_job(rq_job_id)
     for path in outputs:

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from ..models import VideoGenerationStatus
 from ..services import access, jobs, lessons, messages, renders, summary, uploads
 from ..services.packages import PackageError
-from . import forms, markdown, rest
+from . import forms, markdown, panel, rest
 from .negotiate import Reply, reply
 from .params import MAX_PAGE, query_int
 
@@ -205,7 +205,7 @@ def upload_lessons(job_id: str):
 def _after_action(job, message: str, category: str = "info"):
     """htmx gets the status panel back with the message in it; a plain form post, a redirect."""
     if reply() is Reply.FRAGMENT:
-        return render_template("_status.html", state=summary.status(job), job=job, notice=(category, message))
+        return panel.render(job, notice=(category, message))
     flash(message, category)
     return redirect(url_for("pages.job_detail", job_id=job.id))
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from flask import abort, current_app, make_response, render_template, request, send_file
+from flask import abort, current_app, make_response, request, send_file
 from flask_login import current_user, login_required
+from werkzeug.exceptions import NotFound
 
 from ...models import SIDECAR_KINDS
-from ...services import access, events, renders, storage, summary
+from ...services import access, events, renders, storage
+from .. import panel
 from .. import schemas as s
 from ..negotiate import VARY, Reply, reply
 from ..serializers import status_url
@@ -61,16 +63,23 @@ def generate_video(body: dict):
 @errors(404)
 def generation_status(job_id):
     """The generation status of a job."""
-    job = access.get_job_or_404(job_id, current_user)
+    # Answered from what this process remembers and the document kept in Redis: no query
+    # while the job's status is kept (principals.py, events.py).
+    if not access.job_in_reach(job_id, current_user):
+        raise NotFound("No such video job.")
+    kept = events.kept_document(job_id)
+
+    def load_job():
+        return access.get_job_or_404(job_id, current_user)
+
     if reply(offers_html=True) is Reply.JSON:
-        # The document every status change publishes (its shape is GenerationStatus, tested):
-        # a Redis read instead of the queries that build it; its hash is the ETag.
-        response = current_app.response_class(events.cached_document(job), mimetype="application/json")
-        response.set_etag(hashlib.blake2b(response.get_data(), digest_size=16).hexdigest())
+        text = kept[1] if kept else events.cached_document(load_job())
+        response = current_app.response_class(text, mimetype="application/json")
+        response.set_etag(hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
         response.headers["Cache-Control"] = "private, no-cache"
         response.make_conditional(request)
     else:
-        response = make_response(render_template("_status.html", state=summary.status(job), job=job))
+        response = make_response(panel.polled(job_id, kept[0] if kept else None, load_job))
         response.headers["Cache-Control"] = "no-store"
     response.vary.update(VARY)
     return response
