@@ -28,3 +28,13 @@ def post_request(worker, req, environ, resp):
         import gevent
 
         gevent.sleep(0)
+
+
+def worker_exit(server, worker):
+    """Add the status answers this worker counted but not yet added to the shared metrics."""
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "app_context"):
+        from webapp import metrics
+
+        with app.app_context():
+            metrics.flush_status_counts()

@@ -1,17 +1,20 @@
 """Metrics for operators, in Prometheus' text format (prometheus-client).
 
-Renders run on worker machines and requests on several web processes, so nothing is counted
-in one process's memory: events are added up in Redis hashes (one HINCRBYFLOAT per event,
-shared by every process and machine), and the database and RQ (through queue.py) are read
+Renders run on worker machines and requests on several web processes, so events are added up
+in Redis hashes shared by every process and machine (one HINCRBYFLOAT per event; status answers
+in batches, at most a second late), and the database and RQ (through queue.py) are read
 at scrape time. A Redis that does not answer loses a count, never a request or a render.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Iterator
 
 import sqlalchemy as sa
+from flask import current_app
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from redis.exceptions import RedisError
@@ -61,8 +64,39 @@ def render_finished(seconds: float | None, frames: int | None) -> None:
         _observe("render_fps", RENDER_FPS_BUCKETS, frames / seconds)
 
 
+# Status answers are the hottest path there is (every poll of every client): each process counts
+# them in memory and adds them to Redis in one round trip at most once a second (at its next
+# answer after that second, at a scrape, and when a gunicorn worker exits), not one per poll.
+_STATUS_FLUSH_SECONDS = 1.0
+
+
+def _status_counts() -> dict:
+    return current_app.extensions.setdefault("lvt_status_counts", {"counts": Counter(), "flushed": 0.0})
+
+
 def status_request(face: str, code: int) -> None:
-    _hincr("status_requests", f"{face}:{code}")
+    state = _status_counts()
+    state["counts"][f"{face}:{code}"] += 1
+    if time.monotonic() - state["flushed"] >= _STATUS_FLUSH_SECONDS:
+        flush_status_counts()
+
+
+def flush_status_counts() -> None:
+    """Add the status answers this process counted since its last flush to the shared counts."""
+    state = _status_counts()
+    state["flushed"] = time.monotonic()
+    counts = dict(state["counts"])
+    if not counts:
+        return
+    state["counts"].subtract(counts)  # what arrives meanwhile stays counted for the next flush
+    state["counts"] = +state["counts"]
+    try:
+        pipe = queue.connection().pipeline(transaction=False)
+        for field, amount in counts.items():
+            pipe.hincrbyfloat(PREFIX + "status_requests", field, amount)
+        pipe.execute()
+    except RedisError as exc:
+        log.debug("status answers not counted error=%s", exc)
 
 
 def webhook_delivery(result: str) -> None:
@@ -123,6 +157,7 @@ class Collector:
         workers = GaugeMetricFamily("lvt_workers", "RQ workers alive")
         workers.add_metric([], queue.workers_alive())
         yield workers
+        flush_status_counts()
         status = CounterMetricFamily(
             "lvt_status_requests", "Status endpoint answers, by face and code", labels=["face", "code"]
         )
