@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -32,6 +33,7 @@ def build_app(config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(settings.build(Path(app.instance_path), config))
     app.json.sort_keys = False  # keep the API's documented key order
+    app.session_interface = SessionInterface()
     if app.config.get("PROXY_FIX_X_FOR"):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(app.config["PROXY_FIX_X_FOR"]), x_proto=1)
 
@@ -42,6 +44,21 @@ def build_app(config: dict | None = None) -> Flask:
     register_commands(app)
     headers.init_app(app)
     return app
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions with the signer made once per secret key, not on every
+    request (a poll's session is read on each request, mostly to find none)."""
+
+    def get_signing_serializer(self, app: Flask):
+        kept = app.extensions.get("lvt_session_signer")
+        if kept is None or kept[0] != (app.secret_key, app.config.get("SECRET_KEY_FALLBACKS")):
+            signer = super().get_signing_serializer(app)
+            kept = app.extensions["lvt_session_signer"] = (
+                (app.secret_key, app.config.get("SECRET_KEY_FALLBACKS")),
+                signer,
+            )
+        return kept[1]
 
 
 @event.listens_for(Engine, "connect")

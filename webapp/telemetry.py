@@ -37,6 +37,8 @@ def _user_id() -> str:
 
 def _finish(response):
     response.headers["X-Request-ID"] = request_id()
+    if not log.isEnabledFor(logging.INFO):
+        return response  # the line would be dropped: do not spend a poll's time building it
     elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
     args = request.view_args or {}
     fields = {
