@@ -125,3 +125,31 @@ def test_the_shared_panel_carries_each_askers_own_csrf_token(app, factory, auth)
     for html, token in panels.values():
         assert html.count(token) == html.count('name="csrf_token"') > 0
         assert panel._MARKER not in html
+
+
+def test_a_job_moved_to_another_course_leaves_the_old_courses_reach(app, client, factory):
+    from webapp.extensions import db
+    from webapp.models import Course, VideoJob
+    from webapp.services import accounts, jobs
+
+    old_member = factory.user(courses=["Old"])
+    new_member = factory.user(courses=["New"])
+    first, second = factory.job("Old", lessons=1), factory.job("Old", lessons=1)
+    old_headers = bearer(factory.token(old_member.email))
+    new_headers = bearer(factory.token(new_member.email))
+    for job in (first, second):
+        assert client.get(STATUS.format(job.id), headers=old_headers).status_code == 200
+        assert client.get(STATUS.format(job.id), headers=new_headers).status_code == 404
+    # Moved by this process (an admin on the job page): at once.
+    with app.app_context():
+        new = accounts.get_or_create_course("New")
+        jobs.move_job(None, db.session.get(VideoJob, uuid.UUID(first.id)), new)
+    assert client.get(STATUS.format(first.id), headers=old_headers).status_code == 404
+    assert client.get(STATUS.format(first.id), headers=new_headers).status_code == 200
+    # Moved by another process: within 5 s.
+    with app.app_context():
+        new_id = db.session.scalars(sa.select(Course.id).where(Course.name == "New")).one()
+    job_id = uuid.UUID(second.id)
+    _behind_the_apps_back(app, sa.update(VideoJob).where(VideoJob.id == job_id).values(course_id=new_id))
+    assert _seconds_until(client, STATUS.format(second.id), old_headers, 404) <= WITHIN
+    assert client.get(STATUS.format(second.id), headers=new_headers).status_code == 200

@@ -4,14 +4,14 @@ A course team's browsers and integrators' loops poll a job's status several time
 the same credentials; checking them (and the asker's courses) in the database on every poll is
 most of what a poll costs. So each process remembers, for at most `SECONDS`:
 
-- which user a credential (a bearer token, a session's login id) stands for, and
-- which courses a user belongs to;
+- which user a credential (a bearer token, a session's login id) stands for,
+- which courses a user belongs to, and
+- which course a job belongs to.
 
-and, for good, which course a job belongs to (a job never changes course). A token revoked, a
-user deactivated or demoted, a password changed, a membership removed: every process stops
-honouring the old answer within `SECONDS`; the process that made the change, at once (its
-flushes forget what they touched). A deleted job is caught by its status document, which the
-deletion removes.
+A token revoked, a user deactivated or demoted, a password changed, a membership removed, a job
+moved to another course: every process stops honouring the old answer within `SECONDS`; the
+process that made the change, at once (its flushes forget what they touched). A deleted job is
+caught at once by its status document, which the deletion removes.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ class _Memory:
         deadline = time.monotonic() + SECONDS
         self._entries[key] = (deadline if until is None else min(deadline, until), user_id, value)
 
+    def forget_key(self, key: Any) -> None:
+        self._entries.pop(key, None)
+
     def forget(self, user_id: int | None = None) -> None:
         """Forget what is known about one user (None: everyone)."""
         if user_id is None:
@@ -66,7 +69,7 @@ class _Known:
     def __init__(self) -> None:
         self.credentials = _Memory()  # credential key -> the user's column values
         self.memberships = _Memory()  # user id -> frozenset of course ids
-        self.job_courses: dict[uuid.UUID, int] = {}
+        self.job_courses = _Memory()  # job id -> course id
 
 
 def _known() -> _Known:
@@ -114,15 +117,14 @@ def course_ids(user: User) -> frozenset[int]:
 
 
 def job_course(job_id: uuid.UUID) -> int | None:
-    """The course of a job; None when there is no such job (not remembered: it may come)."""
+    """The course of a job (remembered for SECONDS: an admin may move a job to another course);
+    None when there is no such job."""
     job_courses = _known().job_courses
     course = job_courses.get(job_id)
     if course is None:
         course = db.session.scalar(sa.select(VideoJob.course_id).where(VideoJob.id == job_id))
         if course is not None:
-            if len(job_courses) >= _MOST:
-                job_courses.clear()
-            job_courses[job_id] = course
+            job_courses.put(job_id, 0, course)
     return course
 
 
@@ -143,8 +145,8 @@ def _forget_what_changed(session, _context) -> None:
             _known().memberships.forget()  # its members changed, or it went
         elif isinstance(obj, ApiToken) and (obj in session.deleted or _changed(obj, "revoked_at")):
             forget(obj.user_id)
-        elif isinstance(obj, VideoJob) and obj in session.deleted:
-            _known().job_courses.pop(obj.id, None)
+        elif isinstance(obj, VideoJob):  # moved to another course, or deleted
+            _known().job_courses.forget_key(obj.id)
 
 
 def _changed(obj, attribute: str) -> bool:
