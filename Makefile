@@ -14,7 +14,7 @@ INSTANCE ?= instance
 APT_RUNTIME := libfribidi0
 APT_TEST := chromium
 
-.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion bench-streams bench-status clean
+.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion bench-streams bench-status bench-throughput clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,10 @@ bench-streams: install-dev
 # Status polling (JSON, fragment, 304) against a bare Flask endpoint, SQLite and PostgreSQL (wrk).
 bench-status: install-dev
 	$(BIN)/python bench/status_bench.py $(BENCH_ARGS)
+
+# 8 lessons of 60 s 1080p30 by 1, 2 and 4 workers, RENDER_PROCESSES 1 and 2: lessons per minute.
+bench-throughput: install-dev
+	$(BIN)/python bench/throughput_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
