@@ -322,3 +322,49 @@ def live_server(app):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """SeaweedFS on loopback ports for the whole session, and boto3's standard variables
+    (AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, keys) pointing at it, as ops would set them."""
+    from . import seaweed
+
+    server = seaweed.start(tmp_path_factory.mktemp("seaweed"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ENDPOINT_URL", server.endpoint)
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        env.setenv("AWS_ACCESS_KEY_ID", "test-key")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            env.delenv(name, raising=False)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_server) -> str:
+    """A bucket on the test server, ready for writes (the first can come before the volume
+    server has joined the master: retried until one goes through)."""
+    from webapp.storage import StoreUnavailable
+    from webapp.storage.s3 import S3Store
+
+    store = S3Store("lvt-test")
+    wait_for(lambda: _try(store.create_bucket, StoreUnavailable), 30, "the S3 server to accept a bucket")
+
+    def write_once():
+        store.client.put_object(Bucket=store.bucket, Key="ready", Body=b"ready")
+        store.client.delete_object(Bucket=store.bucket, Key="ready")
+
+    wait_for(lambda: _try(write_once, Exception), 30, "the S3 server to accept a write")
+    return "lvt-test"
+
+
+def _try(action, transient) -> bool:
+    try:
+        action()
+    except transient:
+        return False
+    return True

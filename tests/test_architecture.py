@@ -99,6 +99,12 @@ def test_the_renderer_knows_nothing_of_the_app(module):
     assert not _external(module) & {"flask", "flask_login", "sqlalchemy", "rq", "redis", "werkzeug"}
 
 
+@pytest.mark.parametrize("module", _in("webapp.storage"))
+def test_the_stores_know_nothing_of_the_app(module):
+    assert not {i for i in GRAPH[module] if not i.startswith("webapp.storage")}
+    assert not _external(module) & {"flask", "flask_login", "sqlalchemy", "rq", "redis", "werkzeug"}
+
+
 @pytest.mark.parametrize("module", _in("webapp.services"))
 def test_services_import_no_views_tasks_or_request_state(module):
     assert not {i for i in GRAPH[module] if i.startswith(("webapp.views", "webapp.tasks", "webapp.cli"))}

@@ -75,7 +75,10 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 def register_extensions(app: Flask) -> None:
     from . import auth
-    from .services import events  # noqa: F401 - its commit hooks publish status documents
+    from .services import (
+        events,  # noqa: F401 - its commit hooks publish status documents
+        storage,
+    )
 
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     engine_options = (
@@ -92,6 +95,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
 
     auth.init_app(app)
+    storage.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

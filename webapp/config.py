@@ -11,6 +11,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from .storage import local_roots
+
 # Settings taken from the environment as they are (strings) when present.
 _ENV_STRINGS = (
     "SECRET_KEY",
@@ -18,6 +20,7 @@ _ENV_STRINGS = (
     "REDIS_URL",
     "LESSONS_ROOT",
     "VIDEOS_ROOT",
+    "STORAGE_URL",
     "RENDER_CACHE_DIR",
     "LOGIN_RATE_LIMIT",
     "RENDER_PRESET",
@@ -56,6 +59,9 @@ def defaults(instance_path: Path) -> dict:
         "REDIS_URL": "",  # empty: start the embedded Redis under the instance folder
         "LESSONS_ROOT": str(instance_path / "lessons"),
         "VIDEOS_ROOT": str(instance_path / "videos"),
+        # Where media is kept: unset → the two folders above; file:///path → path/lessons and
+        # path/videos; s3://bucket/prefix → object storage (not wired into the app yet).
+        "STORAGE_URL": "",
         "RENDER_CACHE_DIR": str(instance_path / "render-cache"),
         "RENDER_CACHE_MAX_BYTES": 2 * 1024**3,
         "RENDER_PROCESSES": 2,
@@ -175,6 +181,9 @@ def build(instance_path: Path, overrides: dict | None = None) -> dict:
     settings.update(overrides or {})
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = instance_secret_key(instance_path)
+    roots = local_roots(settings.get("STORAGE_URL"))
+    if roots:  # file:///path names both folders
+        settings["LESSONS_ROOT"], settings["VIDEOS_ROOT"] = (str(root) for root in roots)
     settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
     # The remember-me cookie follows the session cookie's settings.
     settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]

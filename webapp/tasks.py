@@ -25,7 +25,7 @@ from .extensions import db
 from .models import ErrorKind
 from .render import Cancelled, ManifestError, RenderError, RenderSettings, TransientRenderError
 from .render import render_lesson as render_video
-from .services import lifecycle, progress, recovery, uploads, webhooks
+from .services import lifecycle, progress, recovery, storage, uploads, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -177,11 +177,13 @@ def _sidecars(result) -> dict:
 
 
 def sweep_uploads():
-    """Periodic: remove staging folders of uploads that died half way (a day old)."""
+    """Periodic: remove staging folders of uploads that died half way, and temporary keys of
+    uploads to the store that never finished (a day old)."""
     removed = uploads.sweep_stale(Path(current_app.config["LESSONS_ROOT"]))
-    if removed:
-        log.info("upload staging swept folders=%s", removed)
-    return removed
+    temporaries = storage.sweep_temporaries()
+    if removed or temporaries:
+        log.info("upload staging swept folders=%s temporaries=%s", removed, temporaries)
+    return removed + temporaries
 
 
 def register_cron(scheduler: CronScheduler, app: Flask) -> None:

@@ -149,7 +149,7 @@ def delete_job(job: VideoJob, *, delete_videos: bool = False) -> None:
     rows = list(db.session.scalars(sa.select(Render).where(Render.job_id == locked.id)))
     queued = [r.rq_job_id for r in rows if r.state == RenderState.QUEUED]
     finished = [r for r in rows if r.state == RenderState.COMPLETED] if delete_videos else []
-    outputs = [path for r in finished for path in storage.render_files(r)]
+    outputs = [key for r in finished for key in storage.render_keys(r)]
     db.session.execute(sa.delete(Render).where(Render.job_id == locked.id))
     job_id = locked.id
     db.session.delete(locked)
@@ -157,8 +157,7 @@ def delete_job(job: VideoJob, *, delete_videos: bool = False) -> None:
     queue.forget_status(job_id)  # polls of it find no kept document and answer 404
     for rq_job_id in queued:
         queue.cancel_job(rq_job_id)
-    for path in outputs:
-        path.unlink(missing_ok=True)
+    storage.delete_keys(outputs)
 
 
 @dataclass(frozen=True)

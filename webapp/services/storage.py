@@ -1,45 +1,76 @@
-"""Where lessons and videos live on disk: every path confined to its root."""
+"""The app's media: its store (STORAGE_URL), and the local paths renders read and write.
+
+Keys follow the contract (``lessons/<videoId>/lesson_<n>/…``, ``videos/<lessonPath>/<file>``);
+webapp.storage does the work, with every key confined to its area. The renderer still gets
+local paths (LESSONS_ROOT, VIDEOS_ROOT): what is left to do for object storage is written in
+ARCHITECTURE.md, "Storage: what is done, what is next".
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from flask import current_app
+from flask import Flask, current_app
 
 from ..models import SIDECAR_KINDS, Render
 from ..render import partial_outputs
+from ..storage import LocalStore, Store, StoreError, open_store
+from ..storage.local import confined
 
 log = logging.getLogger(__name__)
+STALE_TEMPORARY_SECONDS = 24 * 3600  # an upload of a video takes minutes; a day-old temporary is dead
 
 
-def _inside(root: Path, relative: str, what: str) -> Path:
-    base = Path(root).resolve()
-    target = (base / relative).resolve()
-    if not target.is_relative_to(base) or target == base:
-        raise ValueError(f"{what} {relative!r} leaves its folder")
-    return target
+def init_app(app: Flask) -> None:
+    store = open_store(app.config.get("STORAGE_URL"), app.config["LESSONS_ROOT"], app.config["VIDEOS_ROOT"])
+    if not isinstance(store, LocalStore):
+        raise RuntimeError(
+            f"STORAGE_URL={app.config['STORAGE_URL']}: object storage is not wired into renders, "
+            "uploads and downloads yet; leave STORAGE_URL unset or file:///path "
+            "(ARCHITECTURE.md, 'Storage: what is done, what is next')"
+        )
+    app.extensions["store"] = store
+
+
+def store() -> Store:
+    return current_app.extensions["store"]
 
 
 def lesson_dir(lessons_root: Path, lesson_path: str) -> Path:
     """The folder of a lesson path ("<videoId>/lesson_<n>"), refusing anything outside LESSONS_ROOT."""
-    return _inside(lessons_root, lesson_path, "lesson path")
+    return confined(lessons_root, "lessons", lesson_path, "lesson path")
 
 
 def video_file(videos_root: Path, output_path: str) -> Path:
     """Where a render's output lives: VIDEOS_ROOT/<lessonPath>/<file> for "videos/<lessonPath>/<file>"."""
-    return _inside(videos_root, output_path.removeprefix("videos/"), "output path")
+    return confined(videos_root, "videos", output_path.removeprefix("videos/"), "output path")
 
 
 def render_output(render: Render) -> Path:
     return video_file(Path(current_app.config["VIDEOS_ROOT"]), render.output_path)
 
 
-def render_files(render: Render) -> list[Path]:
-    """The video and the files written beside it (poster, chapters, captions)."""
-    root = Path(current_app.config["VIDEOS_ROOT"])
+def render_keys(render: Render) -> list[str]:
+    """The keys of the video and of the files written beside it (poster, chapters, captions)."""
     sidecars = [render.sidecar_path(kind) for kind in SIDECAR_KINDS]
-    return [render_output(render)] + [video_file(root, path) for path in sidecars if path]
+    return [render.output_path] + [path for path in sidecars if path]
+
+
+def delete_keys(keys: list[str]) -> int:
+    """Remove these objects from the store; best effort (the rows are already gone)."""
+    removed = 0
+    for key in keys:
+        try:
+            removed += store().delete(key)
+        except (StoreError, ValueError) as exc:
+            log.warning("could not delete a stored file key=%s error=%s", key, exc)
+    return removed
+
+
+def sweep_temporaries(older_than: float = STALE_TEMPORARY_SECONDS) -> int:
+    """Remove uploads to the store that never finished (temporary keys a day old)."""
+    return store().sweep_temporaries(older_than)
 
 
 def render_lesson_dir(render: Render) -> Path:
