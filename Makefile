@@ -14,7 +14,7 @@ INSTANCE ?= instance
 APT_RUNTIME := libfribidi0
 APT_TEST := chromium
 
-.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion bench-streams bench-status clean
+.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion bench-streams bench-status bench-scaleout clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,11 @@ bench-streams: install-dev
 # Status polling (JSON, fragment, 304) against a bare Flask endpoint, SQLite and PostgreSQL (wrk).
 bench-status: install-dev
 	$(BIN)/python bench/status_bench.py $(BENCH_ARGS)
+
+# Two simulated machines render a 20-lesson Generate all on PostgreSQL + the Redis server
+# (127.0.0.1:6379 db 9); one is SIGKILLed half way (BENCH_PG_ADMIN / BENCH_REDIS_URL to change).
+bench-scaleout: install-dev
+	$(BIN)/python bench/scaleout_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
