@@ -14,7 +14,8 @@ INSTANCE ?= instance
 APT_RUNTIME := libfribidi0
 APT_TEST := chromium
 
-.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion bench-streams bench-status bench-throughput clean
+.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion \
+  bench-streams bench-status bench-throughput bench-scaleout clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +89,11 @@ bench-status: install-dev
 # 8 lessons of 60 s 1080p30 by 1, 2 and 4 workers, RENDER_PROCESSES 1 and 2: lessons per minute.
 bench-throughput: install-dev
 	$(BIN)/python bench/throughput_bench.py $(BENCH_ARGS)
+
+# Two simulated machines render a 20-lesson Generate all on PostgreSQL + the Redis server
+# (127.0.0.1:6379 db 9); one is SIGKILLed half way (BENCH_PG_ADMIN / BENCH_REDIS_URL to change).
+bench-scaleout: install-dev
+	$(BIN)/python bench/scaleout_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -7,11 +7,8 @@ throwaway database it creates next to the one named, so it never touches data.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import uuid
 from pathlib import Path
@@ -26,7 +23,7 @@ from webapp import create_app, embedded_redis
 from webapp.config import database_uri
 from webapp.extensions import db
 
-from .helpers import PASSWORD, ROOT, Auth, base_config, subprocess_env, wait_for
+from .helpers import PASSWORD, Auth, Processes, base_config, wait_for
 
 
 def pytest_report_header(config):
@@ -197,68 +194,6 @@ class Factory:
 @pytest.fixture
 def factory(app):
     return Factory(app)
-
-
-class Processes:
-    """`flask worker` and `flask cron` subprocesses, each in a process group of its own so a
-    test can kill a worker with everything it started (work horse, scheduler), like a lost machine."""
-
-    def __init__(self, config: dict, log_dir: Path):
-        self.config = config
-        self.log_dir = log_dir
-        self.procs: list[subprocess.Popen] = []
-
-    def _start(self, name: str, args: list[str], **env) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}-{len(self.procs)}.log", "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-            cwd=ROOT,
-            env=subprocess_env(self.config, **env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        proc.log_path = log.name
-        self.procs.append(proc)
-        return proc
-
-    def worker(self, *queues: str, wait: bool = True, **env) -> subprocess.Popen:
-        from rq import Worker
-
-        args = ["worker", *[arg for q in queues for arg in ("--queue", q)]]
-        redis = Redis.from_url(self.config["REDIS_URL"])
-        before = len(Worker.all(connection=redis))
-        proc = self._start("worker", args, **env)
-        if wait:
-            wait_for(
-                lambda: len(Worker.all(connection=redis)) > before, 30, f"worker to start ({proc.log_path})"
-            )
-        return proc
-
-    def cron(self, **env) -> subprocess.Popen:
-        return self._start("cron", ["cron"], **env)
-
-    @staticmethod
-    def kill(proc: subprocess.Popen) -> None:
-        """SIGKILL the process and everything it started, as if its machine were gone.
-
-        RQ's work horse puts itself in a process group of its own, so killing the
-        worker's group would leave it running: kill the whole tree instead."""
-        import psutil
-
-        try:
-            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return
-        for member in tree:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                member.kill()
-        proc.wait(timeout=30)  # SIGKILL cannot be ignored; the orphans are reaped by init
-
-    def stop_all(self) -> None:
-        # No graceful shutdown needed: each test starts from an empty Redis and database.
-        for proc in self.procs:
-            self.kill(proc)
 
 
 @pytest.fixture

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -57,6 +60,118 @@ def wait_for(predicate, timeout: float, what: str = "condition", interval: float
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+class Processes:
+    """`flask worker` and `flask cron` subprocesses, each in a process group of its own so a
+    test can kill a worker with everything it started (work horse, scheduler), like a lost machine.
+
+    `machine(name)` gives the processes of another "machine": the same database, Redis,
+    LESSONS_ROOT and VIDEOS_ROOT, but its own instance folder, RENDER_CACHE_DIR, working
+    directory and TMPDIR, all under `log_dir/name`."""
+
+    def __init__(self, config: dict, log_dir: Path, cwd: Path = ROOT, env: dict | None = None):
+        self.config = config
+        self.log_dir = log_dir
+        self.cwd = cwd
+        self.env = env or {}
+        self.procs: list[subprocess.Popen] = []
+        self.machines: list[Processes] = []
+
+    def machine(self, name: str) -> Processes:
+        home = self.log_dir / name
+        for folder in ("instance", "cache", "tmp"):
+            (home / folder).mkdir(parents=True, exist_ok=True)
+        config = {**self.config, "INSTANCE_PATH": home / "instance", "RENDER_CACHE_DIR": home / "cache"}
+        # Run from its own folder: `wsgi` is found through PYTHONPATH, nothing through the cwd.
+        env = {**self.env, "TMPDIR": home / "tmp", "PYTHONPATH": ROOT}
+        machine = Processes(config, home, cwd=home, env=env)
+        self.machines.append(machine)
+        return machine
+
+    def _start(self, name: str, args: list[str], **env) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}-{len(self.procs)}.log", "w")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+            cwd=self.cwd,
+            env=subprocess_env(self.config, **{**self.env, **env}),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        proc.log_path = log.name
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, *queues: str, wait: bool = True, **env) -> subprocess.Popen:
+        from redis import Redis
+        from rq import Worker
+
+        args = ["worker", *[arg for q in queues for arg in ("--queue", q)]]
+        redis = Redis.from_url(self.config["REDIS_URL"])
+        proc = self._start("worker", args, **env)
+        if wait:
+            wait_for(
+                lambda: any(w.pid == proc.pid for w in Worker.all(connection=redis)),
+                30,
+                f"worker to start ({proc.log_path})",
+            )
+        return proc
+
+    def cron(self, **env) -> subprocess.Popen:
+        return self._start("cron", ["cron"], **env)
+
+    @staticmethod
+    def kill(proc: subprocess.Popen) -> None:
+        """SIGKILL the process and everything it started, as if its machine were gone.
+
+        RQ's work horse puts itself in a process group of its own, so killing the
+        worker's group would leave it running: kill the whole tree instead."""
+        import psutil
+
+        try:
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        for member in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        proc.wait(timeout=30)  # SIGKILL cannot be ignored; the orphans are reaped by init
+
+    def stop_all(self) -> None:
+        """SIGKILL every process of this machine (and of the machines made from it), together."""
+        import psutil
+
+        procs = self.every_process()
+        tree = []
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                tree += [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        for member in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        for proc in procs:
+            proc.wait(timeout=30)
+
+    def every_process(self) -> list[subprocess.Popen]:
+        return self.procs + [proc for machine in self.machines for proc in machine.every_process()]
+
+
+def decode(path: Path) -> dict:
+    """What PyAV finds in a video file: codecs, size, duration (s) and the frames it decodes."""
+    import av
+
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0]
+        return {
+            "video_codec": video.codec_context.name,
+            "audio_codec": audio.codec_context.name,
+            "pix_fmt": video.codec_context.pix_fmt,
+            "size": (video.codec_context.width, video.codec_context.height),
+            "duration": float(container.duration) / av.time_base,
+            "frames": sum(1 for _ in container.decode(video=0)),
+        }
 
 
 # A JavaScript function's source: `() => …`, `x => …`, `async (…) => …` or `function …`.

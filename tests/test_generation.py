@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-import av
 import pytest
 import sqlalchemy as sa
 from redis import Redis
@@ -15,9 +14,8 @@ from rq import Queue
 from webapp.extensions import db
 from webapp.models import Render
 from webapp.render import partial_outputs
-from webapp.tasks import REAP_INTERVAL
 
-from .helpers import bearer, wait_for
+from .helpers import bearer, decode, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -56,20 +54,6 @@ def api(client, factory):
             )
 
     return Api()
-
-
-def decode(path: Path) -> dict:
-    with av.open(str(path)) as container:
-        video = container.streams.video[0]
-        audio = container.streams.audio[0]
-        return {
-            "video_codec": video.codec_context.name,
-            "audio_codec": audio.codec_context.name,
-            "pix_fmt": video.codec_context.pix_fmt,
-            "size": (video.codec_context.width, video.codec_context.height),
-            "duration": float(container.duration) / av.time_base,
-            "frames": sum(1 for _ in container.decode(video=0)),
-        }
 
 
 def video_path(app, output_path: str) -> Path:
@@ -189,7 +173,7 @@ def test_sigkill_mid_render_is_declared_lost_and_retried(app, api, factory, proc
     # Declared lost by the reaper's clock: at most LOST_RENDER_SECONDS after the last heartbeat,
     # plus one reaper interval (whatever this machine's load did to the test's own pace).
     silent = datetime.fromisoformat(lost["finishedAt"]) - datetime.fromisoformat(lost["heartbeatAt"])
-    assert silent.total_seconds() <= lost_after + 2 * REAP_INTERVAL
+    assert silent.total_seconds() <= lost_after + 2 * app.config["REAP_INTERVAL_SECONDS"]
     assert lost["error"]["kind"] == "worker_lost" and "stopped responding" in lost["error"]["message"]
     output = video_path(app, lost["outputPath"])
     assert not output.exists() and partial_outputs(output) == []

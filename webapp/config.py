@@ -35,6 +35,8 @@ _ENV_INTS = (
     "RENDER_CACHE_MAX_BYTES",
     "AUTH_TOKEN_TTL",
     "LOST_RENDER_SECONDS",
+    "RENDER_HEARTBEAT_SECONDS",
+    "REAP_INTERVAL_SECONDS",
     "RENDER_MAX_ATTEMPTS",
     "REMEMBER_COOKIE_DAYS",
     "LESSON_MAX_SECONDS",
@@ -73,6 +75,9 @@ def defaults(instance_path: Path) -> dict:
         "COURSE_RENDER_CONCURRENCY": 2,
         # A render whose worker has not reported for this long is declared lost.
         "LOST_RENDER_SECONDS": 30,
+        # A rendering worker says it is alive this often; `flask cron` runs the reaper this often.
+        "RENDER_HEARTBEAT_SECONDS": 5,
+        "REAP_INTERVAL_SECONDS": 10,
         "RENDER_MAX_ATTEMPTS": 3,
         # Seconds before the 1st, 2nd, … automatic retry of a render that failed for a passing reason.
         "RENDER_RETRY_INTERVALS": [10, 30, 90],

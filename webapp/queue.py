@@ -197,6 +197,26 @@ def job_status(rq_job_id: str | None) -> JobStatus | None:
         return None
 
 
+def abandon_job(rq_job_id: str | None) -> None:
+    """The worker running this job is gone (the reaper found its render silent): let RQ fail
+    the job as abandoned now, as its own clean-up would once the worker's heartbeat ran out (up
+    to 90 s later), so the course's rate-limit slot it holds is freed and the next render of
+    the course starts at once. Best effort: RQ's own clean-up remains."""
+    if not rq_job_id:
+        return
+    try:
+        conn = connection()
+        registry = StartedJobRegistry(RENDER_QUEUE, connection=conn)
+        # Entries are "<job id>:<execution id>"; expire this job's executions, and clean up
+        # only what expired by then (score 0), so no other job is touched.
+        mine = [e for e in conn.zrange(registry.key, 0, -1) if registry.parse_job_id(e) == rq_job_id]
+        if mine:
+            conn.zadd(registry.key, dict.fromkeys(mine, 0), xx=True)
+            registry.cleanup(timestamp=0)
+    except RedisError as exc:
+        log.warning("could not release abandoned job rq_job_id=%s error=%s", rq_job_id, exc)
+
+
 def release_abandoned_jobs() -> None:
     """Let RQ fail its own abandoned render jobs now (it otherwise waits for a worker's
     10-minute maintenance), which also frees their rate-limit slots."""

@@ -29,9 +29,6 @@ from .services import lifecycle, progress, recovery, storage, uploads, webhooks
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_INTERVAL = 5.0  # seconds; the reaper declares a render lost after LOST_RENDER_SECONDS
-REAP_INTERVAL = 10  # seconds between runs of the lost-render reaper
-
 
 class RenderFailed(Exception):
     """What RQ records for a failed render: ids and the kind only.
@@ -61,11 +58,13 @@ class Heartbeat:
 
     def __init__(self, render_id: uuid.UUID):
         self.render_id = render_id
+        # Seconds between beats; the reaper declares a render lost after LOST_RENDER_SECONDS.
+        self.interval = current_app.config["RENDER_HEARTBEAT_SECONDS"]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, args=(db.engine,), daemon=True)
 
     def _beat(self, engine) -> None:
-        while not self._stop.wait(HEARTBEAT_INTERVAL):
+        while not self._stop.wait(self.interval):
             progress.record_heartbeat(engine, self.render_id)
 
     def __enter__(self):
@@ -199,7 +198,7 @@ def register_cron(scheduler: CronScheduler, app: Flask) -> None:
     scheduler.register(
         reap_lost_renders,
         queue_name=queue.MAINTENANCE_QUEUE,
-        interval=REAP_INTERVAL,
+        interval=app.config["REAP_INTERVAL_SECONDS"],
         job_timeout=60,
         result_ttl=60,
         failure_ttl=24 * 3600,

@@ -42,6 +42,8 @@ def _settle_rendering(now: datetime, counts: dict[str, int]) -> None:
                 lifecycle.mark_cancelled(render.id, "Cancelled; the worker stopped before confirming.")
             else:
                 lifecycle.fail(render.id, ErrorKind.WORKER_LOST, lifecycle.WORKER_LOST, requeue=True)
+            # Free the course slot the dead job holds in RQ now, not when RQ notices (~90 s).
+            queue.abandon_job(render.rq_job_id)
             counts["lost"] += 1
         elif render.cancel_requested_at is not None and now - render.cancel_requested_at > CANCEL_GRACE:
             counts["stopped"] += queue.stop_job(render.rq_job_id)
