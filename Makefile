@@ -14,7 +14,7 @@ INSTANCE ?= instance
 APT_RUNTIME := libfribidi0
 APT_TEST := chromium
 
-.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion bench-streams bench-status clean
+.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion bench-streams bench-status bench-bigdata clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,11 @@ bench-streams: install-dev
 # Status polling (JSON, fragment, 304) against a bare Flask endpoint, SQLite and PostgreSQL (wrk).
 bench-status: install-dev
 	$(BIN)/python bench/status_bench.py $(BENCH_ARGS)
+
+# 100,000 jobs, 300,000 lessons, 1,000,000 renders on SQLite and PostgreSQL: the jobs list and a
+# job's status, median / p99 and SQL statements per request (BENCH_ARGS="--scale 0.01" to try it).
+bench-bigdata: install-dev
+	$(BIN)/python bench/bigdata_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
