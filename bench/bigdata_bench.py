@@ -29,6 +29,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -531,6 +532,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="leave the databases (path printed)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stops the embedded Redis on the way out
     base = Path(tempfile.mkdtemp(prefix="bigdata-bench-"))
     print(f"load average {os.getloadavg()[0]:.2f}, folder {base}", flush=True)
     results = []
