@@ -5,14 +5,15 @@ renders, on SQLite and on PostgreSQL, through the real Flask app.
     .venv/bin/python bench/bigdata_bench.py [--scale 0.01] [--only sqlite] [--requests 200] [--json FILE]
 
 Each database is made fresh (SQLite: a file in a temporary folder; PostgreSQL: the database
-lvt_bigdata_bench on 127.0.0.1:5432, dropped and created), migrated with `flask db upgrade`, then
-filled in bulk with SQLAlchemy Core (executemany in batches of 10,000 rows): 4 courses (a staff
-member with a bearer token belongs to 3 of them, 90 % of the jobs), jobs spread over two years
-with varied titles, 3 lessons each, and about 10 renders per job in realistic states (15 % of the
-jobs never rendered, 0.3 % generating with one rendering or queued attempts, about 1 in 10 with a
-failed lesson). Each job's stored summary (video_generation_status / video_generation_data) is
-built by the same rules as webapp.services.summary.compute, and checked against compute() for a
-sample of jobs. Two jobs are added for the status: one with 3 renders and one with 300.
+bigdata_bench, or $BENCH_BIGDATA_DB, on 127.0.0.1:5432, dropped and created), migrated with
+`flask db upgrade`, then filled in bulk with SQLAlchemy Core (executemany in batches of 10,000
+rows): 4 courses (a staff member with a bearer token belongs to 3 of them, 90 % of the jobs),
+jobs spread over two years with varied titles, 3 lessons each, and about 10 renders per job in
+realistic states (15 % of the jobs never rendered, 0.3 % generating with one rendering or queued
+attempts, about 1 in 10 with a failed lesson). Each job's stored summary
+(video_generation_status / video_generation_data) is built by the same rules as
+webapp.services.summary.compute, and checked against compute() for a sample of jobs. Two jobs
+are added for the status: one with 3 renders and one with 300.
 
 Then, through the Flask test client with the bearer token (as an integrator or the dashboard
 would call it), each request is timed `--requests` times after a warm-up: the jobs list as HTML
@@ -46,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DB = os.environ.get("BENCH_BIGDATA_DB", "lvt_bigdata_bench")
+PG_DB = os.environ.get("BENCH_BIGDATA_DB", "bigdata_bench")
 REDIS_SERVER = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 TARGET_MEDIAN_MS, TARGET_P99_MS = 30.0, 100.0
 BATCH = 10_000
