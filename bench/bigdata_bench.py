@@ -380,6 +380,22 @@ def build(app, url: str, scale: float) -> dict:
     }
 
 
+def reuse(app) -> dict:
+    """A kept database (--reuse): a new token, and the two newest jobs (300 and 3 renders)."""
+    from webapp.extensions import db
+    from webapp.models import VideoJob
+    from webapp.services import accounts
+
+    with app.app_context():
+        _, token = accounts.create_api_token(accounts.find_user("staff@example.com"), f"bench {time.time()}")
+        newest = db.session.scalars(
+            sa.select(VideoJob.id).order_by(VideoJob.created_at.desc()).limit(2)
+        ).all()
+        db.engine.dispose()
+    return {"token": token, "special": {"300": str(newest[0]), "3": str(newest[1])}, "rows": "kept",
+            "generate_seconds": None, "analyze_seconds": None}  # fmt: skip
+
+
 def check_summaries(app, sample: int = 40) -> None:
     """The generated summaries are what summary.compute makes of the rows."""
     from webapp.extensions import db
@@ -473,7 +489,7 @@ def measure(app, token: str, special: dict, args) -> list[dict]:
 
 def run(name: str, base: Path, args) -> dict:
     instance = base / name
-    instance.mkdir()
+    instance.mkdir(exist_ok=bool(args.reuse))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "INSTANCE_PATH")}
     env["INSTANCE_PATH"] = str(instance)
     sqlite_file = None
@@ -481,7 +497,8 @@ def run(name: str, base: Path, args) -> dict:
         import redis
 
         redis.Redis.from_url(REDIS_SERVER).flushdb()
-        env.update(DATABASE_URL=fresh_postgres(), REDIS_URL=REDIS_SERVER)
+        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{PG_DB}" if args.reuse else fresh_postgres()
+        env.update(DATABASE_URL=url, REDIS_URL=REDIS_SERVER)
     else:
         sqlite_file = instance / "app.db"
         env["DATABASE_URL"] = f"sqlite:///{sqlite_file}"
@@ -498,7 +515,7 @@ def run(name: str, base: Path, args) -> dict:
 
     app = create_app()
     try:
-        built = build(app, env["DATABASE_URL"], args.scale)
+        built = reuse(app) if args.reuse else build(app, env["DATABASE_URL"], args.scale)
         check_summaries(app)
         size = database_size(env["DATABASE_URL"], sqlite_file)
         print(
@@ -532,9 +549,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="leave the databases (path printed)")
+    parser.add_argument("--reuse", type=Path, help="measure again the databases a --keep run left there")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stops the embedded Redis on the way out
-    base = Path(tempfile.mkdtemp(prefix="bigdata-bench-"))
+    base = args.reuse or Path(tempfile.mkdtemp(prefix="bigdata-bench-"))
     print(f"load average {os.getloadavg()[0]:.2f}, folder {base}", flush=True)
     results = []
     try:
@@ -542,7 +560,7 @@ def main() -> None:
             if args.only in (None, name):
                 results.append(run(name, base, args))
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             shutil.rmtree(base, ignore_errors=True)
     print(f"load average {os.getloadavg()[0]:.2f}")
     for database in results:

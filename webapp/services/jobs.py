@@ -261,7 +261,9 @@ def list_jobs(
     ids = sa.select(VideoJob.id)
     allowed = access.course_ids(user)  # the courses access.scope_jobs allows
     if allowed is not None:
-        ids = ids.where(course.in_(allowed))
+        # Read first, as a list: each index entry is checked against it, where the subquery made
+        # PostgreSQL join every entry skipped on the way to page 2,000 to course_members (2x slower).
+        ids = ids.where(course.in_(db.session.scalars(allowed).all()))
     if course_id:
         ids = ids.where(course == course_id)
     if status in {s.value for s in VideoGenerationStatus}:
