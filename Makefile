@@ -15,7 +15,7 @@ APT_RUNTIME := libfribidi0
 APT_TEST := chromium
 
 .PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion \
-  bench-streams bench-status bench-throughput bench-scaleout clean
+  bench-streams bench-status bench-throughput bench-scaleout bench-bigdata clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,11 @@ bench-throughput: install-dev
 # (127.0.0.1:6379 db 9); one is SIGKILLed half way (BENCH_PG_ADMIN / BENCH_REDIS_URL to change).
 bench-scaleout: install-dev
 	$(BIN)/python bench/scaleout_bench.py $(BENCH_ARGS)
+
+# 100,000 jobs, 300,000 lessons, 1,000,000 renders on SQLite and PostgreSQL: the jobs list and a
+# job's status, median / p99 and SQL statements per request (BENCH_ARGS="--scale 0.01" to try it).
+bench-bigdata: install-dev
+	$(BIN)/python bench/bigdata_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -44,6 +44,13 @@ def get_metadata():
     return target_db.metadata
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """An index declared for one database only (`Index.ddl_if(dialect=...)`, e.g. the trigram
+    search index of PostgreSQL) is expected, and compared, on that database only."""
+    only = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+    return not (type_ == "index" and only and only != context.get_bind().dialect.name)
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -84,6 +91,8 @@ def run_migrations_online():
     conf_args = current_app.extensions["migrate"].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+
+    conf_args.setdefault("include_object", include_object)
 
     connectable = get_engine()
 

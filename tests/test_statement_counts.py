@@ -121,3 +121,29 @@ def test_job_page_costs_the_same_for_2_and_50_lessons(app, client, auth, member)
     assert _statements(app, client, f"/api/jobs/{small_job}", headers=member) == _statements(
         app, client, f"/api/jobs/{large_job}", headers=member
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/jobs?page={}", "/api/jobs?page={}", "/jobs?q=job&page={}", "/api/jobs?status=generating&page={}"],
+)
+def test_a_deep_page_of_the_job_list_costs_what_the_first_does(app, client, auth, member, path):
+    """Page 6 of 130 jobs runs the statements page 1 runs (big data: page 2,000 of 100,000)."""
+    _add_jobs(app, "Large", jobs=130, lessons=2, renders=1)
+    auth.login("member@example.com")
+    first = _statements(app, client, path.format(1))
+    assert _statements(app, client, path.format(6)) == first
+    assert first <= 8
+
+
+def test_walking_the_pages_shows_every_job_once_newest_first(app, client, member):
+    ids = _add_jobs(app, "Small", jobs=45, lessons=1, renders=1)
+    seen = []
+    for page in (1, 2, 3):
+        body = client.get(f"/api/jobs?page={page}", headers=member).get_json()
+        assert (body["page"], body["pages"], body["total"]) == (page, 3, 45)
+        seen += [job["id"] for job in body["jobs"]]
+    assert seen == ids[::-1]  # created one after the other: the newest first
+    searched = client.get("/api/jobs?q=Job+4&perPage=5&page=2", headers=member).get_json()
+    # "Job 4" and "Job 40" … "Job 44": 6 matches, the 6th (the oldest, "Job 4") alone on page 2.
+    assert (searched["total"], [job["title"] for job in searched["jobs"]]) == (6, ["Job 4"])

@@ -12,34 +12,13 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .extensions import db
+from .extensions import UTCDateTime, db
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator):
-    """A timezone-aware UTC timestamp on every database (SQLite stores it naive)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given for a UTC timestamp column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Role(enum.StrEnum):
@@ -219,15 +198,27 @@ class ApiToken(db.Model):
         return self.revoked_at is not None
 
 
+# The job's searched columns, with their PostgreSQL trigram operator class.
+_TEXT = dict.fromkeys(("title", "video_id"), "gin_trgm_ops")
+
+
 class VideoJob(db.Model):
     __tablename__ = "video_jobs"
+    __table_args__ = (
+        # The jobs list from this index alone, at any page: newest first, by course and status, and
+        # on SQLite searched by title or video id; PostgreSQL searches by trigrams (pg_trgm).
+        sa.Index("ix_video_jobs_listing", "created_at", "id", "course_id", "video_generation_status", *_TEXT),
+        sa.Index("ix_video_jobs_search", *_TEXT, postgresql_using="gin", postgresql_ops=_TEXT).ddl_if(
+            dialect="postgresql"
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     course_id: Mapped[int] = mapped_column(sa.ForeignKey("courses.id"), index=True)
     # One job per video: its lesson folder and its videos belong to one course.
     video_id: Mapped[str] = mapped_column(sa.String(64), index=True, unique=True)
     title: Mapped[str] = mapped_column(sa.String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     video_generation_status: Mapped[VideoGenerationStatus] = mapped_column(
         _enum(VideoGenerationStatus, "video_generation_status", native=True),
@@ -279,13 +270,15 @@ class Render(db.Model):
             postgresql_where=sa.text("state IN ('queued', 'rendering')"),
             sqlite_where=sa.text("state IN ('queued', 'rendering')"),
         ),
+        # Renders by state; the newest finished ones first (estimates.past_speeds).
+        sa.Index("ix_renders_state_finished_at", "state", "finished_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     job_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("video_jobs.id", ondelete="CASCADE"), index=True)
     lesson_id: Mapped[int] = mapped_column(sa.ForeignKey("lessons.id", ondelete="CASCADE"), index=True)
     state: Mapped[RenderState] = mapped_column(
-        _enum(RenderState, "render_state", native=False), default=RenderState.QUEUED, index=True
+        _enum(RenderState, "render_state", native=False), default=RenderState.QUEUED
     )
     rq_job_id: Mapped[str | None] = mapped_column(sa.String(100))
     output_file_name: Mapped[str] = mapped_column(sa.String(100))
