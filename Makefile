@@ -14,7 +14,7 @@ INSTANCE ?= instance
 APT_RUNTIME := libfribidi0
 APT_TEST := chromium
 
-.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion bench-streams bench-status clean
+.PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion bench-streams bench-status bench-memory clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,10 @@ bench-streams: install-dev
 # Status polling (JSON, fragment, 304) against a bare Flask endpoint, SQLite and PostgreSQL (wrk).
 bench-status: install-dev
 	$(BIN)/python bench/status_bench.py $(BENCH_ARGS)
+
+# RSS of the gunicorn workers over 120,000 status polls and of a render worker over 20 renders.
+bench-memory: install-dev
+	$(BIN)/python bench/memory_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
