@@ -15,7 +15,7 @@ APT_RUNTIME := libfribidi0
 APT_TEST := chromium
 
 .PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion \
-  bench-streams bench-status bench-throughput bench-scaleout bench-bigdata clean
+  bench-streams bench-status bench-throughput bench-scaleout bench-bigdata bench-memory clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -99,6 +99,10 @@ bench-scaleout: install-dev
 # job's status, median / p99 and SQL statements per request (BENCH_ARGS="--scale 0.01" to try it).
 bench-bigdata: install-dev
 	$(BIN)/python bench/bigdata_bench.py $(BENCH_ARGS)
+
+# RSS of the gunicorn workers over 120,000 status polls and of a render worker over 20 renders.
+bench-memory: install-dev
+	$(BIN)/python bench/memory_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
