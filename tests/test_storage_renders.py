@@ -2,9 +2,8 @@
 fetches the lesson from the store, renders locally, uploads the video and its sidecars, and
 the download endpoint sends the player to a presigned URL that answers ranges.
 
-Lesson discovery and the manifest check before queueing still read LESSONS_ROOT (ARCHITECTURE.md,
-"Storage"), so each lesson is written locally and copied to the store; the local copy is removed
-once the render is queued, which proves the worker reads the store's.
+Lessons are written by the factory, moved to the store, and found there: nothing of them is left
+under LESSONS_ROOT.
 """
 
 from __future__ import annotations
@@ -65,6 +64,9 @@ def api(client, factory):
         def post(self, path):
             return client.post(path, headers=headers)
 
+        def post_json(self, path, body):
+            return client.post(path, json=body, headers=headers)
+
         def render(self, render_id):
             return self.get(f"/api/renders/{render_id}").json
 
@@ -79,16 +81,22 @@ def api(client, factory):
 
 
 def to_store(app, store: S3Store, video_id: str) -> None:
-    """Copy the video's lesson folders (written by the factory) to the store, keys as paths."""
+    """Move the video's lesson folders (written by the factory) to the store, keys as paths: only
+    the store has them afterwards."""
     root = Path(app.config["LESSONS_ROOT"])
     for path in sorted((root / video_id).rglob("*")):
         if path.is_file():
             store.upload(path, f"lessons/{path.relative_to(root).as_posix()}")
+    shutil.rmtree(root / video_id)
 
 
 def s3_job(app, factory, store, lessons=1, **sample):
-    job = factory.job("Course A", lessons=lessons, **sample)
-    to_store(app, store, job.video_id)
+    """A job whose lessons are in the store only: found there when the job is created."""
+    video_id = uuid.uuid4().hex[:11]
+    factory.lessons(video_id, lessons, **sample)
+    to_store(app, store, video_id)
+    job = factory.job("Course A", video_id=video_id, lessons=0)
+    assert len(job.lessons) == lessons
     return job
 
 
@@ -104,7 +112,6 @@ def test_a_render_reads_the_store_and_its_video_is_served_from_there(
     body = api.generate(job.id, job.lessons[0])
     key = f"videos/{job.lessons[0]}/final.mp4"
     assert body["outputPath"] == key
-    shutil.rmtree(Path(app.config["LESSONS_ROOT"]) / job.video_id)  # only the store has it now
     processes.worker()
     done = api.wait_render(body["renderId"], {"completed", "failed", "cancelled"})
     assert done["state"] == "completed", done
@@ -153,7 +160,7 @@ def test_a_render_reads_the_store_and_its_video_is_served_from_there(
 def test_a_killed_or_cancelled_render_leaves_nothing_at_the_output_key(app, api, factory, store, processes):
     long = {"segments": 2, "seconds": 20.0, "fps": 30}
     job = s3_job(app, factory, store, width=640, height=360, **long)
-    other = s3_job(app, factory, store, width=480, height=270, **long)  # nothing shared in the cache
+    other = s3_job(app, factory, store, width=1280, height=720, **long)  # nothing shared in the cache
     killed = api.generate(job.id, job.lessons[0])
     victim = processes.worker(RENDER_PRESET="medium")
     wait_for(lambda: api.render(killed["renderId"])["framesDone"] > 0, 60, "rendering progress")
@@ -172,34 +179,69 @@ def test_a_killed_or_cancelled_render_leaves_nothing_at_the_output_key(app, api,
     assert not store.exists(killed["outputPath"])
 
 
-def test_a_store_outage_is_a_503_for_downloads_and_a_retried_render(
+def test_a_store_outage_is_a_503_for_the_web_and_a_retried_render(
     app, api, factory, store, processes, s3_server
 ):
     job = s3_job(app, factory, store, lessons=2)
-    first = api.generate(job.id, job.lessons[0])
-    processes.worker(RENDER_RETRY_INTERVALS="4")
-    done = api.wait_render(first["renderId"], {"completed", "failed", "cancelled"})
-    assert done["state"] == "completed"
+    queued = api.generate(job.id, job.lessons[1])
     s3_server.pause()  # SIGSTOP: the store accepts connections and never answers
     try:
-        # A download says when to come back, to API clients and to browsers.
-        down = api.get(done["videoUrl"])
-        assert down.status_code == 503 and down.headers["Retry-After"] == "30"
-        assert down.json["error"] == "Service Unavailable" and "media store" in down.json["message"]
-        page = api.get(done["videoUrl"], Accept="text/html")
-        assert page.status_code == 503 and "media store" in page.get_data(as_text=True)
+        # The web says when to come back (checking a lesson before queueing reads the store).
+        body = {"jobId": job.id, "lessonPath": job.lessons[0]}
+        refused = api.post_json("/video-transform/generate-video", body)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "30"
+        assert refused.json["error"] == "Service Unavailable" and "media store" in refused.json["message"]
         # A render that cannot fetch its lesson fails as transient and is queued again.
-        second = api.generate(job.id, job.lessons[1])
-        failed = api.wait_render(second["renderId"], {"failed", "completed", "cancelled"}, timeout=30)
+        processes.worker(RENDER_RETRY_INTERVALS="4")
+        failed = api.wait_render(queued["renderId"], {"failed", "completed", "cancelled"}, timeout=30)
         assert failed["state"] == "failed" and failed["error"]["kind"] == "transient"
-        assert failed["error"]["message"].startswith("The media store could not be reached to fetch")
+        assert failed["error"]["message"].startswith("The media store could not be reached")
         # The status keeps answering: it never asks the store.
         status = api.get(f"/video-transform/{job.id}/video-generation-status")
         assert status.status_code == 200
         [retry] = status.json["activeRenders"]
     finally:
         s3_server.resume()
-    again = api.wait_render(retry["renderId"], {"completed", "failed", "cancelled"})
-    assert again["state"] == "completed" and again["attempt"] == 2
-    assert store.exists(f"videos/{job.lessons[1]}/final.mp4")
+    done = api.wait_render(retry["renderId"], {"completed", "failed", "cancelled"})
+    assert done["state"] == "completed" and done["attempt"] == 2
+    assert store.exists(done["outputPath"])
     assert api.get(done["videoUrl"]).status_code == 302
+    s3_server.pause()
+    try:  # a download, to an API client and to a browser
+        down = api.get(done["videoUrl"])
+        assert down.status_code == 503 and down.headers["Retry-After"] == "30"
+        assert "media store" in down.json["message"]
+        page = api.get(done["videoUrl"], Accept="text/html")
+        assert page.status_code == 503 and "media store" in page.get_data(as_text=True)
+    finally:
+        s3_server.resume()
+
+
+def test_discovery_and_the_check_before_queueing_read_the_store(app, api, factory, store):
+    job = s3_job(app, factory, store, lessons=1, segments=2)
+    detail = api.get(f"/api/jobs/{job.id}").json
+    [lesson] = detail["lessons"]
+    assert lesson["path"] == job.lessons[0] and lesson["problem"] is None and lesson["durationSeconds"] == 1.0
+    # A lesson added to the bucket appears on a rescan; a folder that is no lesson does not.
+    factory.lessons(job.video_id, 1, start=2)
+    (Path(app.config["LESSONS_ROOT"]) / job.video_id / "notes").mkdir()
+    (Path(app.config["LESSONS_ROOT"]) / job.video_id / "notes" / "todo.txt").write_text("x")
+    to_store(app, store, job.video_id)
+    rescan = api.post(f"/api/jobs/{job.id}/rescan").json
+    assert rescan["added"] == 1
+    paths = [item["path"] for item in rescan["job"]["lessons"]]
+    assert paths == [f"{job.video_id}/lesson_{n}" for n in (1, 2)]
+    # A file gone from the store is refused before the render is queued, with the reason.
+    store.delete(f"lessons/{job.lessons[0]}/audio/2.wav")
+    body = {"jobId": job.id, "lessonPath": job.lessons[0]}
+    refused = api.post_json("/video-transform/generate-video", body)
+    assert refused.status_code == 422 and "segments[1].audio" in refused.json["message"]
+    # The copies made to read them are gone; their files stay in the render cache, bounded.
+    cache = Path(app.config["RENDER_CACHE_DIR"])
+    assert list((cache / "tmp").iterdir()) == []
+    assert list(cache.rglob("*.obj"))
+    # A video with nothing in the store says so.
+    empty = factory.job("Course A", lessons=0)
+    assert empty.lessons == []
+    page = api.get(f"/jobs/{empty.id}", Accept="text/html").get_data(as_text=True)
+    assert "No lesson folder for this video yet" in page

@@ -61,8 +61,8 @@ def defaults(instance_path: Path) -> dict:
         "LESSONS_ROOT": str(instance_path / "lessons"),
         "VIDEOS_ROOT": str(instance_path / "videos"),
         # Where media is kept: unset → the two folders above; file:///path → path/lessons and
-        # path/videos; s3://bucket/prefix → object storage: renders and downloads go through
-        # it, lesson discovery and packages not yet, so it is refused unless STORAGE_S3_PREVIEW.
+        # path/videos; s3://bucket/prefix → object storage: lessons, renders and downloads go
+        # through it, uploaded packages not yet, so it is refused unless STORAGE_S3_PREVIEW.
         "STORAGE_URL": "",
         "STORAGE_S3_PREVIEW": False,
         # Seconds an object store may keep silent before a request to it is retried (botocore's

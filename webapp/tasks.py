@@ -85,9 +85,7 @@ def _render(assignment: lifecycle.Assignment):
     cache_dir = Path(config["RENDER_CACHE_DIR"])
     with (
         Heartbeat(rid),
-        media.workspace(
-            assignment.lesson_path, assignment.output_key, cache_dir, config["RENDER_CACHE_MAX_BYTES"]
-        ) as space,
+        media.workspace(assignment.lesson_path, assignment.output_key) as space,
     ):
         result = render_video(
             space.lesson_dir,

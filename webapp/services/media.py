@@ -16,6 +16,9 @@ With an object store the worker:
    made visible) to ``videos/<lessonPath>/<file>``, before the render is marked completed.
 A cancel or a kill before that leaves nothing at the output key: only the work folder (removed
 here, or by the cache's sweep of dead renders' folders) and temporary keys (the hourly sweeper).
+
+Lesson discovery and the manifest check before queueing read fetched copies the same way
+(`lessons_root_for`, `lesson_copy`), so an object store is the only place lessons need to be.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask import current_app
+
 from ..render import Cancelled, RenderResult
 from ..render.cache import SegmentCache
 from ..render.errors import transient_from_oserror
-from ..storage import ObjectInfo, Store, StoreUnavailable
+from ..storage import KeyRefused, ObjectInfo, Store, StoreUnavailable, check_prefix
 from . import storage
+from .lessons import LESSON_DIR
 
 log = logging.getLogger(__name__)
 CACHE_SUFFIX = ".obj"  # beside the segment cache's .mp4, .m4a and .memo entries
@@ -79,39 +85,104 @@ def _fetch(store: Store, info: ObjectInfo, dest: Path, cache: SegmentCache, priv
     return True
 
 
+def _fetch_all(store: Store, found: list[ObjectInfo], folder: Path, cache: SegmentCache, what: str) -> None:
+    try:
+        downloaded = sum(_fetch(store, info, folder / info.key, cache, folder) for info in found)
+    except StoreUnavailable as exc:
+        log.warning("store unavailable while fetching %s error=%s", what, exc)
+        raise StoreUnavailable(
+            "The media store could not be reached to fetch the lesson's material."
+        ) from exc
+    log.info("fetched %s files=%s downloaded=%s", what, len(found), downloaded)
+
+
 def fetch_lesson(store: Store, lesson_path: str, folder: Path, cache: SegmentCache) -> Path:
     """Copy the lesson's material under `folder` (keys as paths); the local lesson folder."""
     try:
         found = lesson_objects(store, lesson_path)
-        downloaded = sum(_fetch(store, info, folder / info.key, cache, folder) for info in found)
     except StoreUnavailable as exc:
-        log.warning("store unavailable while fetching lesson=%s error=%s", lesson_path, exc)
-        message = "The media store could not be reached to fetch the lesson's material."
-        raise StoreUnavailable(message) from exc
-    except OSError as exc:
-        raise transient_from_oserror(exc, "cannot copy the lesson's material to this machine") from exc
-    log.info("lesson fetched lesson=%s files=%s downloaded=%s", lesson_path, len(found), downloaded)
+        raise StoreUnavailable("The media store could not be reached to list the lesson's material.") from exc
+    _fetch_all(store, found, folder, cache, f"lesson={lesson_path}")
     return folder / "lessons" / lesson_path
 
 
+def _new_private_folder() -> tuple[SegmentCache, Path]:
+    config = current_app.config
+    cache = SegmentCache(Path(config["RENDER_CACHE_DIR"]), config["RENDER_CACHE_MAX_BYTES"])
+    return cache, cache.new_private_dir()
+
+
 @contextlib.contextmanager
-def workspace(
-    lesson_path: str, output_key: str, cache_dir: Path, cache_max_bytes: int
-) -> Iterator[Workspace]:
+def _private_folder() -> Iterator[tuple[SegmentCache, Path]]:
+    """A private folder in the render cache, removed afterwards; the cache is then brought under
+    its bound (the web process never renders, so it prunes here)."""
+    cache, folder = _new_private_folder()
+    try:
+        yield cache, folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        cache.prune()
+
+
+@contextlib.contextmanager
+def lesson_copy(lesson_path: str) -> Iterator[Path]:
+    """A local folder of the lesson, to validate its manifest: the store's own folder, or a copy
+    fetched through the render cache. OSError when the local disk fails; StoreUnavailable."""
+    store = storage.store()
+    if storage.is_local(store):
+        yield store.local_path(f"lessons/{lesson_path}")
+        return
+    with _private_folder() as (cache, folder):
+        yield fetch_lesson(store, lesson_path, folder, cache)
+
+
+@contextlib.contextmanager
+def lessons_root_for(video_id: str, lessons_root: Path) -> Iterator[Path]:
+    """Where to discover a video's lessons: LESSONS_ROOT for the local store; for an object
+    store, a copy of ``lessons/<videoId>/`` (its lesson_<n> folders and its own files) fetched
+    through the render cache, so discovery reads the manifests and checks the assets as locally."""
+    store = storage.store()
+    if storage.is_local(store):
+        yield lessons_root
+        return
+    with _private_folder() as (cache, folder):
+        try:
+            prefix = check_prefix(f"lessons/{video_id}/")
+        except KeyRefused:  # discovery explains a name that is no folder name
+            prefix = None
+        if prefix is not None:
+            try:
+                found = [info for info in store.list(prefix) if _in_a_lesson(info.key[len(prefix) :])]
+            except StoreUnavailable as exc:
+                raise StoreUnavailable("The media store could not be reached to list the lessons.") from exc
+            _fetch_all(store, found, folder, cache, f"video={video_id}")
+        (folder / "lessons").mkdir(exist_ok=True)
+        yield folder / "lessons"
+
+
+def _in_a_lesson(relative: str) -> bool:
+    """A file of the video folder itself, or inside one of its lesson_<n> folders."""
+    first, _, rest = relative.partition("/")
+    return not rest or LESSON_DIR.match(first) is not None
+
+
+@contextlib.contextmanager
+def workspace(lesson_path: str, output_key: str) -> Iterator[Workspace]:
     """The local paths of one render; with an object store, the fetched lesson in a private
     work folder, removed when the render is over (rendered, uploaded, failed or cancelled)."""
     store = storage.store()
-    lesson_dir, output = store.local_path(f"lessons/{lesson_path}"), store.local_path(output_key)
-    if lesson_dir is not None and output is not None:
-        yield Workspace(lesson_dir, output, output_key)
+    if storage.is_local(store):
+        yield Workspace(store.local_path(f"lessons/{lesson_path}"), store.local_path(output_key), output_key)
         return
     try:
-        cache = SegmentCache(cache_dir, cache_max_bytes)
-        folder = cache.new_private_dir()
+        cache, folder = _new_private_folder()  # pruned by the renderer
     except OSError as exc:
         raise transient_from_oserror(exc, "no room for the lesson's material") from exc
     try:
-        lesson_dir = fetch_lesson(store, lesson_path, folder, cache)
+        try:
+            lesson_dir = fetch_lesson(store, lesson_path, folder, cache)
+        except OSError as exc:
+            raise transient_from_oserror(exc, "cannot copy the lesson's material here") from exc
         yield Workspace(lesson_dir, folder / output_key, output_key, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -2,8 +2,9 @@
 
 Keys follow the contract (``lessons/<videoId>/lesson_<n>/…``, ``videos/<lessonPath>/<file>``);
 webapp.storage does the work, with every key confined to its area. Renders reach the store
-through services/media.py, downloads through views/api/generation.py; what still reads
-LESSONS_ROOT directly is written in ARCHITECTURE.md, "Storage: what is done, what is next".
+(and lesson discovery, and the manifest check before queueing) through services/media.py,
+downloads through views/api/generation.py; what still reads LESSONS_ROOT directly is written in
+ARCHITECTURE.md, "Storage: what is done, what is next".
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def init_app(app: Flask) -> None:
     )
     if not isinstance(store, LocalStore) and not app.config.get("STORAGE_S3_PREVIEW"):
         raise RuntimeError(
-            f"STORAGE_URL={app.config['STORAGE_URL']}: object storage is not wired into lesson "
-            "discovery, manifest checks and uploaded packages yet (renders and downloads are, "
-            "behind STORAGE_S3_PREVIEW=1); leave STORAGE_URL unset or file:///path "
+            f"STORAGE_URL={app.config['STORAGE_URL']}: object storage is not wired into uploaded "
+            "lesson packages and the demo yet (lesson discovery, renders and downloads are, behind "
+            "STORAGE_S3_PREVIEW=1); leave STORAGE_URL unset or file:///path "
             "(ARCHITECTURE.md, 'Storage: what is done, what is next')"
         )
     app.extensions["store"] = store
@@ -58,6 +59,11 @@ def url_origin(store: Store) -> str | None:
 
 def store() -> Store:
     return current_app.extensions["store"]
+
+
+def is_local(found: Store | None = None) -> bool:
+    """Whether media is on this machine's disk (LESSONS_ROOT, VIDEOS_ROOT), read in place."""
+    return isinstance(found or store(), LocalStore)
 
 
 def lesson_dir(lessons_root: Path, lesson_path: str) -> Path:
