@@ -175,6 +175,10 @@ def test_a_presigned_url_serves_a_byte_range_and_names_the_download(s3_bucket, t
         assert response.headers["Content-Type"] == "video/mp4"
         assert 'filename="Lesson 1.mp4"' in response.headers["Content-Disposition"]
         assert response.read() == data[1000:2000]
+    shown = store.url("videos/abc/lesson_1/out.mp4", filename="Leçon 1.mp4", attachment=False)
+    with urllib.request.urlopen(shown, timeout=10) as response:
+        disposition = response.headers["Content-Disposition"]
+        assert disposition.startswith("inline;") and "filename*=UTF-8''Le%C3%A7on%201.mp4" in disposition
 
 
 def test_the_local_store_gives_paths_not_urls(tmp_path):

@@ -33,6 +33,7 @@ _ENV_INTS = (
     "RENDER_PROCESSES",
     "RENDER_CRF",
     "RENDER_CACHE_MAX_BYTES",
+    "STORAGE_READ_TIMEOUT",
     "AUTH_TOKEN_TTL",
     "LOST_RENDER_SECONDS",
     "RENDER_HEARTBEAT_SECONDS",
@@ -50,7 +51,7 @@ _ENV_INTS = (
     "UPLOAD_MAX_UNCOMPRESSED_BYTES",
     "UPLOAD_MAX_RATIO",
 )
-_ENV_BOOLS = ("SESSION_COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE")
+_ENV_BOOLS = ("SESSION_COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE", "STORAGE_S3_PREVIEW")
 _ENV_INT_LISTS = ("RENDER_RETRY_INTERVALS", "WEBHOOK_RETRY_INTERVALS")
 
 
@@ -62,8 +63,13 @@ def defaults(instance_path: Path) -> dict:
         "LESSONS_ROOT": str(instance_path / "lessons"),
         "VIDEOS_ROOT": str(instance_path / "videos"),
         # Where media is kept: unset → the two folders above; file:///path → path/lessons and
-        # path/videos; s3://bucket/prefix → object storage (not wired into the app yet).
+        # path/videos; s3://bucket/prefix → object storage: lessons, renders and downloads go
+        # through it, uploaded packages not yet, so it is refused unless STORAGE_S3_PREVIEW.
         "STORAGE_URL": "",
+        "STORAGE_S3_PREVIEW": False,
+        # Seconds an object store may keep silent before a request to it is retried (botocore's
+        # standard retries, AWS_MAX_ATTEMPTS) and then given up as unavailable.
+        "STORAGE_READ_TIMEOUT": 60,
         "RENDER_CACHE_DIR": str(instance_path / "render-cache"),
         "RENDER_CACHE_MAX_BYTES": 2 * 1024**3,
         "RENDER_PROCESSES": 2,

@@ -51,13 +51,21 @@ def dashboard_policy(html: str) -> str:
     return "; ".join((scripts, "style-src 'self' 'unsafe-inline'", *_COMMON))
 
 
+def app_policy(media_origin: str | None) -> str:
+    """Our pages' policy; videos may also come from the object store's presigned URLs."""
+    if not media_origin:
+        return APP_POLICY
+    media = f"media-src 'self' {media_origin}"
+    return "; ".join(media if part == "media-src 'self'" else part for part in APP_POLICY.split("; "))
+
+
 def set_security_headers(response):
     headers = response.headers
     if "Content-Security-Policy" not in headers:
         if request.blueprint == "rq_dashboard" and response.mimetype == "text/html":
             headers["Content-Security-Policy"] = dashboard_policy(response.get_data(as_text=True))
         else:
-            headers["Content-Security-Policy"] = APP_POLICY
+            headers["Content-Security-Policy"] = current_app.extensions.get("csp_policy", APP_POLICY)
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
@@ -68,4 +76,5 @@ def set_security_headers(response):
 
 
 def init_app(app: Flask) -> None:
+    app.extensions["csp_policy"] = app_policy(app.extensions.get("store_origin"))
     app.after_request(set_security_headers)

@@ -25,7 +25,8 @@ from .extensions import db
 from .models import ErrorKind
 from .render import Cancelled, ManifestError, RenderError, RenderSettings, TransientRenderError
 from .render import render_lesson as render_video
-from .services import lifecycle, progress, recovery, storage, uploads, webhooks
+from .services import lifecycle, media, progress, recovery, storage, uploads, webhooks
+from .storage import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,27 @@ class Heartbeat:
         self._thread.join(timeout=2)
 
 
+def _render(assignment: lifecycle.Assignment):
+    """Render into the attempt's workspace (the store's files, or a fetched copy) and publish."""
+    rid, config = assignment.render_id, current_app.config
+    should_cancel = lambda: progress.cancel_requested(rid)  # noqa: E731
+    cache_dir = Path(config["RENDER_CACHE_DIR"])
+    with (
+        Heartbeat(rid),
+        media.workspace(assignment.lesson_path, assignment.output_key) as space,
+    ):
+        result = render_video(
+            space.lesson_dir,
+            space.output,
+            on_progress=progress.ProgressReporter(rid),
+            should_cancel=should_cancel,
+            cache_dir=cache_dir,
+            settings=render_settings(config),
+        )
+        media.publish(space, result, should_cancel)
+    return result
+
+
 def render_lesson(render_id: str):
     """Render one attempt (looked up by the RQ job, which outlives attempts it retries)."""
     rq_job = get_current_job()
@@ -84,30 +106,23 @@ def render_lesson(render_id: str):
         return {"skipped": True}
     rid = assignment.render_id
     try:
-        with Heartbeat(rid):
-            result = render_video(
-                assignment.lesson_dir,
-                assignment.output,
-                on_progress=progress.ProgressReporter(rid),
-                should_cancel=lambda: progress.cancel_requested(rid),
-                cache_dir=Path(current_app.config["RENDER_CACHE_DIR"]),
-                settings=render_settings(current_app.config),
-            )
+        result = _render(assignment)
     except Cancelled:
         lifecycle.mark_cancelled(rid)
         return {"renderId": str(rid), "state": "cancelled"}
     except ManifestError as exc:
         lifecycle.fail(rid, ErrorKind.MANIFEST, str(exc))
         raise RenderFailed(rid, ErrorKind.MANIFEST) from None  # a bad lesson is never retried
-    except TransientRenderError as exc:
+    except (TransientRenderError, StoreUnavailable) as exc:  # storage that may come back
         retried = lifecycle.fail(rid, ErrorKind.TRANSIENT, str(exc), requeue=True, same_rq_job=True)
         if retried is not None:
             log.info("render will be retried render_id=%s next=%s", rid, retried.id)
             config = current_app.config
             return Retry(max=config["RENDER_MAX_ATTEMPTS"], interval=config["RENDER_RETRY_INTERVALS"])
         raise RenderFailed(rid, ErrorKind.TRANSIENT) from None
-    except RenderError as exc:
-        kind = ErrorKind.of(exc.kind)
+    except (RenderError, StoreError) as exc:
+        # A store that refuses us (credentials, bucket) is this machine's setup, not the lesson's.
+        kind = ErrorKind.of(exc.kind) if isinstance(exc, RenderError) else ErrorKind.ENVIRONMENT
         lifecycle.fail(rid, kind, str(exc))
         raise RenderFailed(rid, kind) from None
     except JobTimeoutException:

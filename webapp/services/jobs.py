@@ -25,7 +25,7 @@ from ..models import (
     VideoGenerationStatus,
     VideoJob,
 )
-from . import access, lessons, storage, summary
+from . import access, lessons, media, storage, summary
 from .messages import without_server_paths
 
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -169,10 +169,14 @@ class ScanResult:
     message: str | None
 
 
+def discover(video_id: str, lessons_root: Path) -> lessons.Discovery:
+    """The video's lessons where the store keeps them (LESSONS_ROOT, or a fetched copy)."""
+    with media.lessons_root_for(video_id, lessons_root) as root:
+        return lessons.discover(root, video_id, max_duration=current_app.config["LESSON_MAX_SECONDS"])
+
+
 def _sync_lessons(job: VideoJob, lessons_root: Path) -> ScanResult:
-    found = lessons.discover(
-        lessons_root, job.video_id, max_duration=current_app.config["LESSON_MAX_SECONDS"]
-    )
+    found = discover(job.video_id, lessons_root)
     existing = {lesson.path: lesson for lesson in job.lessons}
     added = updated = removed = 0
     for item in found.lessons:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
@@ -81,9 +80,8 @@ class Assignment:
     """What a worker needs to render one attempt."""
 
     render_id: uuid.UUID
-    lesson_dir: Path
-    output: Path
-    lesson_path: str
+    lesson_path: str  # "<videoId>/lesson_<n>": the store's lessons/<lessonPath>/…
+    output_key: str  # "videos/<lessonPath>/<file>" (the contract's outputPath)
 
 
 def current_attempt(rq_job_id: str) -> Render | None:
@@ -128,9 +126,8 @@ def begin(rq_job_id: str) -> Assignment | None:
     log.info("render state=rendering render_id=%s job_id=%s lesson=%s", render.id, job.id, render.lesson.path)
     return Assignment(
         render_id=render.id,
-        lesson_dir=storage.render_lesson_dir(render),
-        output=storage.render_output(render),
         lesson_path=render.lesson.path,
+        output_key=render.output_path,
     )
 
 

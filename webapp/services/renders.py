@@ -15,7 +15,7 @@ from flask import current_app
 from ..extensions import db
 from ..models import ACTIVE_RENDER_STATES, SIDECAR_KINDS, Lesson, Render, RenderState, User, VideoJob
 from ..render import ManifestError, load_manifest
-from . import attempts, lifecycle
+from . import attempts, lifecycle, media
 from .access import parse_uuid, scope_jobs
 from .errors import (
     BrokenLesson,
@@ -26,7 +26,7 @@ from .errors import (
     Unprocessable,
 )
 from .messages import without_server_paths
-from .storage import lesson_dir, video_file
+from .storage import video_file
 
 __all__ = [
     "Conflict",
@@ -117,9 +117,8 @@ def _lesson_for(job: VideoJob, lesson_path: str) -> Lesson:
 def _checked_manifest(lesson: Lesson):
     """The lesson's manifest, read now: a broken lesson is refused before it reaches the queue."""
     try:
-        manifest = load_manifest(
-            lesson_dir(_config("LESSONS_ROOT"), lesson.path), max_duration=_config("LESSON_MAX_SECONDS")
-        )
+        with media.lesson_copy(lesson.path) as folder:  # the store's own folder, or a fetched copy
+            manifest = load_manifest(folder, max_duration=_config("LESSON_MAX_SECONDS"))
     except ManifestError as exc:
         problem = without_server_paths(str(exc))
         lesson.problem = problem[:500]

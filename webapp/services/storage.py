@@ -1,8 +1,9 @@
-"""The app's media: its store (STORAGE_URL), and the local paths renders read and write.
+"""The app's media: its store (STORAGE_URL), and the local paths of the local store.
 
 Keys follow the contract (``lessons/<videoId>/lesson_<n>/…``, ``videos/<lessonPath>/<file>``);
-webapp.storage does the work, with every key confined to its area. The renderer still gets
-local paths (LESSONS_ROOT, VIDEOS_ROOT): what is left to do for object storage is written in
+webapp.storage does the work, with every key confined to its area. Renders reach the store
+(and lesson discovery, and the manifest check before queueing) through services/media.py,
+downloads through views/api/generation.py; what still reads LESSONS_ROOT directly is written in
 ARCHITECTURE.md, "Storage: what is done, what is next".
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
@@ -23,18 +25,45 @@ STALE_TEMPORARY_SECONDS = 24 * 3600  # an upload of a video takes minutes; a day
 
 
 def init_app(app: Flask) -> None:
-    store = open_store(app.config.get("STORAGE_URL"), app.config["LESSONS_ROOT"], app.config["VIDEOS_ROOT"])
-    if not isinstance(store, LocalStore):
+    config = app.config
+    store = open_store(
+        config.get("STORAGE_URL"),
+        config["LESSONS_ROOT"],
+        config["VIDEOS_ROOT"],
+        read_timeout=config["STORAGE_READ_TIMEOUT"],
+    )
+    if not isinstance(store, LocalStore) and not app.config.get("STORAGE_S3_PREVIEW"):
         raise RuntimeError(
-            f"STORAGE_URL={app.config['STORAGE_URL']}: object storage is not wired into renders, "
-            "uploads and downloads yet; leave STORAGE_URL unset or file:///path "
+            f"STORAGE_URL={app.config['STORAGE_URL']}: object storage is not wired into uploaded "
+            "lesson packages and the demo yet (lesson discovery, renders and downloads are, behind "
+            "STORAGE_S3_PREVIEW=1); leave STORAGE_URL unset or file:///path "
             "(ARCHITECTURE.md, 'Storage: what is done, what is next')"
         )
     app.extensions["store"] = store
+    app.extensions["store_origin"] = url_origin(store)
+
+
+def url_origin(store: Store) -> str | None:
+    """The origin (scheme://host:port) of the store's presigned URLs, which the pages' player
+    fetches videos from; None for a store that gives no URLs. Signing is local: no request."""
+    try:
+        url = store.url("videos/origin/probe")
+    except StoreError as exc:
+        log.warning("the store cannot sign URLs (downloads will fail): %s", exc)
+        return None
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def store() -> Store:
     return current_app.extensions["store"]
+
+
+def is_local(found: Store | None = None) -> bool:
+    """Whether media is on this machine's disk (LESSONS_ROOT, VIDEOS_ROOT), read in place."""
+    return isinstance(found or store(), LocalStore)
 
 
 def lesson_dir(lessons_root: Path, lesson_path: str) -> Path:
@@ -71,10 +100,6 @@ def delete_keys(keys: list[str]) -> int:
 def sweep_temporaries(older_than: float = STALE_TEMPORARY_SECONDS) -> int:
     """Remove uploads to the store that never finished (temporary keys a day old)."""
     return store().sweep_temporaries(older_than)
-
-
-def render_lesson_dir(render: Render) -> Path:
-    return lesson_dir(Path(current_app.config["LESSONS_ROOT"]), render.lesson.path)
 
 
 def remove_partial_outputs(render: Render) -> None:

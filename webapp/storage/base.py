@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import quote
 
 AREAS = ("lessons", "videos")
 PARTIAL = ".partial"  # <area>/.partial/<token>: uploads not yet checked; never a video id (no dots)
@@ -152,9 +153,18 @@ class Store(ABC):
         check_prefix(prefix, min_depth=2)
         return sum(self.delete(info.key) for info in list(self.list(prefix)))
 
-    def url(self, key: str, *, expires: int = 300, filename: str | None = None, mimetype: str | None = None):
+    def url(
+        self,
+        key: str,
+        *,
+        expires: int = 300,
+        filename: str | None = None,
+        mimetype: str | None = None,
+        attachment: bool = True,
+    ):
         """A short-lived URL a browser can fetch (ranges included), or None when the web server
-        must stream the object itself (the local store)."""
+        must stream the object itself (the local store). With `filename`, the response names it
+        (saved as a file with `attachment`, shown in the page without)."""
         check_key(key)
         return None
 
@@ -173,6 +183,13 @@ class Store(ABC):
         cutoff = time.time() - older_than
         stale = [info.key for info in self.temporaries() if info.modified.timestamp() <= cutoff]
         return sum(self.delete(key) for key in stale)
+
+
+def content_disposition(filename: str, attachment: bool = True) -> str:
+    """A Content-Disposition value naming `filename` (RFC 6266: ASCII fallback, UTF-8 name)."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%' else "_" for c in filename)
+    kind = "attachment" if attachment else "inline"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def copy_stream(reader: BinaryIO, dest: Path) -> int:

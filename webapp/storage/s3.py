@@ -37,6 +37,7 @@ from .base import (
     StoreUnavailable,
     check_key,
     check_prefix,
+    content_disposition,
     crc32_parts,
     temporary_key,
 )
@@ -129,10 +130,11 @@ class S3Store(Store):
         client=None,
         client_config: Config | None = None,
         transfer_config: TransferConfig | None = None,
+        read_timeout: float = 60,
     ):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        defaults = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=60)
+        defaults = Config(retries={"mode": "standard"}, connect_timeout=5, read_timeout=read_timeout)
         config = defaults.merge(client_config) if client_config else defaults
         self.client = client or boto3.session.Session().client("s3", config=config)
         self.endpoint = self.client.meta.endpoint_url
@@ -274,10 +276,18 @@ class S3Store(Store):
                 raise StoreError(f"could not delete {first.get('Key')!r}: {reason}")
         return len(keys)
 
-    def url(self, key: str, *, expires: int = 300, filename: str | None = None, mimetype: str | None = None):
+    def url(
+        self,
+        key: str,
+        *,
+        expires: int = 300,
+        filename: str | None = None,
+        mimetype: str | None = None,
+        attachment: bool = True,
+    ):
         params = {"Bucket": self.bucket, "Key": self._full(check_key(key))}
         if filename:
-            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+            params["ResponseContentDisposition"] = content_disposition(filename, attachment)
         if mimetype:
             params["ResponseContentType"] = mimetype
         with self._errors(f"sign a URL for {key!r}"):

@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
+from ..storage import StoreUnavailable
 from .negotiate import Reply, reply
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,20 @@ def handle_csrf_error(exc: CSRFError):
     return _page(400, message) if reply() is Reply.PAGE else error_response(400, message)
 
 
+STORE_RETRY_AFTER = 30  # seconds: botocore already retried; the store is down or throttling
+
+
+def handle_store_unavailable(exc: StoreUnavailable):
+    """The media store cannot be reached (down, throttling, failing): 503 and when to come
+    back, never a 500. What the store said goes to the log, not to the client."""
+    log.warning("media store unavailable path=%s error=%s", request.path, exc)
+    message = "The media store cannot be reached right now. Try again in a moment."
+    wants_json = reply() is Reply.JSON
+    response = make_response(error_response(503, message) if wants_json else _page(503, message))
+    response.headers["Retry-After"] = str(STORE_RETRY_AFTER)
+    return response
+
+
 def handle_unexpected(exc: Exception):
     log.exception("unhandled error path=%s", request.path)
     message = "Something went wrong on our side. The error was logged."
@@ -65,5 +80,6 @@ def handle_unexpected(exc: Exception):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(StoreUnavailable, handle_store_unavailable)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)

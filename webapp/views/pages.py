@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from ..models import VideoGenerationStatus
-from ..services import access, jobs, lessons, messages, renders, summary, uploads
+from ..services import access, jobs, messages, renders, summary, uploads
 from ..services.packages import PackageError
 from . import forms, markdown, panel, rest
 from .negotiate import Reply, reply
@@ -105,7 +105,7 @@ def create_job():
 @login_required
 def job_detail(job_id: str):
     job = access.get_job_or_404(job_id, current_user)
-    discovery_message = None if job.lessons else lessons.discover(lessons_root(), job.video_id).message
+    discovery_message = None if job.lessons else jobs.discover(job.video_id, lessons_root()).message
     move_form = (
         forms.MoveJobForm(access.visible_courses(current_user), course=job.course_id)
         if current_user.is_admin

@@ -4,19 +4,23 @@ lesson, the generation status of a job, and the finished videos with the files b
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
-from flask import abort, current_app, make_response, request, send_file
+from flask import abort, current_app, make_response, redirect, request, send_file
 from flask_login import current_user, login_required
 from werkzeug.exceptions import NotFound
 
 from ...models import SIDECAR_KINDS
 from ...services import access, events, renders, storage
+from ...storage.base import content_disposition
 from .. import panel
 from .. import schemas as s
 from ..negotiate import VARY, Reply, reply
 from ..serializers import status_url
 from .blueprint import bp, errors, links_to_job, links_to_render
+
+# A presigned video URL's life. The player goes on asking that URL for ranges while the video
+# plays (seeking included), so it must outlast one viewing of a long lesson.
+URL_SECONDS = 3600
 
 
 @bp.route("/video-transform/generate-video", methods=["POST"])
@@ -103,11 +107,16 @@ def generation_status(job_id):
             "content": {"video/mp4": {}, "image/jpeg": {}, "text/vtt": {}},
         },
         "206": {"description": "Part of the video", "content": {"video/mp4": {}}},
+        "302": {
+            "description": "With object storage: the video at a short-lived presigned URL, which "
+            "answers ranges too",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
         "416": {"description": "The range asked for is not in the video"},
     },
 )
 @bp.doc(operationId="downloadVideo")
-@errors(404)
+@errors(404, 503)
 def download_video(job_id, video_path: str):
     """Download or stream a finished video, or its poster (.jpg), chapters (.chapters.vtt) or
     captions (.vtt) written beside it."""
@@ -121,10 +130,14 @@ def download_video(job_id, video_path: str):
             abort(404, description="No finished video at that path.")
         render, kind = found
         mimetype, name = SIDECAR_KINDS[kind], output_path.rsplit("/", 1)[1]
+    download = request.args.get("download") == "1"
+    store = storage.store()
     try:
-        path = storage.video_file(Path(current_app.config["VIDEOS_ROOT"]), output_path)
+        path = store.local_path(output_path)
     except ValueError:
         abort(404, description="No finished video at that path.")
+    if path is None:  # an object store: after the scope check, the store serves the bytes
+        return _from_store(store, output_path, name, mimetype, download)
     if not path.is_file():
         abort(404, description="The video file is no longer in storage.")
     response = send_file(
@@ -133,8 +146,27 @@ def download_video(job_id, video_path: str):
         conditional=True,
         etag=True,
         max_age=0,
-        as_attachment=request.args.get("download") == "1",
+        as_attachment=download,
         download_name=name,
     )
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _from_store(store, key: str, name: str, mimetype: str, download: bool):
+    """A video: 302 to a short-lived presigned URL (the store answers ranges, so players seek).
+    Its sidecars, a few kilobytes, pass through here: a caption track must come from our own
+    origin (a bucket seldom answers CORS), and the page's policy admits the store for media only."""
+    if store.stat(key) is None:  # also what answers 503 when the store is down (signing is local)
+        abort(404, description="The video file is no longer in storage.")
+    if mimetype == "video/mp4":
+        url = store.url(key, expires=URL_SECONDS, filename=name, mimetype=mimetype, attachment=download)
+        response = redirect(url, 302)
+        response.headers["Cache-Control"] = "private, no-store"  # the URL expires
+        return response
+    with store.open(key) as reader:
+        data = reader.read()
+    response = current_app.response_class(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = content_disposition(name, download)
     response.headers["Cache-Control"] = "private, no-cache"
     return response
