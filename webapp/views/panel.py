@@ -10,6 +10,7 @@ without a new version (times left, places in the queue).
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 import uuid
 
@@ -23,6 +24,7 @@ SECONDS = 1.0
 _MOST = 1_000  # jobs kept; past it the memory starts again
 _MARKER = "csrf" + secrets.token_hex(16)  # letters and digits only: escaping leaves it as it is
 _kept: dict[uuid.UUID, tuple[int, float, str]] = {}
+_locks: dict[uuid.UUID, threading.Lock] = {}
 
 
 def render(job: VideoJob, **context) -> str:
@@ -32,15 +34,34 @@ def render(job: VideoJob, **context) -> str:
 
 def polled(job_id: uuid.UUID, version: int | None, load_job) -> str:
     """The panel for a poll: the one kept for this version while fresh, else made (from
-    `load_job()`) and kept. `version` None (no status version known) makes it every time."""
+    `load_job()`) and kept. `version` None (no status version known) makes it every time.
+
+    One request makes it at a time (per job and process); polls arriving meanwhile get the
+    panel kept before, at most one change old, instead of all making it at once (under gevent a
+    query lets every waiting poll in, and 200 of them rendering the same panel is a stampede)."""
+    if version is None:
+        return _with_token(render(load_job(), csrf_token=lambda: _MARKER))
     kept = _kept.get(job_id)
-    now = time.monotonic()
-    if version is not None and kept is not None and kept[0] == version and now - kept[1] < SECONDS:
-        html = kept[2]
-    else:
-        html = render(load_job(), csrf_token=lambda: _MARKER)
-        if version is not None:
+    if _fresh(kept, version):
+        return _with_token(kept[2])
+    lock = _locks.setdefault(job_id, threading.Lock())
+    if not lock.acquire(blocking=kept is None):
+        return _with_token(kept[2])  # another poll is making the new one
+    try:
+        kept = _kept.get(job_id)
+        if not _fresh(kept, version):  # not made by the poll this one waited for
             if len(_kept) >= _MOST:
                 _kept.clear()
-            _kept[job_id] = (version, now, html)
+                _locks.clear()
+            kept = _kept[job_id] = (version, time.monotonic(), render(load_job(), csrf_token=lambda: _MARKER))
+    finally:
+        lock.release()
+    return _with_token(kept[2])
+
+
+def _fresh(kept: tuple[int, float, str] | None, version: int) -> bool:
+    return kept is not None and kept[0] == version and time.monotonic() - kept[1] < SECONDS
+
+
+def _with_token(html: str) -> str:
     return html.replace(_MARKER, generate_csrf())
