@@ -77,9 +77,12 @@ def queue_all(env: dict, video_id: str, label: str) -> int:
 
 
 def completed(env: dict, label: str) -> int:
+    """How many renders of this configuration completed; then the job goes (with its videos), so
+    the next configuration starts from a new job (a lesson keeps at most 5 output names)."""
     from webapp import create_app
     from webapp.extensions import db
-    from webapp.models import Render, RenderState
+    from webapp.models import Render, RenderState, VideoJob
+    from webapp.services import jobs
 
     app = create_app()
     with app.app_context():
@@ -89,6 +92,8 @@ def completed(env: dict, label: str) -> int:
             Render.state == RenderState.COMPLETED, Render.output_file_name == f"{label}.mp4"
         )
         count = db.session.scalar(query)
+        for job in db.session.scalars(sa.select(VideoJob)).all():
+            jobs.delete_job(job, delete_videos=True)
         db.engine.dispose()
     return count
 
