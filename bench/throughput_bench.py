@@ -39,18 +39,27 @@ def busy_jiffies() -> tuple[int, int]:
 
 
 def make_lessons(lessons_root: Path, video_id: str, count: int) -> None:
-    from webapp.render.sample import write_sample_lesson
+    """`count` lessons with nothing in common (titles and narration differ), so no render reuses
+    another's cached pieces: each render is a cold render."""
+    from webapp.render.sample import tone_frequency, write_sample_lesson, write_tone
 
     for n in range(1, count + 1):
+        folder = lessons_root / video_id / f"lesson_{n}"
         write_sample_lesson(
-            lessons_root / video_id / f"lesson_{n}",
+            folder,
             segments=SEGMENTS,
             seconds=SECONDS / SEGMENTS,
             width=WIDTH,
             height=HEIGHT,
             fps=FPS,
+            detail=True,
             title=f"Lesson {n} — บทที่ {n}",
         )
+        manifest = json.loads((folder / "lesson.json").read_text(encoding="utf-8"))
+        for i, segment in enumerate(manifest["segments"]):
+            segment["title"] = f"{segment['title']} · {n}"
+            write_tone(folder / segment["audio"], SECONDS / SEGMENTS, tone_frequency(i) + 7 * n)
+        (folder / "lesson.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
 
 
 def queue_all(env: dict, video_id: str, label: str) -> int:
