@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Render workers `make run` starts; each render uses RENDER_PROCESSES encoder processes (default 2).
+# One worker per core did best per core here (make bench-throughput; README, "Benchmarks").
+RENDER_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 INSTANCE ?= instance
 # System packages: FriBiDi for Pillow's text shaping, Chromium for the browser tests.
 APT_RUNTIME := libfribidi0
@@ -50,7 +53,8 @@ run: install
 	@[ -n "$$REDIS_URL" ] || $(FLASK) redis start >/dev/null
 	@$(FLASK) demo --url http://$(HOST):$(PORT) | head -n -1
 	@trap '$(FLASK) redis stop >/dev/null 2>&1 || true' EXIT; \
-	  HOST=$(HOST) PORT=$(PORT) PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile
+	  HOST=$(HOST) PORT=$(PORT) PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile \
+	    -c worker=$(RENDER_WORKERS)
 
 test: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
