@@ -36,17 +36,20 @@ def polled(job_id: uuid.UUID, version: int | None, load_job) -> str:
     """The panel for a poll: the one kept for this version while fresh, else made (from
     `load_job()`) and kept. `version` None (no status version known) makes it every time.
 
-    One request makes it at a time (per job and process); polls arriving meanwhile get the
-    panel kept before, at most one change old, instead of all making it at once (under gevent a
-    query lets every waiting poll in, and 200 of them rendering the same panel is a stampede)."""
+    One request makes it at a time (per job and process); polls arriving meanwhile wait for it, or
+    get the panel kept for the same version if it only aged out, instead of all making it at
+    once (under gevent a query lets every waiting poll in: 200 rendering one panel is a stampede)."""
     if version is None:
         return _with_token(render(load_job(), csrf_token=lambda: _MARKER))
     kept = _kept.get(job_id)
     if _fresh(kept, version):
         return _with_token(kept[2])
     lock = _locks.setdefault(job_id, threading.Lock())
-    if not lock.acquire(blocking=kept is None):
-        return _with_token(kept[2])  # another poll is making the new one
+    # Only a panel of this very version that merely aged out is served while another poll makes
+    # the new one: an older version would leave the page behind (its last poll must show the last
+    # change, as nothing may poll after it).
+    if not lock.acquire(blocking=kept is None or kept[0] != version):
+        return _with_token(kept[2])
     try:
         kept = _kept.get(job_id)
         if not _fresh(kept, version):  # not made by the poll this one waited for
