@@ -29,8 +29,44 @@ var lastReload = 0;
 var reloadTimer = null;
 var listening = new WeakSet();
 
+// A reload asked for while the panel's own request is under way waits for it and then goes to
+// the panel that request put in the page: sent meanwhile, it would land in the panel being
+// replaced and be lost (the last change would never show).
+var panelRequest = null;  // the panel's own request under way, and when it went out
+var panelRequestSince = 0;
+var reloadAfterRequest = false;
+document.addEventListener("htmx:beforeSend", function (event) {
+  if (event.detail.elt.id === "status-panel") {
+    panelRequest = event.detail.xhr;
+    panelRequestSince = Date.now();
+  }
+});
+// Matched by its request: once the panel is replaced the event comes from its parent. The reload
+// waits for the new panel to be ready (htmx:load); a request that replaced nothing leaves the
+// old panel, ready already.
+document.addEventListener("htmx:afterRequest", function (event) {
+  if (panelRequest === null || event.detail.xhr !== panelRequest) {
+    return;
+  }
+  panelRequest = null;
+  if (reloadAfterRequest && !event.detail.successful) {
+    reloadAfterRequest = false;
+    setTimeout(reloadStatusPanel, 0);
+  }
+});
+document.addEventListener("htmx:load", function (event) {
+  if (reloadAfterRequest && panelRequest === null && event.detail.elt.id === "status-panel") {
+    reloadAfterRequest = false;
+    reloadStatusPanel();
+  }
+});
+
 function reloadStatusPanel() {
   reloadTimer = null;
+  if (panelRequest !== null && Date.now() - panelRequestSince < 10000) {  // 10 s: one lost its end
+    reloadAfterRequest = true;
+    return;
+  }
   lastReload = Date.now();
   var panel = document.getElementById("status-panel");
   if (panel) {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
 
 import pytest
@@ -122,4 +123,58 @@ def test_a_burst_of_status_events_ends_with_a_reload(app, browser, live_server):
     assert all(gap >= 950 for gap in gaps), f"reloads closer than a second apart: {gaps} ms"
     during_burst = [t for t in reloads if t >= events[first]]
     assert 1 <= len(during_burst) < 3, f"{len(during_burst)} reloads for a burst of 3 events"
+    page.close()
+
+
+def test_a_change_during_a_reload_still_shows(app, browser, live_server, monkeypatch):
+    """A status event that arrives while the panel's reload is on its way reloads the panel that
+    reload brings. (Sent at once, htmx queued it on the panel being replaced, and its answer
+    went nowhere: a render's failure came while a reload was out, and the page kept saying
+    "generating".)"""
+    from webapp.extensions import db
+    from webapp.models import VideoGenerationStatus, VideoJob
+    from webapp.services import summary
+    from webapp.views import panel
+
+    with app.app_context():
+        login = demo.ensure_demo(app)
+    job_id = uuid.UUID(str(login["jobId"]))
+    made, release = threading.Event(), threading.Event()
+    polled = panel.polled
+
+    def held(*args, **kwargs):  # made before the change, answered after it
+        html = polled(*args, **kwargs)
+        if not release.is_set():
+            made.set()
+            release.wait(20)
+        return html
+
+    page = browser.new_page()
+    page.goto(f"{live_server}/login?next=/jobs/{job_id}")
+    page.fill("input[name=email]", login["email"])
+    page.fill("input[name=password]", login["password"])
+    page.click("button[type=submit]")
+    wait_in_page(page, "() => window.htmx && document.querySelector('#status-panel')", what="the job page")
+    page.wait_for_timeout(1500)  # the stream is open and its first reload is back
+    before = page.get_attribute("#status-panel", "data-status")
+    assert before != "failed"
+
+    monkeypatch.setattr(panel, "polled", held)
+    with app.app_context():
+        queue.publish_status(job_id, "{}")  # a reload goes out and is held
+    assert made.wait(20), "no reload reached the server"
+    with app.app_context():
+        job = db.session.get(VideoJob, job_id)
+        job.video_generation_data = summary.compute(job)[1]
+        job.video_generation_status = VideoGenerationStatus.FAILED
+        summary.changed(job_id)  # published on commit, as every change is
+        db.session.commit()
+    page.wait_for_timeout(2500)  # the event has come and its reload is due
+    release.set()
+    wait_in_page(
+        page,
+        "() => document.querySelector('#status-panel').dataset.status === 'failed'",
+        timeout=15,
+        what="the change made during the reload",
+    )
     page.close()

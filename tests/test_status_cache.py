@@ -89,3 +89,30 @@ def test_without_a_kept_document_the_status_is_computed_and_kept(app, client, fa
     response = client.get(STATUS.format(job.id), headers=headers)
     assert response.status_code == 200 and response.json == _fresh(app, job.id)
     assert Redis.from_url(redis_url).get(f"lvt:status:{job.id}") is not None
+
+
+def test_the_last_commit_is_the_last_word_whatever_order_the_publishes_come_in(app, factory, monkeypatch):
+    """Two writers commit one after the other (the job's lock orders them) but may publish the
+    other way round: the kept document is still the later commit's."""
+    from webapp import queue
+    from webapp.extensions import db
+    from webapp.models import VideoGenerationStatus, VideoJob
+
+    job_id = uuid.UUID(str(factory.job("A", lessons=1).id))
+    held = []
+    publish = queue.publish_status
+    monkeypatch.setattr(queue, "publish_status", lambda *args: held.append(args))
+    with app.app_context():
+        for status in (VideoGenerationStatus.FAILED, VideoGenerationStatus.COMPLETED):
+            row = summary.lock_job(job_id)
+            row.video_generation_data = summary.compute(row)[1]
+            row.video_generation_status = status
+            summary.changed(job_id)
+            db.session.commit()
+        assert len(held) == 2
+        for args in reversed(held):  # the first commit's publish comes last
+            publish(*args)
+        version, text = queue.current_status(job_id)
+        assert version == held[1][2] > held[0][2]
+        assert '"videoGenerationStatus":"completed"' in text
+        assert db.session.get(VideoJob, job_id).video_generation_status == VideoGenerationStatus.COMPLETED

@@ -249,17 +249,37 @@ _VERSION = "lvt:status-version:{}"
 _STATUS_SECONDS = 24 * 3600  # a job nobody changed for a day is computed again on its next read
 
 
-def publish_status(job_id: uuid.UUID, document: str) -> int | None:
-    """Store a job's new status document under the next version and tell its subscribers.
-    Returns the version; None (logged) when Redis does not answer."""
+def next_status_version(job_id: uuid.UUID) -> int | None:
+    """Reserve the job's next status version. Taken while the job's row is locked, so versions
+    follow the order of the commits; None (logged) when Redis does not answer."""
+    try:
+        return connection().incr(_VERSION.format(job_id))
+    except RedisError as exc:
+        log.warning("status version not taken job_id=%s error=%s", job_id, exc)
+        return None
+
+
+# Store and announce a document unless a newer version is stored already: two writers that commit
+# one after the other may publish the other way round, and the older must not stay as the last word.
+_PUBLISH_IF_NEWER = r"""
+local kept = redis.call('GET', KEYS[1])
+if kept and tonumber(string.match(kept, '^(%d+)')) >= tonumber(ARGV[1]) then return 0 end
+local payload = ARGV[1] .. '\n' .. ARGV[2]
+redis.call('SET', KEYS[1], payload, 'EX', ARGV[3])
+redis.call('PUBLISH', KEYS[1], payload)
+return 1
+"""
+
+
+def publish_status(job_id: uuid.UUID, document: str, version: int | None = None) -> int | None:
+    """Store a job's new status document under `version` (else the next one) and tell its
+    subscribers, unless a newer one is stored. Returns the version; None (logged) when Redis
+    does not answer."""
     try:
         conn = connection()
-        version = conn.incr(_VERSION.format(job_id))
-        payload = f"{version}\n{document}"
-        pipe = conn.pipeline(transaction=False)
-        pipe.set(_STATUS.format(job_id), payload, ex=_STATUS_SECONDS)
-        pipe.publish(_STATUS.format(job_id), payload)
-        pipe.execute()
+        if version is None:
+            version = conn.incr(_VERSION.format(job_id))
+        conn.eval(_PUBLISH_IF_NEWER, 1, _STATUS.format(job_id), version, document, _STATUS_SECONDS)
         return version
     except RedisError as exc:
         log.warning("status not published job_id=%s error=%s", job_id, exc)

@@ -55,14 +55,15 @@ def _prepare(session) -> None:
     ready = session.info.setdefault(_READY, {})
     for job_id in changed:
         job = session.get(VideoJob, job_id)
-        if job is not None:
-            ready[job_id] = document(job)
+        if job is not None:  # the version is taken under the job's lock: in commit order
+            ready[job_id] = (document(job), queue.next_status_version(job_id))
 
 
 @sa.event.listens_for(db.session, "after_commit")
 def _publish(session) -> None:
-    for job_id, text in session.info.pop(_READY, {}).items():
-        queue.publish_status(job_id, text)
+    for job_id, (text, version) in session.info.pop(_READY, {}).items():
+        if version is not None:
+            queue.publish_status(job_id, text, version)
 
 
 @sa.event.listens_for(db.session, "after_rollback")
