@@ -25,7 +25,7 @@ from ..models import (
     VideoGenerationStatus,
     VideoJob,
 )
-from . import access, lessons, media, storage, summary
+from . import access, lessons, media, principals, storage, summary
 from .messages import without_server_paths
 
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -264,11 +264,11 @@ def list_jobs(
     # them all; `course_id + 0` leaves it the listing index, which holds them in order.
     course = VideoJob.course_id + 0 if sqlite else VideoJob.course_id
     ids = sa.select(VideoJob.id)
-    allowed = access.course_ids(user)  # the courses access.scope_jobs allows
-    if allowed is not None:
-        # Read first, as a list: each index entry is checked against it, where the subquery made
+    if not user.is_admin:  # the courses access.scope_jobs allows
+        # A list, not a subquery: each index entry is checked against it, where the subquery made
         # PostgreSQL join every entry skipped on the way to page 2,000 to course_members (2x slower).
-        ids = ids.where(course.in_(db.session.scalars(allowed).all()))
+        # Remembered a few seconds like every other check of who may see what (principals.py).
+        ids = ids.where(course.in_(sorted(principals.course_ids(user))))
     if course_id:
         ids = ids.where(course == course_id)
     if status in {s.value for s in VideoGenerationStatus}:

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 
-from flask import render_template
+from flask import current_app, render_template
 from flask_wtf.csrf import generate_csrf
 
 from ..models import VideoJob
@@ -23,8 +23,21 @@ from ..services import summary
 SECONDS = 1.0
 _MOST = 1_000  # jobs kept; past it the memory starts again
 _MARKER = "csrf" + secrets.token_hex(16)  # letters and digits only: escaping leaves it as it is
-_kept: dict[uuid.UUID, tuple[int, float, str]] = {}
-_locks: dict[uuid.UUID, threading.Lock] = {}
+
+
+class _Panels:
+    """This app's kept panels: per job (version, made at, html), and the lock of whoever makes one."""
+
+    def __init__(self):
+        self.kept: dict[uuid.UUID, tuple[int, float, str]] = {}
+        self.locks: dict[uuid.UUID, threading.Lock] = {}
+
+
+def _panels() -> _Panels:
+    panels = current_app.extensions.get("lvt_panels")
+    if panels is None:
+        panels = current_app.extensions.setdefault("lvt_panels", _Panels())
+    return panels
 
 
 def render(job: VideoJob, **context) -> str:
@@ -41,22 +54,24 @@ def polled(job_id: uuid.UUID, version: int | None, load_job) -> str:
     once (under gevent a query lets every waiting poll in: 200 rendering one panel is a stampede)."""
     if version is None:
         return _with_token(render(load_job(), csrf_token=lambda: _MARKER))
-    kept = _kept.get(job_id)
+    panels = _panels()
+    kept = panels.kept.get(job_id)
     if _fresh(kept, version):
         return _with_token(kept[2])
-    lock = _locks.setdefault(job_id, threading.Lock())
+    lock = panels.locks.setdefault(job_id, threading.Lock())
     # Only a panel of this very version that merely aged out is served while another poll makes
     # the new one: an older version would leave the page behind (its last poll must show the last
     # change, as nothing may poll after it).
     if not lock.acquire(blocking=kept is None or kept[0] != version):
         return _with_token(kept[2])
     try:
-        kept = _kept.get(job_id)
+        kept = panels.kept.get(job_id)
         if not _fresh(kept, version):  # not made by the poll this one waited for
-            if len(_kept) >= _MOST:
-                _kept.clear()
-                _locks.clear()
-            kept = _kept[job_id] = (version, time.monotonic(), render(load_job(), csrf_token=lambda: _MARKER))
+            if len(panels.kept) >= _MOST:
+                panels.kept.clear()
+                panels.locks.clear()
+            html = render(load_job(), csrf_token=lambda: _MARKER)
+            kept = panels.kept[job_id] = (version, time.monotonic(), html)
     finally:
         lock.release()
     return _with_token(kept[2])
