@@ -18,7 +18,7 @@ APT_RUNTIME := libfribidi0
 APT_TEST := chromium
 
 .PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion \
-  bench-streams bench-status bench-throughput bench-scaleout bench-bigdata bench-memory clean
+  bench-streams bench-status bench-throughput bench-scaleout bench-bigdata bench-memory bench-storage clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +107,11 @@ bench-bigdata: install-dev
 # RSS of the gunicorn workers over 120,000 status polls and of a render worker over 20 renders.
 bench-memory: install-dev
 	$(BIN)/python bench/memory_bench.py $(BENCH_ARGS)
+
+# A 5-minute lesson rendered with its media on the local disk and in an S3 store (SeaweedFS),
+# and downloads streamed by the app against presigned URLs (BENCH_ARGS="--quick" to try it).
+bench-storage: install-dev
+	$(BIN)/python bench/storage_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
