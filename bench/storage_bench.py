@@ -82,7 +82,17 @@ def render_once(env: dict, label: str) -> float:
     shutil.rmtree(cache, ignore_errors=True)
     started = time.monotonic()
     subprocess.run(
-        [str(BIN / "flask"), "--app", "wsgi", "worker", "--burst", "--queue", "renders", "--log-level", "WARNING"],
+        [
+            str(BIN / "flask"),
+            "--app",
+            "wsgi",
+            "worker",
+            "--burst",
+            "--queue",
+            "renders",
+            "--log-level",
+            "WARNING",
+        ],
         cwd=ROOT,
         env={**env, "RENDER_CACHE_DIR": str(cache)},
         check=True,
@@ -106,8 +116,9 @@ def token_and_video(env: dict, label: str) -> tuple[str, str]:
 
     app = create_app()
     with app.app_context():
+        done = Render.state == RenderState.COMPLETED
         render = db.session.scalars(
-            sa.select(Render).where(Render.state == RenderState.COMPLETED, Render.output_file_name == f"{label}.mp4")
+            sa.select(Render).where(done, Render.output_file_name == f"{label}.mp4")
         ).first()
         user = accounts.save_user("bench-storage@example.com", "a long bench password", Role.ADMIN)
         _, token = tokens.create_api_token(user, "bench")
@@ -124,11 +135,10 @@ def download(port: int, path: str, token: str, seconds: float, parallel: int) ->
     def loop() -> tuple[int, int]:
         received = done = 0
         while time.monotonic() < deadline:
-            out = subprocess.run(
-                ["curl", "-sSfL", "-o", "/dev/null", "-w", "%{size_download}", "-H", f"Authorization: Bearer {token}",
-                 f"http://127.0.0.1:{port}{path}"],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+            url = f"http://127.0.0.1:{port}{path}"
+            auth = f"Authorization: Bearer {token}"
+            command = ["curl", "-sSfL", "-o", "/dev/null", "-w", "%{size_download}", "-H", auth, url]
+            out = subprocess.run(command, capture_output=True, text=True, check=True)
             received += int(out.stdout)
             done += 1
         return received, done
@@ -137,7 +147,23 @@ def download(port: int, path: str, token: str, seconds: float, parallel: int) ->
     with ThreadPoolExecutor(parallel) as pool:
         results = list(pool.map(lambda _: loop(), range(parallel)))
     wall = time.monotonic() - started
-    return {"mb_per_s": round(sum(r for r, _ in results) / wall / 1e6, 1), "downloads": sum(d for _, d in results)}
+    received = sum(r for r, _ in results)
+    return {"mb_per_s": round(received / wall / 1e6, 1), "downloads": sum(d for _, d in results)}
+
+
+def environment(instance: Path) -> dict:
+    """A product of its own: SQLite, embedded Redis, media on the local disk (STORAGE_URL empty)."""
+    env = {
+        **os.environ,
+        "INSTANCE_PATH": str(instance),
+        "LESSONS_ROOT": str(instance / "lessons"),
+        "VIDEOS_ROOT": str(instance / "videos"),
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "STORAGE_URL": "",
+    }
+    env.pop("REDIS_URL", None)
+    env.pop("DATABASE_URL", None)
+    return env
 
 
 def main() -> None:
@@ -146,7 +172,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300.0, help="the lesson's length")
     parser.add_argument("--download-seconds", type=float, default=8.0)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--quick", action="store_true", help="a 20 s 640x360 lesson, 1 run: checks the script")
+    parser.add_argument("--quick", action="store_true", help="a 20 s 640x360 lesson, 1 run: tries the script")
     args = parser.parse_args()
     throughput_bench.SEGMENTS, throughput_bench.SECONDS = 10, args.seconds
     if args.quick:
@@ -154,19 +180,7 @@ def main() -> None:
         throughput_bench.SECONDS, throughput_bench.WIDTH, throughput_bench.HEIGHT = 20.0, 640, 360
     home = Path(tempfile.mkdtemp(prefix="lvt-storage-bench-"))
     server = start_store(home)
-    envs = {}
-    for name in ("local", "store"):
-        instance = home / name
-        envs[name] = {
-            **os.environ,
-            "INSTANCE_PATH": str(instance),
-            "LESSONS_ROOT": str(instance / "lessons"),
-            "VIDEOS_ROOT": str(instance / "videos"),
-            "PATH": f"{BIN}:{os.environ['PATH']}",
-            "STORAGE_URL": "",  # the local disk (set for the store below)
-        }
-        envs[name].pop("REDIS_URL", None)
-        envs[name].pop("DATABASE_URL", None)
+    envs = {name: environment(home / name) for name in ("local", "store")}
     storage_url = f"s3://{BUCKET}/bench"
     envs["store"].update(STORAGE_URL=storage_url, STORAGE_S3_PREVIEW="1")
     throughput_bench.make_lessons(home / "local" / "lessons", VIDEO_ID, 1)
@@ -201,7 +215,8 @@ def main() -> None:
             flask(env, "redis", "stop")
         server.stop()
     local, store = statistics.median(walls["local"]), statistics.median(walls["store"])
-    print(f"\nrender, median of {args.runs}: local {local:.1f} s, store {store:.1f} s ({store / local - 1:+.1%})")
+    print(f"\nrender, median of {args.runs}: local {local:.1f} s, store {store:.1f} s", end=" ")
+    print(f"({store / local - 1:+.1%})")
     for n in (1, 4):
         print(
             f"download, {n} at once: app streaming the local file {downloads['local'][n]['mb_per_s']} MB/s,"
