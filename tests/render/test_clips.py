@@ -349,3 +349,26 @@ def test_pictures_may_be_changed_by_the_caller(sources):
     assert read_index(held) == 59
     held.paste((0, 0, 0), (0, 0, W, H))
     assert [read_index(p) for p in pictures] == [59, 59]
+
+
+def test_a_decoded_frame_with_wider_rows_is_copied_pixel_for_pixel(tmp_path):
+    """Decoders pad a frame's rows to what the CPU's vector instructions want, so a clip's frame
+    can have wider rows than a frame made here; copying it must still give its very pixels (it
+    raised instead, on a machine whose decoder padded 100 pixels to 128)."""
+    from webapp.render import yuv
+
+    path = tmp_path / "narrow.mp4"
+    rng = np.random.default_rng(7)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 100, 64, "yuv420p"
+        for _ in range(3):
+            noise = rng.integers(0, 256, (96, 100), dtype=np.uint8)
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(noise, format="yuv420p")))
+        out.mux(stream.encode())
+    with av.open(str(path)) as source:
+        decoded = next(source.decode(video=0))
+    copy = yuv.to_frame(decoded)
+    assert (copy.width, copy.height) == (100, 64)
+    for ours, theirs in zip(yuv.from_frame(copy), yuv.from_frame(decoded), strict=True):
+        assert np.array_equal(ours, theirs)

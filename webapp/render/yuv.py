@@ -71,11 +71,11 @@ def to_frame(picture: Picture) -> av.VideoFrame:
     data of a decoded frame), tagged BT.709 limited range."""
     if isinstance(picture, av.VideoFrame):
         frame = av.VideoFrame(picture.width, picture.height, "yuv420p")
-        for plane, source in zip(frame.planes, picture.planes, strict=True):
+        for i, (plane, source) in enumerate(zip(frame.planes, picture.planes, strict=True)):
             if plane.line_size == source.line_size:
                 plane.update(source)
-            else:
-                _write(plane, plane_array(picture, source.index))
+            else:  # rows padded differently (decoders align them to what the CPU's SIMD wants)
+                _write(plane, plane_array(picture, i))
     else:
         width, height = picture.size
         frame = av.VideoFrame(width, height, "yuv420p")
