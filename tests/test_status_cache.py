@@ -116,3 +116,18 @@ def test_the_last_commit_is_the_last_word_whatever_order_the_publishes_come_in(a
         assert version == held[1][2] > held[0][2]
         assert '"videoGenerationStatus":"completed"' in text
         assert db.session.get(VideoJob, job_id).video_generation_status == VideoGenerationStatus.COMPLETED
+
+
+def test_a_document_kept_by_a_read_gives_way_to_the_writer_that_was_committing(app):
+    """A read computes and keeps the document while a writer, past taking its version, has not
+    committed yet: the read's document lacks the change, and the writer's must replace it."""
+    from webapp import queue
+
+    job_id = uuid.uuid4()
+    with app.app_context():
+        version = queue.next_status_version(job_id)
+        queue.keep_status(job_id, '{"seen":"before the commit"}')
+        queue.publish_status(job_id, '{"seen":"the commit"}', version)
+        assert queue.current_status(job_id) == (version, '{"seen":"the commit"}')
+        queue.keep_status(job_id, '{"seen":"a later read"}')  # a kept document is never replaced by a read
+        assert queue.current_status(job_id) == (version, '{"seen":"the commit"}')

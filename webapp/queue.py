@@ -261,6 +261,7 @@ def next_status_version(job_id: uuid.UUID) -> int | None:
 
 # Store and announce a document unless a newer version is stored already: two writers that commit
 # one after the other may publish the other way round, and the older must not stay as the last word.
+# A document kept by a read has version 0 (keep_status): any writer's replaces it.
 _PUBLISH_IF_NEWER = r"""
 local kept = redis.call('GET', KEYS[1])
 if kept and tonumber(string.match(kept, '^(%d+)')) >= tonumber(ARGV[1]) then return 0 end
@@ -318,12 +319,11 @@ def forget_status(job_id: uuid.UUID) -> None:
 
 
 def keep_status(job_id: uuid.UUID, document: str) -> None:
-    """Keep a status document computed on a read, unless one was published meanwhile (which
-    is newer: a read never overwrites a write)."""
+    """Keep a status document computed on a read, unless one is kept already, as version 0: a
+    writer may have taken the next version before this read computed its document (without what
+    the writer had not committed yet), and its document must replace this one when it publishes."""
     try:
-        conn = connection()
-        version = conn.incr(_VERSION.format(job_id))
-        conn.set(_STATUS.format(job_id), f"{version}\n{document}", ex=_STATUS_SECONDS, nx=True)
+        connection().set(_STATUS.format(job_id), f"0\n{document}", ex=_STATUS_SECONDS, nx=True)
     except RedisError as exc:
         log.warning("status document not kept job_id=%s error=%s", job_id, exc)
 
