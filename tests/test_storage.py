@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -335,6 +336,26 @@ def test_a_leftover_temporary_is_listed_under_the_known_prefix(store, tmp_path):
     assert store.sweep_temporaries(older_than=3600) == 0
     assert store.sweep_temporaries(older_than=0) == 1
     assert list(store.temporaries()) == []
+
+
+def test_the_hourly_sweep_never_takes_an_upload_a_render_may_still_be_sending(config):
+    """A video goes up inside its render, and RQ stops a render at its hard limit (for the
+    longest lesson allowed, LESSON_MAX_SECONDS): a temporary is swept only once it is older than
+    that limit (and an hour, and at least a day), when nothing can still be sending it."""
+    from webapp import create_app, tasks
+
+    partial = Path(config["VIDEOS_ROOT"]) / ".partial"
+    partial.mkdir(parents=True)
+    (partial / "upload").write_bytes(b"half")
+    hours_ago = time.time() - 30 * 3600
+    os.utime(partial / "upload", (hours_ago, hours_ago))
+    # Lessons of up to 8 h: a render may run 32 h, so a 30-hour-old upload may be live.
+    with create_app({**config, "LESSON_MAX_SECONDS": 8 * 3600}).app_context():
+        assert tasks.sweep_uploads() == 0
+    # The default, 4 h: a render is stopped within 16 h 5 min; 30 hours old, the upload is dead.
+    with create_app(config).app_context():
+        assert tasks.sweep_uploads() == 1
+    assert list(partial.iterdir()) == []
 
 
 def test_an_unreachable_store_is_unavailable_not_a_raw_error(s3_server, monkeypatch, tmp_path):
