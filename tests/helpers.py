@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -68,7 +69,9 @@ class Processes:
 
     `machine(name)` gives the processes of another "machine": the same database, Redis,
     LESSONS_ROOT and VIDEOS_ROOT, but its own instance folder, RENDER_CACHE_DIR, working
-    directory and TMPDIR, all under `log_dir/name`."""
+    directory and TMPDIR, all under `log_dir/name`. With `shared_disk=False` (media in an object
+    store, STORAGE_URL) it shares no folder at all: its LESSONS_ROOT and VIDEOS_ROOT are its own
+    too, under `log_dir/name`, and not made (`local_files` tells what it wrote there)."""
 
     def __init__(self, config: dict, log_dir: Path, cwd: Path = ROOT, env: dict | None = None):
         self.config = config
@@ -78,11 +81,13 @@ class Processes:
         self.procs: list[subprocess.Popen] = []
         self.machines: list[Processes] = []
 
-    def machine(self, name: str) -> Processes:
+    def machine(self, name: str, shared_disk: bool = True) -> Processes:
         home = self.log_dir / name
         for folder in ("instance", "cache", "tmp"):
             (home / folder).mkdir(parents=True, exist_ok=True)
         config = {**self.config, "INSTANCE_PATH": home / "instance", "RENDER_CACHE_DIR": home / "cache"}
+        if not shared_disk:
+            config |= {"LESSONS_ROOT": home / "lessons", "VIDEOS_ROOT": home / "videos"}
         # Run from its own folder: `wsgi` is found through PYTHONPATH, nothing through the cwd.
         env = {**self.env, "TMPDIR": home / "tmp", "PYTHONPATH": ROOT}
         machine = Processes(config, home, cwd=home, env=env)
@@ -155,6 +160,26 @@ class Processes:
 
     def every_process(self) -> list[subprocess.Popen]:
         return self.procs + [proc for machine in self.machines for proc in machine.every_process()]
+
+    def local_files(self) -> list[Path]:
+        """The files under this machine's LESSONS_ROOT and VIDEOS_ROOT."""
+        return local_files(self.config)
+
+
+def local_files(config: dict) -> list[Path]:
+    """The files under the LESSONS_ROOT and VIDEOS_ROOT of these settings."""
+    roots = [Path(config["LESSONS_ROOT"]), Path(config["VIDEOS_ROOT"])]
+    return sorted(path for root in roots if root.exists() for path in root.rglob("*") if path.is_file())
+
+
+def to_store(app, store, video_id: str) -> None:
+    """Move the video's lesson folders (written by the factory under the app's LESSONS_ROOT) to
+    the store, keys as paths: only the store has them afterwards."""
+    root = Path(app.config["LESSONS_ROOT"])
+    for path in sorted((root / video_id).rglob("*")):
+        if path.is_file():
+            store.upload(path, f"lessons/{path.relative_to(root).as_posix()}")
+    shutil.rmtree(root / video_id)
 
 
 def decode(path: Path) -> dict:

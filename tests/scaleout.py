@@ -4,6 +4,7 @@ both start, watch and check (no pytest fixtures here, so the benchmark can use i
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,19 +14,25 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from webapp.extensions import db
-from webapp.models import SIDECAR_KINDS, ErrorKind, Render, RenderState
-from webapp.services.storage import video_file
+from webapp.models import ErrorKind, Render, RenderState
+from webapp.services import storage
+from webapp.services.storage import render_keys, video_file
+from webapp.storage import PARTIAL, Store
 
-from .helpers import Processes, decode, wait_for
+from .helpers import Processes, decode, local_files, wait_for
 
 
 class Cluster:
     """Named machines (`Processes.machine`), each running `flask cron` and render workers,
-    with the RQ worker names that tell which machine ran an RQ job."""
+    with the RQ worker names that tell which machine ran an RQ job.
 
-    def __init__(self, processes: Processes, redis_url: str, names=("a", "b")):
+    With `store` (the app's object store, STORAGE_URL=s3://…) the machines share no folder:
+    each has its own LESSONS_ROOT and VIDEOS_ROOT too, and the media is in the store only."""
+
+    def __init__(self, processes: Processes, redis_url: str, names=("a", "b"), store: Store | None = None):
         self.redis = Redis.from_url(redis_url)
-        self.machines = {name: processes.machine(name) for name in names}
+        self.store = store
+        self.machines = {name: processes.machine(name, shared_disk=store is None) for name in names}
         self.worker_machine: dict[str, str] = {}
 
     def start(self, render_workers: int = 1, **env) -> None:
@@ -87,7 +94,10 @@ def check_outcome(app, cluster: Cluster, status: dict, lesson_paths: list[str], 
     - each render the killed machine was running failed as worker_lost, and its attempt 2
       completed on another machine; every other render ran once and completed;
     - each lesson's video is in VIDEOS_ROOT once and whole (decoded with PyAV: frames, size,
-      duration), with its sidecars, and nothing else (no temporary file).
+      duration), with its sidecars, and nothing else (no temporary file);
+    - with a store: the same of the store's ``videos/`` keys (temporaries aside: see
+      `sweep_leftovers`), and no machine, nor the web, wrote a file under its own LESSONS_ROOT or
+      VIDEOS_ROOT.
     """
     rows = renders(app)
     assert status["videoGenerationStatus"] == "completed", status
@@ -111,21 +121,67 @@ def check_outcome(app, cluster: Cluster, status: dict, lesson_paths: list[str], 
     completed = [r for r in rows if r.state == RenderState.COMPLETED]
     assert len(completed) == len({r.lesson_id for r in completed}) == len(lesson_paths)
 
-    videos_root = Path(app.config["VIDEOS_ROOT"])
-    expected = set()
-    for render in completed:
-        output = video_file(videos_root, render.output_path)
-        info = decode(output)
-        assert info["frames"] == render.frames_total, (render.output_path, info)
-        assert abs(info["duration"] - render.duration) < 0.1, (render.output_path, info)
-        expected.add(output)
-        sidecars = [render.sidecar_path(kind) for kind in SIDECAR_KINDS]
-        expected.update(video_file(videos_root, path) for path in sidecars if path)
-    found = {Path(folder) / name for folder, _, names in os.walk(videos_root) for name in names}
-    assert found == expected, f"stray files in VIDEOS_ROOT: {sorted(found - expected)}"
+    if cluster.store is None:
+        check_videos_on_disk(Path(app.config["VIDEOS_ROOT"]), completed)
+    else:
+        check_videos_in_store(cluster.store, completed)
+        written = {name: m.local_files() for name, m in cluster.machines.items()}
+        written["web"] = local_files(app.config)
+        assert written == {name: [] for name in written}, f"media written locally: {written}"
 
     per_machine: dict[str, int] = {}
     for render in completed:
         name = cluster.machine_of(render) or "?"
         per_machine[name] = per_machine.get(name, 0) + 1
     return per_machine
+
+
+def check_video(path: Path, render: Render) -> None:
+    info = decode(path)
+    assert info["frames"] == render.frames_total, (render.output_path, info)
+    assert abs(info["duration"] - render.duration) < 0.1, (render.output_path, info)
+
+
+def check_videos_on_disk(videos_root: Path, completed: list[Render]) -> None:
+    """Each video whole in VIDEOS_ROOT, with its sidecars, and nothing else."""
+    expected = set()
+    for render in completed:
+        check_video(video_file(videos_root, render.output_path), render)
+        expected.update(video_file(videos_root, key) for key in render_keys(render))
+    found = {Path(folder) / name for folder, _, names in os.walk(videos_root) for name in names}
+    assert found == expected, f"stray files in VIDEOS_ROOT: {sorted(found - expected)}"
+
+
+def check_videos_in_store(store: Store, completed: list[Render]) -> None:
+    """The store's ``videos/`` keys are each video and its sidecars, once, and nothing else (but
+    temporaries); each video, downloaded, decodes whole."""
+    found = [info.key for info in store.list("videos/") if not info.key.startswith(f"videos/{PARTIAL}/")]
+    expected = [key for render in completed for key in render_keys(render)]
+    assert sorted(found) == sorted(expected), f"videos/ keys: {sorted(set(found) ^ set(expected))}"
+    with tempfile.TemporaryDirectory() as folder:
+        for render in completed:
+            copy = Path(folder) / render.output_path.replace("/", "_")
+            store.download(render.output_path, copy)
+            check_video(copy, render)
+            copy.unlink()
+
+
+def store_leftovers(store: Store) -> list[str]:
+    """Unfinished uploads in the store: temporary keys, and multipart uploads never completed
+    (of any key under the store's prefix)."""
+    keys = [info.key for info in store.temporaries()]
+    client, prefix = store.client, store.prefix
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=store.bucket, Prefix=prefix):
+        keys += [f"multipart upload of {u['Key'][len(prefix) :]}" for u in page.get("Uploads", [])]
+    return keys
+
+
+def sweep_leftovers(app, store: Store) -> list[str]:
+    """Run the product's sweep of unfinished uploads (what `tasks.sweep_uploads` runs hourly)
+    with no age limit, once the run is over and nothing can be uploading; assert it leaves none.
+    Returns what there was to sweep."""
+    before = store_leftovers(store)
+    with app.app_context():
+        storage.sweep_temporaries(older_than=0)
+    assert store_leftovers(store) == [], "unfinished uploads left after the sweep"
+    return before

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -275,6 +276,54 @@ def test_a_killed_upload_leaves_nothing_at_the_key_and_the_sweeper_clears_its_le
         assert unfinished.get("Uploads", []) == []
 
 
+KILLED_COPY = """
+import json, sys, time
+from pathlib import Path
+from boto3.s3.transfer import TransferConfig
+from webapp.storage.s3 import S3Store
+spec = json.loads(sys.argv[1])
+parts = TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20, max_concurrency=1)
+store = S3Store(spec["bucket"], spec["prefix"], transfer_config=parts)
+def slowly(**_):  # each part copied to the key: say so, then take a while
+    Path(spec["progress"]).write_text("copying")
+    time.sleep(0.5)
+store.client.meta.events.register("after-call.s3.UploadPartCopy", slowly)
+store.upload(Path(spec["source"]), spec["key"])
+"""
+
+
+def test_a_process_killed_while_copying_to_the_key_leaves_no_unfinished_upload_after_the_sweep(
+    s3_bucket, tmp_path
+):
+    """A large upload is made visible by a copy in parts to its key: killed half way through
+    that copy, it leaves nothing at the key but an unfinished multipart upload *of the key*
+    (its parts take room in the store, unseen): the sweeper aborts it once it is stale."""
+    store = _s3_store(s3_bucket)
+    source = _file(tmp_path, "big.mp4", os.urandom(20 * MIB))
+    key = "videos/abc/lesson_1/out.mp4"
+    spec = {"source": str(source), "key": key, "progress": str(tmp_path / "p")}
+    spec |= {"bucket": store.bucket, "prefix": store.prefix}
+    process = subprocess.Popen([sys.executable, "-c", KILLED_COPY, json.dumps(spec)], cwd=ROOT)
+    try:
+        wait_for(lambda: (tmp_path / "p").exists() or process.poll() is not None, 30, "the copy to start")
+        assert process.poll() is None, "the upload ended before it could be killed"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    assert store.stat(key) is None
+
+    def unfinished():
+        found = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=store.prefix)
+        return [upload["Key"][len(store.prefix) :] for upload in found.get("Uploads", [])]
+
+    assert unfinished() == [key]
+    assert store.sweep_temporaries(older_than=3600) == 0  # it may still be going on
+    store.sweep_temporaries(older_than=0)
+    assert unfinished() == []
+    assert list(store.temporaries()) == []
+    assert list(store.list("videos/")) == []
+
+
 def test_a_leftover_temporary_is_listed_under_the_known_prefix(store, tmp_path):
     """What the sweeper sees: a temporary left by a process that died between upload and rename."""
     leftover = _file(tmp_path, "t.bin", b"half")
@@ -287,6 +336,26 @@ def test_a_leftover_temporary_is_listed_under_the_known_prefix(store, tmp_path):
     assert store.sweep_temporaries(older_than=3600) == 0
     assert store.sweep_temporaries(older_than=0) == 1
     assert list(store.temporaries()) == []
+
+
+def test_the_hourly_sweep_never_takes_an_upload_a_render_may_still_be_sending(config):
+    """A video goes up inside its render, and RQ stops a render at its hard limit (for the
+    longest lesson allowed, LESSON_MAX_SECONDS): a temporary is swept only once it is older than
+    that limit (and an hour, and at least a day), when nothing can still be sending it."""
+    from webapp import create_app, tasks
+
+    partial = Path(config["VIDEOS_ROOT"]) / ".partial"
+    partial.mkdir(parents=True)
+    (partial / "upload").write_bytes(b"half")
+    hours_ago = time.time() - 30 * 3600
+    os.utime(partial / "upload", (hours_ago, hours_ago))
+    # Lessons of up to 8 h: a render may run 32 h, so a 30-hour-old upload may be live.
+    with create_app({**config, "LESSON_MAX_SECONDS": 8 * 3600}).app_context():
+        assert tasks.sweep_uploads() == 0
+    # The default, 4 h: a render is stopped within 16 h 5 min; 30 hours old, the upload is dead.
+    with create_app(config).app_context():
+        assert tasks.sweep_uploads() == 1
+    assert list(partial.iterdir()) == []
 
 
 def test_an_unreachable_store_is_unavailable_not_a_raw_error(s3_server, monkeypatch, tmp_path):

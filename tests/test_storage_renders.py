@@ -8,7 +8,6 @@ under LESSONS_ROOT.
 
 from __future__ import annotations
 
-import shutil
 import urllib.parse
 import urllib.request
 import uuid
@@ -19,7 +18,7 @@ import pytest
 
 from webapp.storage.s3 import S3Store
 
-from .helpers import bearer, wait_for
+from .helpers import bearer, to_store, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -78,16 +77,6 @@ def api(client, factory):
             )
 
     return Api()
-
-
-def to_store(app, store: S3Store, video_id: str) -> None:
-    """Move the video's lesson folders (written by the factory) to the store, keys as paths: only
-    the store has them afterwards."""
-    root = Path(app.config["LESSONS_ROOT"])
-    for path in sorted((root / video_id).rglob("*")):
-        if path.is_file():
-            store.upload(path, f"lessons/{path.relative_to(root).as_posix()}")
-    shutil.rmtree(root / video_id)
 
 
 def s3_job(app, factory, store, lessons=1, **sample):

@@ -192,7 +192,7 @@ def _sidecars(result) -> dict:
 
 def sweep_uploads():
     """Periodic: remove staging folders of uploads that died half way, and temporary keys of
-    uploads to the store that never finished (a day old)."""
+    uploads to the store that never finished (older than the longest render)."""
     removed = uploads.sweep_stale(Path(current_app.config["LESSONS_ROOT"]))
     temporaries = storage.sweep_temporaries()
     if removed or temporaries:

@@ -15,13 +15,14 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
+from .. import queue
 from ..models import SIDECAR_KINDS, Render
 from ..render import partial_outputs
 from ..storage import LocalStore, Store, StoreError, open_store
 from ..storage.local import confined
 
 log = logging.getLogger(__name__)
-STALE_TEMPORARY_SECONDS = 24 * 3600  # an upload of a video takes minutes; a day-old temporary is dead
+STALE_TEMPORARY_SECONDS = 24 * 3600  # at least: an upload of a video takes minutes
 
 
 def init_app(app: Flask) -> None:
@@ -97,9 +98,19 @@ def delete_keys(keys: list[str]) -> int:
     return removed
 
 
-def sweep_temporaries(older_than: float = STALE_TEMPORARY_SECONDS) -> int:
-    """Remove uploads to the store that never finished (temporary keys a day old)."""
-    return store().sweep_temporaries(older_than)
+def stale_after() -> float:
+    """The age past which an unfinished upload is surely dead: older than the longest upload.
+    A video goes up inside its render, and RQ stops a render at its hard limit, at most
+    `queue.job_timeout` of the longest lesson allowed (LESSON_MAX_SECONDS; 16 h 5 min for 4 h):
+    past that and an hour, nothing is sending it any more. Never less than a day."""
+    longest = queue.job_timeout(current_app.config["LESSON_MAX_SECONDS"])
+    return max(STALE_TEMPORARY_SECONDS, longest + 3600)
+
+
+def sweep_temporaries(older_than: float | None = None) -> int:
+    """Remove uploads to the store that never finished (temporary keys, unfinished multipart
+    uploads) older than `older_than` seconds, by default `stale_after()`."""
+    return store().sweep_temporaries(stale_after() if older_than is None else older_than)
 
 
 def remove_partial_outputs(render: Render) -> None:

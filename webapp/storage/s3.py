@@ -27,7 +27,6 @@ from s3transfer.utils import ChunksizeAdjuster
 
 from .base import (
     AREAS,
-    PARTIAL,
     ObjectInfo,
     ObjectMissing,
     Progress,
@@ -294,12 +293,15 @@ class S3Store(Store):
             return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
 
     def sweep_temporaries(self, older_than: float) -> int:
-        """Remove stale temporaries, and abort multipart uploads of them that never completed."""
+        """Remove stale temporaries, and abort stale multipart uploads that never completed:
+        of temporaries (a process killed while sending one), and of final keys too (killed while
+        copying a large temporary to its key in parts; nothing is seen at the key, but the parts
+        take room). An upload older than `older_than` is dead, whatever its key."""
         removed = super().sweep_temporaries(older_than)
         cutoff = time.time() - older_than
         for area in AREAS:
             pages = self.client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.bucket, Prefix=self._full(f"{area}/{PARTIAL}/")
+                Bucket=self.bucket, Prefix=self._full(f"{area}/")
             )
             with self._errors("sweep unfinished uploads"):
                 for page in pages:
