@@ -160,12 +160,12 @@ def test_sigkill_mid_render_is_declared_lost_and_retried(app, api, factory, proc
     its last heartbeat; here the silence allowed is shorter, the mechanism the same."""
     job = factory.job("Course A", lessons=1, segments=3, seconds=30.0, width=640, height=360, fps=30)
     render_id = api.generate(job.id, job.lessons[0]).json["renderId"]
-    # The housekeeping worker, as `make run` starts it; it declares a render lost after 12 s of
-    # silence here (30 s by default: the heartbeat comes every 5 s).
-    lost_after = 12
+    # The housekeeping worker, as `make run` starts it; it declares a render lost after 6 s of
+    # silence here (30 s by default, with the heartbeat every 5 s; here every second).
+    lost_after = 6
     processes.worker("maintenance", LOST_RENDER_SECONDS=lost_after)
-    processes.cron()
-    victim = processes.worker("renders", RENDER_PRESET="medium")
+    processes.cron(REAP_INTERVAL_SECONDS=2)
+    victim = processes.worker("renders", RENDER_PRESET="medium", RENDER_HEARTBEAT_SECONDS=1)
     wait_for(lambda: api.render(render_id)["framesDone"] > 0, 60, "rendering progress")
     processes.kill(victim)  # the worker and its work horse, like a machine gone
     lost = api.wait_render(render_id, {"failed", "completed", "cancelled"}, timeout=90)
@@ -173,7 +173,7 @@ def test_sigkill_mid_render_is_declared_lost_and_retried(app, api, factory, proc
     # Declared lost by the reaper's clock: at most LOST_RENDER_SECONDS after the last heartbeat,
     # plus one reaper interval (whatever this machine's load did to the test's own pace).
     silent = datetime.fromisoformat(lost["finishedAt"]) - datetime.fromisoformat(lost["heartbeatAt"])
-    assert silent.total_seconds() <= lost_after + 2 * app.config["REAP_INTERVAL_SECONDS"]
+    assert silent.total_seconds() <= lost_after + 2 * 2
     assert lost["error"]["kind"] == "worker_lost" and "stopped responding" in lost["error"]["message"]
     output = video_path(app, lost["outputPath"])
     assert not output.exists() and partial_outputs(output) == []
