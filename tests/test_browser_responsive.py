@@ -171,6 +171,7 @@ def test_copy_buttons_copy_and_say_so(browser, live_server, site):
     page.goto(f"{live_server}/account/tokens")
     page.fill("input[name=name]", "LMS sync")
     page.click("form[action='/account/tokens'] button[type=submit]")
+    page.wait_for_load_state("load")  # the copy button works once app.js has run, as for a person
     token = page.locator("#new-token").inner_text()
     assert token.startswith("lvt_")
     button = page.locator("button[data-copy='#new-token']")
