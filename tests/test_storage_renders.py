@@ -8,6 +8,7 @@ under LESSONS_ROOT.
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 import urllib.request
 import uuid
@@ -18,7 +19,7 @@ import pytest
 
 from webapp.storage.s3 import S3Store
 
-from .helpers import bearer, to_store, wait_for
+from .helpers import PASSWORD, bearer, to_store, wait_for, wait_in_page
 
 pytestmark = pytest.mark.slow
 
@@ -234,3 +235,65 @@ def test_discovery_and_the_check_before_queueing_read_the_store(app, api, factor
     assert empty.lessons == []
     page = api.get(f"/jobs/{empty.id}", Accept="text/html").get_data(as_text=True)
     assert "No lesson folder for this video yet" in page
+
+
+@pytest.mark.browser
+def test_the_player_plays_seeks_and_shows_captions_from_the_store(
+    app, api, factory, store, processes, browser, live_server
+):
+    """In a real browser, under the pages' Content-Security-Policy: the video comes from the store
+    (a presigned URL the app redirects to), plays and seeks; its captions come through the app."""
+    video_id = uuid.uuid4().hex[:11]
+    [lesson] = factory.lessons(video_id, 1, segments=2, seconds=1.0, fps=10)
+    manifest_path = Path(app.config["LESSONS_ROOT"]) / lesson / "lesson.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["captions"] = {"language": "en"}
+    manifest["segments"][1]["captions"] = [{"start": 0.1, "end": 0.8, "text": "Seen from the store"}]
+    manifest_path.write_text(json.dumps(manifest))
+    to_store(app, store, video_id)
+    job = factory.job("Course A", video_id=video_id, lessons=0)
+    processes.worker()
+    done = api.wait_render(api.generate(job.id, lesson)["renderId"], {"completed", "failed", "cancelled"})
+    assert done["state"] == "completed", done
+    redirected = api.get(done["videoUrl"])
+    assert redirected.status_code == 302 and redirected.headers["Location"].startswith(store_origin(app))
+
+    page = browser.new_page()
+    blocked, fetched = [], []
+    page.on("console", lambda msg: "Content Security Policy" in msg.text and blocked.append(msg.text))
+    page.on("response", lambda response: fetched.append((response.url, response.status)))
+    page.goto(f"{live_server}/login?next=/jobs/{job.id}")
+    page.fill("input[name=email]", "s3@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form[action^='/login'] button[type=submit]")
+    page.wait_for_selector("video track[kind=captions]", state="attached")
+    state = wait_in_page(
+        page,
+        """() => { const v = document.querySelector('video');
+          const t = [...v.textTracks].find(t => t.kind === 'captions');
+          return v.readyState >= 1 && t && t.cues && t.cues.length
+            ? {duration: v.duration, mode: t.mode, text: t.cues[0].text} : null; }""",
+        timeout=20,
+        what="the video's metadata and its captions",
+    )
+    assert state["duration"] == pytest.approx(2.0, abs=0.1)
+    assert state["mode"] == "showing" and state["text"] == "Seen from the store"
+    seeked = page.evaluate(
+        """() => new Promise(resolve => {
+          const v = document.querySelector('video');
+          v.addEventListener('seeked', () => resolve(v.currentTime), {once: true});
+          v.currentTime = 1.5;
+        })"""
+    )
+    assert abs(seeked - 1.5) <= 0.1
+    page.evaluate("async () => { const v = document.querySelector('video'); v.muted = true; v.play(); }")
+    wait_in_page(page, "() => document.querySelector('video').ended", timeout=10, what="playback to the end")
+    assert page.evaluate("() => document.querySelector('video').error") is None
+    # The bytes came from the store (ranges: 206), not through the app.
+    assert any(url.startswith(store_origin(app)) and status in (200, 206) for url, status in fetched), fetched
+    assert blocked == []
+    page.close()
+
+
+def store_origin(app) -> str:
+    return app.extensions["store_origin"]
