@@ -3,8 +3,8 @@
 Keys follow the contract (``lessons/<videoId>/lesson_<n>/…``, ``videos/<lessonPath>/<file>``);
 webapp.storage does the work, with every key confined to its area. Renders reach the store
 (and lesson discovery, and the manifest check before queueing) through services/media.py,
-downloads through views/api/generation.py; what still reads LESSONS_ROOT directly is written in
-ARCHITECTURE.md, "Storage: what is done, what is next".
+downloads through views/api/generation.py, uploaded lesson packages through services/uploads.py
+and webapp/storage/lessons.py (ARCHITECTURE.md, "Storage").
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from ..models import SIDECAR_KINDS, Render
 from ..render import partial_outputs
 from ..storage import LocalStore, Store, StoreError, open_store
+from ..storage import lessons as store_lessons
 from ..storage.local import confined
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,6 @@ def init_app(app: Flask) -> None:
         config["VIDEOS_ROOT"],
         read_timeout=config["STORAGE_READ_TIMEOUT"],
     )
-    if not isinstance(store, LocalStore) and not app.config.get("STORAGE_S3_PREVIEW"):
-        raise RuntimeError(
-            f"STORAGE_URL={app.config['STORAGE_URL']}: object storage is not wired into uploaded "
-            "lesson packages and the demo yet (lesson discovery, renders and downloads are, behind "
-            "STORAGE_S3_PREVIEW=1); leave STORAGE_URL unset or file:///path "
-            "(ARCHITECTURE.md, 'Storage: what is done, what is next')"
-        )
     app.extensions["store"] = store
     app.extensions["store_origin"] = url_origin(store)
 
@@ -98,8 +92,13 @@ def delete_keys(keys: list[str]) -> int:
 
 
 def sweep_temporaries(older_than: float = STALE_TEMPORARY_SECONDS) -> int:
-    """Remove uploads to the store that never finished (temporary keys a day old)."""
-    return store().sweep_temporaries(older_than)
+    """Remove uploads to the store that never finished (temporary keys a day old), and lesson
+    versions no reader sees (uploads that died before their switch, replaced lessons' leftovers)."""
+    found = store()
+    removed = found.sweep_temporaries(older_than)
+    if not is_local(found):  # the local store keeps lessons as folders, renamed into place
+        removed += store_lessons.sweep_versions(found, older_than)
+    return removed
 
 
 def remove_partial_outputs(render: Render) -> None:
