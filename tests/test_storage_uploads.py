@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -242,3 +243,69 @@ def test_flask_demo_puts_its_lessons_in_the_bucket_where_discovery_finds_them(ap
     before = [item.key for item in store.list(f"lessons/{DEMO_VIDEO_ID}/")]
     assert runner.invoke(args=["demo"]).exit_code == 0
     assert [item.key for item in store.list(f"lessons/{DEMO_VIDEO_ID}/")] == before
+
+
+def test_readers_see_one_version_whole_while_a_lesson_is_replaced_again_and_again(app, store, tmp_path):
+    from webapp.services import media
+
+    lesson_path = f"{uuid.uuid4().hex[:11]}/lesson_1"
+    versions = []
+    for name, count in (("a", 12), ("b", 20)):  # other files, other contents, other numbers of them
+        folder = tmp_path / name
+        for n in range(count):
+            (folder / "sub").mkdir(parents=True, exist_ok=True)
+            (folder / "sub" / f"{name}{n}.txt").write_text(f"{name} {n}")
+        (folder / "lesson.json").write_text(name)
+        versions.append(
+            {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+        )
+    store_lessons.replace(store, lesson_path, tmp_path / "a")
+    # A reader that listed version a, which is replaced (and deleted) before it fetches the files,
+    # starts over and copies b, whole, with nothing of a left in its copy.
+    stale = [
+        (f"lessons/{lesson_path}/{name}", info)
+        for name, info in store_lessons.lesson_entries(store, lesson_path)
+    ]
+    store_lessons.replace(store, lesson_path, tmp_path / "b")
+    listings = iter([stale])
+    with app.app_context(), media.private_folder() as (cache, folder):
+        media.fetch(
+            store,
+            lambda: next(listings, None) or media.lesson_objects(store, lesson_path),
+            folder,
+            cache,
+            "test",
+        )
+        copy = folder / "lessons" / lesson_path
+        assert {
+            p.relative_to(copy).as_posix(): p.read_bytes() for p in copy.rglob("*") if p.is_file()
+        } == versions[1]
+    stop = threading.Event()
+
+    turns = []
+
+    def replace_forever():
+        while not stop.is_set():
+            store_lessons.replace(store, lesson_path, tmp_path / ("a" if len(turns) % 2 == 0 else "b"))
+            turns.append(1)
+
+    writer = threading.Thread(target=replace_forever, daemon=True)
+    writer.start()
+    seen = []
+    try:
+        with app.app_context():
+            deadline = time.monotonic() + 90
+            while (len(seen) < 30 or len(turns) < 4) and writer.is_alive() and time.monotonic() < deadline:
+                with media.lesson_copy(lesson_path) as folder:
+                    got = {
+                        p.relative_to(folder).as_posix(): p.read_bytes()
+                        for p in folder.rglob("*")
+                        if p.is_file()
+                    }
+                assert got in versions, sorted(got)
+                seen.append(versions.index(got))
+    finally:
+        stop.set()
+        writer.join(30)
+    assert len(turns) >= 4, f"the writer replaced the lesson {len(turns)} times"
+    assert set(seen) == {0, 1}, seen  # both were read while they changed under the reader
