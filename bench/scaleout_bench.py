@@ -103,7 +103,7 @@ def prepare(args, home: Path, storage_url: str | None = None):
     config = base_config(home, fresh_postgres(), REDIS_URL)
     config["COURSE_RENDER_CONCURRENCY"] = 2 * args.workers
     if storage_url:
-        config |= {"STORAGE_URL": storage_url, "STORAGE_S3_PREVIEW": True}
+        config |= {"STORAGE_URL": storage_url}
     Redis.from_url(REDIS_URL).flushdb()
     app = create_app(dict(config))
     with app.app_context():

@@ -182,7 +182,7 @@ def main() -> None:
     server = start_store(home)
     envs = {name: environment(home / name) for name in ("local", "store")}
     storage_url = f"s3://{BUCKET}/bench"
-    envs["store"].update(STORAGE_URL=storage_url, STORAGE_S3_PREVIEW="1")
+    envs["store"]["STORAGE_URL"] = storage_url
     throughput_bench.make_lessons(home / "local" / "lessons", VIDEO_ID, 1)
     upload_lessons(home / "local" / "lessons", storage_url)
     walls: dict[str, list[float]] = {"local": [], "store": []}

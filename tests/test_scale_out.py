@@ -47,7 +47,7 @@ def config(config, media, request):
     fast = {"LOST_RENDER_SECONDS": 5, "RENDER_HEARTBEAT_SECONDS": 1, "REAP_INTERVAL_SECONDS": 1}
     if media == "store":  # the test bucket, under a prefix of this test's own
         bucket = request.getfixturevalue("s3_bucket")
-        fast |= {"STORAGE_URL": f"s3://{bucket}/t-{uuid.uuid4().hex[:10]}", "STORAGE_S3_PREVIEW": True}
+        fast |= {"STORAGE_URL": f"s3://{bucket}/t-{uuid.uuid4().hex[:10]}"}
     return {**config, **fast}
 
 

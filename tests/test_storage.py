@@ -470,8 +470,12 @@ def test_a_file_storage_url_names_both_folders(config, tmp_path):
     assert app.extensions["store"].roots["videos"] == tmp_path / "media/videos"
 
 
-def test_an_s3_storage_url_is_refused_until_the_app_is_wired_for_it(config):
+def test_the_app_starts_with_an_s3_storage_url(config, s3_server):
     from webapp import create_app
+    from webapp.storage.s3 import S3Store
 
-    with pytest.raises(RuntimeError, match="not wired"):
-        create_app({**config, "STORAGE_URL": "s3://bucket/media"})
+    app = create_app({**config, "STORAGE_URL": "s3://bucket/media"})
+    store = app.extensions["store"]
+    assert isinstance(store, S3Store) and (store.bucket, store.prefix) == ("bucket", "media/")
+    # Nothing is asked of the store at start; the player's origin is the endpoint's.
+    assert app.extensions["store_origin"] == s3_server.endpoint

@@ -34,7 +34,6 @@ def config(config, s3_bucket, monkeypatch):
     return {
         **config,
         "STORAGE_URL": f"s3://{s3_bucket}/{prefix}",
-        "STORAGE_S3_PREVIEW": True,
         "STORAGE_READ_TIMEOUT": 2,
     }
 

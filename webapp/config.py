@@ -51,7 +51,7 @@ _ENV_INTS = (
     "UPLOAD_MAX_UNCOMPRESSED_BYTES",
     "UPLOAD_MAX_RATIO",
 )
-_ENV_BOOLS = ("SESSION_COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE", "STORAGE_S3_PREVIEW")
+_ENV_BOOLS = ("SESSION_COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE")
 _ENV_INT_LISTS = ("RENDER_RETRY_INTERVALS", "WEBHOOK_RETRY_INTERVALS")
 
 
@@ -63,10 +63,8 @@ def defaults(instance_path: Path) -> dict:
         "LESSONS_ROOT": str(instance_path / "lessons"),
         "VIDEOS_ROOT": str(instance_path / "videos"),
         # Where media is kept: unset → the two folders above; file:///path → path/lessons and
-        # path/videos; s3://bucket/prefix → object storage: lessons, renders and downloads go
-        # through it, uploaded packages not yet, so it is refused unless STORAGE_S3_PREVIEW.
+        # path/videos; s3://bucket/prefix → S3-compatible object storage (ARCHITECTURE.md, "Storage").
         "STORAGE_URL": "",
-        "STORAGE_S3_PREVIEW": False,
         # Seconds an object store may keep silent before a request to it is retried (botocore's
         # standard retries, AWS_MAX_ATTEMPTS) and then given up as unavailable.
         "STORAGE_READ_TIMEOUT": 60,

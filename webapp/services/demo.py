@@ -1,5 +1,6 @@
 """Demo data for a fresh machine: a course, an admin, a token and a job with real lessons (the
 last one shows every lesson.json key: clips, motion, transitions, captions, a music bed).
+The lessons go where the store keeps lessons: LESSONS_ROOT, or the bucket of STORAGE_URL=s3://….
 
 Idempotent: the credentials are kept in the instance folder (readable by its
 owner only) and reused while they still work, so re-running `flask demo` (as
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,7 +21,9 @@ from flask import Flask
 from ..extensions import db
 from ..models import Role, VideoJob
 from ..render.sample import write_sample_lesson, write_showcase_lesson
-from . import accounts, jobs, tokens
+from ..storage import Store
+from ..storage import lessons as store_lessons
+from . import accounts, jobs, storage, tokens
 
 DEMO_COURSE = "Demo course"
 DEMO_EMAIL = "admin@example.com"
@@ -49,11 +53,13 @@ def _save_credentials(app: Flask, creds: dict) -> None:
         json.dump(creds, fh)
 
 
-def write_demo_lessons(lessons_root: Path) -> None:
-    """Generate the demo lesson folders (images, narration, Thai text) unless present."""
+def write_demo_lessons(lessons_root: Path, present=lambda number: False) -> list[int]:
+    """Generate the demo lesson folders (images, narration, Thai text) unless present (on disk,
+    or as `present(number)` says); the numbers of those written."""
+    written = []
     for number, (segments, seconds) in enumerate(DEMO_LESSONS, start=1):
         folder = lessons_root / DEMO_VIDEO_ID / f"lesson_{number}"
-        if (folder / "lesson.json").is_file():
+        if (folder / "lesson.json").is_file() or present(number):
             continue
         write_sample_lesson(
             folder,
@@ -64,15 +70,41 @@ def write_demo_lessons(lessons_root: Path) -> None:
             fps=30,
             title=f"Lesson {number}: สวัสดี — greetings, part {number}",
         )
+        written.append(number)
     showcase = lessons_root / DEMO_VIDEO_ID / f"lesson_{SHOWCASE_LESSON}"
-    if not (showcase / "lesson.json").is_file():
+    if not (showcase / "lesson.json").is_file() and not present(SHOWCASE_LESSON):
         write_showcase_lesson(showcase, width=1280, height=720)
+        written.append(SHOWCASE_LESSON)
+    return written
+
+
+def put_demo_lessons(store: Store) -> None:
+    """The demo lessons in an object store: those missing there are written in a local temporary
+    folder, then each is put in the store whole (a version and its pointer)."""
+
+    def present(number: int) -> bool:
+        entries = store_lessons.lesson_entries(store, f"{DEMO_VIDEO_ID}/lesson_{number}")
+        return any(name == "lesson.json" for name, _info in entries)
+
+    with tempfile.TemporaryDirectory(prefix="demo-lessons-") as folder:
+        written = write_demo_lessons(Path(folder), present)
+        video_dir = Path(folder) / DEMO_VIDEO_ID
+        for path in sorted(video_dir.rglob("*")):  # files the lessons share (../source.mp4) first
+            relative = path.relative_to(video_dir).as_posix()
+            if path.is_file() and not store_lessons.LESSON_DIR.match(relative.split("/")[0]):
+                store.upload(path, f"lessons/{DEMO_VIDEO_ID}/{relative}")
+        for number in written:
+            path = f"{DEMO_VIDEO_ID}/lesson_{number}"
+            store_lessons.replace(store, path, video_dir / f"lesson_{number}")
 
 
 def ensure_demo(app: Flask) -> dict:
     """Create or reuse the demo data; return {jobId, email, password, token}."""
     lessons_root = Path(app.config["LESSONS_ROOT"])
-    write_demo_lessons(lessons_root)
+    if storage.is_local():
+        write_demo_lessons(lessons_root)
+    else:
+        put_demo_lessons(storage.store())
     creds = _load_credentials(app)
 
     user = accounts.find_user(DEMO_EMAIL)

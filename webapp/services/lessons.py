@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..render import DEFAULT_MAX_DURATION, ManifestError, load_manifest
+from ..storage.lessons import LESSON_DIR
 
-LESSON_DIR = re.compile(r"^lesson_(\d{1,6})$")
+__all__ = ["LESSON_DIR", "Discovery", "FoundLesson", "discover"]
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,11 @@ those paths are the store's own files (LESSONS_ROOT/<lessonPath>, VIDEOS_ROOT/<l
 nothing is copied, and the renderer's own atomic rename publishes the video, as always.
 
 With an object store the worker:
-1. lists the lesson's objects (``lessons/<lessonPath>/…`` and the files of its video folder,
-   ``lessons/<videoId>/<file>``, which lessons may share as ``../file``);
+1. lists the lesson's objects: the lesson as readers see it (the version its pointer names, or
+   its folder ``lessons/<lessonPath>/…``: webapp/storage/lessons.py), and the files of its video
+   folder outside every lesson folder, which lessons may share as ``../file``; an object deleted
+   while it is fetched (the lesson replaced meanwhile) starts the copy over, so a render reads one
+   version of the lesson, whole;
 2. takes each from the render cache under RENDER_CACHE_DIR, or downloads it there (whole files
    only), named by a hash of key, size and ETag: a changed object is a new entry. The entries
    live in the segment cache (webapp/render/cache.py), so one bound, RENDER_CACHE_MAX_BYTES,
@@ -37,9 +40,10 @@ from flask import current_app
 from ..render import Cancelled, RenderResult
 from ..render.cache import SegmentCache
 from ..render.errors import transient_from_oserror
-from ..storage import KeyRefused, ObjectInfo, Store, StoreUnavailable, check_prefix
+from ..storage import KeyRefused, ObjectInfo, ObjectMissing, Store, StoreUnavailable, check_prefix
+from ..storage import lessons as store_lessons
+from ..storage.lessons import Entry
 from . import storage
-from .lessons import LESSON_DIR
 
 log = logging.getLogger(__name__)
 CACHE_SUFFIX = ".obj"  # beside the segment cache's .mp4, .m4a and .memo entries
@@ -59,15 +63,25 @@ def cache_key(info: ObjectInfo) -> str:
     return hashlib.sha256(f"store\0{info.key}\0{info.size}\0{info.etag}".encode()).hexdigest()
 
 
-def lesson_objects(store: Store, lesson_path: str) -> list[ObjectInfo]:
-    """The objects a render of this lesson may read: its folder, and its video folder's files."""
-    video_prefix = f"lessons/{lesson_path.split('/', 1)[0]}/"
-    lesson_prefix = f"lessons/{lesson_path}/"
-    return [
-        info
-        for info in store.list(video_prefix)
-        if info.key.startswith(lesson_prefix) or "/" not in info.key[len(video_prefix) :]
+def lesson_objects(store: Store, lesson_path: str) -> list[Entry]:
+    """(local key, object) of what a render of this lesson may read: the lesson as readers see
+    it (storage/lessons.py: its current version, or its folder), and its video folder's files."""
+    video_id, name = lesson_path.split("/", 1)
+    shared, folders = store_lessons.video_listing(store, video_id)
+    lesson = store_lessons.lesson_entries(store, lesson_path, folders.get(name, []))
+    return [(f"lessons/{video_id}/{rel}", info) for rel, info in shared] + [
+        (f"lessons/{lesson_path}/{rel}", info) for rel, info in lesson
     ]
+
+
+def video_objects(store: Store, video_id: str) -> list[Entry]:
+    """(local key, object) of a video's lessons as readers see them, and of their shared files."""
+    shared, folders = store_lessons.video_listing(store, video_id)
+    found = [(f"lessons/{video_id}/{rel}", info) for rel, info in shared]
+    for name, listed in sorted(folders.items()):
+        lesson = store_lessons.lesson_entries(store, f"{video_id}/{name}", listed)
+        found += [(f"lessons/{video_id}/{name}/{rel}", info) for rel, info in lesson]
+    return found
 
 
 def _fetch(store: Store, info: ObjectInfo, dest: Path, cache: SegmentCache, private: Path) -> bool:
@@ -85,24 +99,41 @@ def _fetch(store: Store, info: ObjectInfo, dest: Path, cache: SegmentCache, priv
     return True
 
 
-def _fetch_all(store: Store, found: list[ObjectInfo], folder: Path, cache: SegmentCache, what: str) -> None:
-    try:
-        downloaded = sum(_fetch(store, info, folder / info.key, cache, folder) for info in found)
-    except StoreUnavailable as exc:
-        log.warning("store unavailable while fetching %s error=%s", what, exc)
-        raise StoreUnavailable(
-            "The media store could not be reached to fetch the lesson's material."
-        ) from exc
-    log.info("fetched %s files=%s downloaded=%s", what, len(found), downloaded)
+def fetch(
+    store: Store, listing: Callable[[], list[Entry]], folder: Path, cache: SegmentCache, what: str
+) -> list[Entry]:
+    """Copy what `listing` names under `folder` (local keys as paths). An object deleted while it
+    is copied (its lesson replaced meanwhile) starts it over from a new listing, the files copied
+    so far removed first, so the copy holds one version of each lesson, whole."""
+    for attempt in range(store_lessons.READ_TRIES):
+        placed: list[Path] = []
+        try:
+            found = listing()
+            downloaded = 0
+            for key, info in found:
+                placed.append(folder / key)
+                downloaded += _fetch(store, info, folder / key, cache, folder)
+        except ObjectMissing:
+            for path in placed:
+                path.unlink(missing_ok=True)
+            if attempt + 1 < store_lessons.READ_TRIES:
+                continue
+            raise StoreUnavailable(
+                f"The lesson's material kept changing while it was fetched: {what}"
+            ) from None
+        except StoreUnavailable as exc:
+            log.warning("store unavailable while fetching %s error=%s", what, exc)
+            raise StoreUnavailable(
+                "The media store could not be reached to fetch the lesson's material."
+            ) from exc
+        log.info("fetched %s files=%s downloaded=%s", what, len(found), downloaded)
+        return found
+    raise AssertionError("unreachable")
 
 
 def fetch_lesson(store: Store, lesson_path: str, folder: Path, cache: SegmentCache) -> Path:
     """Copy the lesson's material under `folder` (keys as paths); the local lesson folder."""
-    try:
-        found = lesson_objects(store, lesson_path)
-    except StoreUnavailable as exc:
-        raise StoreUnavailable("The media store could not be reached to list the lesson's material.") from exc
-    _fetch_all(store, found, folder, cache, f"lesson={lesson_path}")
+    fetch(store, lambda: lesson_objects(store, lesson_path), folder, cache, f"lesson={lesson_path}")
     return folder / "lessons" / lesson_path
 
 
@@ -113,7 +144,7 @@ def _new_private_folder() -> tuple[SegmentCache, Path]:
 
 
 @contextlib.contextmanager
-def _private_folder() -> Iterator[tuple[SegmentCache, Path]]:
+def private_folder() -> Iterator[tuple[SegmentCache, Path]]:
     """A private folder in the render cache, removed afterwards; the cache is then brought under
     its bound (the web process never renders, so it prunes here)."""
     cache, folder = _new_private_folder()
@@ -132,7 +163,7 @@ def lesson_copy(lesson_path: str) -> Iterator[Path]:
     if storage.is_local(store):
         yield store.local_path(f"lessons/{lesson_path}")
         return
-    with _private_folder() as (cache, folder):
+    with private_folder() as (cache, folder):
         yield fetch_lesson(store, lesson_path, folder, cache)
 
 
@@ -145,25 +176,15 @@ def lessons_root_for(video_id: str, lessons_root: Path) -> Iterator[Path]:
     if storage.is_local(store):
         yield lessons_root
         return
-    with _private_folder() as (cache, folder):
+    with private_folder() as (cache, folder):
         try:
-            prefix = check_prefix(f"lessons/{video_id}/")
+            check_prefix(f"lessons/{video_id}/", min_depth=2)
         except KeyRefused:  # discovery explains a name that is no folder name
-            prefix = None
-        if prefix is not None:
-            try:
-                found = [info for info in store.list(prefix) if _in_a_lesson(info.key[len(prefix) :])]
-            except StoreUnavailable as exc:
-                raise StoreUnavailable("The media store could not be reached to list the lessons.") from exc
-            _fetch_all(store, found, folder, cache, f"video={video_id}")
+            pass
+        else:
+            fetch(store, lambda: video_objects(store, video_id), folder, cache, f"video={video_id}")
         (folder / "lessons").mkdir(exist_ok=True)
         yield folder / "lessons"
-
-
-def _in_a_lesson(relative: str) -> bool:
-    """A file of the video folder itself, or inside one of its lesson_<n> folders."""
-    first, _, rest = relative.partition("/")
-    return not rest or LESSON_DIR.match(first) is not None
 
 
 @contextlib.contextmanager

@@ -3,8 +3,8 @@
 Keys follow the contract (``lessons/<videoId>/lesson_<n>/…``, ``videos/<lessonPath>/<file>``);
 webapp.storage does the work, with every key confined to its area. Renders reach the store
 (and lesson discovery, and the manifest check before queueing) through services/media.py,
-downloads through views/api/generation.py; what still reads LESSONS_ROOT directly is written in
-ARCHITECTURE.md, "Storage: what is done, what is next".
+downloads through views/api/generation.py, uploaded lesson packages through services/uploads.py
+and webapp/storage/lessons.py (ARCHITECTURE.md, "Storage").
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .. import queue
 from ..models import SIDECAR_KINDS, Render
 from ..render import partial_outputs
 from ..storage import LocalStore, Store, StoreError, open_store
+from ..storage import lessons as store_lessons
 from ..storage.local import confined
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,6 @@ def init_app(app: Flask) -> None:
         config["VIDEOS_ROOT"],
         read_timeout=config["STORAGE_READ_TIMEOUT"],
     )
-    if not isinstance(store, LocalStore) and not app.config.get("STORAGE_S3_PREVIEW"):
-        raise RuntimeError(
-            f"STORAGE_URL={app.config['STORAGE_URL']}: object storage is not wired into uploaded "
-            "lesson packages and the demo yet (lesson discovery, renders and downloads are, behind "
-            "STORAGE_S3_PREVIEW=1); leave STORAGE_URL unset or file:///path "
-            "(ARCHITECTURE.md, 'Storage: what is done, what is next')"
-        )
     app.extensions["store"] = store
     app.extensions["store_origin"] = url_origin(store)
 
@@ -109,8 +103,14 @@ def stale_after() -> float:
 
 def sweep_temporaries(older_than: float | None = None) -> int:
     """Remove uploads to the store that never finished (temporary keys, unfinished multipart
-    uploads) older than `older_than` seconds, by default `stale_after()`."""
-    return store().sweep_temporaries(stale_after() if older_than is None else older_than)
+    uploads) older than `older_than` seconds, by default `stale_after()`, and lesson versions no
+    reader sees (uploads that died before their switch, replaced lessons' leftovers)."""
+    older_than = stale_after() if older_than is None else older_than
+    found = store()
+    removed = found.sweep_temporaries(older_than)
+    if not is_local(found):  # the local store keeps lessons as folders, renamed into place
+        removed += store_lessons.sweep_versions(found, older_than)
+    return removed
 
 
 def remove_partial_outputs(render: Render) -> None:

@@ -10,10 +10,16 @@ Files beside the lesson folders in a package belong to the video folder (lessons
 `../source.mp4`). The staging folder stands in for the video folder while lessons are checked:
 it holds the package's shared files and hard links to the video folder's others. Shared files
 replace their namesakes only when no render of the job is queued or running.
+
+With an object store (STORAGE_URL=s3://…) the package is checked the same way in a local folder
+(a private folder of the render cache, the video's shared files fetched into it), then each
+lesson lands as a new version and its pointer is switched under the job's lock: readers see the
+old lesson or the new one, whole (`_store_in`, webapp/storage/lessons.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -28,7 +34,9 @@ from flask import current_app
 from ..extensions import db
 from ..models import ACTIVE_RENDER_STATES, Lesson, Render, VideoJob
 from ..render import ManifestError, load_manifest
-from . import jobs, storage, summary
+from ..storage import Store, StoreError
+from ..storage import lessons as store_lessons
+from . import jobs, media, storage, summary
 from .messages import without_server_paths
 from .packages import (
     Limits,
@@ -77,20 +85,52 @@ def install_package(job: VideoJob, file, lessons_root: Path, *, lesson: int | No
     size = file.tell()
     file.seek(0)
     archive = open_archive(file)
-    staging = Path(tempfile.mkdtemp(prefix="upload-", dir=staging_root(lessons_root)))
-    try:
+    store = storage.store()
+    local = storage.is_local(store)
+    with _staging(Path(lessons_root), job.video_id, local) as (new, cache):
         with archive:
             plan = read_plan(archive, size, limits(), lesson)
-            folders = extract(archive, plan, staging / "new", limits())
-        _link_shared(Path(lessons_root) / job.video_id, staging / "new", plan)
+            folders = extract(archive, plan, new, limits())
+        if local:
+            _link_shared(Path(lessons_root) / job.video_id, new, plan)
+        else:
+            _fetch_shared(store, job.video_id, new, plan, cache)
         for number, folder in folders.items():
-            _validate(number, folder, staging)
-        return _swap_in(job, folders, plan, Path(lessons_root), staging)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            _validate(number, folder)
+        if local:
+            return _swap_in(job, folders, plan, Path(lessons_root), new.parent)
+        return _store_in(job, folders, plan, store, Path(lessons_root), new)
 
 
-def _validate(number: int, folder: Path, staging: Path) -> None:
+@contextlib.contextmanager
+def _staging(lessons_root: Path, video_id: str, local: bool):
+    """(the folder standing in for the video folder, the render cache or None), removed afterwards:
+    under LESSONS_ROOT/.uploads for the local store (lessons are renamed into place from there);
+    for an object store, a private folder of the render cache, which the video's shared files are
+    fetched into (lessons/<videoId>/ inside it, as media.fetch lays keys out)."""
+    if local:
+        staging = Path(tempfile.mkdtemp(prefix="upload-", dir=staging_root(lessons_root)))
+        try:
+            yield staging / "new", None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return
+    with media.private_folder() as (cache, folder):
+        yield folder / "lessons" / video_id, cache
+
+
+def _fetch_shared(store: Store, video_id: str, stand_in: Path, plan: Plan, cache) -> None:
+    """Fetch the video folder's shared files the package does not bring into the stand-in."""
+    brought = {path.as_posix() for _, path in plan.shared}
+
+    def listing():
+        shared, _folders = store_lessons.video_listing(store, video_id)
+        return [(f"lessons/{video_id}/{rel}", info) for rel, info in shared if rel not in brought]
+
+    media.fetch(store, listing, stand_in.parent.parent, cache, f"shared files of video={video_id}")
+
+
+def _validate(number: int, folder: Path) -> None:
     name = f"lesson_{number}"
     if not (folder / "lesson.json").is_file():
         raise PackageError(422, f"{name}: lesson.json is missing.", lesson=name, field="lesson.json")
@@ -128,20 +168,25 @@ def _busy_lessons(job: VideoJob, paths: list[str] | None) -> list[str]:
     return sorted(db.session.scalars(query))
 
 
+def _lock_idle(job: VideoJob, plan: Plan, paths: list[str]) -> None:
+    """Take the job's lock (no render can be queued for it until the commit) and refuse lessons
+    being rendered: with shared files, every lesson of the video (all of them read those)."""
+    summary.lock_job(job.id)
+    busy = _busy_lessons(job, None if plan.shared else paths)
+    if busy:
+        db.session.rollback()
+        names = ", ".join(path.rsplit("/", 1)[1] for path in busy)
+        what = "a lesson sharing these files" if plan.shared else "this lesson"
+        raise PackageError(409, f"{names}: a render of {what} is queued or running; cancel it or wait.")
+
+
 def _swap_in(
     job: VideoJob, folders: dict[int, Path], plan: Plan, lessons_root: Path, staging: Path
 ) -> Installed:
     video_dir = lessons_root / job.video_id
     storage.lesson_dir(lessons_root, job.video_id)  # refuses a video folder outside the root
     paths = {number: f"{job.video_id}/lesson_{number}" for number in folders}
-    summary.lock_job(job.id)  # no render can be queued for this job until we commit
-    # Shared files are read by every lesson of the video: none may be rendering.
-    busy = _busy_lessons(job, None if plan.shared else list(paths.values()))
-    if busy:
-        db.session.rollback()
-        names = ", ".join(path.rsplit("/", 1)[1] for path in busy)
-        what = "a lesson sharing these files" if plan.shared else "this lesson"
-        raise PackageError(409, f"{names}: a render of {what} is queued or running; cancel it or wait.")
+    _lock_idle(job, plan, list(paths.values()))
     video_dir.mkdir(parents=True, exist_ok=True)
     for _info, relative in plan.shared:
         target = video_dir.joinpath(*relative.parts)
@@ -164,20 +209,59 @@ def _swap_in(
     return Installed([paths[n] for n in sorted(paths)], scan)
 
 
+def _store_in(
+    job: VideoJob, folders: dict[int, Path], plan: Plan, store: Store, lessons_root: Path, new: Path
+) -> Installed:
+    """The object store's swap (storage/lessons.py): each lesson goes up as a version nobody
+    reads yet, outside the job's lock (uploads take time); then, under the lock, the shared files
+    are uploaded and each lesson's pointer switched, one object each, so a lesson changes whole.
+    A failure before a lesson's switch leaves that lesson as it was and removes its version. The
+    versions replaced go once the lessons are rescanned (readers still on them read again)."""
+    paths = {number: f"{job.video_id}/lesson_{number}" for number in folders}
+    versions: dict[int, store_lessons.Version] = {}
+    replaced: dict[int, store_lessons.Version | None] = {}
+    attempted: set[int] = set()
+    try:
+        for number, folder in sorted(folders.items()):
+            versions[number] = store_lessons.put_version(store, paths[number], folder)
+        _lock_idle(job, plan, list(paths.values()))
+        for _info, relative in plan.shared:
+            store.upload(new.joinpath(*relative.parts), f"lessons/{job.video_id}/{relative.as_posix()}")
+        for number in sorted(versions):
+            attempted.add(number)  # a failed switch may have happened: its version is left to the sweeper
+            replaced[number] = store_lessons.switch(store, paths[number], versions[number])
+    except BaseException:
+        db.session.rollback()
+        for number, version in versions.items():
+            if number not in attempted:
+                store_lessons.discard(store, paths[number], version)
+        raise
+    scan = jobs.rescan_lessons(job, lessons_root)  # commits, releasing the lock
+    for number, previous in replaced.items():
+        try:
+            store_lessons.drop_replaced(store, paths[number], previous)
+        except StoreError as exc:  # hidden by the pointer already; the sweeper removes them later
+            log.warning("could not remove a replaced lesson lesson=%s error=%s", paths[number], exc)
+    log.info("lessons uploaded to the store job_id=%s lessons=%s", job.id, ",".join(sorted(paths.values())))
+    return Installed([paths[n] for n in sorted(paths)], scan)
+
+
 def lesson_package(job: VideoJob, lessons_root: Path, lesson: Lesson | None = None):
-    """A temporary file holding the job's lesson folders (or one) as a zip, at position 0.
-    Raises FileNotFoundError when there is no folder on disk."""
+    """A temporary file holding the job's lesson folders (or one) as a zip, at position 0, read
+    where the store keeps them (an object store: a fetched copy). Raises FileNotFoundError when
+    there is no folder."""
     chosen = [lesson] if lesson is not None else [item for item in job.lessons if not item.missing]
-    folders = {}
-    for item in chosen:
-        folder = storage.lesson_dir(lessons_root, item.path)
-        if folder.is_dir():
-            folders[item.path.rsplit("/", 1)[1]] = folder
-    if not folders:
-        raise FileNotFoundError("no lesson folders on disk")
-    out = tempfile.TemporaryFile(dir=staging_root(lessons_root))  # noqa: SIM115 - send_file closes it
-    video_dir = storage.lesson_dir(lessons_root, job.video_id) if lesson is None else None
-    write_package(out, folders, video_dir)
+    with media.lessons_root_for(job.video_id, lessons_root) as root:
+        folders = {}
+        for item in chosen:
+            folder = storage.lesson_dir(root, item.path)
+            if folder.is_dir():
+                folders[item.path.rsplit("/", 1)[1]] = folder
+        if not folders:
+            raise FileNotFoundError("no lesson folders on disk")
+        out = tempfile.TemporaryFile(dir=staging_root(lessons_root))  # noqa: SIM115 - send_file closes it
+        video_dir = storage.lesson_dir(root, job.video_id) if lesson is None else None
+        write_package(out, folders, video_dir)
     out.seek(0)
     return out
 

@@ -1,0 +1,311 @@
+"""Uploaded lesson packages and `flask demo` with media on an S3-compatible store (a real
+SeaweedFS): a package lands in the bucket as a version of the lesson and a pointer switched last,
+so readers (discovery, the check before queueing, a render fetching the lesson) see the old lesson
+or the new one, whole; nothing of it is left under LESSONS_ROOT.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from webapp.storage import lessons as store_lessons
+from webapp.storage.s3 import S3Store
+
+from .helpers import bearer, decode, wait_for
+from .test_uploads import lesson_files, make_zip, package, upload
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def config(config, s3_bucket, monkeypatch):
+    """The app's media in the test bucket, under a prefix of this test's own."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # a paused store is given up on within seconds
+    prefix = f"t-{uuid.uuid4().hex[:10]}"
+    return {**config, "STORAGE_URL": f"s3://{s3_bucket}/{prefix}", "STORAGE_READ_TIMEOUT": 2}
+
+
+@pytest.fixture
+def store(app) -> S3Store:
+    found = app.extensions["store"]
+    assert isinstance(found, S3Store)
+    return found
+
+
+@pytest.fixture
+def alice(factory):
+    user = factory.user("alice@example.com", courses=["Course A"])
+    return bearer(factory.token(user.email))
+
+
+def stored_lesson(store: S3Store, lesson_path: str) -> dict[str, bytes]:
+    """The lesson as readers see it: {path inside the lesson: bytes}."""
+    found = {}
+    for name, info in store_lessons.lesson_entries(store, lesson_path):
+        with store.open(info.key) as reader:
+            found[name] = reader.read()
+    return found
+
+
+def keys_under(store: S3Store, prefix: str) -> list[str]:
+    return [info.key[len(prefix) :] for info in store.list(prefix)]
+
+
+def render(client, headers, processes, job_id, lesson_path, name) -> dict:
+    body = {"jobId": job_id, "lessonPath": lesson_path, "outputFileName": name}
+    queued = client.post("/video-transform/generate-video", json=body, headers=headers)
+    assert queued.status_code == 202, queued.json
+    render_id = queued.json["renderId"]
+    if not processes.every_process():
+        processes.worker()
+    return wait_for(
+        lambda: (
+            (r := client.get(f"/api/renders/{render_id}", headers=headers).json)["state"]
+            in {"completed", "failed", "cancelled"}
+            and r
+        ),
+        90,
+        f"render {render_id} to end",
+    )
+
+
+def test_an_uploaded_package_lands_in_the_store_and_renders_and_a_new_one_replaces_it(
+    app, client, factory, alice, store, processes, tmp_path
+):
+    job = factory.job("Course A", lessons=0)
+    lesson_path = f"{job.video_id}/lesson_1"
+    first = {**lesson_files(tmp_path, "First"), "notes/old.txt": b"only in the first"}
+    response = upload(client, job.id, package(lesson_1=first), alice)
+    assert response.status_code == 201, response.json
+    [lesson] = response.json["lessons"]
+    assert lesson["path"] == lesson_path and lesson["title"] == "First" and lesson["problem"] is None
+    assert not (Path(app.config["LESSONS_ROOT"]) / job.video_id).exists()
+    assert stored_lesson(store, lesson_path) == first
+    assert list(store.temporaries()) == []
+
+    done = render(client, alice, processes, job.id, lesson_path, "one.mp4")
+    assert done["state"] == "completed", done
+    store.download(done["outputPath"], tmp_path / "one.mp4")
+    one = decode(tmp_path / "one.mp4")
+    assert (one["video_codec"], one["size"], one["frames"]) == ("h264", (160, 90), 5)
+
+    # A package whose files differ: two segments, other images and sounds, no notes/old.txt.
+    second = {**lesson_files(tmp_path, "Second", segments=2, width=320, height=180), "new.txt": b"new"}
+    assert set(second) != set(first)
+    replaced = upload(client, job.id, package(lesson_1=second), alice)
+    assert replaced.status_code == 201, replaced.json
+    assert replaced.json["lessons"][0]["title"] == "Second"
+    assert stored_lesson(store, lesson_path) == second
+    # Exactly the new files are left: the pointer and the new version, the old version deleted.
+    prefix = f"lessons/{lesson_path}/"
+    [token] = {key.split("/")[1] for key in keys_under(store, prefix) if key.startswith(".lesson-versions/")}
+    assert sorted(keys_under(store, prefix)) == sorted(
+        [".version.json"] + [f".lesson-versions/{token}/{name}" for name in second]
+    )
+    # The download gives exactly the new files back.
+    zipped = client.get(f"/api/jobs/{job.id}/lessons/1/package", headers=alice)
+    assert zipped.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(zipped.data)).namelist()
+    assert sorted(names) == sorted(f"lesson_1/{name}" for name in second)
+
+    # The render reads the new lesson, not what the render cache kept of the old one.
+    again = render(client, alice, processes, job.id, lesson_path, "two.mp4")
+    assert again["state"] == "completed", again
+    store.download(again["outputPath"], tmp_path / "two.mp4")
+    two = decode(tmp_path / "two.mp4")
+    assert (two["size"], two["frames"]) == ((320, 180), 10)
+
+
+def test_a_package_replaces_a_lesson_put_in_the_bucket_by_other_means(
+    app, client, factory, alice, store, tmp_path
+):
+    video_id = uuid.uuid4().hex[:11]
+    root = Path(app.config["LESSONS_ROOT"])
+    factory.lessons(video_id, 2)
+    for path in sorted((root / video_id).rglob("*")):  # the earlier pipeline's layout, no pointer
+        if path.is_file():
+            store.upload(path, f"lessons/{path.relative_to(root).as_posix()}")
+            path.unlink()
+    job = factory.job("Course A", video_id=video_id, lessons=0)
+    assert len(job.lessons) == 2
+    files = {**lesson_files(tmp_path, "Uploaded"), "extra.txt": b"x"}
+    response = upload(client, job.id, make_zip(files), alice, "?lesson=2")
+    assert response.status_code == 201, response.json
+    assert stored_lesson(store, f"{video_id}/lesson_2") == files
+    # The folder's own files went; lesson_1 is untouched.
+    assert all(
+        key.startswith((".version.json", ".lesson-versions/"))
+        for key in keys_under(store, f"lessons/{video_id}/lesson_2/")
+    )
+    assert "lesson.json" in keys_under(store, f"lessons/{video_id}/lesson_1/")
+    detail = client.get(f"/api/jobs/{job.id}", headers=alice).json
+    assert [item["title"] for item in detail["lessons"]][1] == "Uploaded"
+
+
+def test_an_upload_that_fails_midway_leaves_the_old_lesson_whole(
+    app, client, factory, alice, store, s3_server, tmp_path
+):
+    job = factory.job("Course A", lessons=0)
+    lesson_path = f"{job.video_id}/lesson_1"
+    old = lesson_files(tmp_path, "Old")
+    assert upload(client, job.id, package(lesson_1=old), alice).status_code == 201
+    [old_version] = store_lessons.lesson_entries(store, lesson_path)[:1]
+    old_token = old_version[1].key.split("/")[4]
+
+    # Many files, so the store can be stopped while they go up: once the first of the new
+    # version is in the bucket, SeaweedFS is paused (it accepts connections, never answers).
+    new = {**lesson_files(tmp_path, "New"), **{f"extra/{n}.bin": bytes(2000) for n in range(80)}}
+    paused = threading.Event()
+
+    def pause_midway():
+        prefix = f"lessons/{lesson_path}/.lesson-versions/"
+        while not paused.is_set():
+            if any(not key.startswith(old_token) for key in keys_under(store, prefix)):
+                s3_server.pause()
+                paused.set()
+
+    watcher = threading.Thread(target=pause_midway, daemon=True)
+    watcher.start()
+    try:
+        failed = upload(client, job.id, package(lesson_1=new), alice)
+    finally:
+        paused.set()
+        watcher.join(10)
+        s3_server.resume()
+    assert failed.status_code == 503 and failed.headers["Retry-After"] == "30", failed.json
+    assert "media store" in failed.json["message"]
+
+    # Readers see the old lesson, whole; the job's lesson is unchanged.
+    assert stored_lesson(store, lesson_path) == old
+    detail = client.get(f"/api/jobs/{job.id}", headers=alice).json
+    assert [item["title"] for item in detail["lessons"]] == ["Old"]
+    rescan = client.post(f"/api/jobs/{job.id}/rescan", headers=alice).json
+    assert rescan["job"]["lessons"][0]["title"] == "Old"
+    # What the broken upload left (it could not remove it while the store was paused) is swept.
+    with app.app_context():
+        from webapp.services import storage
+
+        storage.sweep_temporaries(older_than=0)
+    prefix = f"lessons/{lesson_path}/"
+    assert sorted(keys_under(store, prefix)) == sorted(
+        [".version.json"] + [f".lesson-versions/{old_token}/{name}" for name in old]
+    )
+    # The same package goes through once the store answers.
+    assert upload(client, job.id, package(lesson_1=new), alice).status_code == 201
+    assert stored_lesson(store, lesson_path) == new
+
+
+def test_shared_files_of_a_package_go_to_the_bucket_and_lessons_render_with_them(
+    app, client, factory, alice, store, tmp_path
+):
+    from webapp.render.sample import write_clip
+
+    from .test_uploads import _uses_shared_clip
+
+    job = factory.job("Course A", lessons=0)
+    clip = write_clip(tmp_path / "clip.mp4", 1.0, fps=10, size=(160, 90), freq=None).read_bytes()
+    files = {f"lesson_1/{k}": v for k, v in _uses_shared_clip(lesson_files(tmp_path)).items()}
+    response = upload(client, job.id, make_zip({**files, "shared/clip.mp4": clip}), alice)
+    assert response.status_code == 201, response.json
+    with store.open(f"lessons/{job.video_id}/shared/clip.mp4") as reader:
+        assert reader.read() == clip
+    # A later package leans on the shared file in the bucket (fetched to check it).
+    again = {f"lesson_2/{k}": v for k, v in _uses_shared_clip(lesson_files(tmp_path, "Two")).items()}
+    second = upload(client, job.id, make_zip(again), alice)
+    assert second.status_code == 201 and second.json["lessons"][0]["problem"] is None
+    # The check before queueing reads it too.
+    body = {"jobId": job.id, "lessonPath": f"{job.video_id}/lesson_2"}
+    assert client.post("/video-transform/generate-video", json=body, headers=alice).status_code == 202
+
+
+def test_flask_demo_puts_its_lessons_in_the_bucket_where_discovery_finds_them(app, store, runner):
+    from webapp.services.demo import DEMO_VIDEO_ID, SHOWCASE_LESSON
+
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    assert not (Path(app.config["LESSONS_ROOT"]) / DEMO_VIDEO_ID).exists()
+    for number in range(1, SHOWCASE_LESSON + 1):
+        assert "lesson.json" in stored_lesson(store, f"{DEMO_VIDEO_ID}/lesson_{number}")
+    with app.app_context():
+        from webapp.services import jobs
+
+        found = jobs.discover(DEMO_VIDEO_ID, Path(app.config["LESSONS_ROOT"]))
+    assert [lesson.number for lesson in found.lessons] == list(range(1, SHOWCASE_LESSON + 1))
+    assert [lesson.problem for lesson in found.lessons] == [None] * SHOWCASE_LESSON
+    # Run again (as `make run` does): nothing new is written.
+    before = [item.key for item in store.list(f"lessons/{DEMO_VIDEO_ID}/")]
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    assert [item.key for item in store.list(f"lessons/{DEMO_VIDEO_ID}/")] == before
+
+
+def test_readers_see_one_version_whole_while_a_lesson_is_replaced_again_and_again(app, store, tmp_path):
+    from webapp.services import media
+
+    lesson_path = f"{uuid.uuid4().hex[:11]}/lesson_1"
+    versions = []
+    for name, count in (("a", 12), ("b", 20)):  # other files, other contents, other numbers of them
+        folder = tmp_path / name
+        for n in range(count):
+            (folder / "sub").mkdir(parents=True, exist_ok=True)
+            (folder / "sub" / f"{name}{n}.txt").write_text(f"{name} {n}")
+        (folder / "lesson.json").write_text(name)
+        versions.append(
+            {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+        )
+    store_lessons.replace(store, lesson_path, tmp_path / "a")
+    # A reader that listed version a, which is replaced (and deleted) before it fetches the files,
+    # starts over and copies b, whole, with nothing of a left in its copy.
+    stale = [
+        (f"lessons/{lesson_path}/{name}", info)
+        for name, info in store_lessons.lesson_entries(store, lesson_path)
+    ]
+    store_lessons.replace(store, lesson_path, tmp_path / "b")
+    listings = iter([stale])
+    with app.app_context(), media.private_folder() as (cache, folder):
+        media.fetch(
+            store,
+            lambda: next(listings, None) or media.lesson_objects(store, lesson_path),
+            folder,
+            cache,
+            "test",
+        )
+        copy = folder / "lessons" / lesson_path
+        assert {
+            p.relative_to(copy).as_posix(): p.read_bytes() for p in copy.rglob("*") if p.is_file()
+        } == versions[1]
+    stop = threading.Event()
+
+    turns = []
+
+    def replace_forever():
+        while not stop.is_set():
+            store_lessons.replace(store, lesson_path, tmp_path / ("a" if len(turns) % 2 == 0 else "b"))
+            turns.append(1)
+
+    writer = threading.Thread(target=replace_forever, daemon=True)
+    writer.start()
+    seen = []
+    try:
+        with app.app_context():
+            deadline = time.monotonic() + 90
+            while (len(seen) < 30 or len(turns) < 4) and writer.is_alive() and time.monotonic() < deadline:
+                with media.lesson_copy(lesson_path) as folder:
+                    got = {
+                        p.relative_to(folder).as_posix(): p.read_bytes()
+                        for p in folder.rglob("*")
+                        if p.is_file()
+                    }
+                assert got in versions, sorted(got)
+                seen.append(versions.index(got))
+    finally:
+        stop.set()
+        writer.join(30)
+    assert len(turns) >= 4, f"the writer replaced the lesson {len(turns)} times"
+    assert set(seen) == {0, 1}, seen  # both were read while they changed under the reader
