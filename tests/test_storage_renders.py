@@ -296,3 +296,19 @@ def test_the_player_plays_seeks_and_shows_captions_from_the_store(
 
 def store_origin(app) -> str:
     return app.extensions["store_origin"]
+
+
+def test_a_store_that_refuses_is_a_clear_502_not_a_server_error(app, api, factory, store, s3_server):
+    """A store that answers but refuses (its bucket gone, the keys revoked: a setting to fix,
+    not a passing fault) gets a clear answer naming the store, never a 500."""
+    job = s3_job(app, factory, store, lessons=1)
+    app.extensions["store"] = S3Store("lvt-no-such-bucket", prefix="gone/")
+    body = {"jobId": job.id, "lessonPath": job.lessons[0]}
+    refused = api.post_json("/video-transform/generate-video", body)
+    assert refused.status_code == 502, refused.get_data(as_text=True)
+    assert refused.json["error"] == "Bad Gateway" and "media store refused" in refused.json["message"]
+    assert "lvt-no-such-bucket" not in refused.json["message"]  # what it said is logged, not shown
+    package = api.get(f"/api/jobs/{job.id}/lessons/1/package")  # a download reads the store too
+    assert package.status_code == 502 and "media store refused" in package.json["message"]
+    page = api.get(f"/jobs/{job.id}/lessons/1/package", Accept="text/html")
+    assert page.status_code in (404, 502) and "Something went wrong" not in page.get_data(as_text=True)

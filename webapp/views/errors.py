@@ -9,7 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from ..storage import StoreUnavailable
+from ..storage import StoreError, StoreUnavailable
 from .negotiate import Reply, reply
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,14 @@ def handle_store_unavailable(exc: StoreUnavailable):
     return response
 
 
+def handle_store_error(exc: StoreError):
+    """The media store answered but refused (its bucket gone, keys revoked: a setting to fix, not
+    a passing fault): 502, naming the store, never a 500. What it said goes to the log."""
+    log.error("media store refused path=%s error=%s", request.path, exc)
+    message = "The media store refused the request; an administrator must check its settings."
+    return error_response(502, message) if reply() is Reply.JSON else _page(502, message)
+
+
 def handle_unexpected(exc: Exception):
     log.exception("unhandled error path=%s", request.path)
     message = "Something went wrong on our side. The error was logged."
@@ -81,5 +89,6 @@ def handle_unexpected(exc: Exception):
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(StoreUnavailable, handle_store_unavailable)
+    app.register_error_handler(StoreError, handle_store_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
