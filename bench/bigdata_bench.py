@@ -335,14 +335,14 @@ def build(app, url: str, scale: float) -> dict:
     """The courses, the member and their token (through the app), then the bulk rows (Core)."""
     from webapp.config import database_uri
     from webapp.extensions import db
-    from webapp.services import accounts, jobs
+    from webapp.services import accounts, jobs, tokens
 
     names = [f"Bench course {n}" for n in range(1, 5)]
     with app.app_context():
         user = accounts.save_user("staff@example.com", "bench-password-1", None, names[:3])
         accounts.get_or_create_course(names[3])
         db.session.commit()
-        _, token = accounts.create_api_token(user, "bench")
+        _, token = tokens.create_api_token(user, "bench")
         course_ids = [jobs.find_course(name).id for name in names]
         user_id = user.id
         db.engine.dispose()
@@ -374,10 +374,10 @@ def reuse(app) -> dict:
     """A kept database (--reuse): a new token, and the two newest jobs (300 and 3 renders)."""
     from webapp.extensions import db
     from webapp.models import VideoJob
-    from webapp.services import accounts
+    from webapp.services import accounts, tokens
 
     with app.app_context():
-        _, token = accounts.create_api_token(accounts.find_user("staff@example.com"), f"bench {time.time()}")
+        _, token = tokens.create_api_token(accounts.find_user("staff@example.com"), f"bench {time.time()}")
         newest = db.session.scalars(
             sa.select(VideoJob.id).order_by(VideoJob.created_at.desc()).limit(2)
         ).all()
