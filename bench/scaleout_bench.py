@@ -65,28 +65,10 @@ def start_store(home: Path):
     """SeaweedFS on loopback ports with a bucket, and boto3's standard variables pointing at it
     (in os.environ, so the machines' processes get them): the server and the STORAGE_URL."""
     from tests import seaweed
-    from tests.helpers import wait_for
-    from webapp.storage.s3 import S3Store
 
     server = seaweed.start(home / "seaweed")
-    os.environ.update(
-        AWS_ENDPOINT_URL=server.endpoint,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="bench-key",
-        AWS_SECRET_ACCESS_KEY="bench-secret",
-    )
-    store = S3Store("scaleout-bench")
-
-    def ready() -> bool:  # the first writes can come before the volume server has joined
-        try:
-            store.create_bucket()
-            store.client.put_object(Bucket=store.bucket, Key="ready", Body=b"ready")
-            store.client.delete_object(Bucket=store.bucket, Key="ready")
-        except Exception:
-            return False
-        return True
-
-    wait_for(ready, 30, "the S3 server to accept a write")
+    os.environ.update(seaweed.boto3_environment(server))
+    store = seaweed.ready_bucket("scaleout-bench", timeout=60)
     return server, f"s3://{store.bucket}/scaleout"
 
 

@@ -42,27 +42,11 @@ BUCKET = "lvt-bench"
 
 
 def start_store(home: Path) -> seaweed.SeaweedServer:
+    """SeaweedFS with the bench's bucket, boto3's variables in os.environ pointing at it."""
     server = seaweed.start(home / "seaweed")
-    os.environ.update(
-        AWS_ENDPOINT_URL=server.endpoint,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-    )
-    from webapp.storage.s3 import S3Store
-
-    store = S3Store(BUCKET)
-    deadline = time.monotonic() + 60
-    while True:  # the volume server may join the master a moment after the gateway answers
-        try:
-            store.create_bucket()
-            store.client.put_object(Bucket=BUCKET, Key="ready", Body=b"ready")
-            store.client.delete_object(Bucket=BUCKET, Key="ready")
-            return server
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    os.environ.update(seaweed.boto3_environment(server))
+    seaweed.ready_bucket(BUCKET, timeout=60)
+    return server
 
 
 def upload_lessons(lessons_root: Path, storage_url: str) -> None:
@@ -82,17 +66,7 @@ def render_once(env: dict, label: str) -> float:
     shutil.rmtree(cache, ignore_errors=True)
     started = time.monotonic()
     subprocess.run(
-        [
-            str(BIN / "flask"),
-            "--app",
-            "wsgi",
-            "worker",
-            "--burst",
-            "--queue",
-            "renders",
-            "--log-level",
-            "WARNING",
-        ],
+        throughput_bench.BURST_WORKER,
         cwd=ROOT,
         env={**env, "RENDER_CACHE_DIR": str(cache)},
         check=True,

@@ -29,6 +29,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 from stream_bench import BIN, ROOT, flask  # noqa: E402
 
 SEGMENTS, SECONDS, WIDTH, HEIGHT, FPS = 6, 60.0, 1920, 1080, 30
+# A render worker as the Procfile starts it, ending once the queue is empty.
+BURST_WORKER = [str(BIN / "flask"), "--app", "wsgi", "worker", "--burst", "--queue", "renders"]
+BURST_WORKER += ["--log-level", "WARNING"]
 
 
 def busy_jiffies() -> tuple[int, int]:
@@ -117,17 +120,7 @@ def run(env: dict, video_id: str, workers: int, processes: int) -> dict:
     started = time.monotonic()
     procs = [
         subprocess.Popen(
-            [
-                str(BIN / "flask"),
-                "--app",
-                "wsgi",
-                "worker",
-                "--burst",
-                "--queue",
-                "renders",
-                "--log-level",
-                "WARNING",
-            ],
+            BURST_WORKER,
             cwd=ROOT,
             env=worker_env,
             stdout=subprocess.DEVNULL,

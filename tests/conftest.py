@@ -23,7 +23,7 @@ from webapp import create_app, embedded_redis
 from webapp.config import database_uri
 from webapp.extensions import db
 
-from .helpers import PASSWORD, Auth, Processes, base_config, wait_for
+from .helpers import PASSWORD, Auth, Processes, base_config
 
 
 def pytest_report_header(config):
@@ -267,10 +267,8 @@ def s3_server(tmp_path_factory):
 
     server = seaweed.start(tmp_path_factory.mktemp("seaweed"))
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ENDPOINT_URL", server.endpoint)
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.setenv("AWS_ACCESS_KEY_ID", "test-key")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+        for name, value in seaweed.boto3_environment(server).items():
+            env.setenv(name, value)
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
             env.delenv(name, raising=False)
         try:
@@ -281,25 +279,7 @@ def s3_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def s3_bucket(s3_server) -> str:
-    """A bucket on the test server, ready for writes (the first can come before the volume
-    server has joined the master: retried until one goes through)."""
-    from webapp.storage import StoreUnavailable
-    from webapp.storage.s3 import S3Store
+    """A bucket on the test server, ready for writes."""
+    from . import seaweed
 
-    store = S3Store("lvt-test")
-    wait_for(lambda: _try(store.create_bucket, StoreUnavailable), 30, "the S3 server to accept a bucket")
-
-    def write_once():
-        store.client.put_object(Bucket=store.bucket, Key="ready", Body=b"ready")
-        store.client.delete_object(Bucket=store.bucket, Key="ready")
-
-    wait_for(lambda: _try(write_once, Exception), 30, "the S3 server to accept a write")
-    return "lvt-test"
-
-
-def _try(action, transient) -> bool:
-    try:
-        action()
-    except transient:
-        return False
-    return True
+    return seaweed.ready_bucket("lvt-test").bucket

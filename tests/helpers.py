@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 PASSWORD = "correct horse battery"
@@ -170,6 +171,23 @@ def local_files(config: dict) -> list[Path]:
     """The files under the LESSONS_ROOT and VIDEOS_ROOT of these settings."""
     roots = [Path(config["LESSONS_ROOT"]), Path(config["VIDEOS_ROOT"])]
     return sorted(path for root in roots if root.exists() for path in root.rglob("*") if path.is_file())
+
+
+def media_in_bucket(config: dict, bucket: str, monkeypatch) -> dict:
+    """The app's config with its media in the test bucket, under a prefix of the test's own. A
+    paused SeaweedFS accepts connections and never answers: the app and its workers give up on
+    it within seconds (one try of STORAGE_READ_TIMEOUT; a render's own retries remain)."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    return {**config, "STORAGE_URL": f"s3://{bucket}/t-{uuid.uuid4().hex[:10]}", "STORAGE_READ_TIMEOUT": 2}
+
+
+def app_store(app):
+    """The app's object store (an S3Store: the test runs its media in the bucket)."""
+    from webapp.storage.s3 import S3Store
+
+    found = app.extensions["store"]
+    assert isinstance(found, S3Store)
+    return found
 
 
 def to_store(app, store, video_id: str) -> None:

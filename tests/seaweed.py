@@ -117,3 +117,33 @@ def start(folder: Path, timeout: float = 30) -> SeaweedServer:
             raise RuntimeError(f"SeaweedFS did not answer on {server.endpoint}:\n{tail}")
         time.sleep(0.1)
     return server
+
+
+def boto3_environment(server: SeaweedServer) -> dict[str, str]:
+    """boto3's standard variables pointing at the server, as ops would set them (no identities
+    are configured, so any key works)."""
+    return {
+        "AWS_ENDPOINT_URL": server.endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test-key",
+        "AWS_SECRET_ACCESS_KEY": "test-secret",
+    }
+
+
+def ready_bucket(name: str, timeout: float = 30):
+    """The bucket on the server boto3's variables name, created and taking writes (the first
+    writes can come before the volume server has joined the master): its S3Store."""
+    from webapp.storage.s3 import S3Store
+
+    store = S3Store(name)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            store.create_bucket()
+            store.client.put_object(Bucket=name, Key="ready", Body=b"ready")
+            store.client.delete_object(Bucket=name, Key="ready")
+            return store
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -259,13 +259,7 @@ def test_a_killed_upload_leaves_nothing_at_the_key_and_the_sweeper_clears_its_le
         }
     else:
         spec |= {"kind": "s3", "bucket": store.bucket, "prefix": store.prefix}
-    process = subprocess.Popen([sys.executable, "-c", KILLED_UPLOAD, json.dumps(spec)], cwd=ROOT)
-    try:
-        wait_for(lambda: (tmp_path / "p").exists() or process.poll() is not None, 30, "the upload to start")
-        assert process.poll() is None, "the upload ended before it could be killed"
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
+    kill_when_started(KILLED_UPLOAD, spec, tmp_path / "p", "the upload")
     assert store.stat("videos/abc/lesson_1/out.mp4") is None
     assert store.sweep_temporaries(older_than=3600) == 0  # a fresh temporary may still be in use
     store.sweep_temporaries(older_than=0)
@@ -274,6 +268,17 @@ def test_a_killed_upload_leaves_nothing_at_the_key_and_the_sweeper_clears_its_le
     if isinstance(store, S3Store):
         unfinished = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=store.prefix)
         assert unfinished.get("Uploads", []) == []
+
+
+def kill_when_started(script: str, spec: dict, started: Path, what: str) -> None:
+    """Run `script` in a process of its own and SIGKILL it once it has written `started`."""
+    process = subprocess.Popen([sys.executable, "-c", script, json.dumps(spec)], cwd=ROOT)
+    try:
+        wait_for(lambda: started.exists() or process.poll() is not None, 30, f"{what} to start")
+        assert process.poll() is None, f"{what} ended before it could be killed"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
 
 
 KILLED_COPY = """
@@ -303,13 +308,7 @@ def test_a_process_killed_while_copying_to_the_key_leaves_no_unfinished_upload_a
     key = "videos/abc/lesson_1/out.mp4"
     spec = {"source": str(source), "key": key, "progress": str(tmp_path / "p")}
     spec |= {"bucket": store.bucket, "prefix": store.prefix}
-    process = subprocess.Popen([sys.executable, "-c", KILLED_COPY, json.dumps(spec)], cwd=ROOT)
-    try:
-        wait_for(lambda: (tmp_path / "p").exists() or process.poll() is not None, 30, "the copy to start")
-        assert process.poll() is None, "the upload ended before it could be killed"
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
+    kill_when_started(KILLED_COPY, spec, tmp_path / "p", "the copy")
     assert store.stat(key) is None
 
     def unfinished():

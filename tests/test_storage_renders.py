@@ -19,30 +19,19 @@ import pytest
 
 from webapp.storage.s3 import S3Store
 
-from .helpers import PASSWORD, bearer, to_store, wait_for, wait_in_page
+from .helpers import PASSWORD, app_store, bearer, media_in_bucket, to_store, wait_for, wait_in_page
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def config(config, s3_bucket, monkeypatch):
-    """The app's media in the test bucket, under a prefix of this test's own."""
-    # A paused SeaweedFS accepts connections and never answers: the app and its workers give up
-    # on it within seconds (one try of STORAGE_READ_TIMEOUT; the render's own retries remain).
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    prefix = f"t-{uuid.uuid4().hex[:10]}"
-    return {
-        **config,
-        "STORAGE_URL": f"s3://{s3_bucket}/{prefix}",
-        "STORAGE_READ_TIMEOUT": 2,
-    }
+    return media_in_bucket(config, s3_bucket, monkeypatch)
 
 
 @pytest.fixture
 def store(app) -> S3Store:
-    found = app.extensions["store"]
-    assert isinstance(found, S3Store)
-    return found
+    return app_store(app)
 
 
 @pytest.fixture

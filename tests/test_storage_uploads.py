@@ -18,7 +18,7 @@ import pytest
 from webapp.storage import lessons as store_lessons
 from webapp.storage.s3 import S3Store
 
-from .helpers import bearer, decode, wait_for
+from .helpers import app_store, bearer, decode, media_in_bucket, wait_for
 from .test_uploads import lesson_files, make_zip, package, upload
 
 pytestmark = pytest.mark.slow
@@ -26,17 +26,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def config(config, s3_bucket, monkeypatch):
-    """The app's media in the test bucket, under a prefix of this test's own."""
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # a paused store is given up on within seconds
-    prefix = f"t-{uuid.uuid4().hex[:10]}"
-    return {**config, "STORAGE_URL": f"s3://{s3_bucket}/{prefix}", "STORAGE_READ_TIMEOUT": 2}
+    return media_in_bucket(config, s3_bucket, monkeypatch)
 
 
 @pytest.fixture
 def store(app) -> S3Store:
-    found = app.extensions["store"]
-    assert isinstance(found, S3Store)
-    return found
+    return app_store(app)
 
 
 @pytest.fixture
