@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import uuid
 
 import pytest
 
@@ -46,6 +47,38 @@ def test_jobs_list_filters_and_search(app, client, factory, staff):
     for query, name in (("course=x", "course"), ("page=-3", "page")):
         response = client.get(f"/jobs?{query}")
         assert response.status_code == 400 and f"&#39;{name}&#39; must be a whole number" in response.text
+
+
+def test_search_finds_any_part_of_a_title_or_video_id_whatever_its_case_and_follows_changes(
+    app, client, factory, staff
+):
+    """On both databases: any substring, in any (ASCII) case, quotes and wildcards taken
+    literally; a renamed job is found by its new title only, a deleted one no more; another
+    course's jobs never."""
+    from webapp.extensions import db
+    from webapp.models import VideoJob
+    from webapp.services import jobs
+
+    factory.job("Course A", title='The "Photosynthesis" lab, 100% done', video_id="henIVlCPVIY", lessons=0)
+    renamed = factory.job("Course A", title="Cell division", video_id="dQw4w9WgXcQ", lessons=0)
+    factory.job("Course B", title="Photosynthesis elsewhere", lessons=0)  # not one of staff's courses
+    lab = ['The "Photosynthesis" lab, 100% done']
+    for query in ("photosynth", "PHOTOSYNTHESIS", "lab, 100%", '"Photosynthesis"', "IVlcpv", "he"):
+        assert titles(client.get("/jobs", query_string={"q": query}).text) == [
+            t.replace('"', "&#34;") for t in lab
+        ], query
+    for query in ("100_", "Photosynthesis lab", "0%d", "%x", "zzz"):
+        assert titles(client.get("/jobs", query_string={"q": query}).text) == [], query
+    with app.app_context():
+        jobs.rename_job(db.session.get(VideoJob, uuid.UUID(str(renamed.id))), "Mitosis and meiosis")
+        db.session.commit()
+    assert titles(client.get("/jobs?q=meiosis").text) == ["Mitosis and meiosis"]
+    assert titles(client.get("/jobs?q=division").text) == []
+    assert client.get("/api/jobs?q=meiosis").json["total"] == 1
+    with app.app_context():
+        jobs.delete_job(db.session.get(VideoJob, uuid.UUID(str(renamed.id))))
+        db.session.commit()
+    assert titles(client.get("/jobs?q=meiosis").text) == []
 
 
 def test_jobs_list_is_paginated(app, client, factory, staff):
