@@ -30,35 +30,30 @@ var reloadTimer = null;
 var listening = new WeakSet();
 
 // A reload asked for while the panel's own request is under way waits for it and then goes to
-// the panel that request put in the page: sent meanwhile, it would land in the panel being
-// replaced and be lost (the last change would never show).
+// the panel in the page by then: sent meanwhile, htmx would queue it on the panel being replaced
+// and its answer would go nowhere (the last change would never show). The request's end is taken
+// from the request itself: when another answer (a button's) replaced the panel first, htmx has
+// no element left to tell. The new panel is ready once htmx has settled it (20 ms).
 var panelRequest = null;  // the panel's own request under way, and when it went out
 var panelRequestSince = 0;
 var reloadAfterRequest = false;
 document.addEventListener("htmx:beforeSend", function (event) {
-  if (event.detail.elt.id === "status-panel") {
-    panelRequest = event.detail.xhr;
-    panelRequestSince = Date.now();
-  }
-});
-// Matched by its request: once the panel is replaced the event comes from its parent. The reload
-// waits for the new panel to be ready (htmx:load); a request that replaced nothing leaves the
-// old panel, ready already.
-document.addEventListener("htmx:afterRequest", function (event) {
-  if (panelRequest === null || event.detail.xhr !== panelRequest) {
+  if (event.detail.elt.id !== "status-panel") {
     return;
   }
-  panelRequest = null;
-  if (reloadAfterRequest && !event.detail.successful) {
-    reloadAfterRequest = false;
-    setTimeout(reloadStatusPanel, 0);
-  }
-});
-document.addEventListener("htmx:load", function (event) {
-  if (reloadAfterRequest && panelRequest === null && event.detail.elt.id === "status-panel") {
-    reloadAfterRequest = false;
-    reloadStatusPanel();
-  }
+  var xhr = event.detail.xhr;
+  panelRequest = xhr;
+  panelRequestSince = Date.now();
+  xhr.addEventListener("loadend", function () {
+    if (panelRequest !== xhr) {
+      return;
+    }
+    panelRequest = null;
+    if (reloadAfterRequest) {
+      reloadAfterRequest = false;
+      setTimeout(reloadStatusPanel, 50);
+    }
+  });
 });
 
 function reloadStatusPanel() {
@@ -79,7 +74,14 @@ function listenForStatus(source) {
     return;  // the browser reopened the same stream: it already has our listener
   }
   listening.add(source);
-  source.addEventListener("status", function () {
+  source.addEventListener("status", function (event) {
+    // An event of a version the panel already shows (the stream's first, as the page was made
+    // from it) needs no reload: nor a click on the panel's buttons lost to its replacement.
+    var panel = document.getElementById("status-panel");
+    var shown = panel && panel.getAttribute("data-version");
+    if (shown !== null && shown !== "" && event.lastEventId !== "" && Number(event.lastEventId) <= Number(shown)) {
+      return;
+    }
     if (reloadTimer === null) {
       reloadTimer = setTimeout(reloadStatusPanel, Math.max(0, lastReload + RELOAD_EVERY_MS - Date.now()));
     }

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from ..models import VideoGenerationStatus
-from ..services import access, jobs, messages, renders, summary, uploads
+from ..services import access, events, jobs, messages, renders, summary, uploads
 from ..services.packages import PackageError
 from . import forms, markdown, panel, rest
 from .negotiate import Reply, reply
@@ -111,10 +111,12 @@ def job_detail(job_id: str):
         if current_user.is_admin
         else None
     )
+    kept = events.kept_document(job.id)  # read first: the panel shows at least this version
     return render_template(
         "job.html",
         job=job,
         state=summary.status(job),
+        status_version=kept[0] if kept else None,
         discovery_message=discovery_message,
         move_form=move_form,
     )

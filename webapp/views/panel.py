@@ -70,7 +70,7 @@ def polled(job_id: uuid.UUID, version: int | None, load_job) -> str:
             if len(panels.kept) >= _MOST:
                 panels.kept.clear()
                 panels.locks.clear()
-            html = render(load_job(), csrf_token=lambda: _MARKER)
+            html = render(load_job(), csrf_token=lambda: _MARKER, status_version=version)
             kept = panels.kept[job_id] = (version, time.monotonic(), html)
     finally:
         lock.release()
