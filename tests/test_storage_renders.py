@@ -137,10 +137,11 @@ def test_a_render_reads_the_store_and_its_video_is_served_from_there(
 
 def test_a_killed_or_cancelled_render_leaves_nothing_at_the_output_key(app, api, factory, store, processes):
     long = {"segments": 2, "seconds": 20.0, "fps": 30}
-    job = s3_job(app, factory, store, width=640, height=360, **long)
+    job = s3_job(app, factory, store, width=960, height=540, **long)
     other = s3_job(app, factory, store, width=1280, height=720, **long)  # nothing shared in the cache
     killed = api.generate(job.id, job.lessons[0])
-    victim = processes.worker(RENDER_PRESET="medium")
+    # The slowest preset: each render is still running when the test acts on its first progress.
+    victim = processes.worker(RENDER_PRESET="veryslow")
     wait_for(lambda: api.render(killed["renderId"])["framesDone"] > 0, 60, "rendering progress")
     processes.kill(victim)
     assert api.render(killed["renderId"])["state"] == "rendering"  # until the reaper declares it lost
@@ -148,7 +149,7 @@ def test_a_killed_or_cancelled_render_leaves_nothing_at_the_output_key(app, api,
     # a temporary key, which the hourly sweeper removes).
     assert not store.exists(killed["outputPath"])
     cancelled = api.generate(other.id, other.lessons[0])
-    processes.worker(RENDER_PRESET="medium")
+    processes.worker(RENDER_PRESET="veryslow")
     wait_for(lambda: api.render(cancelled["renderId"])["framesDone"] > 0, 60, "rendering progress")
     assert api.post(f"/api/renders/{cancelled['renderId']}/cancel").status_code == 202
     stopped = api.wait_render(cancelled["renderId"], {"cancelled", "completed", "failed"})
