@@ -11,6 +11,7 @@ test_browser_upload.py and test_browser.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -62,6 +63,11 @@ def open_menu(page) -> None:
 
 
 def assert_fits(page) -> None:
+    """The page, once loaded and laid out, does not scroll sideways (checked again for up to 2 s:
+    a page still applying its styles may be wider for a moment)."""
+    page.wait_for_load_state("load")
+    with contextlib.suppress(AssertionError):
+        wait_in_page(page, "() => " + FITS, timeout=2, what="the page to fit")
     assert page.evaluate(FITS), (
         f"{page.url} scrolls sideways at {page.viewport_size['width']} px: "
         f"scrollWidth {page.evaluate('document.documentElement.scrollWidth')}"
