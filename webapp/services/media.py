@@ -105,7 +105,9 @@ def fetch(
     """Copy what `listing` names under `folder` (local keys as paths). An object deleted while it
     is copied (its lesson replaced meanwhile) starts it over from a new listing, the files copied
     so far removed first, so the copy holds one version of each lesson, whole."""
-    for attempt in range(store_lessons.READ_TRIES):
+    attempt = 0
+    while True:
+        attempt += 1
         placed: list[Path] = []
         try:
             found = listing()
@@ -116,7 +118,7 @@ def fetch(
         except ObjectMissing:
             for path in placed:
                 path.unlink(missing_ok=True)
-            if attempt + 1 < store_lessons.READ_TRIES:
+            if attempt < store_lessons.READ_TRIES:
                 continue
             raise StoreUnavailable(
                 f"The lesson's material kept changing while it was fetched: {what}"
@@ -128,7 +130,6 @@ def fetch(
             ) from exc
         log.info("fetched %s files=%s downloaded=%s", what, len(found), downloaded)
         return found
-    raise AssertionError("unreachable")
 
 
 def fetch_lesson(store: Store, lesson_path: str, folder: Path, cache: SegmentCache) -> Path:
