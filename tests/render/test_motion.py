@@ -295,3 +295,22 @@ def test_the_background_shows_through_a_transparent_moving_image(tmp_path, motio
     for frame in _generated(lesson, 0):
         assert np.abs(frame[:, -4:].reshape(-1, 3).mean(axis=0) - (0x20, 0x50, 0xC0)).max() < 3
         assert frame[:, :4].min() > 240
+
+
+def test_a_wide_zoom_neither_aliases_nor_jumps_in_sharpness(tmp_path):
+    """Zooming from 1 to 4 over 2-px stripes: seen whole, the stripes shrink 4x, past what a
+    frame can show, and must blur to grey (sampling every 4th pixel would show false stripes);
+    seen close, they are sharp; in between the contrast rises steadily, with no step where the
+    sampler moves from one copy of the image to the next."""
+    stripes = np.zeros((4 * H, 4 * W, 3), np.uint8)
+    stripes[:, 0::4] = stripes[:, 1::4] = 255
+    (tmp_path / "images").mkdir()
+    Image.fromarray(stripes).save(tmp_path / "images" / "stripes.png")
+    motion = {"from": [0.5, 0.5, 1.0], "to": [0.5, 0.5, 4.0]}
+    lesson = write_lesson(tmp_path, [{"image": "images/stripes.png", "motion": motion, "duration": 2.0}])
+    frames = _generated(lesson, 0)
+    contrast = np.array([f[H // 4 : 3 * H // 4, W // 4 : 3 * W // 4, 1].astype(float).std() for f in frames])
+    assert contrast[0] < 4  # grey: no false stripes
+    assert contrast[-1] > 100  # the stripes themselves
+    steps = np.diff(contrast)
+    assert steps.min() > -8 and steps.max() < 14, np.round(contrast).tolist()  # no sudden change

@@ -14,6 +14,7 @@ how much of the picture shows through (255 - alpha). Blending is linear in YUV a
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import av
@@ -28,6 +29,17 @@ COLOR_TAGS = {  # what encode.picture_to_frame converts to
     "dst_color_primaries": ColorPrimaries.BT709,
     "dst_color_trc": ColorTrc.BT709,
 }
+
+
+@functools.cache
+def opencv():
+    """OpenCV (warps, blends), imported when first needed: the web app's processes, which load
+    the renderer only to check lessons, do without its 16 MB. One thread: renders run in
+    parallel processes already, and its own threads would only compete with them."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return cv2
 
 
 class Planes(NamedTuple):
@@ -170,30 +182,18 @@ class Layer:
 # Blends between two pictures of one size
 
 
-def _weight(progress: float) -> int:
-    return min(256, max(0, round(progress * 256)))
-
-
 def mix(a: Planes, b: Planes, progress: float) -> Planes:
-    """Linear blend: `a` at progress 0, `b` at 1."""
-    w = _weight(progress)
-    return Planes(
-        *(
-            ((pa.astype(np.uint16) * (256 - w) + pb.astype(np.uint16) * w + 128) >> 8).astype(np.uint8)
-            for pa, pb in zip(a, b, strict=True)
-        )
-    )
+    """Linear blend: `a` at progress 0, `b` at 1 (rounded to the nearest level)."""
+    w = min(1.0, max(0.0, progress))
+    cv2 = opencv()
+    return Planes(*(cv2.addWeighted(pa, 1 - w, pb, w, 0) for pa, pb in zip(a, b, strict=True)))
 
 
 def toward(a: Planes, yuv: tuple[int, int, int], progress: float) -> Planes:
     """`a` blended toward one colour: unchanged at progress 0, that colour at 1."""
-    w = _weight(progress)
-    return Planes(
-        *(
-            ((p.astype(np.uint16) * (256 - w) + (c * w + 128)) >> 8).astype(np.uint8)
-            for p, c in zip(a, yuv, strict=True)
-        )
-    )
+    w = min(1.0, max(0.0, progress))
+    cv2 = opencv()
+    return Planes(*(cv2.addWeighted(p, 1 - w, p, 0, c * w) for p, c in zip(a, yuv, strict=True)))
 
 
 def even_offset(progress: float, width: int) -> int:
