@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from webapp.render import ManifestError, RenderSettings, burn, load_manifest, render_lesson
+from webapp.render import ManifestError, RenderSettings, load_manifest, render_lesson
 from webapp.render.burn import (
     MAX_LINES,
     WIDTH_SHARE,
     CaptionPainter,
     Span,
     caption_box,
-    caption_overlay,
     still_spans,
 )
 from webapp.render.captions import CaptionSettings, Cue
@@ -163,6 +162,21 @@ def test_cues_start_and_end_on_the_planned_frames(renders):
         assert abs(first / FPS - cue.start) <= 0.5 / FPS and abs(end / FPS - cue.end) <= 0.5 / FPS
 
 
+def _keyframes(path: Path) -> list[int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sorted(round(p.pts * p.time_base * FPS) for p in container.demux(stream) if p.is_keyframe)
+
+
+def test_a_cue_coming_or_going_makes_no_keyframe(renders):
+    """Cues are laid over the frames they last, so the video has keyframes only where the
+    lesson without burned-in captions has them: one per segment (a keyframe costs a 1080p
+    picture's worth of bytes, for every cue that came or went)."""
+    _, burned, _ = renders["burn"]
+    _, plain, _ = renders["plain"]
+    assert _keyframes(burned) == _keyframes(plain) == [0, 60, 120]
+
+
 def test_captions_not_burned_in_change_no_picture(renders):
     _, plain, plain_result = renders["plain"]
     _, none, none_result = renders["none"]
@@ -174,13 +188,13 @@ def test_captions_not_burned_in_change_no_picture(renders):
     assert plain_result.captions is not None and none_result.captions is None
 
 
-def test_changing_a_burned_in_cue_reencodes_only_its_span(renders, tmp_path):
+def test_changing_a_burned_in_cue_reencodes_only_its_segment(renders, tmp_path):
     lesson, _, first = renders["burn"]
     assert first.segments_encoded == 3
     _edit(lesson, lambda m: m["segments"][0]["captions"][1].update(text="ขอบคุณมากครับ"))
     again = render_lesson(lesson, tmp_path / "again.mp4", cache_dir=renders["cache"], settings=SERIAL)
     assert (again.segments_encoded, again.segments_cached) == (1, 2)
-    assert again.pieces_encoded == 1 and again.audio_cached
+    assert again.pieces_encoded == 1 and again.audio_cached  # the segment's one piece
     m = load_manifest(lesson)
     assert [c.text for c in m.caption_cues()][1] == "ขอบคุณมากครับ"
 
@@ -238,16 +252,6 @@ def test_still_spans_split_a_segment_at_its_cues():
     assert still_spans(_manifest(segments=[bare]), bare, 0, 60) == [Span(0, 60, None)]
 
 
-def test_span_keys_name_the_caption_and_the_layout(monkeypatch):
-    key = CaptionPainter(_manifest()).span_input_key
-    assert key("k", None) == "k" and key(None, "text") is None
-    keys = {key("k", "a"), key("k", "b"), key("j", "a")}
-    assert len(keys) == 3 and "k" not in keys
-    assert key("k", "中文") is None  # a system font draws it: no memo, as for titles
-    monkeypatch.setattr(burn, "BURN_LAYOUT_VERSION", burn.BURN_LAYOUT_VERSION + 1)
-    assert key("k", "a") not in keys
-
-
 def test_a_long_cue_is_shrunk_then_cut_with_an_ellipsis():
     painter = CaptionPainter(_manifest())
     short = painter.layout("Two short\nlines")
@@ -260,8 +264,10 @@ def test_a_long_cue_is_shrunk_then_cut_with_an_ellipsis():
 
 def test_the_box_is_dark_enough_over_white_for_white_text():
     """Contrast of white text with the box over a white picture: at least 4.5:1 (WCAG AA)."""
-    overlay = caption_overlay(_manifest(), "Contrast", None)
-    assert overlay.size == (W, H) and overlay.getpixel((0, 0))[3] == 0  # transparent outside its box
+    m = _manifest()
+    drawn = CaptionPainter(m).draw("Contrast")
+    overlay = Image.new("RGBA", (W, H), (0, 0, 0, 0))
+    overlay.paste(drawn, caption_box(m, drawn.size, None)[:2])
     over_white = Image.alpha_composite(Image.new("RGBA", (W, H), "white"), overlay).convert("RGB")
     x0, y0, _, y1 = overlay.getbbox()
     box_colour = over_white.getpixel((x0 + 3, (y0 + y1) // 2))  # inside the padding: no text

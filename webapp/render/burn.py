@@ -9,25 +9,20 @@ lines in visual order), so Thai marks stack and Arabic joins. The box sits a mar
 bottom of the frame, or, when the segment has a title panel, `GAP_SHARE` of the frame's
 height above the panel: never over it.
 
-A still segment whose captions are burned in is a run of still spans split at its cues
-(`still_spans`): each cue shows from frame round(start x fps) to frame round(end x fps) in
-lesson time (the times `Manifest.caption_cues` gives, so the picture agrees with NAME.vtt and
-the mov_text track within a frame), and ends no later than the next cue starts; between cues
-and after the last one the segment's own picture shows. Each span's picture is the composed
-picture with that cue's overlay (`SegmentPictures`), keyed by its pixels like any picture, so
-identical spans share pieces. `CaptionPainter.span_input_key` adds the cue's text and this
-module's layout to the key of the picture memo. Without burn-in a segment is one span with no
-caption and keeps the keys it always had.
+Where each cue shows is given by `still_spans`, which splits a segment's frames at its cues:
+a cue shows from frame round(start x fps) to frame round(end x fps) in lesson time (the times
+`Manifest.caption_cues` gives, so the picture agrees with NAME.vtt and the mov_text track
+within a frame), and ends no later than the next cue starts; between cues and after the last
+one the segment's own picture shows. Each drawn cue is laid over those frames as a layer
+(plan.py, frames.LayerFile), on a still segment as on one that moves, so a cue coming or
+going costs x264 a few changed blocks, not a new keyframe. Without burn-in a segment's
+pieces keep the keys they always had.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 from PIL import Image, ImageDraw
@@ -36,17 +31,12 @@ from .compose import (
     PANEL_COLOR,
     TEXT_COLOR,
     TextBlock,
-    compose,
     draw_line,
     ellipsize,
     frame_margin,
-    title_panel_box,
 )
 from .fonts import require_raqm
 from .manifest import Manifest, Segment, cues_in_lesson_time, font_chain
-
-# Bump when the caption's look or placement changes: it guards the memo of span pictures.
-BURN_LAYOUT_VERSION = 1
 
 MAX_LINES = 2
 WIDTH_SHARE = 0.8  # of the frame's width, for the box
@@ -89,12 +79,6 @@ def still_spans(manifest: Manifest, seg: Segment, start: int, frames: int) -> li
     return spans
 
 
-@functools.cache
-def _code_hash() -> str:
-    """Hash of this module's code (compose.py's and the fonts' are in the segment's picture key)."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-
-
 @dataclass(frozen=True)
 class CaptionLayout:
     """How one cue is drawn at one frame size (before it is placed)."""
@@ -112,22 +96,7 @@ class CaptionPainter:
     def __init__(self, manifest: Manifest):
         self.m = manifest
         self.chain = font_chain(manifest, bold=False)
-        self._own_fonts = font_chain(manifest, bold=False, system_fallback=False)
         self._memo: OrderedDict[str, Image.Image] = OrderedDict()
-
-    def span_input_key(self, input_key: str | None, caption: str | None) -> str | None:
-        """The memo key of a span's picture: the segment's picture key plus the caption burned in.
-
-        None (no memo) when the segment's key is None or the caption needs a system font,
-        which may change under us, like compose.picture_input_key.
-        """
-        if input_key is None or caption is None:
-            return input_key
-        if self._own_fonts.uncovered(caption):
-            return None
-        parts = {"picture": input_key, "caption": caption, "layout": BURN_LAYOUT_VERSION}
-        parts["code"] = _code_hash()
-        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def layout(self, text: str) -> CaptionLayout:
         """Wrap `text` to the box's width; shrink it while it needs more than MAX_LINES lines, then cut."""
@@ -197,55 +166,3 @@ def caption_box(manifest: Manifest, size: tuple[int, int], panel: Box | None) ->
     x0 = (width - box_w) // 2
     y0 = max(0, bottom - box_h)  # only a frame a few dozen pixels tall has no room above the panel
     return (x0, y0, x0 + box_w, y0 + box_h)
-
-
-def caption_overlay(
-    manifest: Manifest, text: str, panel: Box | None, painter: CaptionPainter | None = None
-) -> Image.Image:
-    """The cue drawn as an RGBA overlay of the frame's size (transparent outside its box)."""
-    image = (painter or CaptionPainter(manifest)).draw(text)
-    x0, y0, _, _ = caption_box(manifest, image.size, panel)
-    overlay = Image.new("RGBA", (manifest.width, manifest.height), (0, 0, 0, 0))
-    overlay.paste(image, (x0, y0))
-    return overlay
-
-
-def burn_in(picture: Image.Image, caption: Image.Image, box: Box) -> Image.Image:
-    """A copy of the RGB `picture` with the drawn `caption` laid over it at `box`."""
-    out = picture.copy()
-    region = Image.alpha_composite(out.crop(box).convert("RGBA"), caption)
-    out.paste(region.convert("RGB"), box[:2])
-    return out
-
-
-class SegmentPictures:
-    """A still segment's pictures: composed at most once, each cue's caption burned into a copy."""
-
-    def __init__(self, manifest: Manifest, seg: Segment, painter: CaptionPainter):
-        self.m, self.seg, self.painter = manifest, seg, painter
-        self._plain: Image.Image | None = None
-        self._plain_raw: bytes | None = None
-
-    def raw(self, caption: str | None) -> bytes:
-        """Raw RGB bytes of the picture with `caption` burned in (None: the composed picture)."""
-        if caption is None:
-            if self._plain_raw is None:
-                self._plain_raw = self._picture().tobytes()
-            return self._plain_raw
-        drawn = self.painter.draw(caption)
-        box = caption_box(self.m, drawn.size, self.panel)
-        return burn_in(self._picture(), drawn, box).tobytes()
-
-    @functools.cached_property
-    def panel(self) -> Box | None:
-        """The title panel's box, laid out once."""
-        return title_panel_box(self.m, self.seg)
-
-    def composed(self) -> bytes | None:
-        """The composed picture (no caption) as raw RGB, if it was composed; else None."""
-        return self.raw(None) if self._plain is not None else None
-
-    def _picture(self) -> Image.Image:
-        if self._plain is None:
-            self._plain = compose(self.m, self.seg)
-        return self._plain

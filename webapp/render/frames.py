@@ -198,7 +198,9 @@ def code_hash() -> str:
 
 def pictures(shown: Shown, width: int, height: int, fps: int, tick: Tick = no_tick) -> Iterator[Picture]:
     """The span's pictures, in order. `tick(n)` (n: pictures so far) is called every few pictures
-    and while preparing; it may raise (Cancelled) to stop."""
+    and while preparing; it may raise (Cancelled) to stop. A picture shown again under the same
+    overlays (a still, a held clip frame) is given again as the same object, laid over once, so
+    the encoder converts it once too."""
     done = 0
 
     def check(_n: int) -> None:  # while preparing or seeking: a cancel check, progress unchanged
@@ -209,15 +211,21 @@ def pictures(shown: Shown, width: int, height: int, fps: int, tick: Tick = no_ti
     if blend is not None and shown.first < blend.frames:
         prev = pictures(blend.previous, width, height, fps, check)
     overlays = [(o, o.load((width, height))) for o in shown.overlays]
+    last = (None, (), None)  # (picture, the overlays shown on it, the result): a still is laid over once
     try:
         for i in range(shown.count):
             k = shown.first + i
             picture = next(own)
             if prev is not None and k < blend.frames:
                 picture = yuv.transition(blend.kind, next(prev), picture, (k + 1) / (blend.frames + 1))
-            for desc, layer in overlays:
-                if desc.shows(k):
-                    picture = layer.over(picture)
+            on = tuple(layer for desc, layer in overlays if desc.shows(k))
+            if on and picture is last[0] and on == last[1]:
+                picture = last[2]
+            elif on:
+                laid = picture
+                for layer in on:
+                    laid = layer.over(laid)
+                last, picture = (picture, on, laid), laid
             yield picture
             done = i + 1
             if done % TICK_EVERY == 0:

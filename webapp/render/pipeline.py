@@ -4,12 +4,11 @@ Steps:
 1. Validate lesson.json (ManifestError names the field at fault; at most settings.max_duration).
 2. Plan frames: segment k covers frames [round(start_k*fps), round(end_k*fps)); its audio is
    placed at exactly the sample its first frame is shown, so picture and sound never drift.
-3. Compose each segment's picture once (with burned-in captions also one copy per cue with
-   the cue drawn over it, and the segment split into spans at its cues: burn.py); cut the
-   segment (each span) into closed GOPs of at most
+3. Compose each segment's picture once; cut the segment into closed GOPs of at most
    `keyint` frames (equal lengths, so long segments share one encoded piece); key each piece
    by a hash of the picture, frame count, fps, size, encoder settings and library versions.
-   A segment that moves (clip, motion, or a transition into it) is cut into frames pieces,
+   A segment that moves (clip, motion, or a transition into it), or that has burned-in
+   captions (each cue a layer over the frames it lasts: burn.py), is cut into frames pieces,
    its transition's frames first, each keyed by its frame source (frames.py: file hashes,
    views, clip times, the previous segment's frames under a transition, the frame range);
    their pictures are made in the encoder processes and encoded with the same x264

@@ -1,13 +1,15 @@
 """Plan a render's output: its pieces and audio track, keyed for the cache, each claimed or queued.
 
-A still segment is one still picture; with burned-in captions it is a run of still spans split
-at its cues, each the composed picture with that cue drawn over it (burn.py).
+A still segment is one still picture (video pieces of one composed picture).
 
 Any other segment is cut into frames pieces (pool.FramesTask), each keyed by its frame source
 (frames.Shown, built by moving.Looks): a transition's frames [0, T) first (its key depends on
 this segment's and the previous one's frames there, nothing else), then a clip's or moving
 image's other frames in equal chunks of at most `keyint` frames. A segment that only has a
-transition shows its composed picture after it, planned as still spans like any still segment.
+transition shows its composed picture after it, planned like any still segment. A still
+segment with burned-in captions is frames pieces too: its composed picture with each cue laid
+over the frames it lasts (burn.py), so a cue that comes or goes costs x264 a few changed
+blocks, not a new keyframe.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from typing import NamedTuple
 import av
 
 from .audio import lesson_track, track_key
-from .burn import CaptionPainter, SegmentPictures, Span, caption_box, still_spans
+from .burn import CaptionPainter, caption_box, still_spans
 from .cache import SegmentCache
-from .compose import picture_input_key, title_panel_box
+from .compose import compose, picture_input_key, title_panel_box
 from .frames import LayerFile, pictures
 from .manifest import Manifest, Segment
 from .moving import Looks
@@ -117,28 +119,21 @@ class Plan:
             self.work.queue(task)
 
     def segment(self, seg: Segment, start: int, frames: int) -> None:
-        """Record the segment's pieces: claim the cached ones, queue the others for encoding.
-
-        A still segment is one span, or with burned-in captions one span per cue and gap
-        (burn.still_spans), each a still picture chunked and keyed on its own.
-        """
+        """Record the segment's pieces: claim the cached ones, queue the others for encoding."""
         t = self.looks.transition_frames(seg.index)
         for first, n in _chunks(0, t, self.s.keyint):
             self._frames_piece(seg, start, first, n)
-        if seg.video is not None or seg.motion is not None:
+        if seg.video is not None or seg.motion is not None or self._caption_layers(seg, start):
             for first, n in _chunks(t, frames, self.s.keyint):
                 self._frames_piece(seg, start, first, n)
             return
         if frames == t:
             return  # the transition is the whole segment
         # A still picture (after its transition, if it has one).
-        input_key = picture_input_key(self.m, seg, self._file_hash)
-        segment_pictures = SegmentPictures(self.m, seg, self.captions)
-        for span in still_spans(self.m, seg, start + t, frames - t):
-            input_key_span = self.captions.span_input_key(input_key, span.caption)
-            self._still_span(seg, span, segment_pictures, input_key_span)
+        picture = _Composed(self.m, seg)
+        self._still(seg, start + t, frames - t, picture, picture_input_key(self.m, seg, self._file_hash))
         if seg.index == 0:
-            self._first_picture = segment_pictures.composed()
+            self._first_picture = picture.raw_if_composed()
 
     @property
     def first_picture(self) -> bytes | None:
@@ -182,8 +177,8 @@ class Plan:
         self.work.queue(task)
 
     def _caption_layers(self, seg: Segment, start: int) -> list[LayerFile]:
-        """The segment's burned-in cues as layers over its frames (segment frame numbers, from
-        the same spans as still segments use); none without burnIn."""
+        """The segment's burned-in cues as layers over the frames each lasts (segment frame
+        numbers, burn.still_spans); none without burnIn (or when no cue lasts half a frame)."""
         if not (self.m.caption_settings.burn_in and seg.captions):
             return []
         found = self._layers.get(seg.index)
@@ -199,11 +194,14 @@ class Plan:
                     found.append(LayerFile.write(self.private, drawn, (x0, y0), first, first + span.frames))
         return found
 
-    def _still_span(self, seg: Segment, span: Span, pictures: SegmentPictures, input_key: str | None) -> None:
-        """Record the pieces of one still span: claim the cached ones, queue the others for encoding."""
-        lengths = chunk_lengths(span.frames, self.s.keyint)
-        raw, picture_hash = self._picture(pictures, span.caption, input_key, lengths)
-        picture_file, start = None, span.start
+    def _still(
+        self, seg: Segment, start: int, frames: int, picture: _Composed, input_key: str | None
+    ) -> None:
+        """Record the pieces of the still picture shown at frames [start, start + frames): claim
+        the cached ones, queue the others for encoding."""
+        lengths = chunk_lengths(frames, self.s.keyint)
+        raw, picture_hash = self._picture(picture, input_key, lengths)
+        picture_file = None
         for n in lengths:
             key = self._video_key(picture_hash, n)
             self.pieces.append(PlannedPiece(seg.index, key, start, n))
@@ -211,10 +209,10 @@ class Plan:
             if not self.work.count_frames(key, n) or self._claim(key, VideoTask.suffix):
                 continue  # planned already, or found in the cache
             if raw is None:  # pruned meanwhile by another worker: compose after all
-                raw, picture_hash = self._compose(pictures, span.caption, input_key)
+                raw, picture_hash = self._compose(picture, input_key)
             if picture_file is None:
                 picture_file = self.private / f"{picture_hash}.rgb"
-                if not picture_file.exists():  # an encoder may be reading it for another span
+                if not picture_file.exists():  # an encoder may be reading it for another segment
                     picture_file.write_bytes(raw)
             self.encoded_keys.add(key)
             self.work.queue(self._video_task(key, picture_file, n))
@@ -266,11 +264,9 @@ class Plan:
             enc=self.s.video_key(),
         )
 
-    def _compose(
-        self, pictures: SegmentPictures, caption: str | None, input_key: str | None
-    ) -> tuple[bytes, str]:
-        """Compose the picture (with `caption` burned in): (raw RGB bytes, their hash); remember the hash."""
-        raw = pictures.raw(caption)
+    def _compose(self, picture: _Composed, input_key: str | None) -> tuple[bytes, str]:
+        """Compose the picture: (raw RGB bytes, their hash); remember the hash."""
+        raw = picture.raw()
         picture_hash = hashlib.sha256(raw).hexdigest()
         if input_key:
             with contextlib.suppress(OSError):
@@ -283,7 +279,7 @@ class Plan:
         return self.seq
 
     def _picture(
-        self, pictures: SegmentPictures, caption: str | None, input_key: str | None, lengths: list[int]
+        self, picture: _Composed, input_key: str | None, lengths: list[int]
     ) -> tuple[bytes | None, str]:
         """(raw RGB, hash) of the picture; raw is None when the memo names it and every piece is cached."""
         picture_hash = self.cache.read_memo(input_key) if input_key else None
@@ -292,7 +288,7 @@ class Plan:
             for n in set(lengths)
         ):
             return None, picture_hash
-        return self._compose(pictures, caption, input_key)
+        return self._compose(picture, input_key)
 
     def _claim(self, key: str, suffix: str) -> bool:
         """Pin cache entry `key` into the private folder and mark it ready; False if not cached."""
@@ -316,3 +312,20 @@ class Plan:
             cache_root=str(self.cache.root),
             weight=frames * self.pixels,
         )
+
+
+class _Composed:
+    """A still segment's picture, composed at most once."""
+
+    def __init__(self, manifest: Manifest, seg: Segment):
+        self.m, self.seg = manifest, seg
+        self._raw: bytes | None = None
+
+    def raw(self) -> bytes:
+        """The composed picture as raw RGB bytes."""
+        if self._raw is None:
+            self._raw = compose(self.m, self.seg).tobytes()
+        return self._raw
+
+    def raw_if_composed(self) -> bytes | None:
+        return self._raw
