@@ -241,6 +241,17 @@ def wait_in_page(page, predicate: str, arg=None, timeout: float = 30, what: str 
     return handle.json_value()
 
 
+PAGE_FITS = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def settle_layout(page) -> None:
+    """Wait for the page's load event, then up to 2 s for it to stop scrolling sideways: a page
+    still applying its styles may be wider for a moment. Callers check the layout afterwards."""
+    page.wait_for_load_state("load")
+    with contextlib.suppress(AssertionError):
+        wait_in_page(page, "() => " + PAGE_FITS, timeout=2, what="the page to fit")
+
+
 class Auth:
     """Log a test client in and out through the login form, as a person would."""
 

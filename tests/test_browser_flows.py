@@ -11,7 +11,6 @@ test_browser_upload.py and test_browser.py.)"""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import time
@@ -20,13 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, wait_in_page
+from .helpers import PAGE_FITS, ROOT, settle_layout, wait_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR") or ROOT / "test-artifacts" / "screenshots")
 HEIGHTS = {1280: 800, 390: 844}
-FITS = "document.documentElement.scrollWidth <= window.innerWidth"
 
 # Small real lessons: 2 segments of 1 s at 10 fps (one frame is 0.1 s), 160x90.
 FPS = 10
@@ -65,10 +63,8 @@ def open_menu(page) -> None:
 def assert_fits(page) -> None:
     """The page, once loaded and laid out, does not scroll sideways (checked again for up to 2 s:
     a page still applying its styles may be wider for a moment)."""
-    page.wait_for_load_state("load")
-    with contextlib.suppress(AssertionError):
-        wait_in_page(page, "() => " + FITS, timeout=2, what="the page to fit")
-    assert page.evaluate(FITS), (
+    settle_layout(page)
+    assert page.evaluate(PAGE_FITS), (
         f"{page.url} scrolls sideways at {page.viewport_size['width']} px: "
         f"scrollWidth {page.evaluate('document.documentElement.scrollWidth')}"
     )
@@ -115,7 +111,7 @@ def test_log_in_with_a_wrong_password_then_the_right_one_and_log_out(browser, li
     page.get_by_text("You are logged out.").wait_for()
     page.goto(f"{live_server}/jobs")
     assert page.url == f"{live_server}/login?next=/jobs"
-    assert page.evaluate(FITS)
+    assert_fits(page)
     page.context.close()
 
 
@@ -308,7 +304,7 @@ def test_cancel_a_running_render(browser, live_server, factory, processes, width
     assert "1 render cancelled" in summary and job.lessons[0] in summary, summary
     assert "rendering" not in summary
     assert page.locator(f"{lesson} button", has_text="Retry").is_visible()
-    assert page.evaluate(FITS)
+    assert_fits(page)
     page.context.close()
 
 
@@ -341,7 +337,7 @@ def test_retry_a_failed_render_after_fixing_the_lesson(app, browser, live_server
     assert page.locator(f"{lesson} .badge").first.inner_text() == "completed"
     assert page.locator(f"{lesson} details.history summary").inner_text() == "2 attempts"
     assert page.locator("#status-panel").get_attribute("data-status") == "completed"
-    assert page.evaluate(FITS)
+    assert_fits(page)
     page.context.close()
 
 
@@ -378,7 +374,7 @@ def test_rename_and_delete_a_job_from_its_page(browser, live_server, factory, wi
     page.get_by_text("Job “New title” deleted").wait_for()
     assert job_rows(page) == [other.title]
     assert page.goto(f"{live_server}/jobs/{job.id}").status == 404
-    assert page.evaluate(FITS)
+    assert_fits(page)
     page.context.close()
 
 
@@ -419,6 +415,6 @@ def test_an_invited_user_sets_a_password_and_sees_only_their_course(browser, liv
     assert invitee.get_by_role("link", name="Users").count() == 0
     # The link worked once.
     assert invitee.goto(link).status == 404
-    assert invitee.evaluate(FITS)
+    assert_fits(invitee)
     invitee.context.close()
     page.context.close()

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from .helpers import wait_in_page
+from .helpers import settle_layout, wait_in_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -73,6 +73,7 @@ def _log_in(page, live_server, user) -> None:
 
 
 def _assert_fits(page, where: str) -> None:
+    settle_layout(page)
     found = page.evaluate(OVERFLOW)
     assert found["scrollWidth"] <= found["innerWidth"], f"{where} scrolls sideways: {found}"
     assert page.evaluate(WRAPPED_BUTTONS) == [], f"{where}: a button's label wraps"
