@@ -196,6 +196,7 @@ class _Worker:
         self.wid = wid
         self.task: Task | None = None
         self.frames = 0
+        self.released = False
 
     def send(self, task) -> None:
         self.task, self.frames = task, 0
@@ -205,10 +206,16 @@ class _Worker:
         with contextlib.suppress(OSError):
             self.proc.kill()
 
-    def close(self, graceful: bool) -> None:
-        if graceful:
+    def release(self) -> None:
+        """Tell the worker there is no more work: it exits on its own (close() then reaps it)."""
+        if not self.released:
+            self.released = True
             with contextlib.suppress(OSError):
                 self.conn.send(None)
+
+    def close(self, graceful: bool) -> None:
+        if graceful:
+            self.release()
             try:
                 self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
@@ -253,8 +260,9 @@ class Pool:
     def poll(self, timeout: float) -> list[tuple[Task, Path]]:
         """Wait up to `timeout` for messages; return finished (task, path); raise on failure."""
         done = []
-        ready = wait([w.conn for w in self.workers], timeout=timeout)
-        for w in self.workers:
+        working = [w for w in self.workers if not w.released]
+        ready = wait([w.conn for w in working], timeout=timeout) if working else []
+        for w in working:
             if w.conn not in ready:
                 continue
             while True:
@@ -277,6 +285,13 @@ class Pool:
                     raise rebuild_error(payload)
         self._dispatch()
         return done
+
+    def release(self) -> None:
+        """No more tasks will come: let every worker exit now, while the parent joins and
+        verifies the output (close() reaps them; they would otherwise take their time then)."""
+        assert not self.busy
+        for w in self.workers:
+            w.release()
 
     def close(self, graceful: bool) -> None:
         for w in self.workers:

@@ -72,6 +72,7 @@ class Scheduler:
         if self.pool:
             while self.pool.busy:
                 self.poll(timeout=0.1)
+            self.pool.release()
             return
         threads = self.s.threads or 0
         for task in sorted(self.pending, key=lambda t: -t.weight):
