@@ -3,7 +3,10 @@ the music bed and loudness came (issue 11: every existing lesson renders as befo
 
 The digest below is of every decoded frame (Y, U and V, row by row) of the lesson written here,
 as rendered by the renderer of commit 36b00cc (the last one before that work) with the same
-settings; x264 is bit-exact across CPUs at a fixed thread count, so it holds on any machine.
+settings, on these x86-64 machines (CI's). x264 is bit-exact across CPUs at a fixed thread
+count; FFmpeg's RGB -> YUV conversion may round differently on another CPU family (its SIMD
+paths are not all bit-exact), so on such a machine, render the lesson with 36b00cc there and
+compare with that digest before suspecting a change.
 """
 
 from __future__ import annotations
