@@ -236,6 +236,19 @@ class VideoJob(db.Model):
         return f"<VideoJob {self.id} {self.video_id}>"
 
 
+class ReleasedVideo(db.Model):
+    """A video whose job was deleted: its lesson folders stay on disk and still belong to the
+    job's course, so only that course's staff (or an administrator) may make it a job again."""
+
+    __tablename__ = "released_videos"
+
+    video_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    course_id: Mapped[int] = mapped_column(sa.ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    course: Mapped[Course] = relationship()
+
+
 class Lesson(db.Model):
     __tablename__ = "lessons"
     __table_args__ = (sa.UniqueConstraint("job_id", "path"),)

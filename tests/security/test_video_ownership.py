@@ -134,3 +134,67 @@ def test_upgrade_stops_on_two_jobs_for_one_video(tmp_path, server_database, redi
             flask_migrate.upgrade()
         assert "dupVideo123 (2 jobs)" in capfd.readouterr().err
         db.engine.dispose()
+
+
+def _course_id(app, name: str) -> int:
+    with app.app_context():
+        return db.session.scalars(sa.select(Course.id).where(Course.name == name)).one()
+
+
+def test_a_deleted_jobs_lessons_stay_with_its_course(app, client, factory, taken):
+    """Deleting a job leaves its lesson folders on disk: staff of another course cannot take the
+    video id over afterwards and read them (an administrator can give them to another course)."""
+    job, bob = taken
+    alice = factory.user("alice@example.com", courses=["Course A"])
+    a, b = bearer(factory.token(alice.email)), bearer(factory.token(bob.email))
+    assert client.delete(f"/api/jobs/{job.id}", headers=a).status_code == 204
+
+    body = {"video": job.video_id, "courseId": _course_id(app, "Course B"), "title": "mine now"}
+    response = client.post("/api/jobs", json=body, headers=b)
+    assert response.status_code == 409, response.json
+    text = response.get_data(as_text=True)
+    assert "Course A" not in text and "Alpha" not in text and "lesson_1" not in text
+    assert "administrator" in response.json["message"]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(VideoJob)) == 0
+
+    # Its own course takes it back.
+    body["courseId"] = _course_id(app, "Course A")
+    again = client.post("/api/jobs", json=body, headers=a)
+    assert again.status_code == 201 and len(again.json["lessons"]) == 1
+
+
+def test_staff_of_the_old_course_and_admins_may_take_a_released_video(app, client, auth, factory, taken):
+    job, bob = taken
+    both = factory.user("both@example.com", courses=["Course A", "Course B"])
+    admin = factory.user("root@example.com", role="admin")
+    assert runner_delete(app, job.id)
+    # Staff of both courses may move the material to the other one of theirs.
+    body = {"video": job.video_id, "courseId": _course_id(app, "Course B")}
+    created = client.post("/api/jobs", json=body, headers=bearer(factory.token(both.email)))
+    assert created.status_code == 201
+    b = bearer(factory.token(bob.email))
+    assert client.get(f"/api/jobs/{created.json['id']}", headers=b).status_code == 200
+
+    # Deleted again (now held by course B): an administrator gives it to course C.
+    assert client.delete(f"/api/jobs/{created.json['id']}", headers=b).status_code == 204
+    factory.user("carol@example.com", courses=["Course C"])
+    auth.login(admin.email)
+    form = {"csrf_token": csrf_token(client, "/jobs/new"), "course": _course_id(app, "Course C")}
+    assert client.post("/jobs", data={**form, "video": job.video_id}).status_code == 302
+
+
+def test_the_page_refuses_a_released_video_of_another_course(app, client, auth, factory, taken):
+    job, bob = taken
+    assert runner_delete(app, job.id)
+    auth.login(bob.email)
+    form = {"csrf_token": csrf_token(client, "/jobs/new"), "course": _course_id(app, "Course B")}
+    response = client.post("/jobs", data={**form, "video": job.video_id})
+    assert response.status_code == 409
+    text = response.get_data(as_text=True)
+    assert "administrator" in text and "Course A" not in text
+
+
+def runner_delete(app, job_id: str) -> bool:
+    result = app.test_cli_runner().invoke(args=["jobs", "delete", job_id])
+    return result.exit_code == 0

@@ -19,6 +19,7 @@ from ..models import (
     ACTIVE_RENDER_STATES,
     Course,
     Lesson,
+    ReleasedVideo,
     Render,
     RenderState,
     User,
@@ -48,6 +49,19 @@ class VideoTaken(JobError):
         # Never names the other job's course: the caller may not know it exists.
         super().__init__(f"Video {video_id} already has a job; a video belongs to one job.")
         self.job = job
+
+
+class VideoHeld(JobError):
+    """The video's job was deleted in a course the caller is not in: its lesson folders are still
+    that course's. Names no course."""
+
+    status = 409
+
+    def __init__(self, video_id: str):
+        super().__init__(
+            f"Video {video_id}'s lessons belong to another course. "
+            "An administrator can create its job in your course."
+        )
 
 
 TITLE_MAX = 200
@@ -97,6 +111,7 @@ def create_job(
     video_id = parse_video_id(video)
     title = check_title(title) or f"Video {video_id}"
     _refuse_taken(user, video_id)
+    _take_back(user, video_id)
     job = VideoJob(course=course, video_id=video_id, title=title)
     db.session.add(job)
     try:
@@ -123,6 +138,17 @@ def _refuse_taken(user: User | None, video_id: str) -> None:
     if existing is not None:
         in_reach = user is None or access.get_job(existing.id, user) is not None
         raise VideoTaken(video_id, existing if in_reach else None)
+
+
+def _take_back(user: User | None, video_id: str) -> None:
+    """A released video may become a job again by its course's staff and administrators (and
+    the CLI); the record goes with the new job (a later delete makes a new one)."""
+    released = db.session.get(ReleasedVideo, video_id)
+    if released is None:
+        return
+    if user is not None and not user.is_admin and not access.can_use_course(user, released.course):
+        raise VideoHeld(video_id)
+    db.session.delete(released)
 
 
 def move_job(user: User | None, job: VideoJob, course: Course) -> VideoJob:
@@ -153,12 +179,22 @@ def delete_job(job: VideoJob, *, delete_videos: bool = False) -> None:
     outputs = [key for r in finished for key in storage.render_keys(r)]
     db.session.execute(sa.delete(Render).where(Render.job_id == locked.id))
     job_id = locked.id
+    _release(locked.video_id, locked.course_id)
     db.session.delete(locked)
     db.session.commit()
     queue.forget_status(job_id)  # polls of it find no kept document and answer 404
     for rq_job_id in queued:
         queue.cancel_job(rq_job_id)
     storage.delete_keys(outputs)
+
+
+def _release(video_id: str, course_id: int) -> None:
+    """The lesson folders stay on disk: keep them with the course the job was in."""
+    released = db.session.get(ReleasedVideo, video_id)
+    if released is None:
+        db.session.add(ReleasedVideo(video_id=video_id, course_id=course_id))
+    else:  # left over from an earlier delete
+        released.course_id = course_id
 
 
 @dataclass(frozen=True)

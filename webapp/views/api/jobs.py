@@ -38,6 +38,8 @@ def create_job(body: dict):
     """Create a job for a video and discover its lessons.
 
     A video that already has a job answers 409, with that job's id when it is in your reach.
+    So does a video whose job was deleted in a course you are not in: its lesson folders stay
+    with that course (an administrator can create the job in yours).
     """
     course = access.choose_course(current_user, body["courseId"])
     job = jobs.create_job(current_user, course, body["video"], body["title"], lessons_root())
