@@ -208,7 +208,7 @@ def work(app, redis_url):
 
     def run() -> None:
         conn = Redis.from_url(redis_url)
-        queues = [Queue(name, connection=conn) for name in (queue.MAINTENANCE_QUEUE, queue.RENDER_QUEUE)]
+        queues = [Queue(name, connection=conn) for name in queue.ALL_QUEUES]
         with app.app_context():
             SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
 

@@ -4,6 +4,7 @@ and sees a failed delivery retried, then succeed; endpoints stay within their co
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -178,7 +179,7 @@ def test_webhooks_stay_within_their_course(app, client, factory, member, receive
     hook = client.post("/api/webhooks", json={"url": endpoint.url}, headers=member).json
     client.post(f"/api/webhooks/{hook['id']}/test", headers=member)
     # RQ holds ids only (its dashboard shows them unescaped); the message is in the database.
-    [queued] = Queue("maintenance", connection=Redis.from_url(redis_url)).jobs
+    [queued] = Queue("webhooks", connection=Redis.from_url(redis_url)).jobs
     assert set(queued.kwargs) == {"message_id", "first_attempt"}
     assert queued.description == f"webhook message {queued.kwargs['message_id']}"
     work()
@@ -221,3 +222,67 @@ def test_the_webhooks_page(app, client, auth, factory, receiver):
     hook_id = client.get("/api/webhooks").json[0]["id"]
     deleted = client.post(f"/webhooks/{hook_id}/delete", data={"csrf_token": csrf_token(client, "/webhooks")})
     assert deleted.status_code == 302 and client.get("/api/webhooks").json == []
+
+
+def test_tests_and_redeliveries_are_limited_per_course(app, client, factory, member, receiver, work):
+    """A course cannot flood the workers with manual sends; another course can still send."""
+    app.config["WEBHOOK_SEND_LIMIT"] = "3 per minute"
+    endpoint = receiver()
+    hook = client.post("/api/webhooks", json={"url": endpoint.url}, headers=member).json
+    assert client.post(f"/api/webhooks/{hook['id']}/test", headers=member).status_code == 202
+    work()
+    [delivery] = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
+    assert client.post(f"/api/webhooks/{hook['id']}/test", headers=member).status_code == 202
+    redeliver = f"/api/webhooks/deliveries/{delivery['id']}/redeliver"
+    assert client.post(redeliver, headers=member).status_code == 202
+
+    for url in (f"/api/webhooks/{hook['id']}/test", redeliver):
+        refused = client.post(url, headers=member)
+        assert refused.status_code == 429, refused.json
+        assert 0 < int(refused.headers["Retry-After"]) <= 60
+        assert "test and repeated deliveries" in refused.json["message"]
+    work()
+    assert len(endpoint.requests) == 3  # the refused ones were never queued
+
+    other = bearer(factory.token(factory.user(courses=["Course B"]).email))
+    theirs = client.post("/api/webhooks", json={"url": endpoint.url}, headers=other).json
+    assert client.post(f"/api/webhooks/{theirs['id']}/test", headers=other).status_code == 202
+
+
+def test_the_page_says_when_sends_are_limited(app, client, auth, factory, receiver):
+    app.config.update(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_SEND_LIMIT="1 per minute")
+    user = factory.user("pager@example.com", courses=["Course A"])
+    token = bearer(factory.token(user.email))
+    hook = client.post("/api/webhooks", json={"url": receiver().url}, headers=token).json
+    auth.login(user.email)
+    form = {"csrf_token": csrf_token(client, "/webhooks")}
+    first = client.post(f"/webhooks/{hook['id']}/test", data=form, follow_redirects=True)
+    assert "Test message queued" in first.get_data(as_text=True)
+    second = client.post(f"/webhooks/{hook['id']}/test", data=form, follow_redirects=True)
+    assert second.status_code == 200 and "test and repeated deliveries" in second.get_data(as_text=True)
+
+
+def test_deliveries_never_hold_up_housekeeping(app, client, member, receiver, redis_url):
+    """Webhook deliveries have their own queue, which the housekeeping worker (the Procfile's
+    `ops`) takes only when the lost-render reaper has nothing waiting."""
+    from rq import SimpleWorker
+
+    from webapp import queue, tasks
+
+    procfile = (Path(__file__).parents[1] / "Procfile").read_text().splitlines()
+    ops = next(line for line in procfile if line.startswith("ops:"))
+    names = ops.split("--queue")[1:]
+    order = [name.split()[0] for name in names]
+    assert order == ["maintenance", "webhooks"]
+
+    hook = client.post("/api/webhooks", json={"url": receiver().url}, headers=member).json
+    for _ in range(3):
+        client.post(f"/api/webhooks/{hook['id']}/test", headers=member)
+    conn = Redis.from_url(redis_url)
+    reaper = Queue("maintenance", connection=conn).enqueue(tasks.reap_lost_renders)
+    with app.app_context():
+        worker = SimpleWorker([Queue(n, connection=conn) for n in order], connection=conn)
+        worker.work(burst=True, max_jobs=1, logging_level="WARNING")
+    reaper.refresh()
+    assert reaper.get_status() == "finished"
+    assert Queue(queue.WEBHOOK_QUEUE, connection=conn).count == 3

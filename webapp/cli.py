@@ -297,7 +297,7 @@ LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=
     "--queue",
     "queue_names",
     multiple=True,
-    help=f"Queue to work (repeatable). Default: {queue.MAINTENANCE_QUEUE} and {queue.RENDER_QUEUE}.",
+    help=f"Queue to work (repeatable), first listed first. Default: {', '.join(queue.ALL_QUEUES)}.",
 )
 @with_appcontext
 def worker_command(burst: bool, log_level: str, queue_names: tuple[str, ...]):
@@ -310,7 +310,7 @@ def worker_command(burst: bool, log_level: str, queue_names: tuple[str, ...]):
     # The work horse is a fork: it must not share the parent's database connections.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     conn = queue.worker_connection()
-    names = queue_names or (queue.MAINTENANCE_QUEUE, queue.RENDER_QUEUE)
+    names = queue_names or queue.ALL_QUEUES
     worker = Worker([Queue(name, connection=conn) for name in names], connection=conn)
     # The scheduler runs delayed retries (Retry with an interval).
     worker.work(burst=burst, with_scheduler=True, logging_level=log_level)

@@ -23,6 +23,7 @@ _ENV_STRINGS = (
     "STORAGE_URL",
     "RENDER_CACHE_DIR",
     "LOGIN_RATE_LIMIT",
+    "WEBHOOK_SEND_LIMIT",
     "RENDER_PRESET",
     "RENDER_TUNE",
     "PASSWORD_HASH_METHOD",
@@ -95,6 +96,8 @@ def defaults(instance_path: Path) -> dict:
         "WEBHOOK_RETRY_INTERVALS": [5, 30, 120, 600, 3600],
         "WEBHOOK_TIMEOUT": 10,
         "WEBHOOK_ALLOW_PRIVATE": False,
+        # Tests and redeliveries a course may ask for (its endpoints together).
+        "WEBHOOK_SEND_LIMIT": "10 per minute; 100 per hour",
         # Server-sent events: a comment line this often keeps proxies from closing an idle
         # stream; a stream ends after EVENTS_MAX_SECONDS and the browser reconnects (resuming).
         "EVENTS_HEARTBEAT_SECONDS": 15,

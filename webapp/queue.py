@@ -29,6 +29,10 @@ RENDER_QUEUE = "renders"
 # Short housekeeping jobs (the lost-render reaper) run from their own queue so a
 # worker kept for them is never stuck behind long renders.
 MAINTENANCE_QUEUE = "maintenance"
+# Webhook deliveries: the housekeeping worker takes them after MAINTENANCE_QUEUE (listed first),
+# so however many wait, the reaper is never behind more than the one being delivered.
+WEBHOOK_QUEUE = "webhooks"
+ALL_QUEUES = (MAINTENANCE_QUEUE, WEBHOOK_QUEUE, RENDER_QUEUE)  # a worker's default, in this order
 
 RENDER_TASK = "webapp.tasks.render_lesson"
 ON_RENDER_FAILED = "webapp.tasks.on_render_failed"
@@ -141,7 +145,7 @@ def enqueue_webhook(message_id: str, first_attempt: int = 1) -> None:
     Ids only: the message (and whatever a user typed into it) stays in the database."""
     intervals = list(current_app.config["WEBHOOK_RETRY_INTERVALS"])
     try:
-        Queue(MAINTENANCE_QUEUE, connection=connection()).enqueue(
+        Queue(WEBHOOK_QUEUE, connection=connection()).enqueue(
             DELIVER_WEBHOOK,
             kwargs={"message_id": message_id, "first_attempt": first_attempt},
             description=f"webhook message {message_id}",
@@ -230,7 +234,7 @@ def depths() -> dict[str, tuple[int, float]]:
     """Per queue: jobs waiting, and the age in seconds of the oldest one (0 when none)."""
     now = time.time()
     found = {}
-    for name in (RENDER_QUEUE, MAINTENANCE_QUEUE):
+    for name in ALL_QUEUES:
         waiting = Queue(name, connection=connection())
         first = waiting.get_jobs(0, 0)
         enqueued = first[0].enqueued_at if first and first[0].enqueued_at else None

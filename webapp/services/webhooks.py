@@ -41,8 +41,8 @@ from ..models import (
     WebhookMessage,
     utcnow,
 )
-from . import access, summary
-from .errors import Unprocessable
+from . import access, summary, throttle
+from .errors import RenderRequestError, Unprocessable
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,27 @@ def render_finished(render: Render, job: VideoJob, job_completed: bool) -> None:
         log.exception("webhooks not queued render_id=%s", render.id)
 
 
+SEND_LIMITED = "Too many test and repeated deliveries for this course; wait {} s and try again."
+
+
+class TooManySends(RenderRequestError):
+    status = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__(SEND_LIMITED.format(retry_after))
+        self.retry_after = retry_after
+
+
+def _count_send(webhook: Webhook) -> None:
+    """Count one test or redelivery against its course's WEBHOOK_SEND_LIMIT (TooManySends)."""
+    try:
+        throttle.webhook_sends().acquire(str(webhook.course_id))
+    except throttle.Throttled as exc:
+        raise TooManySends(exc.retry_after) from None
+
+
 def send_test(webhook: Webhook) -> None:
+    _count_send(webhook)
     message = _message(webhook, TEST_EVENT, {"webhookId": webhook.id})
     db.session.commit()
     queue.enqueue_webhook(message.id)
@@ -219,6 +239,7 @@ def send_test(webhook: Webhook) -> None:
 
 def redeliver(delivery: WebhookDelivery) -> None:
     """Send a logged message again, with its id, as the message's next attempt."""
+    _count_send(delivery.message.webhook)
     last = db.session.scalar(
         sa.select(sa.func.max(WebhookDelivery.attempt)).where(
             WebhookDelivery.message_id == delivery.message_id

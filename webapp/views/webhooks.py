@@ -24,6 +24,7 @@ _ERRORS = {
     413: "The request body is too large",
     415: "The body is not JSON",
     422: "The rules refuse it (the message says why: URL, events, course)",
+    429: "The course's tests and redeliveries are used up for now (wait as Retry-After says)",
     503: "The queue is unavailable; nothing was sent",
 }
 
@@ -39,7 +40,10 @@ def errors(*codes: int):
 
 @api_bp.errorhandler(RenderRequestError)
 def _refused(exc: RenderRequestError):
-    return error_response(exc.status, exc.message)
+    response = error_response(exc.status, exc.message)
+    if isinstance(exc, webhooks.TooManySends):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _webhook_or_404(webhook_id: int):
@@ -96,9 +100,12 @@ def list_deliveries(webhook_id: int):
 @login_required
 @api_bp.response(202)
 @api_bp.doc(operationId="testWebhook")
-@errors(404, 503)
+@errors(404, 429, 503)
 def test_webhook(webhook_id: int):
-    """Send a webhook.test message (delivered by a worker, logged like any other)."""
+    """Send a webhook.test message (delivered by a worker, logged like any other).
+
+    Tests and redeliveries count against the course's limit (WEBHOOK_SEND_LIMIT): 429 with
+    Retry-After beyond it."""
     webhooks.send_test(_webhook_or_404(webhook_id))
     return current_app.response_class(status=202)
 
@@ -107,9 +114,9 @@ def test_webhook(webhook_id: int):
 @login_required
 @api_bp.response(202)
 @api_bp.doc(operationId="redeliverWebhook")
-@errors(404, 503)
+@errors(404, 429, 503)
 def redeliver(delivery_id: int):
-    """Send a logged message again, with the same webhook-id."""
+    """Send a logged message again, with the same webhook-id (counted like a test)."""
     delivery = webhooks.get_delivery(delivery_id, current_user)
     if delivery is None:
         abort(404, description="No such delivery.")
@@ -183,6 +190,9 @@ def redeliver_page(delivery_id: int):
     delivery = webhooks.get_delivery(delivery_id, current_user)
     if delivery is None:
         abort(404, description="No such delivery.")
-    webhooks.redeliver(delivery)
-    flash("Message queued again, with the same webhook-id.", "info")
+    try:
+        webhooks.redeliver(delivery)
+        flash("Message queued again, with the same webhook-id.", "info")
+    except RenderRequestError as exc:
+        flash(exc.message, "error")
     return redirect(url_for("webhook_pages.page"))
