@@ -139,3 +139,23 @@ def test_rescan(app, client, factory, alice):
     assert [lesson["number"] for lesson in response.json["job"]["lessons"]] == [1, 2]
     foreign = factory.job("Course B", lessons=0)
     assert client.post(f"/api/jobs/{foreign.id}/rescan", headers=alice).status_code == 404
+
+
+def test_a_lesson_whose_folder_went_counts_in_neither_total_nor_completed(app, client, factory, alice, work):
+    """Its render history stays (the lesson shows as missing), but "n of m generated" counts
+    only lessons that are there: never more done than there are."""
+    import shutil
+
+    job = factory.job("Course A", lessons=2)
+    for path in job.lessons:
+        body = {"jobId": job.id, "lessonPath": path}
+        client.post("/video-transform/generate-video", json=body, headers=alice)
+    work()
+    status = f"/video-transform/{job.id}/video-generation-status"
+    data = client.get(status, headers=alice).json
+    assert (data["completedLessons"], data["totalLessons"]) == (2, 2)
+    shutil.rmtree(Path(app.config["LESSONS_ROOT"]) / job.lessons[1])
+    assert client.post(f"/api/jobs/{job.id}/rescan", headers=alice).status_code == 200
+    data = client.get(status, headers=alice).json
+    assert (data["completedLessons"], data["totalLessons"]) == (1, 1)
+    assert len(data["generatedVideos"]) == 2  # the history stays

@@ -85,6 +85,7 @@ def compute(job: VideoJob) -> tuple[VideoGenerationStatus, dict]:
     )
     lessons = list(db.session.scalars(sa.select(Lesson).where(Lesson.job_id == job.id)))
     paths = {lesson.id: lesson.path for lesson in lessons}
+    missing = {lesson.id: lesson.missing for lesson in lessons}
     latest = _latest_finished(renders)
 
     if any(r.state in ACTIVE_RENDER_STATES for r in renders):
@@ -119,7 +120,10 @@ def compute(job: VideoJob) -> tuple[VideoGenerationStatus, dict]:
         "currentLesson": paths[current.lesson_id] if current else None,
         "generatedVideos": videos,
         "totalLessons": sum(1 for lesson in lessons if not lesson.missing),
-        "completedLessons": sum(1 for r in latest.values() if r.state == RenderState.COMPLETED),
+        # Of those lessons only: a lesson whose folder went keeps its history, not its count.
+        "completedLessons": sum(
+            1 for r in latest.values() if r.state == RenderState.COMPLETED and not missing[r.lesson_id]
+        ),
     }
     return status, data
 
