@@ -29,8 +29,8 @@ def captioned_job(app, factory):
     return job
 
 
-def rendered(client, headers, job, work) -> dict:
-    body = {"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": "final.mp4"}
+def rendered(client, headers, job, work, name: str = "final.mp4") -> dict:
+    body = {"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": name}
     assert client.post("/video-transform/generate-video", json=body, headers=headers).status_code == 202
     work()
     status = client.get(f"/video-transform/{job.id}/video-generation-status", headers=headers).json
@@ -64,6 +64,16 @@ def test_sidecars_are_listed_served_and_scoped(app, client, factory, alice, work
     # Only the files the render wrote: not any .vtt or .jpg name beside the video.
     for other in (f"{base}x.vtt", f"videos/{job.lessons[0]}/lesson.json", f"{base}.mp4.jpg"):
         assert client.get(f"/video-transform/{job.id}/{other}", headers=alice).status_code == 404
+
+
+def test_sidecars_of_a_video_named_in_capitals_are_served(app, client, factory, alice, work):
+    """outputFileName accepts ".MP4" (any case): its sidecars are found by the name it was given."""
+    job = captioned_job(app, factory)
+    entry = rendered(client, alice, job, work, name="Intro.MP4")
+    base = f"videos/{job.lessons[0]}/Intro"
+    assert entry["outputPath"] == f"{base}.MP4" and entry["posterPath"] == f"{base}.jpg"
+    for path in (entry["outputPath"], entry["posterPath"], entry["captionsPath"], f"{base}.chapters.vtt"):
+        assert client.get(f"/video-transform/{job.id}/{path}", headers=alice).status_code == 200, path
 
 
 def test_the_player_shows_poster_captions_and_chapters(app, client, auth, factory, alice, work):

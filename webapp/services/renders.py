@@ -80,14 +80,18 @@ def get_render(render_id: str | uuid.UUID, user: User) -> Render | None:
     return db.session.scalars(query.where(Render.id == render_uuid)).one_or_none()
 
 
-def completed_render_for(job: VideoJob, output_path: str) -> Render | None:
+def completed_render_for(job: VideoJob, output_path: str | list[str]) -> Render | None:
+    """The job's newest completed render with that output path (or one of those)."""
+    paths = [output_path] if isinstance(output_path, str) else output_path
     return db.session.scalars(
         sa.select(Render)
-        .where(
-            Render.job_id == job.id, Render.output_path == output_path, Render.state == RenderState.COMPLETED
-        )
+        .where(Render.job_id == job.id, Render.output_path.in_(paths), Render.state == RenderState.COMPLETED)
         .order_by(Render.finished_at.desc())
     ).first()
+
+
+# The video beside a sidecar "<stem>.jpg" is "<stem>.mp4" in whatever case outputFileName gave.
+_MP4_SPELLINGS = [f".{m}{p}4" for m in "mM" for p in "pP"]
 
 
 def sidecar_for(job: VideoJob, path: str) -> tuple[Render, str] | None:
@@ -96,7 +100,8 @@ def sidecar_for(job: VideoJob, path: str) -> tuple[Render, str] | None:
     folder, _, name = path.rpartition("/")
     for suffix in (".chapters.vtt", ".vtt", ".jpg"):
         if name.endswith(suffix) and len(name) > len(suffix):
-            render = completed_render_for(job, f"{folder}/{name.removesuffix(suffix)}.mp4")
+            stem = f"{folder}/{name.removesuffix(suffix)}"
+            render = completed_render_for(job, [stem + ext for ext in _MP4_SPELLINGS])
             for kind in SIDECAR_KINDS:
                 if render is not None and render.sidecar_path(kind) == path:
                     return render, kind
