@@ -236,3 +236,50 @@ def test_the_login_redirect_keeps_the_path_without_a_stray_question_mark(client,
     assert next_of(fragment.headers["HX-Redirect"]) == f"/jobs/{job.id}"
     login = client.get("/login?next=/jobs").get_data(as_text=True)
     assert 'value="/jobs"' in login  # the login form carries it on
+
+
+def test_after_the_session_ended_mid_action_login_returns_to_the_page(client, auth, factory):
+    """A button pressed (or a panel polled) after the session ended sends the user to log in and
+    then back to the page they were on, told why: not to the action's URL (a 405 page) or to a
+    bare fragment."""
+    from urllib.parse import parse_qs, urlsplit
+
+    def next_of(location: str) -> str:
+        return parse_qs(urlsplit(location).query)["next"][0]
+
+    user = factory.user("back@example.com", courses=["A"])
+    job = factory.job("A", lessons=1)
+    page = f"/jobs/{job.id}"
+    auth.login(user.email)
+    token = csrf_token(client, page)
+    client.post("/logout", data={"csrf_token": token})  # e.g. in another tab
+
+    pressed = client.post(
+        f"{page}/generate",
+        data={"csrf_token": token, "lesson": 1},
+        headers={"Referer": f"http://localhost{page}"},
+    )
+    assert pressed.status_code == 302 and next_of(pressed.headers["Location"]) == page
+    told = client.get(pressed.headers["Location"]).get_data(as_text=True)
+    assert "Your session has ended" in told
+
+    polled = client.get(
+        f"/video-transform/{job.id}/video-generation-status",
+        headers={"HX-Request": "true", "HX-Current-URL": f"http://localhost{page}?tab=1"},
+    )
+    assert polled.status_code == 401 and next_of(polled.headers["HX-Redirect"]) == f"{page}?tab=1"
+    # Another site's page is never where the login leads.
+    elsewhere = client.post(
+        f"{page}/generate", data={"csrf_token": token}, headers={"Referer": "https://evil.example/x"}
+    )
+    assert next_of(elsewhere.headers["Location"]) == "/jobs"
+    after = client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_token(client, "/login"),
+            "email": user.email,
+            "password": PASSWORD,
+            "next": page,
+        },
+    )
+    assert after.headers["Location"] == page

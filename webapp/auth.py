@@ -9,8 +9,9 @@ the CSRF token.
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, redirect, request, url_for
+from flask import Flask, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
 
 from .extensions import csrf, db, login_manager
@@ -101,6 +102,17 @@ def _here() -> str:
     return f"{request.path}?{query}" if query else request.path
 
 
+def _page_before() -> str:
+    """The page this request came from (htmx's HX-Current-URL, else the Referer) when it is on
+    this site, as path and query; else this request's own path for a GET, the jobs page for
+    an action."""
+    for header in ("HX-Current-URL", "Referer"):
+        url = urlsplit(request.headers.get(header, ""))
+        if url.netloc == request.host and url.scheme in ("http", "https") and url.path.startswith("/"):
+            return f"{url.path}?{url.query}" if url.query else url.path
+    return _here() if request.method in SAFE_METHODS else url_for("pages.jobs")
+
+
 @login_manager.unauthorized_handler
 def unauthorized():
     kind = reply()
@@ -109,7 +121,13 @@ def unauthorized():
         response = error_response(401, message)
         response.headers["WWW-Authenticate"] = challenge
         return response
-    login = url_for("auth.login", next=_here())
+    if request.method in SAFE_METHODS and kind is not Reply.FRAGMENT:
+        login = url_for("auth.login", next=_here())
+    else:
+        # A button pressed or a panel polled on a page after the session ended: back to that
+        # page after logging in (not to the action's URL or a bare fragment), told why.
+        flash("Your session has ended; log in again to continue.", "info")
+        login = url_for("auth.login", next=_page_before())
     if kind is Reply.FRAGMENT:
         # An htmx poll after the session ended: send the whole page to the login form.
         response = error_response(401, "Your session has ended; please log in again.")
