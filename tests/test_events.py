@@ -129,3 +129,44 @@ def test_events_are_for_the_jobs_course_only(client, factory, member):
     theirs = factory.job("Course B", lessons=1)
     assert client.get(f"/video-transform/{theirs.id}/events", headers=member).status_code == 404
     assert client.get(f"/video-transform/{theirs.id}/events").status_code == 401
+
+
+@pytest.mark.parametrize("withdrawn", ["token revoked", "removed from the course", "job moved"])
+def test_an_open_stream_ends_when_access_is_withdrawn(app, factory, live_server, streams, withdrawn):
+    """Access is checked again every EVENTS_RECHECK_SECONDS while the stream is open: a revoked
+    token, a removed membership or a job moved to another course ends it (no more events)."""
+    from webapp.models import ApiToken, Course, User, VideoJob
+    from webapp.services import courses, jobs, tokens
+
+    app.config.update(EVENTS_HEARTBEAT_SECONDS=0.2, EVENTS_RECHECK_SECONDS=0.2)
+    user = factory.user("leaver@example.com", courses=["Course A"])
+    headers = bearer(factory.token(user.email))
+    job = factory.job("Course A", lessons=1)
+    stream = streams(live_server, f"/video-transform/{job.id}/events", headers)
+    assert stream.next_event()["event"] == "status"
+    assert stream.next() == {"comment": "heartbeat"}
+    with app.app_context():
+        who = db.session.get(User, user.id)
+        if withdrawn == "token revoked":
+            token_id = db.session.scalars(db.select(ApiToken.id).where(ApiToken.user_id == who.id)).one()
+            assert tokens.revoke_api_token(who, token_id)
+        elif withdrawn == "removed from the course":
+            assert courses.remove_member(None, db.session.scalars(db.select(Course)).one(), who)
+        else:
+            jobs.move_job(None, db.session.get(VideoJob, uuid.UUID(job.id)), courses.create_course(None, "B"))
+    items = [stream.next() for _ in range(20)]
+    assert {"closed": True} in items, items
+    assert all("event" not in item for item in items)
+
+
+def test_a_stream_opened_by_a_logged_in_browser_survives_its_checks(
+    app, client, auth, factory, live_server, streams
+):
+    app.config.update(EVENTS_HEARTBEAT_SECONDS=0.2, EVENTS_RECHECK_SECONDS=0.1)
+    user = factory.user("stays@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=1)
+    auth.login(user.email)
+    cookie = client.get_cookie("session")
+    stream = streams(live_server, f"/video-transform/{job.id}/events", {"Cookie": f"session={cookie.value}"})
+    assert stream.next_event()["event"] == "status"
+    assert [stream.next() for _ in range(8)] == [{"comment": "heartbeat"}] * 8  # ~16 checks passed

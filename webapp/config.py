@@ -47,6 +47,7 @@ _ENV_INTS = (
     "WEBHOOK_TIMEOUT",
     "EVENTS_HEARTBEAT_SECONDS",
     "EVENTS_MAX_SECONDS",
+    "EVENTS_RECHECK_SECONDS",
     "UPLOAD_MAX_BYTES",
     "UPLOAD_MAX_FILES",
     "UPLOAD_MAX_UNCOMPRESSED_BYTES",
@@ -102,6 +103,9 @@ def defaults(instance_path: Path) -> dict:
         # stream; a stream ends after EVENTS_MAX_SECONDS and the browser reconnects (resuming).
         "EVENTS_HEARTBEAT_SECONDS": 15,
         "EVENTS_MAX_SECONDS": 600,
+        # An open stream checks this often that its asker may still see the job (token, user,
+        # membership, the job's course), and ends when not.
+        "EVENTS_RECHECK_SECONDS": 5,
         "LOGIN_RATE_LIMIT": "5 per minute; 30 per hour",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -3,15 +3,17 @@
 Each event is `event: status`, `id:` the document's per-job version, `data:` the status
 endpoint's JSON. A reconnecting client sends Last-Event-ID and gets the current document at
 once if it is newer. A comment line every EVENTS_HEARTBEAT_SECONDS keeps the stream alive;
-the stream ends after EVENTS_MAX_SECONDS (EventSource reconnects and resumes). The stream
-holds no database connection: it forwards what Redis pub/sub brings.
+the stream ends after EVENTS_MAX_SECONDS (EventSource reconnects and resumes), or as soon as
+a check every EVENTS_RECHECK_SECONDS finds that the asker may no longer see the job (a revoked
+token, a deactivated user, a removed membership, the job moved or deleted). The stream holds no
+database connection between those checks: it forwards what Redis pub/sub brings.
 """
 
 from __future__ import annotations
 
 import time
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 from flask_login import current_user, login_required
 
 from .. import queue
@@ -40,6 +42,24 @@ def _last_event_id() -> int:
     return int(raw) if raw.isdigit() and len(raw) < 19 else -1
 
 
+def _still_allowed(app: Flask, job_id):
+    """A check that this request's credentials (its bearer token or session cookie) still see the
+    job, made the way the request itself was judged, from what the process remembers (at most a
+    few seconds old, see principals.py) or else the database."""
+    headers = {name: request.headers[name] for name in ("Authorization", "Cookie") if name in request.headers}
+    path, remote = request.path, request.remote_addr
+
+    def allowed() -> bool:
+        with app.test_request_context(path, headers=headers, environ_base={"REMOTE_ADDR": remote}):
+            try:
+                user = current_user._get_current_object()
+                return bool(user.is_authenticated) and access.job_in_reach(job_id, user)
+            finally:
+                db.session.remove()
+
+    return allowed
+
+
 def _event(version: int, document: str) -> str:
     return f"event: status\nid: {version}\ndata: {document}\n\n"
 
@@ -64,24 +84,35 @@ def _event(version: int, document: str) -> str:
 def status_events(job_id):
     """The job's status document, pushed each time it changes (server-sent events)."""
     job = access.get_job_or_404(job_id, current_user)
-    updates = queue.status_updates(job.id, current_app.config["EVENTS_HEARTBEAT_SECONDS"])
+    config = current_app.config
+    heartbeat, recheck = config["EVENTS_HEARTBEAT_SECONDS"], config["EVENTS_RECHECK_SECONDS"]
+    updates = queue.status_updates(job.id, min(heartbeat, recheck))
     latest = queue.current_status(job.id) or (0, events.document(job))
     db.session.remove()  # the stream needs no database connection
     last_seen = _last_event_id()
-    deadline = time.monotonic() + current_app.config["EVENTS_MAX_SECONDS"]
+    allowed = _still_allowed(current_app._get_current_object(), job.id)
+    deadline = time.monotonic() + config["EVENTS_MAX_SECONDS"]
 
     def stream():
         sent = last_seen
         if latest[0] > sent or sent < 0:
             sent = latest[0]
             yield _event(*latest)
+        beat = check = time.monotonic()
         for update in updates:
+            now = time.monotonic()
+            if now - check >= recheck:
+                if not allowed():
+                    break
+                check = now
             if update is None:
-                yield ": heartbeat\n\n"
+                if now - beat >= heartbeat:
+                    beat = now
+                    yield ": heartbeat\n\n"
             elif update[0] > sent:
                 sent = update[0]
                 yield _event(*update)
-            if time.monotonic() > deadline:
+            if now > deadline:
                 break
 
     response = current_app.response_class(stream(), mimetype="text/event-stream")
