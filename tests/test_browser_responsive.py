@@ -192,3 +192,20 @@ def test_copy_buttons_copy_and_say_so(browser, live_server, site):
     assert copied.startswith("curl -s -X POST") and re.search(r'"lessonPath": "henIVlCPVIY/lesson_1"', copied)
     assert copied == example.locator("code").inner_text().strip()
     context.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_long_unbroken_names_never_push_a_page_sideways(app, browser, live_server, factory, width):
+    """Names at their length limits without a space (a title, a course, an email, a token's
+    name) wrap inside their cells and headings instead of widening the page."""
+    course = "Course" + "X" * 110
+    admin = factory.user("admin@example.com", role="admin", courses=[course])
+    factory.user("a" * 60 + "@" + "b" * 60 + ".example.com", courses=[course])
+    job = factory.job(course, lessons=1, title="T" * 200)
+    factory.token(admin.email, name="N" * 100)
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    _log_in(page, live_server, admin)
+    for path in ["/jobs", f"/jobs/{job.id}", "/account/tokens", "/admin/users", "/admin/courses", "/webhooks"]:
+        page.goto(f"{live_server}{path}")
+        _assert_fits(page, f"{path} at {width}")
+    page.close()
