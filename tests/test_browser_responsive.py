@@ -205,7 +205,14 @@ def test_long_unbroken_names_never_push_a_page_sideways(app, browser, live_serve
     factory.token(admin.email, name="N" * 100)
     page = browser.new_page(viewport={"width": width, "height": 800})
     _log_in(page, live_server, admin)
-    for path in ["/jobs", f"/jobs/{job.id}", "/account/tokens", "/admin/users", "/admin/courses", "/webhooks"]:
+    for path in [
+        "/jobs",
+        f"/jobs/{job.id}",
+        "/account/tokens",
+        "/admin/users",
+        "/admin/courses",
+        "/webhooks",
+    ]:
         page.goto(f"{live_server}{path}")
         _assert_fits(page, f"{path} at {width}")
     page.close()

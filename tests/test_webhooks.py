@@ -147,6 +147,12 @@ def test_events_filter_what_an_endpoint_hears(app, client, factory, member, rece
         "http://user:pw@93.184.216.34/hook",
         "http:///no-host",
         "http://no-such-host.invalid/hook",
+        # IPv6 addresses carrying an IPv4 one: NAT64, 6to4, IPv4-compatible, IPv4-mapped
+        "http://[64:ff9b::7f00:1]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+        "http://[2002:7f00:1::]/hook",
+        "http://[::127.0.0.1]/hook",
+        "http://[::ffff:10.0.0.5]/hook",
     ],
 )
 def test_private_and_odd_urls_are_refused(app, client, factory, url):
@@ -286,3 +292,43 @@ def test_deliveries_never_hold_up_housekeeping(app, client, member, receiver, re
     reaper.refresh()
     assert reaper.get_status() == "finished"
     assert Queue(queue.WEBHOOK_QUEUE, connection=conn).count == 3
+
+
+def test_a_delivery_connects_to_the_address_it_checked(app, client, member, receiver, work, monkeypatch):
+    """DNS rebinding: a name that resolves to a public address when checked and to an inner one a
+    moment later must not reach the inner one. The delivery connects to the address it checked
+    (sending the name as Host). Simulated here: loopback counts as "public" for this test, and
+    the resolver answers loopback once, then an address inside the network."""
+    import ipaddress
+    import socket
+
+    from webapp.services import webhooks
+
+    endpoint = receiver()
+    port = int(endpoint.url.rsplit(":", 1)[1].split("/")[0])
+    hook = client.post("/api/webhooks", json={"url": endpoint.url}, headers=member).json
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    real_public, real_resolve = webhooks._public, socket.getaddrinfo
+    monkeypatch.setattr(
+        webhooks, "_public", lambda a: a == ipaddress.ip_address("127.0.0.1") or real_public(a)
+    )
+    answers = iter(["127.0.0.1"])
+
+    def rebinding(host, *args, **kwargs):
+        if host != "rebind.example":
+            return real_resolve(host, *args, **kwargs)
+        return real_resolve(next(answers, "10.255.255.1"), *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with app.app_context():
+        from webapp.extensions import db
+        from webapp.models import Webhook
+
+        db.session.get(Webhook, hook["id"]).url = f"http://rebind.example:{port}/hooks"
+        db.session.commit()
+    app.config["WEBHOOK_TIMEOUT"] = 2
+    client.post(f"/api/webhooks/{hook['id']}/test", headers=member)
+    work()
+    assert len(endpoint.requests) == 1
+    headers, _ = endpoint.requests[0]
+    assert headers["host"] == f"rebind.example:{port}"
