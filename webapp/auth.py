@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from .extensions import csrf, db, login_manager
 from .models import User
-from .services import principals, tokens
+from .services import accounts, principals, tokens
 from .views.errors import error_response
 from .views.negotiate import Reply, reply
 
@@ -41,16 +41,17 @@ def bearer_token() -> str | None:
 def load_user(session_id: str) -> User | None:
     """The user of a session or remember-me cookie, if that login is still valid.
 
-    The id is "<user id>:<session version>:<login time>" (User.get_id): a login ends when
-    the user's session version moves on (password change, deactivation, "log out
-    everywhere") or when it is older than REMEMBER_COOKIE_DURATION.
+    The id is "<user id>:<session version>:<login time>:<nonce>" (User.get_id; ids from before
+    the nonce have three parts): a login ends when the user's session version moves on
+    (password change, deactivation, "log out everywhere"), when it is older than
+    REMEMBER_COOKIE_DURATION, or when it was logged out (accounts.end_login).
     """
     if bearer_token() is not None:
         return None  # a request with a bearer header is judged by the header alone
     parts = session_id.split(":") if isinstance(session_id, str) else []
-    if len(parts) != 3 or not all(part.isdigit() and len(part) <= 18 for part in parts):
+    if len(parts) not in (3, 4) or not all(part.isdigit() and len(part) <= 18 for part in parts):
         return None  # ids from before session versions, or forged ones
-    user_id, version, stamp = (int(part) for part in parts)
+    user_id, version, stamp, *nonce = (int(part) for part in parts)
     age = time.time() - stamp
     if not -60 < age < current_app.config["REMEMBER_COOKIE_DURATION"].total_seconds():
         return None
@@ -59,11 +60,13 @@ def load_user(session_id: str) -> User | None:
         user = db.session.get(User, user_id)
         if user is None or not user.active or user.session_version != version:
             return None
+        if accounts.login_ended(session_id):
+            return None
         return user, None
 
     user = principals.user_for(f"session:{session_id}", check)
     if user is not None:
-        user.login_stamp = stamp
+        user.login_stamp, user.login_nonce = stamp, (nonce[0] if nonce else None)
     return user
 
 

@@ -125,18 +125,16 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login: inactive users cannot log in
         return self.active
 
-    # When this login began (Unix seconds): set when logging in, read back from the session.
-    login_stamp = None  # int | None; not a column
+    # When this login began (Unix seconds) and its nonce: set when logging in, read back from
+    # the session (not columns).
+    login_stamp = login_nonce = None  # int | None
 
     def get_id(self) -> str:
-        """Flask-Login's id of a login: "<user id>:<session version>:<login time>".
-
-        The session and the remember-me cookie carry it; `auth.load_user` refuses it once
-        the version has moved on or the login is older than REMEMBER_COOKIE_DURATION, so
-        no cookie stays valid forever and one action can end every login of a user.
-        """
-        stamp = self.login_stamp if self.login_stamp is not None else int(time.time())
-        return f"{self.id}:{self.session_version}:{stamp}"
+        """The id of a login in its cookies, "<user>:<session version>:<time>:<nonce>" (load_user)."""
+        if self.login_stamp is None:  # a new login: its time and nonce, fixed from now on
+            self.login_stamp, self.login_nonce = int(time.time()), secrets.randbelow(10**12)
+        nonce = f":{self.login_nonce}" if self.login_nonce is not None else ""
+        return f"{self.id}:{self.session_version}:{self.login_stamp}{nonce}"
 
     @property
     def is_admin(self) -> bool:
@@ -237,16 +235,13 @@ class VideoJob(db.Model):
 
 
 class ReleasedVideo(db.Model):
-    """A video whose job was deleted: its lesson folders stay on disk and still belong to the
-    job's course, so only that course's staff (or an administrator) may make it a job again."""
+    """A deleted job's video: its lesson folders (left on disk) stay with the job's course."""
 
     __tablename__ = "released_videos"
 
     video_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     course_id: Mapped[int] = mapped_column(sa.ForeignKey("courses.id", ondelete="CASCADE"), index=True)
     released_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    course: Mapped[Course] = relationship()
 
 
 class Lesson(db.Model):

@@ -246,6 +246,27 @@ def workers_alive() -> int:
     return Worker.count(connection=connection())
 
 
+# --- logins logged out ----------------------------------------------------------------------
+
+_LOGIN_ENDED = "lvt:login-ended:{}"
+
+
+def end_login(session_id: str, seconds: int) -> None:
+    """Remember for `seconds` that this login was logged out; raises Unavailable."""
+    try:
+        connection().set(_LOGIN_ENDED.format(session_id), 1, ex=seconds)
+    except RedisError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+def login_ended(session_id: str) -> bool:
+    """Whether end_login was called for this login (and has not expired); raises Unavailable."""
+    try:
+        return bool(connection().exists(_LOGIN_ENDED.format(session_id)))
+    except RedisError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
 # --- status documents, pushed ---------------------------------------------------------------
 
 _STATUS = "lvt:status:{}"

@@ -154,3 +154,23 @@ def test_forged_or_old_session_ids_are_refused(app, factory, session_id):
         session["_user_id"] = session_id
         session["_fresh"] = True
     assert not is_logged_in(client)
+
+
+def test_logging_out_ends_that_login_on_the_server_too(app, factory):
+    """A session or remember-me cookie copied before logging out (a shared computer, a stolen
+    cookie) does not work after it; the user's other logins go on."""
+    user = factory.user()
+    laptop, _ = login(app, user.email)
+    phone, _ = login(app, user.email)
+    copied_session = app.test_client()
+    copied_session.set_cookie("session", laptop.get_cookie("session").value)
+    copied_remember = only_remembered(app, laptop)
+    assert is_logged_in(copied_session) and is_logged_in(copied_remember)
+
+    response = laptop.post("/logout", data={"csrf_token": csrf_token(laptop, "/account")})
+    assert response.status_code == 302
+    for client in (laptop, copied_session, copied_remember):
+        assert not is_logged_in(client)
+    assert is_logged_in(phone)
+    again, _ = login(app, user.email)
+    assert is_logged_in(again)

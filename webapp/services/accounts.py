@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import timedelta
 from functools import cache
 
@@ -13,9 +14,12 @@ from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import Forbidden
 from werkzeug.security import generate_password_hash
 
+from .. import queue
 from ..extensions import db
 from ..models import Course, Role, User
 from . import principals, throttle
+
+log = logging.getLogger(__name__)
 
 # Its own salt: a set-password link is never a bearer token, nor the other way round.
 _SET_PASSWORD_SALT = "set-password-link"
@@ -139,6 +143,27 @@ def log_in(email: str, password: str, address: str | None) -> User | None:
 def end_sessions(user: User) -> None:
     """End every session, remember-me cookie and signed token of the user (from the next request)."""
     user.session_version = (user.session_version or 0) + 1
+
+
+def end_login(user: User) -> None:
+    """Log out this one login (the id its session and remember-me cookies carry) on the server:
+    remembered in Redis until such a cookie would have expired anyway. With Redis down it is
+    logged and the browser's cookies are still cleared."""
+    seconds = int(current_app.config["REMEMBER_COOKIE_DURATION"].total_seconds()) + 60
+    try:
+        queue.end_login(user.get_id(), seconds)
+    except queue.Unavailable as exc:
+        log.warning("logout not recorded user_id=%s error=%s", user.id, exc)
+    principals.forget(user.id)
+
+
+def login_ended(session_id: str) -> bool:
+    """Whether that login was logged out (end_login); False when Redis cannot say."""
+    try:
+        return queue.login_ended(session_id)
+    except queue.Unavailable as exc:
+        log.warning("logout check unavailable error=%s", exc)
+        return False
 
 
 def log_out_everywhere(user: User) -> None:

@@ -146,7 +146,8 @@ def _take_back(user: User | None, video_id: str) -> None:
     released = db.session.get(ReleasedVideo, video_id)
     if released is None:
         return
-    if user is not None and not user.is_admin and not access.can_use_course(user, released.course):
+    course = db.session.get(Course, released.course_id)
+    if user is not None and not user.is_admin and not access.can_use_course(user, course):
         raise VideoHeld(video_id)
     db.session.delete(released)
 

@@ -41,7 +41,7 @@ def _start_session(user, remember: bool) -> None:
     """Log the user in on a fresh session: nothing planted before the login (a CSRF secret,
     say) carries over into it."""
     session.clear()
-    user.login_stamp = None  # a new login time in the session id
+    user.login_stamp = user.login_nonce = None  # a new login time and nonce in the session id
     login_user(user, remember=remember)
 
 
@@ -77,6 +77,8 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        accounts.end_login(current_user)  # a copy of the cookie no longer works either
     logout_user()
     session.clear()
     flash("You are logged out.", "info")
