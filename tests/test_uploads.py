@@ -428,3 +428,64 @@ def test_the_cron_sweeps_staging_folders_an_upload_left_behind(app):
     with app.app_context():
         assert tasks.sweep_uploads() == 1
     assert staging_left(app) == ["upload-live"]
+
+
+def test_a_name_that_is_both_a_file_and_a_folder_is_refused(app, client, factory, alice, tmp_path):
+    job = factory.job("Course A", lessons=1)
+    root = Path(app.config["LESSONS_ROOT"])
+    before = snapshot(root)
+    files = {f"lesson_1/{k}": v for k, v in lesson_files(tmp_path).items()}
+    for clash in ({"lesson_1/notes": b"a", "lesson_1/notes/more.txt": b"b"}, {"x": b"a", "x/y": b"b"}):
+        response = upload(client, job.id, make_zip({**files, **clash}), alice)
+        assert response.status_code == 422, response.json
+        assert "both a file and a folder" in response.json["message"]
+    assert snapshot(root) == before and staging_left(app) == []
+
+
+def test_a_shared_file_that_clashes_with_the_video_folder_changes_nothing(
+    app, client, factory, alice, tmp_path
+):
+    """The video folder holds a file where the package brings a folder (or the other way round):
+    409 naming it, and nothing of the package is installed, shared files included."""
+    job = factory.job("Course A", lessons=1)
+    root = Path(app.config["LESSONS_ROOT"])
+    video = root / job.video_id
+    (video / "source.mp4").write_bytes(b"OLD")
+    (video / "sub").write_bytes(b"a file")
+    (video / "dir").mkdir()
+    (video / "dir" / "kept.txt").write_bytes(b"kept")
+    before = snapshot(root)
+    files = {f"lesson_1/{k}": v for k, v in lesson_files(tmp_path, "New").items()}
+    for clash, name in (({"sub/evil.txt": b"x"}, "sub"), ({"dir": b"x"}, "dir")):
+        response = upload(client, job.id, make_zip({**files, "source.mp4": b"NEW", **clash}), alice)
+        assert response.status_code == 409, response.json
+        assert f"“{name}”" in response.json["message"]
+        assert snapshot(root) == before and staging_left(app) == []
+
+
+def test_a_failure_while_installing_puts_everything_back(app, client, factory, alice, tmp_path, monkeypatch):
+    """The disk refuses the last rename (full, say): the shared files and lessons moved before it
+    go back, so the lessons are as they were (the error itself is a 500, logged)."""
+    from webapp.services import uploads
+
+    job = factory.job("Course A", lessons=1)
+    root = Path(app.config["LESSONS_ROOT"])
+    (root / job.video_id / "source.mp4").write_bytes(b"OLD")
+    before = snapshot(root)
+    real_rename = os.rename
+
+    def failing(source, target):
+        if Path(target).name == "lesson_2":
+            raise OSError(28, "No space left on device")
+        return real_rename(source, target)
+
+    monkeypatch.setattr(uploads.os, "rename", failing)
+    data = package(lesson_1=lesson_files(tmp_path, "New one"), lesson_2=lesson_files(tmp_path, "New two"))
+    response = upload(client, job.id, make_zip({**zipfile_entries(data), "source.mp4": b"NEW"}), alice)
+    assert response.status_code == 500
+    assert snapshot(root) == before and staging_left(app) == []
+
+
+def zipfile_entries(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}

@@ -129,6 +129,10 @@ def read_plan(archive: zipfile.ZipFile, archive_size: int, limits: Limits, lesso
         files.append((info, path))
     if not files:
         raise _refuse("The package is empty.")
+    for path in seen:
+        folder = next((parent for parent in path.parents if parent in seen), None)
+        if folder is not None:
+            raise _refuse(f"“{folder}” is both a file and a folder in the package.")
     files = _unwrap(files, lesson)
     plan = Plan()
     if lesson is not None:
@@ -198,6 +202,22 @@ def _copy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, room: i
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
         raise _refuse(f"“{info.filename}” cannot be unpacked: {exc}.", 400) from exc
     return count
+
+
+def refuse_clashes(existing: list[PurePosixPath], plan: Plan) -> None:
+    """A shared file of the package where the video folder has a folder, or under a name that is
+    a file there: 409 before anything is installed (the package cannot say which should win)."""
+    there = set(existing)
+    folders_there = {parent for path in there for parent in path.parents}
+    for _info, path in plan.shared:
+        clash = path if path in folders_there else next((p for p in path.parents if p in there), None)
+        if clash is not None:
+            kind = "folder" if clash in folders_there else "file"
+            raise PackageError(
+                409,
+                f"“{clash}”: the video folder already has a {kind} of that name, which the package "
+                "would have to replace; rename or remove one of them.",
+            )
 
 
 def shared_files(video_dir: Path) -> list[PurePosixPath]:

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import sqlalchemy as sa
 from flask import current_app
@@ -45,6 +45,7 @@ from .packages import (
     extract,
     open_archive,
     read_plan,
+    refuse_clashes,
     shared_files,
     write_package,
 )
@@ -92,8 +93,11 @@ def install_package(job: VideoJob, file, lessons_root: Path, *, lesson: int | No
             plan = read_plan(archive, size, limits(), lesson)
             folders = extract(archive, plan, new, limits())
         if local:
+            refuse_clashes(shared_files(Path(lessons_root) / job.video_id), plan)
             _link_shared(Path(lessons_root) / job.video_id, new, plan)
         else:
+            shared, _folders = store_lessons.video_listing(store, job.video_id)
+            refuse_clashes([PurePosixPath(rel) for rel, _info in shared], plan)
             _fetch_shared(store, job.video_id, new, plan, cache)
         for number, folder in folders.items():
             _validate(number, folder)
@@ -183,30 +187,45 @@ def _lock_idle(job: VideoJob, plan: Plan, paths: list[str]) -> None:
 def _swap_in(
     job: VideoJob, folders: dict[int, Path], plan: Plan, lessons_root: Path, staging: Path
 ) -> Installed:
+    """Rename the shared files and lesson folders into the video folder, the ones they replace
+    aside; all or nothing: a failure on the way puts back everything moved so far (a clash of
+    names was refused before, see install_package)."""
     video_dir = lessons_root / job.video_id
     storage.lesson_dir(lessons_root, job.video_id)  # refuses a video folder outside the root
     paths = {number: f"{job.video_id}/lesson_{number}" for number in folders}
     _lock_idle(job, plan, list(paths.values()))
     video_dir.mkdir(parents=True, exist_ok=True)
-    for _info, relative in plan.shared:
-        target = video_dir.joinpath(*relative.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging.joinpath("new", *relative.parts), target)
     old = staging / "old"
     old.mkdir()
-    for number, folder in sorted(folders.items()):
-        target = video_dir / f"lesson_{number}"
-        if target.exists() or target.is_symlink():
-            os.rename(target, old / target.name)
-        try:
-            os.rename(folder, target)
-        except OSError:
-            if (old / target.name).exists():  # put the previous lesson back
-                os.rename(old / target.name, target)
-            raise
+    moves: list[tuple[Path, Path]] = []  # (where it went, where it was), to undo in reverse
+    try:
+        for _info, relative in plan.shared:
+            target = video_dir.joinpath(*relative.parts)
+            if target.exists():
+                aside = old.joinpath("shared", *relative.parts)
+                aside.parent.mkdir(parents=True, exist_ok=True)
+                moves.append(_move(target, aside))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            moves.append(_move(staging.joinpath("new", *relative.parts), target))
+        for number, folder in sorted(folders.items()):
+            target = video_dir / f"lesson_{number}"
+            if target.exists() or target.is_symlink():
+                moves.append(_move(target, old / target.name))
+            moves.append(_move(folder, target))
+    except OSError:
+        db.session.rollback()  # releases the lock
+        for went, was in reversed(moves):
+            with contextlib.suppress(OSError):
+                os.rename(went, was)
+        raise
     scan = jobs.rescan_lessons(job, lessons_root)  # commits, releasing the lock
     log.info("lessons uploaded job_id=%s lessons=%s", job.id, ",".join(sorted(paths.values())))
     return Installed([paths[n] for n in sorted(paths)], scan)
+
+
+def _move(source: Path, target: Path) -> tuple[Path, Path]:
+    os.rename(source, target)
+    return target, source
 
 
 def _store_in(
