@@ -238,3 +238,48 @@ document.addEventListener("click", function (event) {
     }
   );
 });
+
+// Chapters: the player's chapters track (one cue per titled segment), listed under it as
+// buttons that seek there. Built from the track's cues, as text (never markup); again when the
+// status panel is swapped in (the video itself is kept by hx-preserve, with its cues).
+function formatTime(seconds) {
+  var whole = Math.floor(seconds);
+  var mins = Math.floor(whole / 60), secs = whole % 60;
+  return mins + ":" + (secs < 10 ? "0" : "") + secs;
+}
+
+function fillChapters(nav) {
+  var video = document.getElementById(nav.dataset.player);
+  if (!video) return;
+  var element = video.querySelector("track[kind=chapters]");
+  if (!element) return;
+  var track = element.track;
+  function build() {
+    if (!track.cues || !track.cues.length || nav.childElementCount) return;
+    var list = document.createElement("ol");
+    Array.prototype.forEach.call(track.cues, function (cue) {
+      var item = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "secondary outline";
+      button.textContent = formatTime(cue.startTime) + " " + cue.text;
+      button.addEventListener("click", function () {
+        video.currentTime = cue.startTime;
+        video.play().catch(function () {});
+      });
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+    nav.appendChild(list);
+  }
+  if (track.mode === "disabled") track.mode = "hidden";  // loads the cues without showing them
+  if (element.readyState === 2) build();
+  else element.addEventListener("load", build);
+}
+
+function fillAllChapters(root) {
+  var scope = root && root.querySelectorAll ? root : document;
+  Array.prototype.forEach.call(scope.querySelectorAll("nav.chapters[data-player]"), fillChapters);
+}
+document.addEventListener("DOMContentLoaded", function () { fillAllChapters(document); });
+document.addEventListener("htmx:load", function (event) { fillAllChapters(event.detail.elt); });

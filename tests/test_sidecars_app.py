@@ -135,6 +135,23 @@ def test_captions_show_in_the_browser(app, client, factory, alice, work, browser
     )
     assert state["mode"] == "showing" and state["lang"] == "th" and state["cues"] >= 2
     assert state["first"].startswith("สวัสดี") and state["poster"].endswith("final.jpg")
+
+    # The chapters (one per titled segment) are listed under the player; one press seeks there.
+    chapters = page.locator("nav.chapters button")
+    chapters.first.wait_for(timeout=10_000)
+    assert chapters.count() == 2
+    titles = chapters.all_inner_texts()
+    assert titles[0].startswith("0:00") and titles[1].startswith("0:01")
+    cues = page.evaluate(
+        """() => [...[...document.querySelector('video').textTracks].find(t => t.kind === 'chapters').cues]
+                 .map(c => ({start: c.startTime, text: c.text}))"""
+    )
+    assert [t.split(" ", 1)[1] for t in titles] == [c["text"] for c in cues]
+    chapters.nth(1).click()
+    at = wait_in_page(
+        page, "() => document.querySelector('video').currentTime || null", timeout=5, what="the seek"
+    )
+    assert abs(at - cues[1]["start"]) < 0.3
     page.close()
 
 
