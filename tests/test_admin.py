@@ -467,8 +467,9 @@ def test_what_people_typed_is_shown_escaped(client, auth, team):
     auth.login(team["admin"].email)
     evil = '<script>alert("x")</script>'
     post(client, "/admin/courses", {"name": evil}, page="/admin/courses")
-    link = invite(client, "<b>mallory</b>@example.com")
-    assert "<b>" not in link
+    # An address with markup is refused, and said so escaped.
+    refused = post(client, "/admin/users", {"email": "<b>mallory</b>@example.com", "role": "staff"})
+    assert "is not an email address" in refused.text and "<b>mallory" not in refused.text
     for path in ("/admin/courses", "/admin/users"):
         html = client.get(path).text
         assert "<script>alert" not in html and "<b>mallory" not in html

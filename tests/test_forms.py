@@ -123,13 +123,13 @@ def test_token_name_too_long_is_a_field_error(app, client, auth, factory):
     assert 'value="LMS' not in created.get_data(as_text=True)  # the form is empty again
 
 
-def test_login_with_missing_fields_is_a_wrong_login(client, factory):
+def test_login_with_a_missing_field_says_so_at_the_field(client, factory):
     user = factory.user()
     form = {"email": user.email, "password": "", "csrf_token": csrf_token(client)}
     response = client.post("/login", data=form)
-    assert response.status_code == 401
+    assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert "Wrong email or password." in html
+    assert "Wrong email or password." not in html and "Please correct the fields marked below." in html
     assert field_error(html, "password") == "Enter your password."
     assert f'value="{user.email}"' in html
 
@@ -140,5 +140,5 @@ def test_forms_read_the_form_body_only(client, factory):
     token = csrf_token(client)
     for body in ({"email": user.email, "password": PASSWORD}, ["a", "b"], {"email": 5}):
         response = client.post("/login", json=body, headers={"X-CSRFToken": token})
-        assert response.status_code == 401, body
+        assert response.status_code == 422, body  # the form fields are empty
     assert client.get("/jobs").status_code == 302

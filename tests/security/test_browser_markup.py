@@ -15,7 +15,7 @@ from redis import Redis
 from rq import Queue
 
 from webapp.extensions import db
-from webapp.models import Course, Lesson, Render, RenderState, utcnow
+from webapp.models import Course, Lesson, Render, RenderState, User, utcnow
 from webapp.services import recovery
 
 from ..helpers import PASSWORD, bearer, wait_in_page
@@ -31,9 +31,12 @@ def planted(app, client, factory, redis_url):
     admin = factory.user("admin@example.com", role="admin", courses=[f"Course {MARKUP}"])
     factory.token(admin.email, name=f"Token {MARKUP}")
     staff = factory.user(courses=[f"Course {MARKUP}"])
-    # An address an administrator typed (the product asks only for an @), and a webhook URL.
-    marked = factory.user(f"user{MARKUP}@example.com", courses=[f"Course {MARKUP}"])
+    # An address with markup (refused when typed today; a row from before the check, planted
+    # straight into the database), and a webhook URL.
+    marked = factory.user(courses=[f"Course {MARKUP}"])
     with app.app_context():
+        db.session.get(User, marked.id).email = marked.email = f"user{MARKUP}@example.com"
+        db.session.commit()
         course_id = db.session.scalars(sa.select(Course.id).where(Course.name == f"Course {MARKUP}")).one()
     app.config["WEBHOOK_ALLOW_PRIVATE"] = True  # no name lookup for the made-up host
     hook = {"url": f"https://hooks.example.com/{MARKUP}", "courseId": course_id}

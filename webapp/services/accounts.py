@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from datetime import timedelta
 from functools import cache
 
@@ -56,17 +57,20 @@ def check_course_name(name: str) -> str:
     """A course name as saved: trimmed, not empty, at most 120 characters."""
     name = (name or "").strip()
     if not name:
-        raise ValueError("course name must not be empty")
+        raise ValueError("Enter a course name.")
     if len(name) > COURSE_NAME_MAX:
-        raise ValueError(f"course names have at most {COURSE_NAME_MAX} characters")
+        raise ValueError(f"Course names have at most {COURSE_NAME_MAX} characters.")
     return name
 
 
 def check_new_password(password: str) -> str:
+    """A new password: 8 to PASSWORD_MAX characters, not only spaces (kept as typed)."""
     if len(password) < PASSWORD_MIN:
-        raise ValueError(f"passwords must have at least {PASSWORD_MIN} characters")
+        raise ValueError(f"Passwords must have at least {PASSWORD_MIN} characters.")
     if len(password) > PASSWORD_MAX:
-        raise ValueError(f"passwords have at most {PASSWORD_MAX} characters")
+        raise ValueError(f"Passwords have at most {PASSWORD_MAX} characters.")
+    if not password.strip():
+        raise ValueError("A password cannot be only spaces.")
     return password
 
 
@@ -80,11 +84,17 @@ def get_or_create_course(name: str) -> Course:
     return course
 
 
+# What a browser's <input type=email> accepts (the HTML standard's rule), with a dot in the
+# domain: a name@host.domain address, no spaces, quotes or markup.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+EMAIL = re.compile(rf"[a-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+")
+
+
 def check_email(email: str) -> str:
-    """An email address as saved: trimmed, lower case, with an @, at most 254 characters."""
+    """An email address as saved: trimmed, lower case, name@host.domain, at most 254 characters."""
     email = normalize_email(email or "")
-    if "@" not in email or len(email) > 254:
-        raise ValueError(f"not an email address: {email!r}")
+    if len(email) > 254 or not EMAIL.fullmatch(email):
+        raise ValueError(f"“{email[:100]}” is not an email address.")
     return email
 
 

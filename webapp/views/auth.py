@@ -60,11 +60,11 @@ def login():
         return render_template("login.html", form=forms.LoginForm(next_url=request.args.get("next", "")))
     form = forms.LoginForm()
 
-    def page(error: str):
+    def page(error: str | None):
         return current_app.make_response(render_template("login.html", form=form, error=error))
 
-    if not form.validate():  # nothing to check a password against: refused as a wrong one
-        return page("Wrong email or password."), 401
+    if not form.validate():  # a field left empty: said at the field, no password checked
+        return page(None), 422
     try:
         user = accounts.log_in(form.email.data, form.password.data, request.remote_addr)
     except Throttled as exc:
