@@ -82,3 +82,27 @@ def test_log_in_and_generate_with_the_keyboard_only(app, browser, live_server, f
     page.keyboard.press("Enter")
     page.wait_for_selector(f"tr[data-lesson='{first}'] .badge:has-text('queued')", timeout=10_000)
     page.close()
+
+
+def test_the_first_tab_skips_to_the_content_and_the_menu_marks_the_page(app, browser, live_server, factory):
+    """A keyboard user need not tab through the whole menu on every page; a screen reader hears
+    which menu entry is the page it is on."""
+    user = factory.user("skip@example.com", courses=["Course A"])
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", user.password)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(f"{live_server}/jobs")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Skip to content"
+    assert page.evaluate("document.activeElement.getBoundingClientRect().width") > 0  # shown when focused
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("Tab")  # on into the page, not back into the menu
+    assert page.evaluate("document.activeElement.closest('header') === null")
+    current = page.locator("#site-menu [aria-current=page]")
+    assert current.count() == 1 and current.inner_text() == "Jobs"
+    page.goto(f"{live_server}/account/tokens")
+    assert page.locator("#site-menu [aria-current=page]").inner_text() == "API tokens"
+    page.close()
