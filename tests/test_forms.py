@@ -142,3 +142,23 @@ def test_forms_read_the_form_body_only(client, factory):
         response = client.post("/login", json=body, headers={"X-CSRFToken": token})
         assert response.status_code == 422, body  # the form fields are empty
     assert client.get("/jobs").status_code == 302
+
+
+def test_webhook_url_and_lesson_number_refusals_are_sentences(app, client, auth, factory):
+    import io
+
+    user = factory.user(courses=["Course A"])
+    job = factory.job("Course A", lessons=1)
+    auth.login(user.email)
+    token = csrf_token(client, "/webhooks")
+    long_url = "https://hooks.example.com/" + "x" * 2000
+    page = client.post("/webhooks", data={"csrf_token": token, "url": long_url})
+    assert page.status_code == 422
+    assert field_error(page.get_data(as_text=True), "url") == "Webhook URLs have at most 2000 characters."
+    upload = client.post(
+        f"/jobs/{job.id}/lessons",
+        data={"csrf_token": token, "lesson": "1e3", "package": (io.BytesIO(b"PK"), "l.zip")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert "Enter the lesson number as a whole number, such as 3." in upload.get_data(as_text=True)

@@ -145,7 +145,10 @@ class WebhookForm(_CourseForm):
     course = _course_field("Choose one of your courses.")
     url = URLField(
         "Endpoint URL",
-        [InputRequired(message="Enter the URL to send events to."), Length(max=2000)],
+        [
+            InputRequired(message="Enter the URL to send events to."),
+            Length(max=2000, message="Webhook URLs have at most 2000 characters."),
+        ],
         filters=[lambda value: value.strip() if value else value],
         render_kw={"placeholder": "https://lms.example.com/hooks"},
     )
@@ -161,9 +164,19 @@ class TokenForm(Form):
     )
 
 
+class _WholeNumberField(IntegerField):
+    """An IntegerField whose refusal of what is not a number is a sentence for people."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError("Enter the lesson number as a whole number, such as 3.") from exc
+
+
 class UploadForm(Form):
     package = FileField("Lesson package (.zip)", [FileRequired("Choose a zip file to upload.")])
-    lesson = IntegerField(
+    lesson = _WholeNumberField(
         "Only this lesson number",
         [Optional(), NumberRange(0, 999_999, "Lesson numbers go from 0 to 999999.")],
         description="Leave empty when the zip holds lesson_<n>/ folders; "
