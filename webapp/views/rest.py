@@ -58,23 +58,26 @@ def document() -> dict:
     return current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
 
 
-def _message(messages) -> str:
-    """One sentence from marshmallow's nested error messages: "'jobId' must be a UUID."."""
+def _message(messages, path: str = "") -> str:
+    """One sentence from marshmallow's nested error messages: "'jobId' must be a UUID.", naming
+    a nested field by its path ("'events[0]': Must be one of: …")."""
     if isinstance(messages, dict):
-        for location in ("json", "query", "view_args"):
-            if location in messages:
-                return _message(messages[location])
-        if "_schema" in messages:
-            return "The body must be a JSON object."
+        if not path:
+            for location in ("json", "query", "view_args"):
+                if location in messages:
+                    return _message(messages[location])
+            if "_schema" in messages:
+                return "The body must be a JSON object."
         name, detail = next(iter(messages.items()))
+        name = f"{path}[{name}]" if isinstance(name, int) else f"{path}.{name}" if path else str(name)
         if isinstance(detail, dict):
-            return _message(detail)
+            return _message(detail, name)
         text = detail[0] if isinstance(detail, list) and detail else str(detail)
         if text[:1].isupper():  # marshmallow's own sentences ("Not a valid integer.")
             return f"'{name}': {text}"
         return f"'{name}' {text}"
     if isinstance(messages, list) and messages:
-        return str(messages[0])
+        return f"'{path}': {messages[0]}" if path else str(messages[0])
     return "The request is not valid."
 
 
