@@ -203,3 +203,17 @@ def test_progress_costs_one_query_per_page_not_per_row(app, client, auth, factor
     assert small == large
     html = client.get("/jobs").text
     assert "50.0% · 3 rendering" in html  # 5 of 10 frames in each of the three renders
+
+
+def test_the_jobs_list_refuses_an_unknown_status_and_comes_back_from_past_its_end(
+    client, auth, factory, people
+):
+    for n in range(3):
+        factory.job("Course A", title=f"Job {n}", lessons=0)
+    auth.login("alice@example.com")
+    refused = client.get("/jobs?status=bogus")
+    assert refused.status_code == 400 and "status must be one of: not_started" in refused.text
+    past = client.get("/jobs?page=999&q=Job")
+    assert past.status_code == 302
+    assert past.headers["Location"] in ("/jobs?page=1&q=Job", "/jobs?q=Job&page=1")
+    assert "Job 2" in client.get(past.headers["Location"]).text

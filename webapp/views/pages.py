@@ -57,6 +57,8 @@ def favicon():
 def jobs_list():
     course_id = query_int("course", None)
     status = request.args.get("status") or None
+    if status is not None and status not in {s.value for s in VideoGenerationStatus}:
+        abort(400, description=f"status must be one of: {', '.join(s.value for s in VideoGenerationStatus)}.")
     search = (request.args.get("q") or "").strip()[:200]
     page = query_int("page", 1, hi=MAX_PAGE)
     result = jobs.list_jobs(
@@ -67,6 +69,8 @@ def jobs_list():
         page=page,
         per_page=current_app.config["JOBS_PER_PAGE"],
     )
+    if page > 1 and page > result.pages:  # past the end (jobs went since the link was made)
+        return redirect(url_for("pages.jobs", **{**request.args.to_dict(), "page": max(1, result.pages)}))
     return render_template(
         "jobs.html",
         page=result,
