@@ -159,3 +159,15 @@ def test_a_lesson_whose_folder_went_counts_in_neither_total_nor_completed(app, c
     data = client.get(status, headers=alice).json
     assert (data["completedLessons"], data["totalLessons"]) == (1, 1)
     assert len(data["generatedVideos"]) == 2  # the history stays
+
+
+def test_a_bad_video_is_named_before_a_missing_course(app, client, factory):
+    user = factory.user("two@example.com", courses=["Course A", "Course B"])
+    headers = bearer(factory.token(user.email))
+    bad = client.post("/api/jobs", json={"video": "<script>"}, headers=headers)
+    assert bad.status_code == 422 and "video" in bad.json["message"].lower(), bad.json
+    missing = client.post("/api/jobs", json={"video": uuid.uuid4().hex[:11]}, headers=headers)
+    assert (
+        missing.status_code == 422
+        and missing.json["message"] == "Give courseId: you can use several courses."
+    )

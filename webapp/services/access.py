@@ -78,7 +78,7 @@ def choose_course(user: User, course_id: int | None) -> Course:
         if len(courses) == 1:
             return courses[0]
         raise Unprocessable(
-            "Give courseId: you belong to several courses."
+            "Give courseId: you can use several courses."
             if courses
             else "You are not a member of any course yet."
         )

@@ -41,6 +41,8 @@ def create_job(body: dict):
     So does a video whose job was deleted in a course you are not in: its lesson folders stay
     with that course (an administrator can create the job in yours).
     """
+    jobs.parse_video_id(body["video"])  # what is wrong with the body is said before the course
+    jobs.check_title(body["title"])
     course = access.choose_course(current_user, body["courseId"])
     job = jobs.create_job(current_user, course, body["video"], body["title"], lessons_root())
     return job_detail(job), 201, {"Location": url_for("api.get_job", job_id=job.id)}
