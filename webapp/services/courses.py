@@ -48,7 +48,10 @@ def get_course(course_id: int) -> Course | None:
 
 
 def _named(name: str) -> Course | None:
-    return db.session.scalars(sa.select(Course).where(Course.name == name)).one_or_none()
+    """The course of that name, letter case aside: "Demo course" and "demo course" would be two
+    courses nobody can tell apart in a list."""
+    found = sa.select(Course).where(sa.func.lower(Course.name) == name.lower()).limit(1)
+    return db.session.scalars(found).first()
 
 
 def _commit_name(name: str) -> None:
@@ -77,7 +80,7 @@ def rename_course(actor: User | None, course: Course, name: str) -> Course:
     name = check_course_name(name)
     if name == course.name:
         return course
-    other = _named(name)
+    other = _named(name)  # the same course under another letter case may be renamed so
     if other is not None and other.id != course.id:
         raise ValueError(f"A course named “{name}” already exists.")
     course.name = name
