@@ -75,8 +75,10 @@ def check_new_password(password: str) -> str:
 
 
 def get_or_create_course(name: str) -> Course:
+    """The course of that name (letter case aside, as courses.create_course judges), else a new one."""
     name = check_course_name(name)
-    course = db.session.scalars(sa.select(Course).where(Course.name == name)).one_or_none()
+    found = sa.select(Course).where(sa.func.lower(Course.name) == name.lower()).limit(1)
+    course = db.session.scalars(found).first()
     if course is None:
         course = Course(name=name)
         db.session.add(course)
