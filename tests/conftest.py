@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -93,11 +94,24 @@ def migrated_database(database_url, redis_url, tmp_path_factory):
     return database_url
 
 
+# Connections to this test database other than ours: at a test's start, only what an earlier
+# test left running (a server thread still answering a request, say) can hold one.
+_LEFTOVERS = sa.text(
+    "SELECT pid, state, left(query, 200) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
 def _empty_tables(app) -> None:
     with app.app_context():
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
+                # Ended first (and named, for whoever reads the log): an earlier test's leftover
+                # transaction could otherwise block this one's TRUNCATE or deadlock with it.
+                for pid, state, query in conn.execute(_LEFTOVERS):
+                    print(f"ending a leftover connection pid={pid} {state=} {query=}", file=sys.stderr)
+                    conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
                 conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             else:
                 for name in tables:
