@@ -135,6 +135,8 @@ def link_dashboard_to_app(response):
     that this site does not have)."""
     if request.blueprint != "rq_dashboard" or response.mimetype != "text/html" or response.is_streamed:
         return response
+    if response.status_code >= 400:  # our own error page (a 403 for staff): it has the site's header
+        return response
     page = response.get_data(as_text=True)
     back = (
         f'<a class="navbar-brand" href="{html.escape(url_for("pages.jobs"))}" title="Back to Lesson videos">'
