@@ -74,11 +74,17 @@ def check_new_password(password: str) -> str:
     return password
 
 
+def course_named(name: str) -> Course | None:
+    """The course of that name, letter case aside: "Demo course" and "demo course" would be two
+    courses nobody can tell apart in a list, so names are unique that way."""
+    found = sa.select(Course).where(sa.func.lower(Course.name) == name.strip().lower()).limit(1)
+    return db.session.scalars(found).first()
+
+
 def get_or_create_course(name: str) -> Course:
-    """The course of that name (letter case aside, as courses.create_course judges), else a new one."""
+    """The course of that name (course_named), else a new one."""
     name = check_course_name(name)
-    found = sa.select(Course).where(sa.func.lower(Course.name) == name.lower()).limit(1)
-    course = db.session.scalars(found).first()
+    course = course_named(name)
     if course is None:
         course = Course(name=name)
         db.session.add(course)

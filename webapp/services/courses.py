@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Course, User, VideoJob, course_members
-from .accounts import check_course_name, require_admin
+from .accounts import check_course_name, course_named, require_admin
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,6 @@ def get_course(course_id: int) -> Course | None:
     return db.session.scalars(query).one_or_none()
 
 
-def _named(name: str) -> Course | None:
-    """The course of that name, letter case aside: "Demo course" and "demo course" would be two
-    courses nobody can tell apart in a list."""
-    found = sa.select(Course).where(sa.func.lower(Course.name) == name.lower()).limit(1)
-    return db.session.scalars(found).first()
-
-
 def _commit_name(name: str) -> None:
     try:
         db.session.commit()
@@ -66,7 +59,7 @@ def create_course(actor: User | None, name: str) -> Course:
     """A new course (names are unique: at most 120 characters)."""
     require_admin(actor)
     name = check_course_name(name)
-    if _named(name) is not None:
+    if course_named(name) is not None:
         raise ValueError(f"A course named “{name}” already exists.")
     course = Course(name=name)
     db.session.add(course)
@@ -80,7 +73,7 @@ def rename_course(actor: User | None, course: Course, name: str) -> Course:
     name = check_course_name(name)
     if name == course.name:
         return course
-    other = _named(name)  # the same course under another letter case may be renamed so
+    other = course_named(name)  # the same course under another letter case may be renamed so
     if other is not None and other.id != course.id:
         raise ValueError(f"A course named “{name}” already exists.")
     course.name = name

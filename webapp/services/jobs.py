@@ -26,7 +26,7 @@ from ..models import (
     VideoGenerationStatus,
     VideoJob,
 )
-from . import access, lessons, media, principals, storage, summary
+from . import access, accounts, lessons, media, principals, storage, summary
 from .messages import without_server_paths
 
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -366,4 +366,4 @@ def live_progress(page_jobs: list[VideoJob]) -> dict[uuid.UUID, LiveProgress]:
 
 
 def find_course(name: str) -> Course | None:
-    return db.session.scalars(sa.select(Course).where(Course.name == name.strip())).one_or_none()
+    return accounts.course_named(name)

@@ -98,7 +98,7 @@ def install_package(job: VideoJob, file, lessons_root: Path, *, lesson: int | No
         else:
             shared, _folders = store_lessons.video_listing(store, job.video_id)
             refuse_clashes([PurePosixPath(rel) for rel, _info in shared], plan)
-            _fetch_shared(store, job.video_id, new, plan, cache)
+            _fetch_shared(store, job.video_id, shared, new, plan, cache)
         for number, folder in folders.items():
             _validate(number, folder)
         if local:
@@ -123,13 +123,17 @@ def _staging(lessons_root: Path, video_id: str, local: bool):
         yield folder / "lessons" / video_id, cache
 
 
-def _fetch_shared(store: Store, video_id: str, stand_in: Path, plan: Plan, cache) -> None:
-    """Fetch the video folder's shared files the package does not bring into the stand-in."""
+def _fetch_shared(store: Store, video_id: str, shared: list, stand_in: Path, plan: Plan, cache) -> None:
+    """Fetch the video folder's shared files the package does not bring into the stand-in.
+    `shared` is the store's listing of them, just read; a fetch that starts over lists again."""
     brought = {path.as_posix() for _, path in plan.shared}
+    listings = iter([shared])
 
     def listing():
-        shared, _folders = store_lessons.video_listing(store, video_id)
-        return [(f"lessons/{video_id}/{rel}", info) for rel, info in shared if rel not in brought]
+        found = next(listings, None)
+        if found is None:
+            found, _folders = store_lessons.video_listing(store, video_id)
+        return [(f"lessons/{video_id}/{rel}", info) for rel, info in found if rel not in brought]
 
     media.fetch(store, listing, stand_in.parent.parent, cache, f"shared files of video={video_id}")
 
