@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from webapp import queue
+from webapp import status_channel
 from webapp.services import demo
 
 from .helpers import wait_in_page
@@ -115,7 +115,7 @@ def test_a_burst_of_status_events_ends_with_a_reload(app, browser, live_server):
     with app.app_context():
         job_id = uuid.UUID(str(login["jobId"]))
         for _ in range(3):  # three changes in quick succession, as when a render ends
-            queue.publish_status(job_id, "{}")
+            status_channel.publish_status(job_id, "{}")
     # The burst has arrived and a reload went out after its last event and came back. A reload
     # is only ever scheduled by an event, so none is still to come.
     wait_in_page(page, settled, first + 3, timeout=20, what="a reload after the burst's last event")
@@ -163,7 +163,7 @@ def test_a_change_during_a_reload_still_shows(app, browser, live_server, monkeyp
 
     monkeypatch.setattr(panel, "polled", held)
     with app.app_context():
-        queue.publish_status(job_id, "{}")  # a reload goes out and is held
+        status_channel.publish_status(job_id, "{}")  # a reload goes out and is held
     assert made.wait(20), "no reload reached the server"
     with app.app_context():
         job = db.session.get(VideoJob, job_id)

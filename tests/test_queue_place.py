@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from webapp import queue
+from webapp import status_channel
 from webapp.extensions import db
 from webapp.models import Render, RenderState, utcnow
 from webapp.services import lifecycle
@@ -85,13 +85,13 @@ def test_a_render_that_starts_moves_the_line_for_other_jobs(app, client, staff, 
     started = generate(client, staff, first)
     generate(client, staff, second)
     with app.app_context():
-        version_before, document = queue.current_status(uuid.UUID(second.id))
+        version_before, document = status_channel.current_status(uuid.UUID(second.id))
         assert '"queuePosition":2' in document
         rq_job_id = db.session.scalar(
             sa.select(Render.rq_job_id).where(Render.id == uuid.UUID(started["renderId"]))
         )
         assert lifecycle.begin(rq_job_id) is not None
-        version_after, document = queue.current_status(uuid.UUID(second.id))
+        version_after, document = status_channel.current_status(uuid.UUID(second.id))
     assert version_after > version_before and '"queuePosition":1' in document
 
 

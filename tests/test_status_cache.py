@@ -94,14 +94,14 @@ def test_without_a_kept_document_the_status_is_computed_and_kept(app, client, fa
 def test_the_last_commit_is_the_last_word_whatever_order_the_publishes_come_in(app, factory, monkeypatch):
     """Two writers commit one after the other (the job's lock orders them) but may publish the
     other way round: the kept document is still the later commit's."""
-    from webapp import queue
+    from webapp import status_channel
     from webapp.extensions import db
     from webapp.models import VideoGenerationStatus, VideoJob
 
     job_id = uuid.UUID(str(factory.job("A", lessons=1).id))
     held = []
-    publish = queue.publish_status
-    monkeypatch.setattr(queue, "publish_status", lambda *args: held.append(args))
+    publish = status_channel.publish_status
+    monkeypatch.setattr(status_channel, "publish_status", lambda *args: held.append(args))
     with app.app_context():
         for status in (VideoGenerationStatus.FAILED, VideoGenerationStatus.COMPLETED):
             row = summary.lock_job(job_id)
@@ -112,7 +112,7 @@ def test_the_last_commit_is_the_last_word_whatever_order_the_publishes_come_in(a
         assert len(held) == 2
         for args in reversed(held):  # the first commit's publish comes last
             publish(*args)
-        version, text = queue.current_status(job_id)
+        version, text = status_channel.current_status(job_id)
         assert version == held[1][2] > held[0][2]
         assert '"videoGenerationStatus":"completed"' in text
         assert db.session.get(VideoJob, job_id).video_generation_status == VideoGenerationStatus.COMPLETED
@@ -121,13 +121,14 @@ def test_the_last_commit_is_the_last_word_whatever_order_the_publishes_come_in(a
 def test_a_document_kept_by_a_read_gives_way_to_the_writer_that_was_committing(app):
     """A read computes and keeps the document while a writer, past taking its version, has not
     committed yet: the read's document lacks the change, and the writer's must replace it."""
-    from webapp import queue
+    from webapp import status_channel
 
     job_id = uuid.uuid4()
     with app.app_context():
-        version = queue.next_status_version(job_id)
-        queue.keep_status(job_id, '{"seen":"before the commit"}')
-        queue.publish_status(job_id, '{"seen":"the commit"}', version)
-        assert queue.current_status(job_id) == (version, '{"seen":"the commit"}')
-        queue.keep_status(job_id, '{"seen":"a later read"}')  # a kept document is never replaced by a read
-        assert queue.current_status(job_id) == (version, '{"seen":"the commit"}')
+        version = status_channel.next_status_version(job_id)
+        status_channel.keep_status(job_id, '{"seen":"before the commit"}')
+        status_channel.publish_status(job_id, '{"seen":"the commit"}', version)
+        assert status_channel.current_status(job_id) == (version, '{"seen":"the commit"}')
+        # A kept document is never replaced by a read.
+        status_channel.keep_status(job_id, '{"seen":"a later read"}')
+        assert status_channel.current_status(job_id) == (version, '{"seen":"the commit"}')

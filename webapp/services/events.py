@@ -16,7 +16,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from .. import queue
+from .. import status_channel
 from ..extensions import db
 from ..models import VideoJob
 from . import summary
@@ -34,16 +34,16 @@ def document(job: VideoJob) -> str:
 def kept_document(job_id: uuid.UUID) -> tuple[int, str] | None:
     """The job's status document as last published, with its version; None when none is kept
     or Redis does not answer."""
-    return queue.cached_status(job_id)
+    return status_channel.cached_status(job_id)
 
 
 def cached_document(job: VideoJob) -> str:
     """The job's status document as last published; computed (and kept) when none is kept."""
-    kept = queue.cached_status(job.id)
+    kept = status_channel.cached_status(job.id)
     text = kept[1] if kept else None
     if text is None:
         text = document(job)
-        queue.keep_status(job.id, text)
+        status_channel.keep_status(job.id, text)
     return text
 
 
@@ -56,14 +56,14 @@ def _prepare(session) -> None:
     for job_id in changed:
         job = session.get(VideoJob, job_id)
         if job is not None:  # the version is taken under the job's lock: in commit order
-            ready[job_id] = (document(job), queue.next_status_version(job_id))
+            ready[job_id] = (document(job), status_channel.next_status_version(job_id))
 
 
 @sa.event.listens_for(db.session, "after_commit")
 def _publish(session) -> None:
     for job_id, (text, version) in session.info.pop(_READY, {}).items():
         if version is not None:
-            queue.publish_status(job_id, text, version)
+            status_channel.publish_status(job_id, text, version)
 
 
 @sa.event.listens_for(db.session, "after_rollback")

@@ -13,7 +13,7 @@ from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.orm import selectinload
 
-from .. import queue
+from .. import queue, status_channel
 from ..extensions import db
 from ..models import (
     ACTIVE_RENDER_STATES,
@@ -183,7 +183,7 @@ def delete_job(job: VideoJob, *, delete_videos: bool = False) -> None:
     _release(locked.video_id, locked.course_id)
     db.session.delete(locked)
     db.session.commit()
-    queue.forget_status(job_id)  # polls of it find no kept document and answer 404
+    status_channel.forget_status(job_id)  # polls of it find no kept document and answer 404
     for rq_job_id in queued:
         queue.cancel_job(rq_job_id)
     storage.delete_keys(outputs)

@@ -16,7 +16,7 @@ import time
 from flask import Flask, current_app, request
 from flask_login import current_user, login_required
 
-from .. import queue
+from .. import status_channel
 from ..extensions import db
 from ..services import access, events
 from . import schemas as s
@@ -86,8 +86,8 @@ def status_events(job_id):
     job = access.get_job_or_404(job_id, current_user)
     config = current_app.config
     heartbeat, recheck = config["EVENTS_HEARTBEAT_SECONDS"], config["EVENTS_RECHECK_SECONDS"]
-    updates = queue.status_updates(job.id, min(heartbeat, recheck))
-    latest = queue.current_status(job.id) or (0, events.document(job))
+    updates = status_channel.status_updates(job.id, min(heartbeat, recheck))
+    latest = status_channel.current_status(job.id) or (0, events.document(job))
     db.session.remove()  # the stream needs no database connection
     last_seen = _last_event_id()
     allowed = _still_allowed(current_app._get_current_object(), job.id)
