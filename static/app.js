@@ -105,6 +105,16 @@ function uploadParts(form) {
   };
 }
 
+// The sentence of the server's error page (error.html), as text; "" when there is none.
+function serverMessage(xhr) {
+  if (!xhr || !xhr.responseText || !/html/.test(xhr.getResponseHeader("Content-Type") || "")) {
+    return "";
+  }
+  var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+  var message = page.querySelector(".error-message");
+  return message ? message.textContent.trim() : "";
+}
+
 function showUploadError(form, message) {
   var parts = uploadParts(form);
   parts.bar.hidden = true;
@@ -148,9 +158,10 @@ document.addEventListener("htmx:afterRequest", function (event) {
   } else {
     var xhr = event.detail.xhr;
     var status = xhr && xhr.status;
-    showUploadError(form, status === 413
+    var said = serverMessage(xhr);
+    showUploadError(form, said || (status === 413
       ? "The package is too large."
-      : "The upload did not go through" + (status ? " (" + status + ")" : "") + ". Try again.");
+      : "The upload did not go through" + (status ? " (" + status + ")" : "") + ". Try again."));
   }
 });
 

@@ -297,3 +297,22 @@ def s3_bucket(s3_server) -> str:
     from . import seaweed
 
     return seaweed.ready_bucket("lvt-test").bucket
+
+
+@pytest.fixture
+def own_redis(tmp_path_factory):
+    """A Redis server of this test's own, so it can be stopped and started again."""
+    folder = tmp_path_factory.mktemp("outage")
+    url = embedded_redis.ensure_running(folder)
+    yield folder, url
+    embedded_redis.stop(folder)
+
+
+@pytest.fixture
+def outage_app(config, own_redis):
+    """The app on `own_redis` (stop it to see how the app does without Redis)."""
+    _, url = own_redis
+    app = create_app({**config, "REDIS_URL": url})
+    yield app
+    with app.app_context():
+        db.engine.dispose()

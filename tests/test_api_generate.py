@@ -155,26 +155,6 @@ def test_session_post_needs_the_csrf_header(client, auth, factory, setup):
     assert client.post(URL, json=body, headers={"X-CSRFToken": token}).status_code == 202
 
 
-@pytest.fixture
-def own_redis(tmp_path_factory):
-    """A Redis server of this test's own, so it can be stopped and started again."""
-    folder = tmp_path_factory.mktemp("outage")
-    url = embedded_redis.ensure_running(folder)
-    yield folder, url
-    embedded_redis.stop(folder)
-
-
-@pytest.fixture
-def outage_app(config, own_redis):
-    from webapp import create_app
-
-    _, url = own_redis
-    app = create_app({**config, "REDIS_URL": url})
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
 def test_redis_down_is_503_with_no_render_left_and_recovers_without_restart(outage_app, own_redis, factory):
     folder, url = own_redis
     user = factory.user("member@example.com", courses=["Course A"])

@@ -47,3 +47,29 @@ def test_upload_a_package_from_the_job_page(app, browser, live_server, factory, 
     assert page.locator("tr.lesson").count() == 2
     assert not (tmp_path / "escape.txt").exists()
     page.close()
+
+
+def test_an_upload_refused_before_it_is_read_says_why(app, browser, live_server, factory, tmp_path):
+    """A refusal decided before the body is read (here: the disk is too full) shows the server's
+    own sentence under the form, not a bare status code."""
+    user = factory.user("dana@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=0)
+    good = tmp_path / "lessons.zip"
+    good.write_bytes(package(lesson_1=lesson_files(tmp_path, "Refused")))
+    app.config["UPLOAD_DISK_RESERVE_BYTES"] = 1 << 60
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live_server}/login?next=/jobs/{job.id}")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", user.password)
+    page.click("button[type=submit]")
+    page.set_input_files("input[name=package]", str(good))
+    page.click(".upload-form button[type=submit]")
+    error = page.locator(".upload-error")
+    error.wait_for(state="visible", timeout=20_000)
+    assert error.inner_text() == (
+        "The server does not have enough disk space for this upload right now. Try again later."
+    )
+    assert page.locator(".upload-progress").is_hidden()
+    assert page.locator("tr.lesson").count() == 0
+    page.close()

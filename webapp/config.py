@@ -52,6 +52,8 @@ _ENV_INTS = (
     "UPLOAD_MAX_FILES",
     "UPLOAD_MAX_UNCOMPRESSED_BYTES",
     "UPLOAD_MAX_RATIO",
+    "UPLOAD_MAX_CONCURRENT",
+    "UPLOAD_DISK_RESERVE_BYTES",
 )
 _ENV_BOOLS = ("SESSION_COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE")
 _ENV_INT_LISTS = ("RENDER_RETRY_INTERVALS", "WEBHOOK_RETRY_INTERVALS")
@@ -125,6 +127,10 @@ def defaults(instance_path: Path) -> dict:
         "UPLOAD_MAX_FILES": 2000,
         "UPLOAD_MAX_UNCOMPRESSED_BYTES": 8 * 1024**3,
         "UPLOAD_MAX_RATIO": 100,
+        # Uploads one user may have in flight at once, and the disk space an upload must leave
+        # free beside the lessons (where packages are spooled and unpacked).
+        "UPLOAD_MAX_CONCURRENT": 2,
+        "UPLOAD_DISK_RESERVE_BYTES": 1024**3,
         "SQLALCHEMY_RECORD_QUERIES": False,
         "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session
         "JOBS_PER_PAGE": 20,

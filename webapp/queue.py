@@ -1,6 +1,7 @@
 """The one place that speaks to Redis and RQ: connections, queues, and every RQ operation
-on render jobs (enqueue, cancel, stop, status, registry clean-up). The status documents pushed
-to event streams have their own module on the same connection, status_channel.py.
+on render jobs (enqueue, cancel, stop, status, registry clean-up); and the few keys that
+web processes share (logins logged out, uploads in flight). The status documents pushed to
+event streams have their own module on the same connection, status_channel.py.
 
 Services speak of renders; this module turns that into RQ calls. Tasks are named by their
 dotted path, as RQ documents, so nothing here (or in services) imports `webapp.tasks`.
@@ -264,5 +265,39 @@ def login_ended(session_id: str) -> bool:
     """Whether end_login was called for this login (and has not expired); raises Unavailable."""
     try:
         return bool(connection().exists(_LOGIN_ENDED.format(session_id)))
+    except RedisError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+# --- uploads in flight -----------------------------------------------------------------------
+
+_UPLOAD_SLOTS = "lvt:upload-slots:{}"
+# Drop slots older than the lifetime (a server that died mid-upload never gave them back);
+# take one if fewer than the limit are left. Atomic, so parallel uploads cannot all pass.
+_TAKE_SLOT = """
+local key, now, lifetime, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - lifetime)
+if redis.call('ZCARD', key) >= limit then return 0 end
+redis.call('ZADD', key, now, ARGV[4])
+redis.call('EXPIRE', key, lifetime)
+return 1
+"""
+
+
+def take_upload_slot(owner: str, slot: str, limit: int, lifetime: int) -> bool:
+    """Count one upload of `owner` in flight unless `limit` already are; raises Unavailable."""
+    try:
+        taken = connection().eval(
+            _TAKE_SLOT, 1, _UPLOAD_SLOTS.format(owner), time.time(), lifetime, limit, slot
+        )
+    except RedisError as exc:
+        raise Unavailable(str(exc)) from exc
+    return bool(taken)
+
+
+def give_upload_slot(owner: str, slot: str) -> None:
+    """The upload ended (however it ended); raises Unavailable."""
+    try:
+        connection().zrem(_UPLOAD_SLOTS.format(owner), slot)
     except RedisError as exc:
         raise Unavailable(str(exc)) from exc

@@ -31,8 +31,9 @@ from pathlib import Path, PurePosixPath
 import sqlalchemy as sa
 from flask import current_app
 
+from .. import queue
 from ..extensions import db
-from ..models import ACTIVE_RENDER_STATES, Lesson, Render, VideoJob
+from ..models import ACTIVE_RENDER_STATES, Lesson, Render, User, VideoJob
 from ..render import ManifestError, load_manifest
 from ..storage import Store, StoreError
 from ..storage import lessons as store_lessons
@@ -54,6 +55,65 @@ log = logging.getLogger(__name__)
 
 STAGING = ".uploads"  # under LESSONS_ROOT; never a video id (those have no dot)
 STALE_SECONDS = 24 * 3600
+SLOT_LIFETIME = 6 * 3600  # an upload slot a crashed server never gave back is free after this
+SLOT_RETRY_AFTER = 30  # seconds, told to a user at their limit of uploads in flight
+DISK_RETRY_AFTER = 300  # seconds, told when the disk beside the lessons is too full
+
+
+class TooManyUploads(Exception):
+    def __init__(self, limit: int):
+        self.message = (
+            f"You already have {limit} upload{'s' if limit != 1 else ''} in progress. "
+            "Wait for one to finish, then try again."
+        )
+        super().__init__(self.message)
+
+
+class DiskFull(Exception):
+    def __init__(self):
+        self.message = (
+            "The server does not have enough disk space for this upload right now. Try again later."
+        )
+        super().__init__(self.message)
+
+
+@dataclass(frozen=True)
+class Slot:
+    owner: str
+    name: str
+
+
+def take_slot(user: User) -> Slot | None:
+    """Count one upload of `user` in flight (UPLOAD_MAX_CONCURRENT at most; TooManyUploads).
+    Give it back with give_slot however the upload ends. Without Redis, uploads go on uncounted
+    (logged), as the other limits do."""
+    limit = current_app.config["UPLOAD_MAX_CONCURRENT"]
+    slot = Slot(str(user.id), os.urandom(8).hex())
+    try:
+        if not queue.take_upload_slot(slot.owner, slot.name, limit, SLOT_LIFETIME):
+            raise TooManyUploads(limit)
+    except queue.Unavailable as exc:
+        log.warning("upload slots unavailable error=%s", exc)
+        return None
+    return slot
+
+
+def give_slot(slot: Slot) -> None:
+    try:
+        queue.give_upload_slot(slot.owner, slot.name)
+    except queue.Unavailable as exc:  # it lapses after SLOT_LIFETIME
+        log.warning("upload slot not given back error=%s", exc)
+
+
+def check_disk_space(length: int | None) -> None:
+    """DiskFull unless the disk beside the lessons (where packages are spooled and unpacked)
+    keeps UPLOAD_DISK_RESERVE_BYTES free after taking in `length` bytes (the largest package
+    allowed when the client does not say)."""
+    config = current_app.config
+    size = length if length is not None else config["UPLOAD_MAX_BYTES"]
+    needed = size + config["UPLOAD_DISK_RESERVE_BYTES"]
+    if shutil.disk_usage(staging_root(Path(config["LESSONS_ROOT"]))).free < needed:
+        raise DiskFull()
 
 
 @dataclass(frozen=True)

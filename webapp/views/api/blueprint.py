@@ -24,8 +24,9 @@ _ERRORS = {
     413: "The request body is too large",
     415: "The body is not JSON",
     422: "The request is well formed but the rules refuse it (the message says why)",
-    429: "Too many: failed logins (wait as Retry-After says), or renders of yours in progress",
+    429: "Too many: failed logins or uploads in progress (wait as Retry-After says), or renders in progress",
     503: "The render queue is unavailable; nothing was queued",
+    507: "Not enough disk space on the server for this upload now (wait as Retry-After says)",
 }
 _DEFAULT = (401,)  # any endpoint may answer this
 

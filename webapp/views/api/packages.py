@@ -17,7 +17,7 @@ from .blueprint import bp, errors, job_detail, lessons_root
 @bp.arguments(s.UploadFiles, location="files")
 @bp.response(201, s.UploadResult, headers={"Location": {"schema": {"type": "string"}}})
 @bp.doc(operationId="uploadLessons")
-@errors(400, 404, 409, 413, 422)
+@errors(400, 404, 409, 413, 422, 429, 507)
 def upload_lessons(query: dict, files: dict, job_id):
     """Upload a lesson package (multipart/form-data, field `package`).
 
@@ -25,7 +25,8 @@ def upload_lessons(query: dict, files: dict, job_id):
     with ?lesson=<n>, the files of one lesson). Every lesson.json is validated before anything
     changes; each lesson then replaces its folder whole, shared files their namesakes. 422 names
     the lesson and field at fault; 409 when a lesson (any lesson, for shared files) is being
-    rendered.
+    rendered. Before the body is read: 404 for a job outside your courses, 429 while you already
+    have UPLOAD_MAX_CONCURRENT uploads in progress, 507 when the server's disk cannot take it.
     """
     job = access.get_job_or_404(job_id, current_user)
     installed = uploads.install_package(job, files["package"].stream, lessons_root(), lesson=query["lesson"])
