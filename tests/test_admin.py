@@ -74,8 +74,11 @@ def post(client, path: str, data: dict | None = None, page: str = "/admin/users"
 
 def invite(client, email: str, role: str = "staff", courses=()) -> str:
     response = post(client, "/admin/users", {"email": email, "role": role, "courses": list(courses)})
-    assert response.status_code == 201, response.text
-    return unescape(LINK.search(response.text).group(1))
+    assert response.status_code == 303, response.text
+    assert response.headers["Location"] == "/admin/users"
+    page = client.get("/admin/users")
+    assert f"{email.lower()} is invited." in page.text
+    return unescape(LINK.search(page.text).group(1))
 
 
 def path_of(link: str) -> str:
@@ -378,7 +381,7 @@ def test_new_set_password_link_replaces_the_password_and_earlier_links(client, a
     first = invite(client, "ivy@example.com")
     with app.app_context():
         ivy_id = db.session.scalars(sa.select(User.id).where(User.email == "ivy@example.com")).one()
-    response = post(client, f"/admin/users/{ivy_id}/link")
+    response = post(client, f"/admin/users/{ivy_id}/link", follow_redirects=True)
     second = unescape(LINK.search(response.text).group(1))
     assert client.get(path_of(first)).status_code == 404
     assert client.get(path_of(second)).status_code == 200
@@ -386,7 +389,7 @@ def test_new_set_password_link_replaces_the_password_and_earlier_links(client, a
     # For a user with a password: it stops working, and their sessions end.
     bob_client = app.test_client()
     Auth(bob_client).login(team["bob"].email)
-    response = post(client, f"/admin/users/{team['bob'].id}/link")
+    response = post(client, f"/admin/users/{team['bob'].id}/link", follow_redirects=True)
     assert response.status_code == 200 and LINK.search(response.text)
     assert bob_client.get("/jobs").status_code == 302
     assert Auth(app.test_client()).login(team["bob"].email).status_code == 401
@@ -491,3 +494,29 @@ def test_the_web_servers_access_log_leaves_out_query_strings_and_referers():
     log_format = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["access_log_format"]
     assert "%(U)s" in log_format
     assert not any(atom in log_format for atom in ("%(r)s", "%(q)s", "%(f)s"))
+
+
+def test_secrets_are_shown_once_after_a_redirect_so_a_reload_repeats_nothing(client, auth, team, app):
+    """Invite and new-link answers are redirects: reloading the page they lead to neither invites
+    again nor makes a new link (which would kill the one just sent), and the link is not shown
+    again; another admin's browser never sees it."""
+    auth.login(team["admin"].email)
+    answer = post(client, "/admin/users", {"email": "una@example.com", "role": "staff"})
+    assert answer.status_code == 303 and "set-password" not in answer.text
+    first = client.get("/admin/users")
+    link = unescape(LINK.search(first.text).group(1))
+    again = client.get("/admin/users")
+    assert "una@example.com is invited." not in again.text and not LINK.search(again.text)
+    assert client.get(path_of(link)).status_code == 200  # still the one link that works
+
+    with app.app_context():
+        una = db.session.scalars(sa.select(User.id).where(User.email == "una@example.com")).one()
+    reset = post(client, f"/admin/users/{una}/link")
+    assert reset.status_code == 303 and reset.headers["Location"] == f"/admin/users/{una}"
+    other_admin = app.test_client()
+    Auth(other_admin).login(team["admin"].email)
+    assert not LINK.search(other_admin.get(f"/admin/users/{una}").text)
+    shown = client.get(f"/admin/users/{una}")
+    new = unescape(LINK.search(shown.text).group(1))
+    assert not LINK.search(client.get(f"/admin/users/{una}").text)
+    assert client.get(path_of(link)).status_code == 404 and client.get(path_of(new)).status_code == 200

@@ -127,14 +127,18 @@ def test_tokens_page_creates_shows_once_and_revokes(client, auth, factory):
     user = factory.user(courses=["A"])
     job = factory.job("A", lessons=1)
     auth.login(user.email)
-    page = client.post(
+    answer = client.post(
         "/account/tokens", data={"name": "LMS sync", "csrf_token": csrf_token(client, "/jobs")}
     )
-    html = page.get_data(as_text=True)
+    # A redirect: reloading the page it leads to does not make a second token.
+    assert answer.status_code == 303 and answer.headers["Location"] == "/account/tokens"
+    assert "lvt_" not in answer.get_data(as_text=True)
+    html = client.get("/account/tokens").get_data(as_text=True)
     token = html.split('id="new-token">')[1].split("<")[0]
     assert token.startswith("lvt_")
     listing = client.get("/account/tokens").get_data(as_text=True)
     assert "LMS sync" in listing and token not in listing  # shown only once
+    assert listing.count("<td>LMS sync</td>") == 1
     assert client.get(status_url(job.id), headers=bearer(token)).status_code == 200
     token_id = listing.split("/account/tokens/")[1].split("/revoke")[0]
     client.post(f"/account/tokens/{token_id}/revoke", data={"csrf_token": csrf_token(client, "/jobs")})

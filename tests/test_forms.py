@@ -118,9 +118,12 @@ def test_token_name_too_long_is_a_field_error(app, client, auth, factory):
     assert field_error(response.get_data(as_text=True), "name") == "Token names have at most 100 characters."
     assert count(app, ApiToken) == 0
     # Spaces are counted as the token will be named: one between words.
-    created = client.post("/account/tokens", data={"name": "LMS    sync " * 9, "csrf_token": token})
+    created = client.post(
+        "/account/tokens", data={"name": "LMS    sync " * 9, "csrf_token": token}, follow_redirects=True
+    )
     assert created.status_code == 200 and "lvt_" in created.get_data(as_text=True)
     assert 'value="LMS' not in created.get_data(as_text=True)  # the form is empty again
+    assert "LMS sync LMS sync" in created.get_data(as_text=True)
 
 
 def test_login_with_a_missing_field_says_so_at_the_field(client, factory):

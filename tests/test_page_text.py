@@ -195,7 +195,9 @@ def test_favicon(client):
 
 def test_the_token_page_offers_to_copy_a_new_token(client, staff):
     page = client.post(
-        "/account/tokens", data={"name": "LMS", "csrf_token": csrf_token(client, "/account/tokens")}
+        "/account/tokens",
+        data={"name": "LMS", "csrf_token": csrf_token(client, "/account/tokens")},
+        follow_redirects=True,
     ).text
     assert re.search(r'<code class="token" id="new-token">lvt_', page)
     assert re.search(r'<button type="button" [^>]*data-copy="#new-token"[^>]*>Copy</button>', page)

@@ -220,9 +220,15 @@ def test_the_webhooks_page(app, client, auth, factory, receiver):
         course_id = jobs.find_course("Course A").id
     form = {"csrf_token": csrf_token(client, "/webhooks"), "course": course_id, "url": endpoint.url}
     created = client.post("/webhooks", data=form)
-    text = created.get_data(as_text=True)
-    assert created.status_code == 201 and "whsec_" in text and created.headers["Cache-Control"] == "no-store"
+    # A redirect (reloading the page registers nothing again) to the page that shows the secret.
+    assert created.status_code == 303 and created.headers["Location"] == "/webhooks"
+    assert "whsec_" not in created.get_data(as_text=True)
+    shown = client.get("/webhooks")
+    text = shown.get_data(as_text=True)
+    assert "whsec_" in text and "Webhook for Course A created." in text
+    assert shown.headers["Cache-Control"] == "no-store"
     assert "whsec_" not in client.get("/webhooks").get_data(as_text=True)  # shown once
+    assert len(client.get("/api/webhooks").json) == 1
     refused = client.post("/webhooks", data={**form, "url": "ftp://x"})
     assert refused.status_code == 422 and "http://" in refused.get_data(as_text=True)
     hook_id = client.get("/api/webhooks").json[0]["id"]

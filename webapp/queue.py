@@ -1,7 +1,8 @@
 """The one place that speaks to Redis and RQ: connections, queues, and every RQ operation
 on render jobs (enqueue, cancel, stop, status, registry clean-up); and the few keys that
-web processes share (logins logged out, uploads in flight). The status documents pushed to
-event streams have their own module on the same connection, status_channel.py.
+web processes share (logins logged out, uploads in flight, secrets shown once). The status
+documents pushed to event streams have their own module on the same connection,
+status_channel.py.
 
 Services speak of renders; this module turns that into RQ calls. Tasks are named by their
 dotted path, as RQ documents, so nothing here (or in services) imports `webapp.tasks`.
@@ -301,3 +302,26 @@ def give_upload_slot(owner: str, slot: str) -> None:
         connection().zrem(_UPLOAD_SLOTS.format(owner), slot)
     except RedisError as exc:
         raise Unavailable(str(exc)) from exc
+
+
+# --- secrets shown once, after a redirect -----------------------------------------------------
+
+_REVEAL = "lvt:reveal:{}"
+
+
+def keep_reveal(key: str, payload: str, seconds: int) -> None:
+    """Keep `payload` for one take_reveal within `seconds`; raises Unavailable."""
+    try:
+        connection().set(_REVEAL.format(key), payload, ex=seconds)
+    except RedisError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+def take_reveal(key: str) -> str | None:
+    """The payload kept under `key`, forgotten as it is read; None when gone or unknown."""
+    try:
+        with connection().pipeline(transaction=True) as pipe:
+            value, _ = pipe.get(_REVEAL.format(key)).delete(_REVEAL.format(key)).execute()
+    except RedisError as exc:
+        raise Unavailable(str(exc)) from exc
+    return value.decode() if value is not None else None

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 
 from ..models import Role
 from ..services import accounts, courses
-from . import forms
+from . import forms, reveal
 from .auth import _start_session
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -65,7 +65,8 @@ def _link(token: str) -> str:
 
 @bp.get("/users")
 def users():
-    return _users_page(forms.InviteForm(courses.all_courses()))
+    invited = reveal.take("invite")
+    return _users_page(forms.InviteForm(courses.all_courses()), **(invited or {}))
 
 
 def _users_page(form: forms.InviteForm, status: int = 200, **context):
@@ -84,14 +85,20 @@ def invite():
     except ValueError as exc:
         form.email.errors = [str(exc)]
         return _users_page(form, 422)
-    # Shown this once: the page is not kept by any cache, and nothing stores the link.
+    # Shown this once, on the page the browser is sent to (reloading it invites nobody again):
+    # the page is not kept by any cache, and the link is kept only until that page takes it.
+    shown = {"invited": user.email, "link": _link(token)}
     blank = forms.InviteForm(courses.all_courses(), formdata=None)
-    return _users_page(blank, 201, invited=user, link=_link(token))
+    return reveal.redirect_showing("invite", shown, url_for("admin.users")) or _users_page(
+        blank, 201, **shown
+    )
 
 
 @bp.get("/users/<id:user_id>")
 def user(user_id: int):
-    return _user_page(_user_or_404(user_id))
+    user = _user_or_404(user_id)
+    reset = reveal.take("reset")
+    return _user_page(user, link=reset["link"] if reset and reset["user"] == user.id else None)
 
 
 def _user_page(user, status: int = 200, **context):
@@ -162,7 +169,9 @@ def remove_course(user_id: int, course_id: int):
 def new_link(user_id: int):
     user = _user_or_404(user_id)
     token = accounts.new_set_password_link(current_user, user)
-    return _user_page(user, link=_link(token))
+    shown = {"user": user.id, "link": _link(token)}
+    location = url_for("admin.user", user_id=user.id)
+    return reveal.redirect_showing("reset", shown, location) or _user_page(user, link=shown["link"])
 
 
 # --- courses -----------------------------------------------------------------------------------

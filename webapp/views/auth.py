@@ -11,7 +11,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from ..services import accounts
 from ..services import tokens as bearer_tokens
 from ..services.throttle import Throttled
-from . import forms
+from . import forms, reveal
 
 bp = Blueprint("auth", __name__)
 
@@ -141,6 +141,9 @@ def logout_everywhere():
 @bp.get("/account/tokens")
 @login_required
 def tokens():
+    created = reveal.take("token")
+    if created:
+        return _tokens_page(forms.TokenForm(), new_token=created["token"], new_token_name=created["name"])
     return _tokens_page(forms.TokenForm())
 
 
@@ -155,7 +158,10 @@ def create_token():
     except ValueError as exc:
         flash(str(exc), "error")
         return redirect(url_for("auth.tokens"))
-    return _tokens_page(forms.TokenForm(formdata=None), new_token=plain, new_token_name=token.name)
+    shown = {"token": plain, "name": token.name}
+    return reveal.redirect_showing("token", shown, url_for("auth.tokens")) or _tokens_page(
+        forms.TokenForm(formdata=None), new_token=plain, new_token_name=token.name
+    )
 
 
 def _tokens_page(form: forms.TokenForm, **context):

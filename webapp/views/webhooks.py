@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from ..models import WEBHOOK_EVENTS
 from ..services import access, webhooks
 from ..services.errors import RenderRequestError
-from . import forms
+from . import forms, reveal
 from . import schemas as s
 from .errors import error_response
 from .rest import Blueprint
@@ -141,7 +141,7 @@ def _page(form=None, created=None, status=200):
 @pages_bp.get("/webhooks")
 @login_required
 def page():
-    return _page()
+    return _page(created=reveal.take("webhook"))
 
 
 @pages_bp.post("/webhooks")
@@ -155,7 +155,10 @@ def create():
     except RenderRequestError as exc:
         form.url.errors = [exc.message]
         return _page(form, status=exc.status)
-    return _page(created=hook, status=201)
+    # The secret shows on the page the browser is sent to: reloading it registers nothing again.
+    shown = {"course": {"name": hook.course.name}, "secret": hook.secret}
+    location = url_for("webhook_pages.page")
+    return reveal.redirect_showing("webhook", shown, location) or _page(created=shown, status=201)
 
 
 def _mine(webhook_id: int):
