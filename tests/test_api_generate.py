@@ -117,6 +117,9 @@ def test_lesson_not_of_this_job_is_422(app, client, factory, setup, lesson):
         # Only ASCII letters, digits, space, '.', '-', '_' (issue: markup in the RQ dashboard).
         "Lesson 1 (final).MP4",
         "บทเรียน-1.mp4",
+        # Its captions file would be the chapters file of "intro.mp4" (intro.chapters.vtt).
+        "intro.chapters.mp4",
+        "intro.Chapters.MP4",
     ],
 )
 def test_bad_output_file_names_are_422(app, client, setup, name):
@@ -126,6 +129,21 @@ def test_bad_output_file_names_are_422(app, client, setup, name):
     )
     assert_error(response, 422, "Unprocessable Entity", message_has="outputFileName")
     assert count_renders(app) == 0
+
+
+def test_a_name_differing_only_in_letter_case_from_the_lessons_own_is_422(app, client, setup):
+    """ "Intro.mp4" and "Intro.MP4" would share their captions, chapters and poster files (and are
+    one file on some disks): a lesson's videos are told apart by more than letter case."""
+    job, headers = setup
+    body = {"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": "Intro.mp4"}
+    assert client.post(URL, json=body, headers=headers).status_code == 202
+    for name in ("Intro.MP4", "intro.mp4"):
+        response = client.post(URL, json={**body, "outputFileName": name}, headers=headers)
+        assert_error(response, 422, "Unprocessable Entity", message_has="already has a video named Intro.mp4")
+    assert client.post(URL, json=body, headers=headers).status_code == 202  # the same name again
+    other = client.post(URL, json={**body, "outputFileName": "Intro 2.mp4"}, headers=headers)
+    assert other.status_code == 202
+    assert count_renders(app) == 2
 
 
 @pytest.mark.parametrize("name", ["final_video.mp4", "Lesson 1 - final_2.MP4", "x" * 96 + ".mp4"])

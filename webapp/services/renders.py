@@ -57,7 +57,13 @@ def _config(name: str):
 
 def check_output_file_name(name: str) -> str:
     """A plain *.mp4 file name of letters, digits, space, '.', '-', '_': no leading dot or
-    space, no '..', at most 100 characters."""
+    space, no '..', at most 100 characters; not "*.chapters.mp4", whose captions file
+    ("<stem>.vtt") would be the chapters file of the video without ".chapters"."""
+    if (name or "").lower().endswith(".chapters.mp4"):
+        raise Unprocessable(
+            "outputFileName may not end in '.chapters.mp4': its captions file would take the name of "
+            "the chapters file of another video. Choose another name."
+        )
     if (
         not OUTPUT_FILE_NAME.fullmatch(name or "")
         or ".." in name
@@ -144,6 +150,14 @@ def _check_limits(user: User | None, lesson: Lesson, file_name: str) -> None:
     names = set(
         db.session.scalars(sa.select(Render.output_file_name).where(Render.lesson_id == lesson.id).distinct())
     )
+    twin = next(
+        (name for name in sorted(names) if name != file_name and name.lower() == file_name.lower()), None
+    )
+    if twin is not None:
+        raise Unprocessable(
+            f"{lesson.path} already has a video named {twin}: use that name, or one that differs by more "
+            "than letter case (the two would share their captions, chapters and poster files)."
+        )
     most = _config("LESSON_MAX_OUTPUT_NAMES")
     if file_name not in names and len(names) >= most:
         raise Unprocessable(

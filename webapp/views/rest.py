@@ -88,7 +88,10 @@ class ApiParser(FlaskParser):
     def _raw_load_json(self, req):
         if not is_json_request(req):
             abort(415, message="Send the body as JSON with Content-Type: application/json.")
-        return core.parse_json(req.get_data(cache=True))
+        try:
+            return core.parse_json(req.get_data(cache=True))
+        except RecursionError:  # nested deeper than the parser goes: malformed for us, not a 500
+            abort(400, message="The body is not valid JSON: it is nested too deeply.")
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         abort(400, exc=error, message="The body is not valid JSON.")

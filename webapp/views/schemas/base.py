@@ -64,11 +64,13 @@ def text(
     )
 
 
-def whole(lo: int = 1, hi: int = ID_MAX, **options) -> fields.Integer:
-    """A whole number within [lo, hi]; anything else: "'name' must be a whole number from lo to hi."."""
+def whole(lo: int = 1, hi: int = ID_MAX, *, strict: bool = False, **options) -> fields.Integer:
+    """A whole number within [lo, hi]; anything else: "'name' must be a whole number from lo to hi.".
+    `strict` for JSON bodies: only a JSON integer (not 1.9 or 1.0, which int() would make 1, nor
+    a string); without it, for query strings, the text of one."""
     message = f"must be a whole number from {lo} to {hi}."
     return fields.Integer(
-        strict=False,
+        strict=strict,
         validate=validate.Range(min=lo, max=hi, error=message),
         error_messages={"invalid": message, "too_large": message},
         **options,

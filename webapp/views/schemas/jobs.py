@@ -30,7 +30,9 @@ class CreateJobRequest(Schema):
     video = text(max_length=500, description="A YouTube video id or URL", example="henIVlCPVIY")
     title = text(required=False, max_length=1000, description="At most 200 characters once trimmed")
     courseId = whole(
-        load_default=None, metadata={"description": "May be left out when you belong to one course"}
+        strict=True,
+        load_default=None,
+        metadata={"description": "May be left out when you belong to one course"},
     )
 
 

@@ -21,7 +21,9 @@ class WebhookRequest(Schema):
         metadata={"description": "Default: every event"},
     )
     courseId = whole(
-        load_default=None, metadata={"description": "May be left out when you belong to one course"}
+        strict=True,
+        load_default=None,
+        metadata={"description": "May be left out when you belong to one course"},
     )
 
 
