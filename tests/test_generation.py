@@ -165,7 +165,9 @@ def test_sigkill_mid_render_is_declared_lost_and_retried(app, api, factory, proc
     lost_after = 6
     processes.worker("maintenance", LOST_RENDER_SECONDS=lost_after)
     processes.cron(REAP_INTERVAL_SECONDS=2)
-    victim = processes.worker("renders", RENDER_PRESET="medium", RENDER_HEARTBEAT_SECONDS=1)
+    # veryslow: the render is still going when killed (at medium every frame was encoded by the
+    # first progress report, which raced the kill against the render's own finish).
+    victim = processes.worker("renders", RENDER_PRESET="veryslow", RENDER_HEARTBEAT_SECONDS=1)
     wait_for(lambda: api.render(render_id)["framesDone"] > 0, 60, "rendering progress")
     processes.kill(victim)  # the worker and its work horse, like a machine gone
     lost = api.wait_render(render_id, {"failed", "completed", "cancelled"}, timeout=90)
@@ -207,7 +209,7 @@ def test_cancel_a_queued_render(app, api, factory, work, redis_url):
 def test_cancel_a_running_render_stops_it_and_removes_temp_output(app, api, factory, processes):
     job = factory.job("Course A", lessons=1, segments=3, seconds=30.0, width=1280, height=720, fps=30)
     render_id = api.generate(job.id, job.lessons[0]).json["renderId"]
-    processes.worker(RENDER_PRESET="medium")
+    processes.worker(RENDER_PRESET="veryslow")  # still going when the cancel comes (see above)
     wait_for(lambda: api.render(render_id)["framesDone"] > 0, 60, "rendering progress")
     response = api.post(f"/api/renders/{render_id}/cancel")
     assert response.status_code == 202 and response.json["cancelRequested"] is True
