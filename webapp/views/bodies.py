@@ -17,6 +17,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from ..services import access, uploads
+from .errors import size_of
 
 # Endpoints whose body is a lesson package (multipart/form-data, field "package").
 UPLOAD_ENDPOINTS = {"api.upload_lessons", "pages.upload_lessons"}
@@ -27,14 +28,6 @@ class SpoolBesideLessons(flask.Request):
         if self.endpoint in UPLOAD_ENDPOINTS:
             return uploads.spool_file()
         return super()._get_file_stream(total_content_length, content_type, filename, content_length)
-
-
-def _size_of(count: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:g} {unit}" if unit == "bytes" else f"{count:.4g} {unit}"
-        count /= 1024
-    return str(count)
 
 
 class _DiskFull(HTTPException):
@@ -51,10 +44,12 @@ def _admit_package() -> None:
         return
     cap = current_app.config["UPLOAD_MAX_BYTES"]
     if request.content_length is not None and request.content_length > cap + 64 * 1024:
-        abort(413, f"A lesson package may be at most {_size_of(cap)}.")
+        abort(413, f"A lesson package may be at most {size_of(cap)}.")
     if not current_user.is_authenticated:
         return  # login_required answers 401 without reading the body
     access.get_job_or_404((request.view_args or {}).get("job_id", ""), current_user)
+    if request.mimetype != "multipart/form-data":
+        abort(415, "Send the package as multipart/form-data, in a field named 'package'.")
     try:
         uploads.check_disk_space(request.content_length)
     except uploads.DiskFull as exc:

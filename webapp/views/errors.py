@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..storage import StoreError, StoreUnavailable
@@ -31,6 +31,15 @@ def error_response(status: int, message: str, **extra):
     return response
 
 
+def size_of(count: int) -> str:
+    """A byte count as people read it: 65536 -> "64 KiB"."""
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:g} {unit}" if unit == "bytes" else f"{count:.4g} {unit}"
+        count /= 1024
+    return str(count)
+
+
 def _page(status: int, message: str):
     return render_template(
         "error.html", status=status, phrase=HTTP_STATUS_CODES[status], message=message
@@ -42,6 +51,8 @@ def handle_http_error(exc: HTTPException):
     # A request the API's parser refused carries its own sentence (rest.ApiParser).
     data = getattr(exc, "data", None)
     message = (data.get("message") if isinstance(data, dict) else None) or exc.description
+    if status == 413 and message == RequestEntityTooLarge.description:  # werkzeug's own: name the cap
+        message = f"The request body is larger than the {size_of(request.max_content_length or 0)} allowed."
     message = message or HTTP_STATUS_CODES[status]
     wants_json = reply() is Reply.JSON
     response = make_response(error_response(status, message) if wants_json else _page(status, message))
@@ -55,7 +66,15 @@ def handle_http_error(exc: HTTPException):
 def handle_csrf_error(exc: CSRFError):
     message = "The form's security token is missing or expired. Reload the page and try again."
     # A plain form post gets the page; API clients and htmx, the JSON error.
-    return _page(400, message) if reply() is Reply.PAGE else error_response(400, message)
+    kind = reply()
+    if kind is Reply.PAGE:
+        return _page(400, message)
+    if kind is Reply.JSON:  # a script using a browser session
+        message = (
+            "A request with a browser session needs its CSRF token in the X-CSRFToken header "
+            "(or use a bearer token, which needs none)."
+        )
+    return error_response(400, message)
 
 
 STORE_RETRY_AFTER = 30  # seconds: botocore already retried; the store is down or throttling

@@ -63,7 +63,7 @@ def _message(messages, path: str = "") -> str:
     a nested field by its path ("'events[0]': Must be one of: …")."""
     if isinstance(messages, dict):
         if not path:
-            for location in ("json", "query", "view_args"):
+            for location in ("json", "query", "view_args", "files"):
                 if location in messages:
                     return _message(messages[location])
             if "_schema" in messages:

@@ -22,7 +22,7 @@ _ERRORS = {
     404: "No such job (or render) within your courses",
     409: "The state does not allow this (e.g. the video already has a job)",
     413: "The request body is too large",
-    415: "The body is not JSON",
+    415: "The body is not of the type the endpoint takes (JSON; multipart/form-data for uploads)",
     422: "The request is well formed but the rules refuse it (the message says why)",
     429: "Too many: failed logins or uploads in progress (wait as Retry-After says), or renders in progress",
     503: "The render queue is unavailable; nothing was queued",

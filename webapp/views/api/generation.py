@@ -55,7 +55,7 @@ def generate_video(body: dict):
 
 @bp.route("/video-transform/<uuid:job_id>/video-generation-status", methods=["GET"])
 @login_required
-@bp.response(200, s.GenerationStatus)
+@bp.response(200, s.GenerationStatus, headers={"ETag": {"schema": {"type": "string"}}})
 @bp.alt_response(
     200,
     schema={"type": "string"},
@@ -63,7 +63,20 @@ def generate_video(body: dict):
     description="The HTML status panel, for htmx requests (HX-Request) and clients that prefer "
     "text/html. Responses vary on HX-Request and Accept.",
 )
-@bp.doc(operationId="getGenerationStatus")
+@bp.doc(
+    operationId="getGenerationStatus",
+    parameters=[
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "schema": {"type": "string"},
+            "description": "The ETag of a JSON answer you have: 304 while the status is the same",
+        }
+    ],
+    responses={
+        "304": {"description": "Not modified: the status is still the one whose ETag was sent"},
+    },
+)
 @errors(404)
 def generation_status(job_id):
     """The generation status of a job."""
@@ -112,6 +125,7 @@ def generation_status(job_id):
             "answers ranges too",
             "headers": {"Location": {"schema": {"type": "string"}}},
         },
+        "304": {"description": "Not modified: If-None-Match or If-Modified-Since still hold"},
         "416": {"description": "The range asked for is not in the video"},
     },
 )

@@ -17,7 +17,7 @@ from .blueprint import bp, errors, job_detail, lessons_root
 @bp.arguments(s.UploadFiles, location="files")
 @bp.response(201, s.UploadResult, headers={"Location": {"schema": {"type": "string"}}})
 @bp.doc(operationId="uploadLessons")
-@errors(400, 404, 409, 413, 422, 429, 507)
+@errors(400, 404, 409, 413, 415, 422, 429, 507)
 def upload_lessons(query: dict, files: dict, job_id):
     """Upload a lesson package (multipart/form-data, field `package`).
 

@@ -30,4 +30,5 @@ def issue_token(body: dict):
     if user is None:
         return error_response(401, "Wrong email or password.")
     token = tokens.issue_signed_token(user, current_app.config["SECRET_KEY"])
-    return {"accessToken": token, "tokenType": "Bearer", "expiresIn": current_app.config["AUTH_TOKEN_TTL"]}
+    body = {"accessToken": token, "tokenType": "Bearer", "expiresIn": current_app.config["AUTH_TOKEN_TTL"]}
+    return body, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 5.1

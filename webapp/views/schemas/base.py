@@ -17,6 +17,7 @@ from ...services.summary import iso
 from ..params import ID_MAX
 
 UUID_FORMAT = {"format": "uuid"}
+ONE_COURSE_HELP = "May be left out when you can use only one course (administrators: when only one exists)"
 
 
 class Schema(ma.Schema):
@@ -54,7 +55,7 @@ def text(
     length = validate.Length(max=max_length, error=f"is longer than {max_length} characters.")
     checks = [*([plain_text] if plain else []), *checks, length]
     if required:
-        checks.insert(0, _not_blank)
+        checks[:0] = [_not_blank, validate.Length(min=1, error="must not be empty.")]  # minLength: 1
     options = {"required": True} if required else {"load_default": None}
     return fields.String(
         validate=checks,

@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 from ...models import VideoGenerationStatus, VideoJob
 from ...services.summary import LessonView
 from ..serializers import status_url
-from .base import Schema, Timestamp, plain_text, text, whole
+from .base import ONE_COURSE_HELP, Schema, Timestamp, plain_text, text, whole
 from .renders import RenderSchema
 
 
@@ -32,7 +32,7 @@ class CreateJobRequest(Schema):
     courseId = whole(
         strict=True,
         load_default=None,
-        metadata={"description": "May be left out when you belong to one course"},
+        metadata={"description": ONE_COURSE_HELP},
     )
 
 
@@ -51,6 +51,9 @@ class UploadQuery(Schema):
 class UploadFiles(Schema):
     package = flask_smorest.fields.Upload(
         required=True,
+        error_messages={
+            "required": "is required: send the package as multipart/form-data, in a field named 'package'."
+        },
         metadata={
             "description": "A zip of lesson_<n>/ folders (and the files they share), or of one lesson's files"
         },

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from ...models import WEBHOOK_EVENTS
-from .base import Schema, Timestamp, text, whole
+from .base import ONE_COURSE_HELP, Schema, Timestamp, text, whole
 
 
 class WebhookRequest(Schema):
@@ -23,7 +23,7 @@ class WebhookRequest(Schema):
     courseId = whole(
         strict=True,
         load_default=None,
-        metadata={"description": "May be left out when you belong to one course"},
+        metadata={"description": ONE_COURSE_HELP},
     )
 
 
