@@ -216,3 +216,29 @@ def test_long_unbroken_names_never_push_a_page_sideways(app, browser, live_serve
         page.goto(f"{live_server}{path}")
         _assert_fits(page, f"{path} at {width}")
     page.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_queue_dashboard_reads_on_a_phone(browser, live_server, site, width):
+    """rq-dashboard's intros have a fixed height: on a phone their text ran on under the table
+    below. Its pages get our small stylesheet, so each intro ends before what follows it."""
+    admin, _ = site
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    _log_in(page, live_server, admin)
+    for path in ("/rq/", "/rq/0/view/workers", "/rq/0/view/jobs"):
+        page.goto(f"{live_server}{path}")
+        page.wait_for_selector("table tbody tr")  # the dashboard's own script has filled it in
+        settle_layout(page)
+        found = page.evaluate(
+            """() => [...document.querySelectorAll('p.intro')].map(p => {
+                 const next = p.nextElementSibling, box = p.getBoundingClientRect();
+                 return {overflows: p.scrollHeight > p.clientHeight + 1,
+                         gap: next ? next.getBoundingClientRect().top - box.bottom : 0};
+               })"""
+        )
+        assert found, f"{path}: no intro (another dashboard version?)"
+        for intro in found:
+            assert not intro["overflows"] and intro["gap"] >= 0, f"{path}: an intro runs under the table"
+        scroll = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert scroll[0] <= scroll[1], f"{path} scrolls sideways"
+    page.close()

@@ -131,8 +131,8 @@ DASHBOARD_BRAND = '<a class="navbar-brand">RQ-dashboard</a>'
 
 
 def link_dashboard_to_app(response):
-    """Give the dashboard's pages a way back to the app, and our icon (it links a favicon.ico
-    that this site does not have)."""
+    """Give the dashboard's pages a way back to the app, our icon (it links a favicon.ico that
+    this site does not have) and our few corrections to its layout (static/rq-dashboard.css)."""
     if request.blueprint != "rq_dashboard" or response.mimetype != "text/html" or response.is_streamed:
         return response
     if response.status_code >= 400:  # our own error page (a 403 for staff): it has the site's header
@@ -149,6 +149,8 @@ def link_dashboard_to_app(response):
         page = page.replace("<body>", f'<body><nav class="px-3 pt-2">{back}</nav>', 1)
     icon = html.escape(url_for("static", filename="favicon.svg"))
     page = page.replace(f'href="{url_for("static", filename="favicon.ico")}"', f'href="{icon}"', 1)
+    css = html.escape(url_for("static", filename="rq-dashboard.css"))
+    page = page.replace("</head>", f'<link rel="stylesheet" href="{css}">\n</head>', 1)
     response.set_data(page)
     return response
 
