@@ -6,7 +6,9 @@ be answered (or held) as a browser or an integration would see it."""
 from __future__ import annotations
 
 import io
+import shutil
 import socket
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -231,3 +233,79 @@ def test_without_redis_uploads_go_on_uncounted(outage_app, own_redis, factory, t
         headers=headers,
     )
     assert response.status_code == 201, response.get_data(as_text=True)
+
+
+def test_a_package_that_would_unpack_past_the_reserve_is_507(app, client, factory, people, tmp_path):
+    """The admission check counts the package; what it unpacks to is counted as soon as its
+    archive's directory is read, before a byte is unpacked."""
+    from pathlib import Path
+
+    from .test_uploads import _lie_about_size, make_zip, snapshot
+
+    app.config.update(UPLOAD_MAX_RATIO=10**9, UPLOAD_MAX_UNCOMPRESSED_BYTES=2**40)
+    job = factory.job("Course A", lessons=0)
+    root = Path(app.config["LESSONS_ROOT"])
+    before = snapshot(root)
+    files = {f"lesson_1/{k}": v for k, v in lesson_files(tmp_path, "Unpacks big").items()}
+    data = _lie_about_size(make_zip({**files, "lesson_1/big.bin": b"x"}), b"lesson_1/big.bin", 2**30)
+    free = shutil.disk_usage(root).free
+    app.config["UPLOAD_DISK_RESERVE_BYTES"] = free - 200 * 2**20  # room for the package, not 1 GiB
+    response = client.post(
+        f"/api/jobs/{job.id}/lessons",
+        data={"package": (io.BytesIO(data), "lessons.zip")},
+        content_type="multipart/form-data",
+        headers=people["alice"],
+    )
+    assert response.status_code == 507, response.get_data(as_text=True)
+    assert "enough disk space" in response.json["message"] and response.headers["Retry-After"] == "300"
+    assert snapshot(root) == before
+
+
+def test_a_slot_lapses_when_its_upload_goes_quiet_and_is_kept_while_it_sends(
+    app, factory, people, live_server, tmp_path, monkeypatch
+):
+    """A server that dies mid-upload never gives its slot back: the slot then counts only until
+    its upload has been quiet for SLOT_IDLE seconds (here 2), while one still sending keeps it."""
+    from webapp.services import admission
+
+    monkeypatch.setattr(admission, "SLOT_IDLE", 2)
+    monkeypatch.setattr(admission, "SLOT_TOUCH_EVERY", 0.2)
+    app.config["UPLOAD_MAX_CONCURRENT"] = 1
+    job = factory.job("Course A", lessons=0)
+    path = f"/api/jobs/{job.id}/lessons"
+    small = package(lesson_1=lesson_files(tmp_path, "Small"))
+
+    sending = start_upload(live_server, path, people["alice"])
+    for _ in range(8):  # 4 s of a slow but steady upload
+        time.sleep(0.5)
+        sending.sendall(b"\0" * 65536)
+    assert whole_upload(live_server, path, people["alice"], small) == 429
+    sending.close()
+    wait_for(lambda: whole_upload(live_server, path, people["alice"], small) == 201, 10, "the slot back")
+
+    quiet = start_upload(live_server, path, people["alice"])  # sends a little, then nothing
+    assert answer(quiet, 0.5)[0] is None
+    assert whole_upload(live_server, path, people["alice"], small) == 429
+    time.sleep(2.5)
+    assert whole_upload(live_server, path, people["alice"], small) == 201  # the quiet one lapsed
+    quiet.close()
+
+
+def test_only_a_post_goes_through_admission(app, client, factory, people):
+    job = factory.job("Course A", lessons=0)
+    response = client.options(f"/api/jobs/{job.id}/lessons", headers=people["alice"])
+    assert response.status_code == 200 and "POST" in response.headers["Allow"]
+
+
+def test_form_limits_are_not_called_the_package_cap(app, client, factory, people, tmp_path):
+    job = factory.job("Course A", lessons=0)
+    data = package(lesson_1=lesson_files(tmp_path, "Fields"))
+    fields = {f"x{n}": "y" for n in range(1100)}  # more parts than a form may have
+    response = client.post(
+        f"/api/jobs/{job.id}/lessons",
+        data={"package": (io.BytesIO(data), "lessons.zip"), **fields},
+        content_type="multipart/form-data",
+        headers=people["alice"],
+    )
+    assert response.status_code == 413
+    assert response.json["message"] == "A form field is too large, or the form has too many parts."

@@ -465,7 +465,7 @@ def test_a_shared_file_that_clashes_with_the_video_folder_changes_nothing(
 
 def test_a_failure_while_installing_puts_everything_back(app, client, factory, alice, tmp_path, monkeypatch):
     """The disk refuses the last rename (full, say): the shared files and lessons moved before it
-    go back, so the lessons are as they were (the error itself is a 500, logged)."""
+    go back, so the lessons are as they were; a full disk is said as such (507), not as a 500."""
     from webapp.services import uploads
 
     job = factory.job("Course A", lessons=1)
@@ -482,7 +482,8 @@ def test_a_failure_while_installing_puts_everything_back(app, client, factory, a
     monkeypatch.setattr(uploads.os, "rename", failing)
     data = package(lesson_1=lesson_files(tmp_path, "New one"), lesson_2=lesson_files(tmp_path, "New two"))
     response = upload(client, job.id, make_zip({**zipfile_entries(data), "source.mp4": b"NEW"}), alice)
-    assert response.status_code == 500
+    assert response.status_code == 507 and "enough disk space" in response.json["message"]
+    assert response.headers["Retry-After"] == "300"
     assert snapshot(root) == before and staging_left(app) == []
 
 

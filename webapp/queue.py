@@ -273,27 +273,36 @@ def login_ended(session_id: str) -> bool:
 # --- uploads in flight -----------------------------------------------------------------------
 
 _UPLOAD_SLOTS = "lvt:upload-slots:{}"
-# Drop slots older than the lifetime (a server that died mid-upload never gave them back);
+# Drop slots not touched for `idle` seconds (a server that died mid-upload never gave them back);
 # take one if fewer than the limit are left. Atomic, so parallel uploads cannot all pass.
 _TAKE_SLOT = """
-local key, now, lifetime, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - lifetime)
+local key, now, idle, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - idle)
 if redis.call('ZCARD', key) >= limit then return 0 end
 redis.call('ZADD', key, now, ARGV[4])
-redis.call('EXPIRE', key, lifetime)
+redis.call('EXPIRE', key, idle)
 return 1
 """
 
 
-def take_upload_slot(owner: str, slot: str, limit: int, lifetime: int) -> bool:
-    """Count one upload of `owner` in flight unless `limit` already are; raises Unavailable."""
+def take_upload_slot(owner: str, slot: str, limit: int, idle: int) -> bool:
+    """Count one upload of `owner` in flight unless `limit` already are (slots not touched for
+    `idle` seconds no longer count); raises Unavailable."""
     try:
-        taken = connection().eval(
-            _TAKE_SLOT, 1, _UPLOAD_SLOTS.format(owner), time.time(), lifetime, limit, slot
-        )
+        taken = connection().eval(_TAKE_SLOT, 1, _UPLOAD_SLOTS.format(owner), time.time(), idle, limit, slot)
     except RedisError as exc:
         raise Unavailable(str(exc)) from exc
     return bool(taken)
+
+
+def touch_upload_slot(owner: str, slot: str, idle: int) -> None:
+    """The upload is still coming in: its slot counts `idle` seconds from now; raises Unavailable."""
+    try:
+        key = _UPLOAD_SLOTS.format(owner)
+        with connection().pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {slot: time.time()}, xx=True).expire(key, idle).execute()
+    except RedisError as exc:
+        raise Unavailable(str(exc)) from exc
 
 
 def give_upload_slot(owner: str, slot: str) -> None:

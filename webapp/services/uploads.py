@@ -20,6 +20,7 @@ old lesson or the new one, whole (`_store_in`, webapp/storage/lessons.py).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -31,13 +32,12 @@ from pathlib import Path, PurePosixPath
 import sqlalchemy as sa
 from flask import current_app
 
-from .. import queue
 from ..extensions import db
-from ..models import ACTIVE_RENDER_STATES, Lesson, Render, User, VideoJob
+from ..models import ACTIVE_RENDER_STATES, Lesson, Render, VideoJob
 from ..render import ManifestError, load_manifest
 from ..storage import Store, StoreError
 from ..storage import lessons as store_lessons
-from . import jobs, media, storage, summary
+from . import admission, jobs, media, storage, summary
 from .messages import without_server_paths
 from .packages import (
     Limits,
@@ -55,65 +55,6 @@ log = logging.getLogger(__name__)
 
 STAGING = ".uploads"  # under LESSONS_ROOT; never a video id (those have no dot)
 STALE_SECONDS = 24 * 3600
-SLOT_LIFETIME = 6 * 3600  # an upload slot a crashed server never gave back is free after this
-SLOT_RETRY_AFTER = 30  # seconds, told to a user at their limit of uploads in flight
-DISK_RETRY_AFTER = 300  # seconds, told when the disk beside the lessons is too full
-
-
-class TooManyUploads(Exception):
-    def __init__(self, limit: int):
-        self.message = (
-            f"You already have {limit} upload{'s' if limit != 1 else ''} in progress. "
-            "Wait for one to finish, then try again."
-        )
-        super().__init__(self.message)
-
-
-class DiskFull(Exception):
-    def __init__(self):
-        self.message = (
-            "The server does not have enough disk space for this upload right now. Try again later."
-        )
-        super().__init__(self.message)
-
-
-@dataclass(frozen=True)
-class Slot:
-    owner: str
-    name: str
-
-
-def take_slot(user: User) -> Slot | None:
-    """Count one upload of `user` in flight (UPLOAD_MAX_CONCURRENT at most; TooManyUploads).
-    Give it back with give_slot however the upload ends. Without Redis, uploads go on uncounted
-    (logged), as the other limits do."""
-    limit = current_app.config["UPLOAD_MAX_CONCURRENT"]
-    slot = Slot(str(user.id), os.urandom(8).hex())
-    try:
-        if not queue.take_upload_slot(slot.owner, slot.name, limit, SLOT_LIFETIME):
-            raise TooManyUploads(limit)
-    except queue.Unavailable as exc:
-        log.warning("upload slots unavailable error=%s", exc)
-        return None
-    return slot
-
-
-def give_slot(slot: Slot) -> None:
-    try:
-        queue.give_upload_slot(slot.owner, slot.name)
-    except queue.Unavailable as exc:  # it lapses after SLOT_LIFETIME
-        log.warning("upload slot not given back error=%s", exc)
-
-
-def check_disk_space(length: int | None) -> None:
-    """DiskFull unless the disk beside the lessons (where packages are spooled and unpacked)
-    keeps UPLOAD_DISK_RESERVE_BYTES free after taking in `length` bytes (the largest package
-    allowed when the client does not say)."""
-    config = current_app.config
-    size = length if length is not None else config["UPLOAD_MAX_BYTES"]
-    needed = size + config["UPLOAD_DISK_RESERVE_BYTES"]
-    if shutil.disk_usage(staging_root(Path(config["LESSONS_ROOT"]))).free < needed:
-        raise DiskFull()
 
 
 @dataclass(frozen=True)
@@ -148,9 +89,10 @@ def install_package(job: VideoJob, file, lessons_root: Path, *, lesson: int | No
     archive = open_archive(file)
     store = storage.store()
     local = storage.is_local(store)
-    with _staging(Path(lessons_root), job.video_id, local) as (new, cache):
+    with _staging(Path(lessons_root), job.video_id, local) as (new, cache), _disk_full_is_507():
         with archive:
             plan = read_plan(archive, size, limits(), lesson)
+            admission.check_unpacked_space(_unpacked_size(plan))
             folders = extract(archive, plan, new, limits())
         if local:
             refuse_clashes(shared_files(Path(lessons_root) / job.video_id), plan)
@@ -164,6 +106,23 @@ def install_package(job: VideoJob, file, lessons_root: Path, *, lesson: int | No
         if local:
             return _swap_in(job, folders, plan, Path(lessons_root), new.parent)
         return _store_in(job, folders, plan, store, Path(lessons_root), new)
+
+
+def _unpacked_size(plan: Plan) -> int:
+    members = [info for entries in plan.lessons.values() for info, _path in entries]
+    return sum(info.file_size for info in members + [info for info, _path in plan.shared])
+
+
+@contextlib.contextmanager
+def _disk_full_is_507():
+    """A disk that fills up while a package is unpacked or installed (other uploads, renders)
+    refuses the package as a full disk (507), not as a server error (500)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise PackageError(507, admission.DISK_FULL) from exc
+        raise
 
 
 @contextlib.contextmanager

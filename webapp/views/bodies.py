@@ -2,11 +2,13 @@
 that take a lesson package accept up to UPLOAD_MAX_BYTES, spooled to a file beside the lessons
 (never held in memory, never in a /tmp that may be RAM).
 
-A package is admitted before anything reads its body (the CSRF check reads forms, the API's
-parser reads files), so nobody can make the server take in gigabytes it is going to refuse:
-its declared size, the job's course scope (404), the uploads the same user has in flight
-(UPLOAD_MAX_CONCURRENT, 429) and the disk space left beside the lessons (507). A stranger's
-upload is not read either: the view answers 401 before touching the body.
+A package POST is admitted before anything reads its body (the CSRF check reads forms, the
+API's parser reads files), so nothing of a package that is going to be refused is written
+anywhere: its declared size (413), the job's course scope (404), its content type (415), the
+disk space left beside the lessons (507) and the uploads the same user has in flight
+(UPLOAD_MAX_CONCURRENT, 429; services/admission.py). A stranger's upload is not read either:
+the view answers 401 first. (The web server may still take in and drop what the client goes on
+sending after the refusal, as HTTP/1.1 servers do to let the client read the answer.)
 """
 
 from __future__ import annotations
@@ -14,19 +16,35 @@ from __future__ import annotations
 import flask
 from flask import Flask, abort, current_app, g, request
 from flask_login import current_user
-from werkzeug.exceptions import HTTPException, TooManyRequests
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
-from ..services import access, uploads
-from .errors import size_of
+from ..services import access, admission, uploads
+from .errors import handle_http_error, size_of
 
 # Endpoints whose body is a lesson package (multipart/form-data, field "package").
 UPLOAD_ENDPOINTS = {"api.upload_lessons", "pages.upload_lessons"}
 
 
+class _Spooled:
+    """The file a package is spooled to; each write keeps the upload's slot alive."""
+
+    def __init__(self, file, slot: admission.Slot):
+        self._file, self._slot = file, slot
+
+    def write(self, data) -> int:
+        self._slot.touch()
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
 class SpoolBesideLessons(flask.Request):
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         if self.endpoint in UPLOAD_ENDPOINTS:
-            return uploads.spool_file()
+            slot = g.get("upload_slot")
+            file = uploads.spool_file()
+            return _Spooled(file, slot) if slot is not None else file
         return super()._get_file_stream(total_content_length, content_type, filename, content_length)
 
 
@@ -34,13 +52,13 @@ class _DiskFull(HTTPException):
     code = 507  # Insufficient Storage
 
     def get_headers(self, environ=None, scope=None):
-        return [*super().get_headers(environ, scope), ("Retry-After", str(uploads.DISK_RETRY_AFTER))]
+        return [*super().get_headers(environ, scope), ("Retry-After", str(admission.DISK_RETRY_AFTER))]
 
 
 def _admit_package() -> None:
     """Before anything reads the body: refuse what would be refused anyway, take an upload slot
     for the user, and raise the body's cap for the package."""
-    if request.endpoint not in UPLOAD_ENDPOINTS:
+    if request.endpoint not in UPLOAD_ENDPOINTS or request.method != "POST":
         return
     cap = current_app.config["UPLOAD_MAX_BYTES"]
     if request.content_length is not None and request.content_length > cap + 64 * 1024:
@@ -51,23 +69,39 @@ def _admit_package() -> None:
     if request.mimetype != "multipart/form-data":
         abort(415, "Send the package as multipart/form-data, in a field named 'package'.")
     try:
-        uploads.check_disk_space(request.content_length)
-    except uploads.DiskFull as exc:
+        admission.check_disk_space(request.content_length)
+    except admission.DiskFull as exc:
         raise _DiskFull(exc.message) from None
     try:
-        g.upload_slot = uploads.take_slot(current_user)
-    except uploads.TooManyUploads as exc:
-        raise TooManyRequests(exc.message, retry_after=uploads.SLOT_RETRY_AFTER) from None
+        g.upload_slot = admission.take_slot(current_user)
+    except admission.TooManyUploads as exc:
+        raise TooManyRequests(exc.message, retry_after=admission.SLOT_RETRY_AFTER) from None
     request.max_content_length = cap + 64 * 1024  # room for the form's other fields
 
 
 def _end_package(_exc: BaseException | None = None) -> None:
     slot = g.pop("upload_slot", None)
     if slot is not None:
-        uploads.give_slot(slot)
+        admission.give_slot(slot)
+
+
+def _too_large(exc: RequestEntityTooLarge):
+    """werkzeug's own 413s, said in words: a body over its cap (named), or a form over werkzeug's
+    limits on one field's size or the number of parts."""
+    if exc.description != RequestEntityTooLarge.description:
+        return handle_http_error(exc)  # ours, already in words
+    length, cap = request.content_length, request.max_content_length
+    if length is not None and cap is not None and length <= cap:
+        message = "A form field is too large, or the form has too many parts."
+    elif request.endpoint in UPLOAD_ENDPOINTS:
+        message = f"A lesson package may be at most {size_of(current_app.config['UPLOAD_MAX_BYTES'])}."
+    else:
+        message = f"The request body is larger than the {size_of(cap or 0)} allowed."
+    return handle_http_error(RequestEntityTooLarge(message))
 
 
 def init_app(app: Flask) -> None:
     app.request_class = type("Request", (SpoolBesideLessons, app.request_class), {})
     app.before_request(_admit_package)
     app.teardown_request(_end_package)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)

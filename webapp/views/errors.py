@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..storage import StoreError, StoreUnavailable
@@ -51,8 +51,6 @@ def handle_http_error(exc: HTTPException):
     # A request the API's parser refused carries its own sentence (rest.ApiParser).
     data = getattr(exc, "data", None)
     message = (data.get("message") if isinstance(data, dict) else None) or exc.description
-    if status == 413 and message == RequestEntityTooLarge.description:  # werkzeug's own: name the cap
-        message = f"The request body is larger than the {size_of(request.max_content_length or 0)} allowed."
     message = message or HTTP_STATUS_CODES[status]
     wants_json = reply() is Reply.JSON
     response = make_response(error_response(status, message) if wants_json else _page(status, message))

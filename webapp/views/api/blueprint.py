@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import current_app, request
 
 from ... import metrics
-from ...services import jobs, renders, summary
+from ...services import admission, jobs, renders, summary
 from ...services.packages import PackageError
 from .. import schemas as s
 from ..errors import error_response
@@ -29,6 +29,9 @@ _ERRORS = {
     507: "Not enough disk space on the server for this upload now (wait as Retry-After says)",
 }
 _DEFAULT = (401,)  # any endpoint may answer this
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}
+}
 
 
 def errors(*codes: int):
@@ -36,7 +39,9 @@ def errors(*codes: int):
 
     def decorate(view):
         for code in sorted({*codes, *_DEFAULT}):
-            view = bp.alt_response(code, schema=s.ErrorSchema, description=_ERRORS[code])(view)
+            headers = _RETRY_AFTER if code in (429, 507) else None
+            answer = bp.alt_response(code, schema=s.ErrorSchema, description=_ERRORS[code], headers=headers)
+            view = answer(view)
         return view
 
     return decorate
@@ -52,7 +57,10 @@ def _count_status_answers(response):
 @bp.errorhandler(PackageError)
 def _package_refused(exc: PackageError):
     extra = {key: value for key, value in (("lesson", exc.lesson), ("field", exc.field)) if value}
-    return error_response(exc.status, exc.message, **extra)
+    response = error_response(exc.status, exc.message, **extra)
+    if exc.status == 507:  # the disk filled up: worth trying again later
+        response.headers["Retry-After"] = str(admission.DISK_RETRY_AFTER)
+    return response
 
 
 @bp.errorhandler(renders.RenderRequestError)

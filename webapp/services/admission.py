@@ -1,0 +1,111 @@
+"""Whether a lesson package may come in, decided before its body is read (views/bodies.py) and
+again once its archive's directory is known (uploads.install_package).
+
+- Uploads in flight: at most UPLOAD_MAX_CONCURRENT per user, counted in Redis (queue.py). A slot
+  is given back when the request ends, however it ends; one whose server died with it lapses
+  SLOT_IDLE seconds after its upload last wrote a byte (the spooled file touches it as the body
+  comes in), so a crash locks nobody out for long.
+- Disk space beside the lessons, where packages are spooled and unpacked: the package itself
+  (its declared size, or the largest allowed when the client does not say), then what its
+  archive says it unpacks to, must each leave UPLOAD_DISK_RESERVE_BYTES free.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import current_app
+
+from .. import queue
+from ..models import User
+from .packages import PackageError
+
+log = logging.getLogger(__name__)
+
+SLOT_IDLE = 600  # seconds without a byte written after which a slot is free again
+SLOT_TOUCH_EVERY = 15  # seconds between two refreshes of a slot while its body comes in
+SLOT_RETRY_AFTER = 30  # seconds, told to a user at their limit of uploads in flight
+DISK_RETRY_AFTER = 300  # seconds, told when the disk beside the lessons is too full
+DISK_FULL = "The server does not have enough disk space for this upload right now. Try again later."
+
+
+class TooManyUploads(Exception):
+    def __init__(self, limit: int):
+        self.message = (
+            f"You already have {limit} upload{'s' if limit != 1 else ''} in progress (one cut off "
+            f"counts for up to {SLOT_IDLE // 60} minutes). Wait for one to finish, then try again."
+        )
+        super().__init__(self.message)
+
+
+class DiskFull(Exception):
+    def __init__(self):
+        self.message = DISK_FULL
+        super().__init__(self.message)
+
+
+@dataclass
+class Slot:
+    owner: str
+    name: str
+    touched: float = field(default_factory=time.monotonic)
+
+    def touch(self) -> None:
+        """The upload is still coming in: keep its slot (at most every SLOT_TOUCH_EVERY s)."""
+        now = time.monotonic()
+        if now - self.touched < SLOT_TOUCH_EVERY:
+            return
+        self.touched = now
+        try:
+            queue.touch_upload_slot(self.owner, self.name, SLOT_IDLE)
+        except queue.Unavailable as exc:
+            log.warning("upload slot not refreshed error=%s", exc)
+
+
+def take_slot(user: User) -> Slot | None:
+    """Count one upload of `user` in flight (UPLOAD_MAX_CONCURRENT at most; TooManyUploads).
+    Give it back with give_slot however the upload ends. Without Redis, uploads go on uncounted
+    (logged), as the other limits do."""
+    limit = current_app.config["UPLOAD_MAX_CONCURRENT"]
+    slot = Slot(str(user.id), os.urandom(8).hex())
+    try:
+        if not queue.take_upload_slot(slot.owner, slot.name, limit, SLOT_IDLE):
+            raise TooManyUploads(limit)
+    except queue.Unavailable as exc:
+        log.warning("upload slots unavailable error=%s", exc)
+        return None
+    return slot
+
+
+def give_slot(slot: Slot) -> None:
+    try:
+        queue.give_upload_slot(slot.owner, slot.name)
+    except queue.Unavailable as exc:  # it lapses after SLOT_IDLE
+        log.warning("upload slot not given back error=%s", exc)
+
+
+def _free_space() -> int:
+    """Free bytes on the disk of LESSONS_ROOT, where packages are spooled (its .uploads folder)."""
+    root = Path(current_app.config["LESSONS_ROOT"])
+    root.mkdir(parents=True, exist_ok=True)
+    return shutil.disk_usage(root).free
+
+
+def check_disk_space(length: int | None) -> None:
+    """DiskFull unless `length` bytes of package (the largest allowed when the client does not
+    say) leave UPLOAD_DISK_RESERVE_BYTES free beside the lessons."""
+    config = current_app.config
+    size = length if length is not None else config["UPLOAD_MAX_BYTES"]
+    if _free_space() < size + config["UPLOAD_DISK_RESERVE_BYTES"]:
+        raise DiskFull()
+
+
+def check_unpacked_space(unpacked: int) -> None:
+    """PackageError 507 unless unpacking `unpacked` bytes leaves UPLOAD_DISK_RESERVE_BYTES free."""
+    if _free_space() < unpacked + current_app.config["UPLOAD_DISK_RESERVE_BYTES"]:
+        raise PackageError(507, DISK_FULL)
