@@ -520,3 +520,18 @@ def test_secrets_are_shown_once_after_a_redirect_so_a_reload_repeats_nothing(cli
     new = unescape(LINK.search(shown.text).group(1))
     assert not LINK.search(client.get(f"/admin/users/{una}").text)
     assert client.get(path_of(link)).status_code == 404 and client.get(path_of(new)).status_code == 200
+
+
+def test_an_admin_cannot_lock_themselves_out_with_a_link_of_their_own(client, auth, team, app):
+    """A new link ends the sessions of the user it is for: for oneself, the session that was to
+    show it. Refused, with the way to change one's own password; the password keeps working."""
+    admin = team["admin"]
+    auth.login(admin.email)
+    page = client.get(f"/admin/users/{admin.id}").text
+    assert f"/admin/users/{admin.id}/link" not in page and 'href="/account"' in page
+    response = post(
+        client, f"/admin/users/{admin.id}/link", page=f"/admin/users/{admin.id}", follow_redirects=True
+    )
+    assert response.status_code == 200 and "Change your own password on your account page" in response.text
+    assert client.get("/admin/users").status_code == 200  # still logged in
+    assert Auth(app.test_client()).login(admin.email).status_code == 302  # the password still works

@@ -285,8 +285,13 @@ def invite_user(actor: User | None, email: str, role: Role, courses=()) -> tuple
 
 def new_set_password_link(actor: User | None, user: User) -> str:
     """Replace the user's password with a new one-time link: the password stops working, every
-    session ends, and any link sent before dies."""
+    session ends, and any link sent before dies. Not for oneself: it would end the session that
+    was to show the link (the account page changes one's own password)."""
     require_admin(actor)
+    if actor is not None and actor.id == user.id:
+        raise ValueError(
+            "Change your own password on your account page: a link would log you out before you saw it."
+        )
     user.clear_password()
     end_sessions(user)
     db.session.commit()

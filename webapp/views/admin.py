@@ -65,8 +65,7 @@ def _link(token: str) -> str:
 
 @bp.get("/users")
 def users():
-    invited = reveal.take("invite")
-    return _users_page(forms.InviteForm(courses.all_courses()), **(invited or {}))
+    return _users_page(forms.InviteForm(courses.all_courses()), invited=reveal.take("invite"))
 
 
 def _users_page(form: forms.InviteForm, status: int = 200, **context):
@@ -87,18 +86,18 @@ def invite():
         return _users_page(form, 422)
     # Shown this once, on the page the browser is sent to (reloading it invites nobody again):
     # the page is not kept by any cache, and the link is kept only until that page takes it.
-    shown = {"invited": user.email, "link": _link(token)}
+    shown = {"email": user.email, "link": _link(token)}
     blank = forms.InviteForm(courses.all_courses(), formdata=None)
     return reveal.redirect_showing("invite", shown, url_for("admin.users")) or _users_page(
-        blank, 201, **shown
+        blank, 201, invited=[shown]
     )
 
 
 @bp.get("/users/<id:user_id>")
 def user(user_id: int):
     user = _user_or_404(user_id)
-    reset = reveal.take("reset")
-    return _user_page(user, link=reset["link"] if reset and reset["user"] == user.id else None)
+    links = reveal.take("reset", subject=user.id)
+    return _user_page(user, link=links[-1]["link"] if links else None)  # the newest is the one that works
 
 
 def _user_page(user, status: int = 200, **context):
@@ -168,10 +167,15 @@ def remove_course(user_id: int, course_id: int):
 @bp.post("/users/<id:user_id>/link")
 def new_link(user_id: int):
     user = _user_or_404(user_id)
-    token = accounts.new_set_password_link(current_user, user)
-    shown = {"user": user.id, "link": _link(token)}
+    try:
+        token = accounts.new_set_password_link(current_user, user)
+    except ValueError as exc:
+        return _back_to_user(user, str(exc), "error")
+    shown = {"link": _link(token)}
     location = url_for("admin.user", user_id=user.id)
-    return reveal.redirect_showing("reset", shown, location) or _user_page(user, link=shown["link"])
+    return reveal.redirect_showing("reset", shown, location, subject=user.id) or _user_page(
+        user, link=shown["link"]
+    )
 
 
 # --- courses -----------------------------------------------------------------------------------

@@ -141,10 +141,7 @@ def logout_everywhere():
 @bp.get("/account/tokens")
 @login_required
 def tokens():
-    created = reveal.take("token")
-    if created:
-        return _tokens_page(forms.TokenForm(), new_token=created["token"], new_token_name=created["name"])
-    return _tokens_page(forms.TokenForm())
+    return _tokens_page(forms.TokenForm(), created=reveal.take("token"))
 
 
 @bp.post("/account/tokens")
@@ -160,7 +157,7 @@ def create_token():
         return redirect(url_for("auth.tokens"))
     shown = {"token": plain, "name": token.name}
     return reveal.redirect_showing("token", shown, url_for("auth.tokens")) or _tokens_page(
-        forms.TokenForm(formdata=None), new_token=plain, new_token_name=token.name
+        forms.TokenForm(formdata=None), created=[shown]
     )
 
 

@@ -158,7 +158,7 @@ def create():
     # The secret shows on the page the browser is sent to: reloading it registers nothing again.
     shown = {"course": {"name": hook.course.name}, "secret": hook.secret}
     location = url_for("webhook_pages.page")
-    return reveal.redirect_showing("webhook", shown, location) or _page(created=shown, status=201)
+    return reveal.redirect_showing("webhook", shown, location) or _page(created=[shown], status=201)
 
 
 def _mine(webhook_id: int):
