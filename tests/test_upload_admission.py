@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from .helpers import bearer, csrf_token, wait_for
-from .test_uploads import lesson_files, package
+from .test_uploads import lesson_files, package, upload
 
 BOUNDARY = "lvt-test-boundary"
 DECLARED = 64 * 1024 * 1024  # what each slow upload says it will send (it sends a little)
@@ -172,12 +172,7 @@ def test_an_upload_the_disk_cannot_hold_is_refused(app, client, auth, factory, p
     app.config["UPLOAD_DISK_RESERVE_BYTES"] = 1 << 60  # more free space than any disk has
     job = factory.job("Course A", lessons=0)
     data = package(lesson_1=lesson_files(tmp_path, "Too big for the disk"))
-    response = client.post(
-        f"/api/jobs/{job.id}/lessons",
-        data={"package": (io.BytesIO(data), "lessons.zip")},
-        content_type="multipart/form-data",
-        headers=people["alice"],
-    )
+    response = upload(client, job.id, data, people["alice"])
     assert response.status_code == 507
     assert "enough disk space for this upload" in response.json["message"]
     assert "Retry-After" in response.headers
@@ -194,12 +189,7 @@ def test_an_upload_the_disk_cannot_hold_is_refused(app, client, auth, factory, p
     assert page.status_code == 507 and "enough disk space for this upload" in page.get_data(as_text=True)
 
     app.config["UPLOAD_DISK_RESERVE_BYTES"] = 0
-    again = client.post(
-        f"/api/jobs/{job.id}/lessons",
-        data={"package": (io.BytesIO(data), "lessons.zip")},
-        content_type="multipart/form-data",
-        headers=people["alice"],
-    )
+    again = upload(client, job.id, data, people["alice"])
     assert again.status_code == 201
 
 
@@ -209,12 +199,7 @@ def test_slots_are_given_back_after_each_upload(app, client, factory, people, tm
     job = factory.job("Course A", lessons=0)
     good = package(lesson_1=lesson_files(tmp_path, "Again"))
     for data, expected in ((good, 201), (b"not a zip", 400), (good, 201), (good, 201)):
-        response = client.post(
-            f"/api/jobs/{job.id}/lessons",
-            data={"package": (io.BytesIO(data), "lessons.zip")},
-            content_type="multipart/form-data",
-            headers=people["alice"],
-        )
+        response = upload(client, job.id, data, people["alice"])
         assert response.status_code == expected, response.get_data(as_text=True)
 
 
@@ -250,12 +235,7 @@ def test_a_package_that_would_unpack_past_the_reserve_is_507(app, client, factor
     data = _lie_about_size(make_zip({**files, "lesson_1/big.bin": b"x"}), b"lesson_1/big.bin", 2**30)
     free = shutil.disk_usage(root).free
     app.config["UPLOAD_DISK_RESERVE_BYTES"] = free - 200 * 2**20  # room for the package, not 1 GiB
-    response = client.post(
-        f"/api/jobs/{job.id}/lessons",
-        data={"package": (io.BytesIO(data), "lessons.zip")},
-        content_type="multipart/form-data",
-        headers=people["alice"],
-    )
+    response = upload(client, job.id, data, people["alice"])
     assert response.status_code == 507, response.get_data(as_text=True)
     assert "enough disk space" in response.json["message"] and response.headers["Retry-After"] == "300"
     assert snapshot(root) == before
