@@ -156,7 +156,7 @@ def create():
         form.url.errors = [exc.message]
         return _page(form, status=exc.status)
     # The secret shows on the page the browser is sent to: reloading it registers nothing again.
-    shown = {"course": {"name": hook.course.name}, "secret": hook.secret}
+    shown = {"course": hook.course.name, "secret": hook.secret}
     location = url_for("webhook_pages.page")
     return reveal.redirect_showing("webhook", shown, location) or _page(created=[shown], status=201)
 
