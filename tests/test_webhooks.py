@@ -97,14 +97,17 @@ def test_deliveries_are_signed_retried_and_logged(app, client, factory, member, 
     assert all(d["latencyMs"] is not None for d in log)
 
     # Redeliver the failed attempt: the same message id, as attempt 3; and a test message.
+    # Each answer says which message goes out, as which attempt (what the log will show).
     failed = next(d for d in log if not d["succeeded"])
-    assert (
-        client.post(f"/api/webhooks/deliveries/{failed['id']}/redeliver", headers=member).status_code == 202
-    )
-    assert client.post(f"/api/webhooks/{hook['id']}/test", headers=member).status_code == 202
+    queued = client.post(f"/api/webhooks/deliveries/{failed['id']}/redeliver", headers=member)
+    assert queued.status_code == 202 and queued.is_json
+    assert queued.json == {"messageId": failed["messageId"], "event": "render.completed", "attempt": 3}
+    sent = client.post(f"/api/webhooks/{hook['id']}/test", headers=member)
+    assert sent.status_code == 202 and sent.json["event"] == "webhook.test" and sent.json["attempt"] == 1
     work()
     again, test = endpoint.messages(secret)[3:]
     assert again["id"] == first["id"] and test["type"] == "webhook.test"
+    assert test["id"] == sent.json["messageId"] != failed["messageId"]
     newest = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
     redelivered = next(d for d in newest if d["attempt"] == 3)
     assert redelivered["messageId"] == failed["messageId"] and redelivered["succeeded"]

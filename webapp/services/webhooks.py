@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -135,9 +136,7 @@ def create(user: User, course: Course, url: str, events: list[str] | None) -> We
     """Register an endpoint for a course the user belongs to; its secret is on the returned row."""
     if not access.can_use_course(user, course):
         raise Unprocessable("courseId is not one of your courses.")
-    held = db.session.scalar(
-        sa.select(sa.func.count()).select_from(Webhook).where(Webhook.course_id == course.id)
-    )
+    held = db.session.scalar(sa.select(sa.func.count()).where(Webhook.course_id == course.id))
     if held >= MAX_PER_COURSE:
         raise Unprocessable(f"A course has at most {MAX_PER_COURSE} webhooks; delete one first.")
     webhook = Webhook(
@@ -259,22 +258,32 @@ def _count_send(webhook: Webhook) -> None:
         raise TooManySends(exc.retry_after) from None
 
 
-def send_test(webhook: Webhook) -> None:
+@dataclass(frozen=True)
+class QueuedSend:
+    """A message handed to the workers: its webhook-id, event, and the attempt it goes out as."""
+
+    message_id: str
+    event: str
+    attempt: int
+
+
+def send_test(webhook: Webhook) -> QueuedSend:
     _count_send(webhook)
     message = _message(webhook, TEST_EVENT, {"webhookId": webhook.id})
     db.session.commit()
     queue.enqueue_webhook(message.id)
+    return QueuedSend(message.id, TEST_EVENT, 1)
 
 
-def redeliver(delivery: WebhookDelivery) -> None:
+def redeliver(delivery: WebhookDelivery) -> QueuedSend:
     """Send a logged message again, with its id, as the message's next attempt."""
     _count_send(delivery.message.webhook)
-    last = db.session.scalar(
-        sa.select(sa.func.max(WebhookDelivery.attempt)).where(
-            WebhookDelivery.message_id == delivery.message_id
-        )
+    attempts = sa.select(sa.func.max(WebhookDelivery.attempt)).where(
+        WebhookDelivery.message_id == delivery.message_id
     )
-    queue.enqueue_webhook(delivery.message_id, first_attempt=(last or 0) + 1)
+    attempt = (db.session.scalar(attempts) or 0) + 1
+    queue.enqueue_webhook(delivery.message_id, first_attempt=attempt)
+    return QueuedSend(delivery.message_id, delivery.message.event, attempt)
 
 
 def get_delivery(delivery_id: int, user: User) -> WebhookDelivery | None:

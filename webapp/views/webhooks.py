@@ -98,7 +98,7 @@ def list_deliveries(webhook_id: int):
 
 @api_bp.route("/api/webhooks/<id:webhook_id>/test", methods=["POST"])
 @login_required
-@api_bp.response(202)
+@api_bp.response(202, s.QueuedSendSchema)
 @api_bp.doc(operationId="testWebhook")
 @errors(404, 429, 503)
 def test_webhook(webhook_id: int):
@@ -106,13 +106,12 @@ def test_webhook(webhook_id: int):
 
     Tests and redeliveries count against the course's limit (WEBHOOK_SEND_LIMIT): 429 with
     Retry-After beyond it."""
-    webhooks.send_test(_webhook_or_404(webhook_id))
-    return current_app.response_class(status=202)
+    return webhooks.send_test(_webhook_or_404(webhook_id))
 
 
 @api_bp.route("/api/webhooks/deliveries/<id:delivery_id>/redeliver", methods=["POST"])
 @login_required
-@api_bp.response(202)
+@api_bp.response(202, s.QueuedSendSchema)
 @api_bp.doc(operationId="redeliverWebhook")
 @errors(404, 429, 503)
 def redeliver(delivery_id: int):
@@ -120,8 +119,7 @@ def redeliver(delivery_id: int):
     delivery = webhooks.get_delivery(delivery_id, current_user)
     if delivery is None:
         abort(404, description="No such delivery.")
-    webhooks.redeliver(delivery)
-    return current_app.response_class(status=202)
+    return webhooks.redeliver(delivery)
 
 
 # --- the page ------------------------------------------------------------------------------

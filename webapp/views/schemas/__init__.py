@@ -44,7 +44,7 @@ from .renders import (
     RenderSchema,
     Skipped,
 )
-from .webhooks import DeliverySchema, WebhookCreated, WebhookRequest, WebhookSchema
+from .webhooks import DeliverySchema, QueuedSendSchema, WebhookCreated, WebhookRequest, WebhookSchema
 
 __all__ = [
     "STATUSES",
@@ -66,6 +66,7 @@ __all__ = [
     "JobPage",
     "JobSchema",
     "LessonSchema",
+    "QueuedSendSchema",
     "RenameJobRequest",
     "RenderError",
     "RenderSchema",

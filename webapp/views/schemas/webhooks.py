@@ -52,3 +52,11 @@ class DeliverySchema(Schema):
     error = fields.String(required=True, allow_none=True)
     succeeded = fields.Boolean(required=True)
     createdAt = Timestamp(attribute="created_at", required=True)
+
+
+class QueuedSendSchema(Schema):
+    messageId = fields.String(
+        attribute="message_id", required=True, metadata={"description": "Its webhook-id header"}
+    )
+    event = fields.String(required=True)
+    attempt = fields.Integer(required=True, metadata={"description": "As the delivery log will number it"})
