@@ -470,6 +470,10 @@ def test_course_names_are_unique_and_limited(app, client, auth, team):
     assert snapshot(app) == before
     own = post(client, f"/admin/courses/{course_b}/rename", {"name": "course b"}, page="/admin/courses")
     assert own.status_code == 302  # its own name in another letter case
+    # Beyond ASCII as well (SQLite's own lower() folds A-Z only).
+    assert post(client, "/admin/courses", {"name": "Éclairs ΣΟΦΙΑ"}, page="/admin/courses").status_code == 302
+    accents = post(client, "/admin/courses", {"name": "éclairs σοφια"}, page="/admin/courses")
+    assert accents.status_code == 422 and "already exists" in accents.text
 
 
 def test_what_people_typed_is_shown_escaped(client, auth, team):

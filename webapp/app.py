@@ -71,6 +71,13 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        # SQLite's lower() folds A-Z only; PostgreSQL's folds every letter. One rule for both (no
+        # index is built on lower(), so nothing stored depends on the built-in one).
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
 
 
 def register_extensions(app: Flask) -> None:
