@@ -25,8 +25,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ManifestError, redact_paths
 
+# The demuxers (FFmpeg's names) a lesson's clips and sound are read with: formats that hold their
+# own media. A playlist or manifest (hls, dash, ...) opens the files it names, wherever this
+# process may read, which would take a lesson outside its folders (an attacker's HLS playlist
+# naming another course's finished video rendered it into their lesson). FFmpeg refuses any
+# other format once it has recognised it, before reading further, and opens only local files.
+MEDIA_FORMATS = "mov,matroska,mpegts,mpeg,avi,flv,asf,wav,w64,aiff,caf,mp3,aac,ac3,eac3,ogg,flac"
+INPUT_OPTIONS = {"format_whitelist": MEDIA_FORMATS, "protocol_whitelist": "file"}
 # Enough to identify any audio format; the default (5 MB / 5 s) makes opening WAV slow.
-PROBE_OPTIONS = {"probesize": "65536"}
+PROBE_OPTIONS = {**INPUT_OPTIONS, "probesize": "65536"}
+NOT_MEDIA = "a playlist or another format that is not accepted: give the media file itself"
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -145,11 +153,20 @@ class ClipInfo:
     audio_channels: int  # 0: no sound
 
 
-def probe_clip(path: Path, where: str) -> ClipInfo:
-    """Duration, size and sound of a video clip, or ManifestError."""
+def open_input(path: Path | str, where: str, kind: str, options: dict = INPUT_OPTIONS):
+    """A lesson's clip or sound opened by FFmpeg as one of MEDIA_FORMATS, from a local file;
+    ManifestError for any other format. Every read of a lesson's media opens it here."""
     import av
 
-    with _probe_errors(where, "video"), av.open(str(path), metadata_errors="ignore") as container:
+    try:
+        return av.open(str(path), metadata_errors="ignore", options=options)
+    except av.error.ArgumentError as exc:  # "not on the whitelist" (the options are ours)
+        raise ManifestError(where, f"not a readable {kind} file ({NOT_MEDIA})") from exc
+
+
+def probe_clip(path: Path, where: str) -> ClipInfo:
+    """Duration, size and sound of a video clip, or ManifestError."""
+    with _probe_errors(where, "video"), open_input(path, where, "video") as container:
         if not container.streams.video:
             raise ManifestError(where, "has no video stream")
         stream = container.streams.video[0]
@@ -197,12 +214,7 @@ def probe_audio(path: Path, where: str) -> tuple[float, int]:
     found = wav_header(path)
     if found is not None:
         return found
-    import av  # imported lazily: scanning lessons without audio stays light
-
-    with (
-        _probe_errors(where, "audio"),
-        av.open(str(path), metadata_errors="ignore", options=PROBE_OPTIONS) as container,
-    ):
+    with _probe_errors(where, "audio"), open_input(path, where, "audio", PROBE_OPTIONS) as container:
         if not container.streams.audio:
             raise ManifestError(where, "has no audio stream")
         stream = container.streams.audio[0]

@@ -42,7 +42,7 @@ import av
 from av.video.reformatter import ColorRange, Colorspace
 from PIL import Image
 
-from .assets import av_reason
+from .assets import av_reason, open_input
 from .effects import Clip
 from .errors import ManifestError, RenderError, transient_from_oserror
 from .progress import Tick, no_tick
@@ -159,7 +159,7 @@ class _Source:
 
     def _open(self) -> None:
         try:
-            self.container = av.open(str(self.path), metadata_errors="ignore")
+            self.container = open_input(self.path, self.where, "video")
         except OSError as exc:
             raise transient_from_oserror(exc, f"{self.where}: cannot read the clip") from exc
         except (av.error.FFmpegError, ValueError) as exc:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from .assets import PROBE_OPTIONS
+from .assets import PROBE_OPTIONS, open_input
 from .effects import Music
 from .errors import ManifestError, TransientRenderError
 from .progress import Tick, no_tick
@@ -72,7 +72,7 @@ def _decoded(path: str, field: str, layout: str, rate: int, offset: float = 0.0)
     """The file's sound from `offset` seconds as (channels, n) float32 arrays at `rate` and `layout`."""
     skip = round(offset * rate)  # samples still to drop before the sound starts
     try:
-        with av.open(path, metadata_errors="ignore", options=PROBE_OPTIONS) as src:
+        with open_input(path, field, "audio", PROBE_OPTIONS) as src:
             stream = src.streams.audio[0]
             if offset > SEEK_BEFORE:
                 src.seek(round((offset - SEEK_BEFORE) / stream.time_base), stream=stream, backward=True)
