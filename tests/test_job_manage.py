@@ -217,3 +217,8 @@ def test_the_jobs_list_refuses_an_unknown_status_and_comes_back_from_past_its_en
     assert past.status_code == 302
     assert past.headers["Location"] in ("/jobs?page=1&q=Job", "/jobs?q=Job&page=1")
     assert "Job 2" in client.get(past.headers["Location"]).text
+    # The way back carries the list's own filters only, not url_for's own arguments from the URL.
+    for junk in ("_method=POST", "_anchor=x", "_external=1", "_scheme=javascript", "other=1"):
+        back = client.get(f"/jobs?page=5&q=Job&{junk}")
+        assert back.status_code == 302, junk
+        assert back.headers["Location"] in ("/jobs?page=1&q=Job", "/jobs?q=Job&page=1"), junk

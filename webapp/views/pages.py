@@ -69,15 +69,17 @@ def jobs_list():
         page=page,
         per_page=current_app.config["JOBS_PER_PAGE"],
     )
+    filters = {"course": course_id, "status": status, "q": search}
     if page > 1 and page > result.pages:  # past the end (jobs went since the link was made)
-        return redirect(url_for("pages.jobs", **{**request.args.to_dict(), "page": max(1, result.pages)}))
+        kept = {name: value for name, value in filters.items() if value}  # not url_for's _anchor etc.
+        return redirect(url_for("pages.jobs", **kept, page=max(1, result.pages)))
     return render_template(
         "jobs.html",
         page=result,
         progress=jobs.live_progress(result.items),
         courses=access.visible_courses(current_user),
         statuses=list(VideoGenerationStatus),
-        filters={"course": course_id, "status": status, "q": search},
+        filters=filters,
     )
 
 
