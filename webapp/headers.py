@@ -1,5 +1,6 @@
 """Security headers on every response: a strict Content-Security-Policy, no framing,
-no MIME sniffing, same-origin referrers, and HSTS behind HTTPS.
+no MIME sniffing, same-origin referrers, HSTS behind HTTPS, and no shared caching of what a
+signed-in user is shown.
 
 Our pages run no inline script and no eval (htmx is configured for that in base.html),
 so scripts come from this site only. The RQ dashboard is not ours: its page carries one
@@ -13,7 +14,7 @@ import base64
 import hashlib
 import re
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 
 _COMMON = (
     "default-src 'self'",
@@ -72,7 +73,25 @@ def set_security_headers(response):
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if current_app.config["SESSION_COOKIE_SECURE"]:  # served over HTTPS only
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    _keep_private(response)
     return response
+
+
+def _keep_private(response) -> None:
+    """An answer made for a signed-in user (a session or a token) may be kept by their own browser,
+    never by a proxy or CDN for the next user: `private`, and `no-cache` (ask again, ETags answer
+    with 304) where the view said nothing; views that must not be stored at all say `no-store`.
+    Only a user the request already loaded counts: nothing is looked up here."""
+    user = g.get("_login_user")
+    if user is None or not user.is_authenticated:
+        return
+    cache = response.cache_control
+    if cache.no_store or cache.private:
+        return
+    if "Cache-Control" not in response.headers:
+        cache.no_cache = True
+    cache.public = False
+    cache.private = True
 
 
 def init_app(app: Flask) -> None:

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from webapp.extensions import db
 from webapp.models import Course
 
+from ..helpers import csrf_token
+
 
 def policy(response) -> dict[str, str]:
     parts = (part.strip().split(None, 1) for part in response.headers["Content-Security-Policy"].split(";"))
@@ -87,3 +89,25 @@ def test_policy_is_strict():
     from webapp.headers import APP_POLICY
 
     assert "script-src 'self';" in APP_POLICY and "'unsafe" not in APP_POLICY
+
+
+def test_what_a_signed_in_user_is_shown_stays_out_of_shared_caches(app, client, auth, factory, pages):
+    """A proxy or CDN between users must not keep one user's pages for the next: every answer
+    to a signed-in user is private (or not stored at all); public files stay cacheable."""
+    job_id = next(p for p in pages if p.startswith("/api/jobs/")).rsplit("/", 1)[1]
+    private = [p for p in pages if not p.startswith(("/static", "/fonts", "/openapi", "/health", "/docs"))]
+    private += [f"/api/jobs/{job_id}/lessons/package", "/api/jobs", "/api/webhooks"]
+    for path in private:
+        response = client.get(path)
+        cache = response.cache_control
+        assert cache.private or cache.no_store, (path, response.headers.get("Cache-Control"))
+        assert not cache.public, path
+    # Webhook URLs may carry their own secrets (a token in the query string): like their page.
+    assert client.get("/api/webhooks").cache_control.no_store
+    created = client.post(
+        "/api/webhooks",
+        json={"url": "https://1.1.1.1/hooks"},
+        headers={"X-CSRFToken": csrf_token(client, "/jobs")},
+    )
+    assert created.status_code == 201 and created.cache_control.no_store
+    assert not client.get("/static/app.css").cache_control.private

@@ -15,6 +15,7 @@ from .errors import error_response
 from .rest import Blueprint
 
 api_bp = Blueprint("webhooks", __name__, description="Signed webhooks")
+NO_STORE = {"Cache-Control": "no-store"}  # secrets, and URLs that may carry their own
 pages_bp = PageBlueprint("webhook_pages", __name__)
 
 _ERRORS = {
@@ -62,7 +63,7 @@ def _webhook_or_404(webhook_id: int):
 def create_webhook(body: dict):
     """Register an endpoint for a course's events; the answer shows its signing secret, once."""
     course = access.choose_course(current_user, body["courseId"])
-    return webhooks.create(current_user, course, body["url"], body["events"]), 201
+    return webhooks.create(current_user, course, body["url"], body["events"]), 201, NO_STORE
 
 
 @api_bp.route("/api/webhooks", methods=["GET"])
@@ -71,8 +72,8 @@ def create_webhook(body: dict):
 @api_bp.doc(operationId="listWebhooks")
 @errors()
 def list_webhooks():
-    """The endpoints of your courses (without their secrets)."""
-    return webhooks.visible(current_user)
+    """The endpoints of your courses (without their signing secrets; a URL may hold its own)."""
+    return webhooks.visible(current_user), 200, NO_STORE
 
 
 @api_bp.route("/api/webhooks/<id:webhook_id>", methods=["DELETE"])
@@ -133,7 +134,7 @@ def _page(form=None, created=None, status=200):
     page = render_template(
         "webhooks.html", form=form, hooks=hooks, logs=logs, created=created, events=WEBHOOK_EVENTS
     )
-    return page, status, {"Cache-Control": "no-store"}
+    return page, status, NO_STORE
 
 
 @pages_bp.get("/webhooks")
