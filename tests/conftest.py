@@ -174,8 +174,11 @@ class Factory:
             _, plain = tokens.create_api_token(accounts.find_user(email), name)
             return plain
 
-    def lessons(self, video_id: str, count: int = 2, start: int = 1, **sample) -> list[str]:
-        """Write `count` small real lesson folders for a video; return their lesson paths."""
+    def lessons(
+        self, video_id: str, count: int = 2, start: int = 1, course: str | None = None, **sample
+    ) -> list[str]:
+        """Write `count` small real lesson folders for a video, as the pipeline does (marked for
+        `course` in its course.txt when given); return their lesson paths."""
         from webapp.render.sample import write_sample_lesson
 
         options = {"segments": 1, "seconds": 0.5, "width": 160, "height": 90, "fps": 10, **sample}
@@ -183,6 +186,8 @@ class Factory:
         for number in range(start, start + count):
             write_sample_lesson(self.lessons_root / video_id / f"lesson_{number}", **options)
             paths.append(f"{video_id}/lesson_{number}")
+        if course is not None:
+            (self.lessons_root / video_id / "course.txt").write_text(course + "\n", encoding="utf-8")
         return paths
 
     def job(

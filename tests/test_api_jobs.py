@@ -27,7 +27,7 @@ def alice(factory):
 
 def test_create_a_job_in_your_only_course(app, client, factory, alice):
     video = uuid.uuid4().hex[:11]
-    paths = factory.lessons(video, count=2)
+    paths = factory.lessons(video, count=2, course="Course A")
     response = client.post(
         "/api/jobs",
         json={"video": f"https://www.youtube.com/watch?v={video}", "title": "  Greetings  "},

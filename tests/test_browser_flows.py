@@ -175,7 +175,7 @@ def test_search_and_filter_the_jobs_list(app, browser, live_server, factory, wor
 def test_create_a_job_from_the_new_job_page(browser, live_server, factory, width):
     user = factory.user("fay@example.com", courses=["Course A"])
     video_id = uuid.uuid4().hex[:11]
-    paths = factory.lessons(video_id, 2, **SMALL)
+    paths = factory.lessons(video_id, 2, course="Course A", **SMALL)
     page = new_page(browser, width)
     log_in(page, live_server, user.email, user.password)
 

@@ -57,7 +57,7 @@ def test_new_job_field_limits_are_rendered_from_the_form(client, auth, factory):
 
 def test_a_title_is_measured_as_it_will_be_saved(client, auth, factory):
     """Runs of spaces count once, as the service saves the title."""
-    factory.lessons("henIVlCPVIY", count=1)
+    factory.lessons("henIVlCPVIY", count=1, course="Course A")
     auth.login(factory.user(courses=["Course A"]).email)
     page = client.get("/jobs/new").get_data(as_text=True)
     course_id = re.search(r'<option value="(\d+)"[^>]*>Course A</option>', page).group(1)

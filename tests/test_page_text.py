@@ -92,7 +92,7 @@ def test_one_lesson_and_two_lessons(app, client, staff, factory):
     single = factory.job("Course A", lessons=1)
     html = client.get(f"/jobs/{single.id}").text
     assert "0 of 1 lesson generated" in html and "(s)" not in html
-    factory.lessons("oneLessonAA", count=1)
+    factory.lessons("oneLessonAA", count=1, course="Course A")
     page = client.get("/jobs/new").text
     course_id = re.search(r'<option value="(\d+)"[^>]*>Course A</option>', page).group(1)
     created = client.post(

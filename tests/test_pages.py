@@ -114,7 +114,7 @@ def test_job_page_explains_a_missing_lesson_folder(client, factory, staff):
 
 
 def test_create_job_from_a_url(client, staff, factory):
-    factory.lessons("henIVlCPVIY", count=2)
+    factory.lessons("henIVlCPVIY", count=2, course="Course A")
     page = client.get("/jobs/new").get_data(as_text=True)
     course_id = re.search(r'<option value="(\d+)"[^>]*>Course A</option>', page).group(1)
     response = client.post(

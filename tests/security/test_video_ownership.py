@@ -198,3 +198,74 @@ def test_the_page_refuses_a_released_video_of_another_course(app, client, auth, 
 def runner_delete(app, job_id: str) -> bool:
     result = app.test_cli_runner().invoke(args=["jobs", "delete", job_id])
     return result.exit_code == 0
+
+
+# --- material left in the lessons folder by the pipeline, before any job --------------------
+
+
+def _course_id(app, name: str) -> int:
+    with app.app_context():
+        return db.session.scalars(sa.select(Course.id).where(Course.name == name)).one()
+
+
+def _create(client, token: str, video: str, course_id: int):
+    return client.post("/api/jobs", json={"video": video, "courseId": course_id}, headers=bearer(token))
+
+
+@pytest.fixture
+def pipeline(app, factory):
+    """A video whose lessons the pipeline left on disk (no job yet); Alice is staff of course A,
+    Bob of course B, Root an administrator."""
+    video = "PipeVideo01"
+    factory.lessons(video, 2)
+    people = {
+        "alice": factory.token(factory.user("alice@example.com", courses=["Course A"]).email),
+        "bob": factory.token(factory.user("bob@example.com", courses=["Course B"]).email),
+        "root": factory.token(factory.user("root@example.com", role="admin").email),
+    }
+    return video, people, factory.lessons_root / video
+
+
+def test_material_from_outside_the_app_is_not_claimed_by_whoever_asks_first(app, client, pipeline):
+    """Nobody can tell whose unmarked material it is: staff of any course claimed it first, read
+    it (package download), replaced it, and locked its course out. Now only an administrator
+    creates its job, in the course they choose."""
+    video, people, _ = pipeline
+    refused = _create(client, people["bob"], video, _course_id(app, "Course B"))
+    assert refused.status_code == 409
+    message = refused.json["message"]
+    assert "administrator" in message and f"{video}/course.txt" in message
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(VideoJob)) == 0
+    made = _create(client, people["root"], video, _course_id(app, "Course A"))
+    assert made.status_code == 201
+    job = client.get(made.headers["Location"], headers=bearer(people["alice"])).json
+    assert [lesson["path"] for lesson in job["lessons"]] == [f"{video}/lesson_1", f"{video}/lesson_2"]
+
+
+def test_material_marked_for_a_course_is_claimed_by_that_course_only(app, client, pipeline):
+    video, people, folder = pipeline
+    (folder / "course.txt").write_text("course a\n", encoding="utf-8")  # its name, letter case aside
+    assert _create(client, people["bob"], video, _course_id(app, "Course B")).status_code == 409
+    made = _create(client, people["alice"], video, _course_id(app, "Course A"))
+    assert made.status_code == 201
+
+
+def test_the_page_says_whom_to_ask(app, client, auth, pipeline):
+    video, _, _ = pipeline
+    auth.login("bob@example.com")
+    form = {
+        "csrf_token": csrf_token(client, "/jobs/new"),
+        "course": _course_id(app, "Course B"),
+        "video": video,
+    }
+    response = client.post("/jobs", data=form)
+    assert response.status_code == 409 and "An administrator can create its job" in response.text
+
+
+def test_a_new_video_is_anyones_to_start(app, client, pipeline):
+    """No material on disk yet (or only an empty folder): staff create the job and upload."""
+    _, people, folder = pipeline
+    (folder.parent / "EmptyVideo1").mkdir()
+    for video in ("FreshVideo1", "EmptyVideo1"):
+        assert _create(client, people["bob"], video, _course_id(app, "Course B")).status_code == 201

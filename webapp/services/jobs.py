@@ -64,6 +64,21 @@ class VideoHeld(JobError):
         )
 
 
+class MaterialUnclaimed(JobError):
+    """Lesson material already on disk, put there outside the app (by the pipeline) and not
+    marked for the caller's course: nobody can tell whose it is, so an administrator decides.
+    Names no course."""
+
+    status = 409
+
+    def __init__(self, video_id: str):
+        super().__init__(
+            f"Video {video_id}'s lesson material is already in the lessons folder and is not marked "
+            f"for this course ({video_id}/{lessons.COURSE_FILE} names the course it was made for). "
+            "An administrator can create its job in your course."
+        )
+
+
 TITLE_MAX = 200
 # Column sizes of Lesson: longer text from a lesson.json is cut, never refused by the database.
 LESSON_TITLE_MAX = 300
@@ -111,7 +126,10 @@ def create_job(
     video_id = parse_video_id(video)
     title = check_title(title) or f"Video {video_id}"
     _refuse_taken(user, video_id)
-    _take_back(user, video_id)
+    taken_back = _take_back(user, video_id)
+    found = discover(video_id, lessons_root)
+    if user is not None and not user.is_admin and not taken_back:
+        _refuse_unclaimed(found, course, video_id)
     job = VideoJob(course=course, video_id=video_id, title=title)
     db.session.add(job)
     try:
@@ -120,7 +138,7 @@ def create_job(
         db.session.rollback()
         _refuse_taken(user, video_id)
         raise
-    _sync_lessons(job, lessons_root)
+    _sync_lessons(job, lessons_root, found)
     db.session.commit()
     return job
 
@@ -140,16 +158,26 @@ def _refuse_taken(user: User | None, video_id: str) -> None:
         raise VideoTaken(video_id, existing if in_reach else None)
 
 
-def _take_back(user: User | None, video_id: str) -> None:
+def _take_back(user: User | None, video_id: str) -> bool:
     """A released video may become a job again by its course's staff and administrators (and
-    the CLI); the record goes with the new job (a later delete makes a new one)."""
+    the CLI); the record goes with the new job (a later delete makes a new one). True: it was."""
     released = db.session.get(ReleasedVideo, video_id)
     if released is None:
-        return
+        return False
     course = db.session.get(Course, released.course_id)
     if user is not None and not user.is_admin and not access.can_use_course(user, course):
         raise VideoHeld(video_id)
     db.session.delete(released)
+    return True
+
+
+def _refuse_unclaimed(found: lessons.Discovery, course: Course, video_id: str) -> None:
+    """Staff start a video with no material yet, or material marked for their course."""
+    if not found.material:
+        return
+    marked = accounts.course_named(found.course) if found.course else None
+    if marked is None or marked.id != course.id:
+        raise MaterialUnclaimed(video_id)
 
 
 def move_job(user: User | None, job: VideoJob, course: Course) -> VideoJob:
@@ -212,8 +240,8 @@ def discover(video_id: str, lessons_root: Path) -> lessons.Discovery:
         return lessons.discover(root, video_id, max_duration=current_app.config["LESSON_MAX_SECONDS"])
 
 
-def _sync_lessons(job: VideoJob, lessons_root: Path) -> ScanResult:
-    found = discover(job.video_id, lessons_root)
+def _sync_lessons(job: VideoJob, lessons_root: Path, found: lessons.Discovery | None = None) -> ScanResult:
+    found = found or discover(job.video_id, lessons_root)
     existing = {lesson.path: lesson for lesson in job.lessons}
     added = updated = removed = 0
     for item in found.lessons:

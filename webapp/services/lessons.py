@@ -1,14 +1,19 @@
-"""Lesson discovery: LESSONS_ROOT/<videoId>/lesson_<n>/lesson.json, in natural order."""
+"""Lesson discovery: LESSONS_ROOT/<videoId>/lesson_<n>/lesson.json, in natural order, and
+the course the material was prepared for (<videoId>/course.txt, written by the pipeline)."""
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..render import DEFAULT_MAX_DURATION, ManifestError, load_manifest
 from ..storage.lessons import LESSON_DIR
 
-__all__ = ["LESSON_DIR", "Discovery", "FoundLesson", "discover"]
+__all__ = ["COURSE_FILE", "LESSON_DIR", "Discovery", "FoundLesson", "discover"]
+
+COURSE_FILE = "course.txt"  # its first line: the name of the course the material is for
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,8 @@ class Discovery:
     lessons: list[FoundLesson]
     # Why nothing could be found (e.g. no folder for this video), for the job page.
     message: str | None = None
+    material: bool = False  # the video's folder holds anything at all
+    course: str | None = None  # the course named by its COURSE_FILE
 
 
 def discover(lessons_root: Path, video_id: str, *, max_duration: float = DEFAULT_MAX_DURATION) -> Discovery:
@@ -39,7 +46,8 @@ def discover(lessons_root: Path, video_id: str, *, max_duration: float = DEFAULT
             f"No lesson folder for this video yet (expected {video_id}/lesson_<n>/ in the lessons folder).",
         )
     numbered = []
-    for child in video_dir.iterdir():
+    children = list(video_dir.iterdir())
+    for child in children:
         match = LESSON_DIR.match(child.name)
         if match and child.is_dir() and (child / "lesson.json").is_file():
             numbered.append((int(match.group(1)), child))
@@ -59,4 +67,17 @@ def discover(lessons_root: Path, video_id: str, *, max_duration: float = DEFAULT
         else:
             lessons.append(FoundLesson(rel, number, manifest.title, round(manifest.duration, 3), None))
     message = None if lessons else f"No lesson_<n>/lesson.json folders in {video_id}/ of the lessons folder."
-    return Discovery(lessons, message)
+    return Discovery(lessons, message, material=bool(children), course=_marked_course(video_dir))
+
+
+def _marked_course(video_dir: Path) -> str | None:
+    """The first line of the folder's own COURSE_FILE (a regular file, not a link), if any."""
+    try:
+        fd = os.open(video_dir / COURSE_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        first = file.read(512).decode("utf-8", "replace").lstrip("\ufeff").splitlines()
+    return first[0].strip() or None if first else None

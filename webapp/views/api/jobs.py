@@ -39,7 +39,8 @@ def create_job(body: dict):
 
     A video that already has a job answers 409, with that job's id when it is in your reach.
     So does a video whose job was deleted in a course you are not in: its lesson folders stay
-    with that course (an administrator can create the job in yours).
+    with that course (an administrator can create the job in yours); and, for staff, a video
+    whose lesson material is already on disk unless its `<videoId>/course.txt` names your course.
     """
     jobs.parse_video_id(body["video"])  # what is wrong with the body is said before the course
     jobs.check_title(body["title"])
