@@ -56,6 +56,36 @@ document.addEventListener("htmx:beforeSend", function (event) {
   });
 });
 
+// An answer for the status panel that was asked for before the panel was replaced (a reload
+// in flight when an upload's or a button's answer came first, or the other way round) still
+// names the old panel, now out of the page. htmx would swap it into that detached panel, and its
+// hx-preserve step would take every video out of the page with it (it looks them up by id in
+// the document). Such an answer goes to the panel in the page instead, unless that one already
+// shows a newer version. htmx tells only the target itself (the event does not bubble out of a
+// detached element), so each panel a request aims at gets this listener.
+var guardedPanels = new WeakSet();
+function toPanelInPage(event) {
+  var target = event.detail.target;
+  if (!target || target.isConnected) {
+    return;
+  }
+  var current = document.getElementById("status-panel");
+  var shown = current && current.getAttribute("data-version");
+  var answer = /data-version="(\d+)"/.exec(event.detail.serverResponse || "");
+  if (!current || (shown && answer && Number(answer[1]) < Number(shown))) {
+    event.detail.shouldSwap = false;
+    return;
+  }
+  event.detail.target = current;
+}
+document.addEventListener("htmx:beforeSend", function (event) {
+  var target = event.detail.target;
+  if (target && target.id === "status-panel" && !guardedPanels.has(target)) {
+    guardedPanels.add(target);
+    target.addEventListener("htmx:beforeSwap", toPanelInPage);
+  }
+});
+
 function reloadStatusPanel() {
   reloadTimer = null;
   if (panelRequest !== null && Date.now() - panelRequestSince < 10000) {  // 10 s: one lost its end
@@ -102,6 +132,7 @@ function uploadParts(form) {
   return {
     bar: form.querySelector(".upload-progress"),
     error: form.querySelector(".upload-error"),
+    done: form.querySelector(".upload-done"),
   };
 }
 
@@ -118,8 +149,20 @@ function serverMessage(xhr) {
 function showUploadError(form, message) {
   var parts = uploadParts(form);
   parts.bar.hidden = true;
+  parts.done.hidden = true;
   parts.error.textContent = message;
   parts.error.hidden = false;
+  parts.error.focus();  // said where the eyes (and a screen reader) are, not only at the page's top
+}
+
+// The sentence the panel's answer puts in the page's messages (#flashes), as text.
+function panelNotice(xhr) {
+  if (!xhr || !xhr.responseText) {
+    return "";
+  }
+  var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+  var notice = page.querySelector("#flashes .flash");
+  return notice ? notice.textContent.trim() : "";
 }
 
 document.addEventListener("htmx:beforeRequest", function (event) {
@@ -136,6 +179,7 @@ document.addEventListener("htmx:beforeRequest", function (event) {
   }
   var parts = uploadParts(form);
   parts.error.hidden = true;
+  parts.done.hidden = true;
   parts.bar.value = 0;
   parts.bar.hidden = false;
 });
@@ -153,7 +197,10 @@ document.addEventListener("htmx:afterRequest", function (event) {
     return;
   }
   if (event.detail.successful) {
-    uploadParts(form).bar.hidden = true;
+    var parts = uploadParts(form);
+    parts.bar.hidden = true;
+    parts.done.textContent = panelNotice(event.detail.xhr);
+    parts.done.hidden = !parts.done.textContent;
     form.reset();
   } else {
     var xhr = event.detail.xhr;

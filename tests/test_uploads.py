@@ -407,7 +407,8 @@ def test_upload_from_the_job_page(app, client, auth, factory, tmp_path):
     assert response.status_code == 200 and 'id="status-panel"' in html
     assert "Uploaded 2 lessons: lesson_1, lesson_2." in html and "Page two" in html
     refused = post(job.id, make_zip({"../evil": b"x"}), csrf_token=token)
-    assert refused.status_code == 200 and "paths with “..” are not allowed" in refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "paths with “..” are not allowed" in refused.get_data(as_text=True)
+    assert 'class="error-message"' in refused.text  # what the page's script shows beside the form
     one = post(
         job.id, make_zip(dict(lesson_files(tmp_path, "Third"))), csrf_token=token, lesson="3", htmx=False
     )

@@ -198,16 +198,24 @@ def upload_lessons(job_id: str):
     form = forms.UploadForm()
     if not form.validate():
         problem = form.package.errors or form.lesson.errors or form.form_errors or ["The form was not valid."]
-        return _after_action(job, problem[0], "error")
+        return _refused_upload(job, 422, problem[0])
     try:
         installed = uploads.install_package(
             job, form.package.data.stream, lessons_root(), lesson=form.lesson.data
         )
     except PackageError as exc:
-        return _after_action(job, exc.message, "error")
+        return _refused_upload(job, exc.status, exc.message)
     names = ", ".join(path.rsplit("/", 1)[1] for path in installed.lesson_paths)
     count = len(installed.lesson_paths)
     return _after_action(job, f"Uploaded {count} lesson{'s' if count != 1 else ''}: {names}.")
+
+
+def _refused_upload(job, status: int, message: str):
+    """htmx gets the refusal as an error (the form says it beside itself and keeps the file and
+    number chosen, the panel stays as it is); a plain form post, a message on the job page."""
+    if reply() is Reply.FRAGMENT:
+        abort(status, description=message)
+    return _after_action(job, message, "error")
 
 
 def _after_action(job, message: str, category: str = "info"):
