@@ -242,3 +242,73 @@ def test_the_queue_dashboard_reads_on_a_phone(browser, live_server, site, width)
         scroll = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert scroll[0] <= scroll[1], f"{path} scrolls sideways"
     page.close()
+
+
+# Text that breaks inside a word: the elements (matching a selector) whose text's line boxes
+# start on more than one line although it is a single word ("Dur/atio/n", "0:0/7", "1/0").
+BROKEN_WORDS = """sel => {
+  const broken = [];
+  for (const el of document.querySelectorAll(sel)) {
+    const text = el.textContent.trim();
+    if (!el.offsetParent || !text || /\\s/.test(text)) continue;
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+    if (tops.size > 1) broken.push(text);
+  }
+  return broken;
+}"""
+
+# Visible controls shorter than 44 px (what a fingertip needs), named.
+SMALL_TARGETS = """sel => {
+  const small = [];
+  for (const el of document.querySelectorAll(sel)) {
+    const box = el.getBoundingClientRect();
+    if (!el.offsetParent || !box.width) continue;
+    const name = (el.textContent || el.value || '').trim().slice(0, 30);
+    if (box.height < 43.5) small.push(name + ' ' + Math.round(box.height));
+  }
+  return small;
+}"""
+
+
+def test_tables_keep_words_whole_and_controls_fit_a_finger(app, browser, live_server, site, client, work):
+    """Beside a wide player, the lessons table's column names, numbers and durations stay whole
+    at 1280 px; on a phone the webhook log is stacked rows (it was one letter per line) and the
+    job page's buttons and links are at least 44 px tall; the status badges pass contrast."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    from webapp.extensions import db
+    from webapp.models import Course, User, Webhook
+    from webapp.services import webhooks
+
+    admin, job = site
+    app.config.update(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_RETRY_INTERVALS=[0])
+    with app.app_context():
+        course = db.session.scalars(db.select(Course).where(Course.name == "Course A")).one()
+        user = db.session.get(User, admin.id)
+        hook = webhooks.create(user, course, "http://127.0.0.1:9/hooks", None)
+        webhooks.send_test(db.session.get(Webhook, hook.id))
+    work()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    _log_in(page, live_server, admin)
+    page.goto(f"{live_server}/jobs/{job.id}")
+    page.locator("tr.lesson video").first.wait_for()
+    assert (
+        page.evaluate(BROKEN_WORDS, "table.lessons th, table.lessons td.number, table.lessons td.duration")
+        == []
+    )
+    contrast = Axe().run(page, options={"runOnly": ["color-contrast"]}).response["violations"]
+    assert contrast == [], [node["target"] for v in contrast for node in v["nodes"]]
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    settle_layout(page)
+    assert page.evaluate(SMALL_TARGETS, "#status-panel button, .player a, .lesson-files button") == []
+    page.goto(f"{live_server}/webhooks")
+    answer = page.locator("table.deliveries td[data-label='Answer']").first
+    assert answer.is_visible() and answer.bounding_box()["width"] > 300
+    assert "Connection refused" in answer.inner_text()
+    assert page.evaluate(BROKEN_WORDS, "table.deliveries th, table.deliveries td.number") == []
+    _assert_fits(page, "/webhooks")
+    page.close()
