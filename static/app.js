@@ -86,6 +86,40 @@ document.addEventListener("htmx:beforeSend", function (event) {
   }
 });
 
+// A lesson's attempts opened by the user stay open across the panel's reloads (htmx keeps the
+// focus on a control with the same id; an open <details> it does not keep).
+var openAttempts = [];
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var panel = document.getElementById("status-panel");
+  if (panel && event.detail.target === panel) {
+    openAttempts = Array.prototype.map.call(panel.querySelectorAll("details[id][open]"), function (d) { return d.id; });
+  }
+});
+document.addEventListener("htmx:afterSwap", function () {
+  announceStatus();
+  openAttempts.forEach(function (id) {
+    var details = document.getElementById(id);
+    if (details) details.open = true;
+  });
+  openAttempts = [];
+});
+
+// The job's summary line, said by the page's live region when it changes (not the percentages
+// of a progress bar: the panel is not a live region, it would be read out every second).
+function announceStatus() {
+  var announcer = document.getElementById("status-announcer");
+  var summary = document.querySelector("#status-panel .summary");
+  if (!announcer || !summary) return;
+  var text = summary.textContent.replace(/\s+/g, " ").trim();
+  if (announcer.dataset.last === undefined) {  // the page as loaded: nothing has changed yet
+    announcer.dataset.last = text;
+  } else if (text !== announcer.dataset.last) {
+    announcer.dataset.last = text;
+    announcer.textContent = text;
+  }
+}
+document.addEventListener("DOMContentLoaded", announceStatus);
+
 function reloadStatusPanel() {
   reloadTimer = null;
   if (panelRequest !== null && Date.now() - panelRequestSince < 10000) {  // 10 s: one lost its end

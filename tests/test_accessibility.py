@@ -72,7 +72,7 @@ def test_log_in_and_generate_with_the_keyboard_only(app, browser, live_server, f
     page.keyboard.type(user.password)
     page.keyboard.press("Enter")
     page.wait_for_selector("#status-panel")
-    assert page.get_attribute("#status-panel", "aria-live") == "polite"
+    assert page.locator("#status-announcer").get_attribute("aria-live") == "polite"
     first = job.lessons[0]
     assert _tab_to(
         page,
@@ -105,4 +105,43 @@ def test_the_first_tab_skips_to_the_content_and_the_menu_marks_the_page(app, bro
     assert current.count() == 1 and current.inner_text() == "Jobs"
     page.goto(f"{live_server}/account/tokens")
     assert page.locator("#site-menu [aria-current=page]").inner_text() == "API tokens"
+    page.close()
+
+
+def test_the_panels_reloads_keep_the_focus_and_what_was_opened(app, browser, live_server, factory, work):
+    """While a render runs the panel is replaced about once a second: a keyboard user's focus
+    stays on the control they were on (it fell to <body>), and an opened list of attempts stays
+    open; the live region says the summary when it changes, not the whole panel every second."""
+    import uuid
+
+    from webapp.extensions import db
+    from webapp.models import VideoJob
+    from webapp.services import renders
+
+    user = factory.user("focus@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=2)
+    with app.app_context():
+        renders.generate(None, db.session.get(VideoJob, uuid.UUID(job.id)), job.lessons[0])
+    work()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live_server}/login?next=/jobs/{job.id}")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", user.password)
+    page.click("button[type=submit]")
+    row = f"tr[data-lesson='{job.lessons[0]}']"
+    page.click(f"{row} details.history summary")
+    page.focus(f"{row} button:has-text('Generate again')")
+    focused = page.evaluate("document.activeElement.id")
+    assert focused
+    for _ in range(2):
+        page.evaluate(
+            """() => new Promise(resolve => {
+              document.body.addEventListener('htmx:afterSettle', () => resolve(), {once: true});
+              htmx.trigger(document.getElementById('status-panel'), 'status-changed');
+            })"""
+        )
+        assert page.evaluate("document.activeElement.id") == focused
+        assert page.evaluate(f'document.querySelector("{row} details.history").open') is True
+    assert page.get_attribute("#status-panel", "aria-live") is None
+    assert page.locator("#status-announcer[aria-live=polite]").count() == 1
     page.close()
