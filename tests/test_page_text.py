@@ -153,6 +153,20 @@ def test_a_failed_render_of_a_broken_lesson_does_not_repeat_the_error(app, clien
     assert "Retry" not in row and "Generate" not in row
 
 
+def test_segments_are_counted_from_one_on_the_page_as_in_the_chapters(app, client, staff, job, factory):
+    """The renderer names `segments[0]` (the JSON path, which the API keeps); staff read the
+    first segment as segment 1, as the chapters under the player count them."""
+    manifest = factory.lessons_root / job.video_id / "lesson_2" / "lesson.json"
+    manifest.write_text('{"title": "T", "segments": [{"duration": 1}, {"image": "gone.png", "duration": 1}]}')
+    client.post(f"/jobs/{job.id}/rescan", data={"csrf_token": csrf_token(client, "/jobs")})
+    problem = _problem(app, f"{job.video_id}/lesson_2")
+    assert problem.startswith("segments[1].image: ")
+    row = _row(client.get(f"/jobs/{job.id}").text, f"{job.video_id}/lesson_2")
+    assert "segment 2, image: " in row and "segments[1]" not in row
+    status = client.get(f"/api/jobs/{job.id}").json
+    assert any((lesson["problem"] or "").startswith("segments[1].image") for lesson in status["lessons"])
+
+
 def test_an_action_message_replaces_the_page_messages(app, client, staff, job):
     # A plain post leaves a message on the page it redirects to.
     page = client.post(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 
 from flask import Flask
@@ -46,7 +47,22 @@ def filesize(size: int | None) -> str:
     return f"{value:.1f} GB"
 
 
+_SEGMENT_FIELD = re.compile(r"\bsegments\[(\d+)\](?:\.([\w\[\].]+))?")
+
+
+def counted_from_one(message: str | None) -> str:
+    """A renderer message as staff read it: `segments[3].video: …` names the 4th segment, as the
+    chapters under the player count them ("segment 4, video: …"); the API keeps the JSON path."""
+
+    def readable(match: re.Match) -> str:
+        where = f"segment {int(match.group(1)) + 1}"
+        return f"{where}, {match.group(2)}" if match.group(2) else where
+
+    return _SEGMENT_FIELD.sub(readable, message or "")
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_filter(counted_from_one, "counted_from_one")
     app.add_template_filter(iso, "iso")
     app.add_template_filter(when, "when")
     app.add_template_filter(duration, "duration")
