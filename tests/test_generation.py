@@ -111,6 +111,10 @@ def test_generate_poll_and_play_end_to_end(app, client, api, factory, processes)
     assert part.headers["Content-Range"] == f"bytes 100-199/{path.stat().st_size}"
     download = client.get(render["videoUrl"] + "?download=1", headers=api.headers)
     assert "attachment" in download.headers["Content-Disposition"]
+    # Saved under a name that says which lesson it is (every lesson's video may be final_video.mp4).
+    saved_as = render["lessonPath"].replace("/", "-") + "-" + render["outputFileName"]
+    assert f"filename={saved_as}" in download.headers["Content-Disposition"]
+    assert "filename=" in whole.headers["Content-Disposition"]  # played in the page: its own name
 
 
 def test_double_submit_is_one_render_and_one_rq_job(app, api, factory, redis_url):

@@ -145,6 +145,8 @@ def download_video(job_id, video_path: str):
         render, kind = found
         mimetype, name = SIDECAR_KINDS[kind], output_path.rsplit("/", 1)[1]
     download = request.args.get("download") == "1"
+    if download:  # saved among others (each lesson's video may be final_video.mp4): say whose it is
+        name = f"{job.video_id}-{render.lesson.path.rsplit('/', 1)[-1]}-{name}"
     store = storage.store()
     try:
         path = store.local_path(output_path)
