@@ -183,6 +183,17 @@ def test_copy_buttons_copy_and_say_so(browser, live_server, site):
     page.wait_for_selector("button[data-copy='#new-token']:not([data-copy-state])", timeout=5000)
     assert button.inner_text() == "Copy"
 
+    # A webhook's signing secret, shown once, has its Copy button too (so do set-password links).
+    page.goto(f"{live_server}/webhooks")
+    page.fill("input[name=url]", "https://1.1.1.1/hooks")
+    page.click("form[action='/webhooks'] button[type=submit]")
+    page.wait_for_load_state("load")
+    secret = page.locator("#new-secret").inner_text()
+    assert secret.startswith("whsec_")
+    page.click("button[data-copy='#new-secret']")
+    page.wait_for_selector("button[data-copy='#new-secret'][data-copy-state='copied']")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+
     page.goto(f"{live_server}/docs")
     example = page.locator(".code-block").filter(has_text="generate-video").first
     example.locator("button.copy").click()
