@@ -73,6 +73,8 @@ def post(client, path: str, data: dict | None = None, page: str = "/admin/users"
 
 
 def invite(client, email: str, role: str = "staff", courses=()) -> str:
+    if role == "staff" and not courses:  # staff are invited into a course: the first one listed
+        courses = re.findall(r'name="courses" [^>]*value="(\d+)"', client.get("/admin/users").text)[:1]
     response = post(client, "/admin/users", {"email": email, "role": role, "courses": list(courses)})
     assert response.status_code == 303, response.text
     assert response.headers["Location"] == "/admin/users"
@@ -318,9 +320,17 @@ def test_the_set_password_page_is_never_cached_and_its_token_stays_out_of_the_pa
 def test_inviting_an_existing_email_or_a_bad_one_is_refused(app, client, auth, team):
     auth.login(team["admin"].email)
     before = snapshot(app)
-    taken = post(client, "/admin/users", {"email": "ALICE@example.com", "role": "staff"})
+    taken = post(
+        client,
+        "/admin/users",
+        {"email": "ALICE@example.com", "role": "staff", "courses": [team["courses"]["Course A"]]},
+    )
     assert taken.status_code == 422 and "already has an account" in taken.text
-    bad = post(client, "/admin/users", {"email": "no-at-sign", "role": "staff"})
+    bad = post(
+        client,
+        "/admin/users",
+        {"email": "no-at-sign", "role": "staff", "courses": [team["courses"]["Course A"]]},
+    )
     assert bad.status_code == 422
     wrong_role = post(client, "/admin/users", {"email": "x@example.com", "role": "root"})
     assert wrong_role.status_code == 422
@@ -346,6 +356,18 @@ def test_deactivated_users_cannot_log_in_and_their_sessions_and_tokens_end(app, 
 
     post(admin_client, f"{user_page}/activate", page=user_page)
     assert Auth(app.test_client()).login(team["alice"].email).status_code == 302
+
+
+def test_staff_are_invited_into_at_least_one_course(app, client, auth, team):
+    """Staff see only their courses' jobs: invited into none, they would log in to nothing."""
+    auth.login(team["admin"].email)
+    before = snapshot(app)
+    refused = post(client, "/admin/users", {"email": "nobody@example.com", "role": "staff"})
+    assert refused.status_code == 422 and "Choose at least one course" in refused.text
+    assert 'value="nobody@example.com"' in refused.text  # what was typed stays
+    assert snapshot(app) == before
+    admin = post(client, "/admin/users", {"email": "boss@example.com", "role": "admin"})
+    assert admin.status_code == 303  # administrators see every course
 
 
 def test_a_deactivated_invitee_cannot_use_the_link(client, auth, team, app):
@@ -481,7 +503,11 @@ def test_what_people_typed_is_shown_escaped(client, auth, team):
     evil = '<script>alert("x")</script>'
     post(client, "/admin/courses", {"name": evil}, page="/admin/courses")
     # An address with markup is refused, and said so escaped.
-    refused = post(client, "/admin/users", {"email": "<b>mallory</b>@example.com", "role": "staff"})
+    refused = post(
+        client,
+        "/admin/users",
+        {"email": "<b>mallory</b>@example.com", "role": "staff", "courses": [team["courses"]["Course A"]]},
+    )
     assert "is not an email address" in refused.text and "<b>mallory" not in refused.text
     for path in ("/admin/courses", "/admin/users"):
         html = client.get(path).text
@@ -505,7 +531,11 @@ def test_secrets_are_shown_once_after_a_redirect_so_a_reload_repeats_nothing(cli
     again nor makes a new link (which would kill the one just sent), and the link is not shown
     again; another admin's browser never sees it."""
     auth.login(team["admin"].email)
-    answer = post(client, "/admin/users", {"email": "una@example.com", "role": "staff"})
+    answer = post(
+        client,
+        "/admin/users",
+        {"email": "una@example.com", "role": "staff", "courses": [team["courses"]["Course A"]]},
+    )
     assert answer.status_code == 303 and "set-password" not in answer.text
     first = client.get("/admin/users")
     link = unescape(LINK.search(first.text).group(1))

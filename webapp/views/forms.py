@@ -252,6 +252,11 @@ class InviteForm(Form):
     def chosen_courses(self) -> list[Course]:
         return [self._courses[course_id] for course_id in self.courses.data or ()]
 
+    def validate_courses(self, field) -> None:
+        # Staff see only their courses' jobs: invited into none, they would see nothing at all.
+        if self.role.data == Role.STAFF.value and self._courses and not field.data:
+            raise ValidationError("Choose at least one course: staff see only the jobs of their courses.")
+
 
 class RoleForm(Form):
     role = _role_field()
