@@ -3,13 +3,15 @@ durations and counts; the favicon."""
 
 from __future__ import annotations
 
+import collections
 import re
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import Lesson, Render, VideoJob
+from webapp.models import Lesson, Render, RenderState, VideoJob
 from webapp.services import lifecycle, messages, renders
 from webapp.views.filters import duration
 
@@ -165,6 +167,43 @@ def test_segments_are_counted_from_one_on_the_page_as_in_the_chapters(app, clien
     assert "segment 2, image: " in row and "segments[1]" not in row
     status = client.get(f"/api/jobs/{job.id}").json
     assert any((lesson["problem"] or "").startswith("segments[1].image") for lesson in status["lessons"])
+
+
+def test_generate_all_leaves_finished_lessons_alone_unless_asked_again(app, client, staff, factory):
+    """With some lessons done, the button renders the others (it re-rendered every lesson, each
+    press adding attempts and sending render.completed and job.completed again); with all done,
+    it asks before rendering them all again."""
+    job = factory.job("Course A", lessons=3)
+    done = _queue(app, job, 0)
+    _begin(app, done)
+    with app.app_context():
+        lifecycle.complete(done, frames=5, duration=0.5, size_bytes=100)
+    html = client.get(f"/jobs/{job.id}").text
+    assert re.search(r'id="generate-all"[^>]*>Generate the other 2<', html)
+    token = csrf_token(client, f"/jobs/{job.id}")
+    answer = client.post(
+        f"/jobs/{job.id}/generate-all", data={"csrf_token": token, "missing": "1"}, headers=HTMX
+    ).text
+    assert "2 lessons queued or already in progress." in answer
+    with app.app_context():
+        attempts = db.session.scalars(sa.select(Render.lesson_id).where(Render.job_id == uuid.UUID(job.id)))
+        assert sorted(collections.Counter(attempts).values()) == [1, 1, 1]  # the finished one: no new attempt
+        for render in db.session.scalars(sa.select(Render).where(Render.state == RenderState.QUEUED)):
+            _begin(app, render.id)
+            lifecycle.complete(render.id, frames=5, duration=0.5, size_bytes=100)
+    html = client.get(f"/jobs/{job.id}").text
+    again = re.search(
+        r'<form[^>]*hx-confirm="([^"]+)"[^>]*>\s*<input[^>]*>\s*<button[^>]*id="generate-all"[^>]*>([^<]+)<',
+        html,
+    )
+    assert again and again.group(2) == "Generate all again" and "3 lessons" in again.group(1)
+    # Without `missing` (that button, and the API's generate-all): every lesson.
+    assert (
+        client.post(f"/jobs/{job.id}/generate-all", data={"csrf_token": token}, headers=HTMX).status_code
+        == 200
+    )
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Render)) == 6
 
 
 def test_an_action_message_replaces_the_page_messages(app, client, staff, job):

@@ -15,7 +15,7 @@ from flask import current_app
 from ..extensions import db
 from ..models import ACTIVE_RENDER_STATES, SIDECAR_KINDS, Lesson, Render, RenderState, User, VideoJob
 from ..render import ManifestError, load_manifest
-from . import attempts, lifecycle, media
+from . import attempts, lifecycle, media, summary
 from .access import parse_uuid, scope_jobs
 from .errors import (
     BrokenLesson,
@@ -198,12 +198,18 @@ class GenerateAll:
     broken: list[str] = field(default_factory=list)  # skipped: their lesson.json is not valid
 
 
-def generate_all(user: User | None, job: VideoJob) -> GenerateAll:
-    """Queue every lesson of the job; lessons already queued or running are left as they are,
-    and a broken lesson is skipped (with its reason) rather than stopping the others."""
+def generate_all(user: User | None, job: VideoJob, missing_only: bool = False) -> GenerateAll:
+    """Queue every lesson of the job (with `missing_only`, those without a video: never made, or
+    failed or cancelled last); lessons already queued or running are left as they are, and a
+    broken lesson is skipped (with its reason) rather than stopping the others."""
     lessons = [lesson for lesson in job.lessons if not lesson.missing]
     if not lessons:
         raise Unprocessable("This job has no lessons to generate.")
+    if missing_only:
+        done = summary.lessons_with_a_video(job)
+        lessons = [lesson for lesson in lessons if lesson.id not in done]
+        if not lessons:
+            raise Unprocessable("Every lesson of this job has its video already.")
     renders, skipped, broken = [], [], []
     for index, lesson in enumerate(lessons):
         try:

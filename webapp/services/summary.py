@@ -69,6 +69,16 @@ def _latest_finished(renders: list[Render]) -> dict[int, Render]:
     return latest
 
 
+def lessons_with_a_video(job: VideoJob) -> set[int]:
+    """The lessons whose latest finished attempt made their video (completedLessons counts them)."""
+    renders = db.session.scalars(sa.select(Render).where(Render.job_id == job.id))
+    return {
+        lesson_id
+        for lesson_id, r in _latest_finished(list(renders)).items()
+        if r.state == RenderState.COMPLETED
+    }
+
+
 def compute(job: VideoJob) -> tuple[VideoGenerationStatus, dict]:
     """The summary rules, applied to the job's current rows.
 

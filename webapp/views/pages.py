@@ -250,7 +250,7 @@ def generate(job_id: str):
 def generate_all(job_id: str):
     job = access.get_job_or_404(job_id, current_user)
     try:
-        result = renders.generate_all(current_user, job)
+        result = renders.generate_all(current_user, job, missing_only=request.form.get("missing") == "1")
     except renders.RenderRequestError as exc:
         return _after_action(job, exc.message, "error")
     message = f"{messages.plural(len(result.renders), 'lesson')} queued or already in progress."
