@@ -162,3 +162,30 @@ def test_planted_markup_runs_nowhere(browser, live_server, planted):
     assert "render " in shown and "<" not in shown and "mp4" not in shown
 
     assert dialogs == []
+
+
+def test_the_dashboard_shows_a_failure_as_it_was_written(browser, live_server, factory, redis_url, work):
+    """Its jobs list escapes a job's description and error itself: escaped once more by us, an
+    operator read `File &quot;…&quot;` and `render&#x27;s` in every traceback."""
+    admin = factory.user("ops@example.com", role="admin")
+    Queue("maintenance", connection=Redis.from_url(redis_url)).enqueue(
+        "webapp.tasks.no_such_task", description=MARKUP
+    )
+    work()  # fails, with a traceback full of quotes
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", admin.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server}/jobs")
+    page.goto(f"{live_server}/rq/0/view/jobs/maintenance/failed/8/asc/1")
+    page.wait_for_selector("pre.exc_info")
+    error = page.inner_text("pre.exc_info")
+    assert 'File "' in error and "no_such_task" in error and "f'Invalid attribute name" in error
+    assert "&quot;" not in error and "&#x27;" not in error
+    assert page.inner_text("span.description") == MARKUP  # as text
+    assert page.evaluate("document.querySelectorAll('tbody img, tbody svg, tbody script').length") == 0
+    assert dialogs == []
+    page.close()

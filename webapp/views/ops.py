@@ -104,18 +104,27 @@ def guard_dashboard():
     return None
 
 
-def _escaped(value):
+def _escaped(value, kept: frozenset[str] = frozenset()):
+    """Every string HTML-escaped, but those under a key in `kept` (which the page escapes)."""
     if isinstance(value, str):
         return html.escape(value, quote=True)
     if isinstance(value, list):
-        return [_escaped(item) for item in value]
+        return [_escaped(item, kept) for item in value]
     if isinstance(value, dict):
-        return {key: _escaped(item) for key, item in value.items()}
+        return {key: item if key in kept else _escaped(item, kept) for key, item in value.items()}
     return value
 
 
+# What the dashboard's own templates escape (jobs.html: `$('<div/>').text(…).html()`; workers.html:
+# `<%- … %>`): escaped here as well, an operator read `File &quot;…&quot;` in every traceback.
+_ESCAPED_BY_THE_PAGE = {
+    "/data/jobs/": frozenset({"description", "exc_info"}),
+    "/data/workers.json": frozenset({"description"}),
+}
+
+
 def escape_dashboard_data(response):
-    """HTML-escape every string in the dashboard's JSON: its pages insert them as markup.
+    """HTML-escape every string in the dashboard's JSON: its pages insert most of them as markup.
 
     Nothing a user typed should reach RQ (job descriptions and errors carry ids only), but
     the dashboard would run whatever did; escaped, it shows it as text.
@@ -123,7 +132,10 @@ def escape_dashboard_data(response):
     if request.blueprint == "rq_dashboard" and response.mimetype == "application/json":
         data = response.get_json(silent=True)
         if data is not None:
-            response.set_data(json.dumps(_escaped(data)))
+            kept = next(
+                (keys for part, keys in _ESCAPED_BY_THE_PAGE.items() if part in request.path), frozenset()
+            )
+            response.set_data(json.dumps(_escaped(data, kept)))
     return response
 
 
