@@ -205,7 +205,9 @@ def test_cancel_a_queued_render(app, api, factory, work, redis_url):
     # Had RQ kept the job (a cancel that could not reach Redis), the worker drops it unrendered.
     queue.enqueue("webapp.tasks.render_lesson", kwargs={"render_id": render_id}, job_id=f"render-{render_id}")
     work()
-    assert queue.fetch_job(f"render-{render_id}").return_value() == {"skipped": True}
+    skipped = queue.fetch_job(f"render-{render_id}").return_value()
+    assert skipped["skipped"] is True  # and says where to start it again, for the dashboard's reader
+    assert f"/jobs/{job.id}" in skipped["reason"] and "Retry" in skipped["reason"]
     assert api.render(render_id)["state"] == "cancelled"
     assert not video_path(app, response.json["outputPath"]).exists()
 

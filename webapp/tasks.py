@@ -22,7 +22,7 @@ from rq.timeouts import JobTimeoutException
 
 from . import queue
 from .extensions import db
-from .models import ErrorKind
+from .models import ErrorKind, Render
 from .render import Cancelled, ManifestError, RenderError, RenderSettings, TransientRenderError
 from .render import render_lesson as render_video
 from .services import lifecycle, media, progress, recovery, storage, uploads, webhooks
@@ -39,7 +39,15 @@ class RenderFailed(Exception):
     """
 
     def __init__(self, render_id: uuid.UUID, kind: str):
-        super().__init__(f"render {render_id} failed ({kind}); its reason is on the render's record")
+        super().__init__(f"render {render_id} failed ({kind}). {_on_its_page(render_id)}")
+
+
+def _on_its_page(render_id: uuid.UUID | None) -> str:
+    """Where an operator reads a render's reason and starts it again: requeueing its RQ job in the
+    dashboard renders nothing (the attempt it ran is over; the worker skips it)."""
+    render = db.session.get(Render, render_id) if render_id else None
+    page = f"its job's page, /jobs/{render.job_id}" if render else "its job's page"
+    return f"Its reason is on {page}, where Retry starts a new attempt (requeueing this RQ job does not)."
 
 
 def render_settings(config) -> RenderSettings:
@@ -101,9 +109,11 @@ def _render(assignment: lifecycle.Assignment):
 def render_lesson(render_id: str):
     """Render one attempt (looked up by the RQ job, which outlives attempts it retries)."""
     rq_job = get_current_job()
-    assignment = lifecycle.begin(rq_job.id if rq_job else queue.render_job_id(render_id))
-    if assignment is None:
-        return {"skipped": True}
+    rq_job_id = rq_job.id if rq_job else queue.render_job_id(render_id)
+    assignment = lifecycle.begin(rq_job_id)
+    if assignment is None:  # its attempt is over (finished, failed or cancelled): nothing to render
+        attempt = lifecycle.current_attempt(rq_job_id)
+        return {"skipped": True, "reason": _on_its_page(attempt.id if attempt else None)}
     rid = assignment.render_id
     try:
         result = _render(assignment)

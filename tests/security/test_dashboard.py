@@ -59,6 +59,7 @@ def test_a_failed_render_tells_rq_no_user_text(app, client, marked, redis_url, w
     assert rq_job.is_failed
     recorded = rq_job.latest_result().exc_string
     assert "<" not in recorded and "failed (manifest)" in recorded
+    assert f"/jobs/{job.id}" in recorded  # where an operator reads the reason and retries
     assert rq_job.return_value() is None
 
 
