@@ -6,7 +6,17 @@ from .helpers import csrf_token
 def test_health_reports_database_and_redis(client):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert response.json == {"status": "ok", "database": "ok", "redis": "ok", "renderWorkers": 0}
+
+
+def test_health_counts_the_render_workers(client, processes):
+    """With every worker gone it said "ok" all the same: an operator now sees renders would wait
+    (the web process stays healthy: a 503 would take it out of the load balancer)."""
+    processes.worker("maintenance")  # not a render worker
+    assert client.get("/health").json["renderWorkers"] == 0
+    processes.worker()
+    response = client.get("/health")
+    assert response.status_code == 200 and response.json["renderWorkers"] == 1
 
 
 def test_health_is_503_when_redis_is_down(app, client):

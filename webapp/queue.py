@@ -245,8 +245,11 @@ def depths() -> dict[str, tuple[int, float]]:
     return found
 
 
-def workers_alive() -> int:
-    return Worker.count(connection=connection())
+def workers_alive(queue_name: str | None = None) -> int:
+    """Workers registered (alive: each renews its key every few seconds), all or those of a queue."""
+    if queue_name is None:
+        return Worker.count(connection=connection())
+    return Worker.count(queue=Queue(queue_name, connection=connection()))
 
 
 # --- logins logged out ----------------------------------------------------------------------

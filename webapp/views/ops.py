@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 @bp.alt_response(503, schema=Health, description="The database or Redis does not answer")
 @bp.doc(security=[])
 def health():
-    """Whether the database and Redis answer."""
+    """Whether the database and Redis answer (503 when either does not), and how many render
+    workers are registered: 0 means renders wait, but the web process is well (not a 503, which
+    would take it out of a load balancer)."""
     checks = {}
     try:
         db.session.execute(sa.text("SELECT 1"))
@@ -36,13 +38,19 @@ def health():
     except sa.exc.SQLAlchemyError:
         db.session.rollback()
         checks["database"] = "unavailable"
+    workers = None
     try:
         queue.connection().ping()
         checks["redis"] = "ok"
+        workers = queue.workers_alive(queue.RENDER_QUEUE)
     except Exception:  # any failure to reach Redis means "unavailable" here
         checks["redis"] = "unavailable"
     healthy = all(value == "ok" for value in checks.values())
-    return {"status": "ok" if healthy else "degraded", **checks}, 200 if healthy else 503
+    return {
+        "status": "ok" if healthy else "degraded",
+        **checks,
+        "renderWorkers": workers,
+    }, 200 if healthy else 503
 
 
 def _metrics_allowed_address() -> bool:

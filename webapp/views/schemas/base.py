@@ -118,3 +118,8 @@ class Health(Schema):
     status = fields.String(required=True, validate=validate.OneOf(["ok", "degraded"]))
     database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
     redis = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
+    renderWorkers = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Render workers registered in Redis (0: renders wait); null without Redis"},
+    )
