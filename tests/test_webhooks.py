@@ -341,3 +341,67 @@ def test_a_delivery_connects_to_the_address_it_checked(app, client, member, rece
     assert len(endpoint.requests) == 1
     headers, _ = endpoint.requests[0]
     assert headers["host"] == f"rebind.example:{port}"
+
+
+def test_a_failed_delivery_says_why_in_words(app, client, member, work, tmp_path):
+    """The log said `URLError: [SSL: CERTIFICATE_VERIFY_FAILED] … (_ssl.c:1006)`: now a sentence
+    about the endpoint, for a certificate it cannot trust, a port nobody listens on, and an
+    endpoint that never answers."""
+    import socket
+    import ssl
+    import subprocess
+
+    app.config.update(WEBHOOK_RETRY_INTERVALS=[0], WEBHOOK_TIMEOUT=1)
+    # An HTTPS endpoint with a certificate signed by itself.
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=hooks.test",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    tls = make_server("127.0.0.1", 0, lambda environ, start: Response("ok")(environ, start), threaded=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    tls.socket = context.wrap_socket(tls.socket, server_side=True)
+    threading.Thread(target=tls.serve_forever, daemon=True).start()
+    # A port nobody listens on, and one that takes connections but never answers.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused_port = closed.getsockname()[1]
+    closed.close()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    cases = {
+        f"https://127.0.0.1:{tls.server_port}/hooks": "TLS certificate",
+        f"http://127.0.0.1:{refused_port}/hooks": "Connection refused",
+        f"http://127.0.0.1:{silent.getsockname()[1]}/hooks": "No answer within 1 s",
+    }
+    try:
+        for url, said in cases.items():
+            hook = client.post("/api/webhooks", json={"url": url}, headers=member).json
+            client.post(f"/api/webhooks/{hook['id']}/test", headers=member)
+            work()
+            errors = {
+                d["error"] for d in client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
+            }
+            assert errors and all(said in error for error in errors), (url, errors)
+            assert not any("URLError" in error or "_ssl.c" in error or "Errno" in error for error in errors)
+    finally:
+        tls.shutdown()
+        silent.close()

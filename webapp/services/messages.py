@@ -1,7 +1,9 @@
-"""Messages shown to users never carry the server's own paths."""
+"""Messages shown to users: never the server's own paths, and failures said in words."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 from pathlib import Path
 
 from flask import current_app
@@ -39,3 +41,25 @@ def without_server_paths(text: str | None) -> str | None:
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
     """ "1 lesson", "2 lessons": the count with its noun in the right number."""
     return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+def connection_failure(exc: BaseException, timeout: float) -> str:
+    """Why a request to someone's endpoint got no answer, as its owner can act on it (not
+    `URLError: [SSL: CERTIFICATE_VERIFY_FAILED] … (_ssl.c:1006)`)."""
+    reason = getattr(exc, "reason", exc)  # urllib wraps the socket's error in a URLError
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        detail = (reason.verify_message or "").rstrip(".")
+        return f"The endpoint's TLS certificate is not trusted{f' ({detail})' if detail else ''}."
+    if isinstance(reason, ssl.SSLError):
+        return "The TLS handshake with the endpoint failed (does it speak HTTPS on that port?)."
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"No answer within {timeout:g} s."
+    if isinstance(reason, ConnectionRefusedError):
+        return "Connection refused: nothing accepts connections at that address and port."
+    if isinstance(reason, ConnectionResetError):
+        return "The endpoint closed the connection before answering."
+    if isinstance(reason, socket.gaierror):
+        return "The endpoint's host name cannot be resolved."
+    if isinstance(reason, OSError) and reason.strerror:
+        return f"The connection failed: {reason.strerror}."
+    return f"The request failed: {reason}."

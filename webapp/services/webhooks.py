@@ -44,7 +44,7 @@ from ..models import (
     WebhookMessage,
     utcnow,
 )
-from . import access, summary, throttle
+from . import access, messages, summary, throttle
 from .errors import RenderRequestError, Unprocessable
 
 log = logging.getLogger(__name__)
@@ -376,8 +376,7 @@ def deliver(message_id: str, attempt: int) -> WebhookDelivery | None:
     except Unprocessable as exc:
         record.error = exc.message[:500]
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        record.error = f"{type(exc).__name__}: {reason}"[:500]
+        record.error = messages.connection_failure(exc, current_app.config["WEBHOOK_TIMEOUT"])[:500]
     record.latency_ms = round((time.perf_counter() - started) * 1000)
     db.session.add(record)
     db.session.commit()

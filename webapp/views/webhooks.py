@@ -180,7 +180,7 @@ def delete(webhook_id: int):
 def test(webhook_id: int):
     try:
         webhooks.send_test(_mine(webhook_id))
-        flash("Test message queued; its delivery shows in the log below within seconds.", "info")
+        flash("Test message queued: reload this page in a few seconds to see its delivery.", "info")
     except RenderRequestError as exc:
         flash(exc.message, "error")
     return redirect(url_for("webhook_pages.page"))
@@ -194,7 +194,7 @@ def redeliver_page(delivery_id: int):
         abort(404, description="No such delivery.")
     try:
         webhooks.redeliver(delivery)
-        flash("Message queued again, with the same webhook-id.", "info")
+        flash("Message queued again, with the same webhook-id: reload in a few seconds to see it.", "info")
     except RenderRequestError as exc:
         flash(exc.message, "error")
     return redirect(url_for("webhook_pages.page"))
