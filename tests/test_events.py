@@ -51,6 +51,7 @@ class EventStream:
         raise AssertionError("no event")
 
     def close(self):
+        self.response.close()  # its file holds the socket open after the connection's close
         self.conn.close()
 
 
@@ -170,3 +171,31 @@ def test_a_stream_opened_by_a_logged_in_browser_survives_its_checks(
     stream = streams(live_server, f"/video-transform/{job.id}/events", {"Cookie": f"session={cookie.value}"})
     assert stream.next_event()["event"] == "status"
     assert [stream.next() for _ in range(8)] == [{"comment": "heartbeat"}] * 8  # ~16 checks passed
+
+
+def test_a_user_holds_a_bounded_number_of_streams(app, factory, member, live_server, streams):
+    """Each open stream holds a connection of the web server: one user opening thousands would
+    take them all. At EVENTS_MAX_PER_USER the next is 429 (the page polls instead); a closed one
+    frees its place; another user is not counted with them."""
+    import time
+
+    app.config["EVENTS_MAX_PER_USER"] = 2
+    job = factory.job("Course A", lessons=1)
+    url = f"/video-transform/{job.id}/events"
+    first, second = streams(live_server, url, member), streams(live_server, url, member)
+    assert first.next_event()["event"] == second.next_event()["event"] == "status"
+    third = streams(live_server, url, member)
+    assert third.response.status == 429 and int(third.response.getheader("Retry-After")) > 0
+    assert "at most 2 open event streams" in json.loads(third.response.read())["message"]
+    other = bearer(factory.token(factory.user("other@example.com", courses=["Course A"]).email))
+    assert streams(live_server, url, other).next_event()["event"] == "status"
+
+    first.close()  # the server notices at its next heartbeat (0.3 s here) and gives the place back
+    deadline = time.monotonic() + 10
+    while True:
+        again = streams(live_server, url, member)
+        if again.response.status == 200:
+            break
+        assert time.monotonic() < deadline, "a closed stream kept its place"
+        time.sleep(0.3)
+    assert again.next_event()["event"] == "status"

@@ -48,6 +48,7 @@ _ENV_INTS = (
     "EVENTS_HEARTBEAT_SECONDS",
     "EVENTS_MAX_SECONDS",
     "EVENTS_RECHECK_SECONDS",
+    "EVENTS_MAX_PER_USER",
     "UPLOAD_MAX_BYTES",
     "UPLOAD_MAX_FILES",
     "UPLOAD_MAX_UNCOMPRESSED_BYTES",
@@ -108,6 +109,8 @@ def defaults(instance_path: Path) -> dict:
         # An open stream checks this often that its asker may still see the job (token, user,
         # membership, the job's course), and ends when not.
         "EVENTS_RECHECK_SECONDS": 5,
+        # Streams one user may hold open at once (each holds one of the web server's connections).
+        "EVENTS_MAX_PER_USER": 10,
         "LOGIN_RATE_LIMIT": "5 per minute; 30 per hour",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

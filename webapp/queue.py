@@ -273,11 +273,11 @@ def login_ended(session_id: str) -> bool:
         raise Unavailable(str(exc)) from exc
 
 
-# --- uploads in flight -----------------------------------------------------------------------
+# --- requests in flight per user (uploads, event streams) ------------------------------------
 
-_UPLOAD_SLOTS = "lvt:upload-slots:{}"
-# Drop slots not touched for `idle` seconds (a server that died mid-upload never gave them back);
-# take one if fewer than the limit are left. Atomic, so parallel uploads cannot all pass.
+_SLOTS = "lvt:{}-slots:{}"  # kind ("upload", "stream"), owner
+# Drop slots not touched for `idle` seconds (a server that died mid-request never gave them back);
+# take one if fewer than the limit are left. Atomic, so parallel requests cannot all pass.
 _TAKE_SLOT = """
 local key, now, idle, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - idle)
@@ -288,30 +288,30 @@ return 1
 """
 
 
-def take_upload_slot(owner: str, slot: str, limit: int, idle: int) -> bool:
-    """Count one upload of `owner` in flight unless `limit` already are (slots not touched for
-    `idle` seconds no longer count); raises Unavailable."""
+def take_slot(kind: str, owner: str, slot: str, limit: int, idle: int) -> bool:
+    """Count one request of `kind` by `owner` in flight unless `limit` already are (slots not
+    touched for `idle` seconds no longer count); raises Unavailable."""
     try:
-        taken = connection().eval(_TAKE_SLOT, 1, _UPLOAD_SLOTS.format(owner), time.time(), idle, limit, slot)
+        taken = connection().eval(_TAKE_SLOT, 1, _SLOTS.format(kind, owner), time.time(), idle, limit, slot)
     except RedisError as exc:
         raise Unavailable(str(exc)) from exc
     return bool(taken)
 
 
-def touch_upload_slot(owner: str, slot: str, idle: int) -> None:
-    """The upload is still coming in: its slot counts `idle` seconds from now; raises Unavailable."""
+def touch_slot(kind: str, owner: str, slot: str, idle: int) -> None:
+    """The request is still going: its slot counts `idle` seconds from now; raises Unavailable."""
     try:
-        key = _UPLOAD_SLOTS.format(owner)
+        key = _SLOTS.format(kind, owner)
         with connection().pipeline(transaction=True) as pipe:
             pipe.zadd(key, {slot: time.time()}, xx=True).expire(key, idle).execute()
     except RedisError as exc:
         raise Unavailable(str(exc)) from exc
 
 
-def give_upload_slot(owner: str, slot: str) -> None:
-    """The upload ended (however it ended); raises Unavailable."""
+def give_slot(kind: str, owner: str, slot: str) -> None:
+    """The request ended (however it ended); raises Unavailable."""
     try:
-        connection().zrem(_UPLOAD_SLOTS.format(owner), slot)
+        connection().zrem(_SLOTS.format(kind, owner), slot)
     except RedisError as exc:
         raise Unavailable(str(exc)) from exc
 

@@ -1,5 +1,6 @@
 """Whether a lesson package may come in, decided before its body is read (views/bodies.py) and
-again once its archive's directory is known (uploads.install_package).
+again once its archive's directory is known (uploads.install_package); and whether one more
+event stream may stay open for a user.
 
 - Uploads in flight: at most UPLOAD_MAX_CONCURRENT per user, counted in Redis (queue.py). A slot
   is given back when the request ends, however it ends; one whose server died with it lapses
@@ -8,6 +9,8 @@ again once its archive's directory is known (uploads.install_package).
 - Disk space beside the lessons, where packages are spooled and unpacked: the package itself
   (its declared size, or the largest allowed when the client does not say), then what its
   archive says it unpacks to, must each leave UPLOAD_DISK_RESERVE_BYTES free.
+- Event streams open: at most EVENTS_MAX_PER_USER per user (each holds one of the web server's
+  connections), counted the same way; an open stream refreshes its slot at each heartbeat.
 """
 
 from __future__ import annotations
@@ -43,6 +46,15 @@ class TooManyUploads(Exception):
         super().__init__(self.message)
 
 
+class TooManyStreams(Exception):
+    def __init__(self, limit: int):
+        self.message = (
+            f"You have at most {limit} open event streams (one per open job page or client); close "
+            "one, or poll the status endpoint instead."
+        )
+        super().__init__(self.message)
+
+
 class DiskFull(Exception):
     def __init__(self):
         self.message = DISK_FULL
@@ -54,17 +66,19 @@ class Slot:
     owner: str
     name: str
     touched: float = field(default_factory=time.monotonic)
+    kind: str = "upload"
+    idle: int = SLOT_IDLE
 
     def touch(self) -> None:
-        """The upload is still coming in: keep its slot (at most every SLOT_TOUCH_EVERY s)."""
+        """The request is still going: keep its slot (at most every SLOT_TOUCH_EVERY s)."""
         now = time.monotonic()
         if now - self.touched < SLOT_TOUCH_EVERY:
             return
         self.touched = now
         try:
-            queue.touch_upload_slot(self.owner, self.name, SLOT_IDLE)
+            queue.touch_slot(self.kind, self.owner, self.name, self.idle)
         except queue.Unavailable as exc:
-            log.warning("upload slot not refreshed error=%s", exc)
+            log.warning("%s slot not refreshed error=%s", self.kind, exc)
 
 
 def take_slot(user: User) -> Slot | None:
@@ -74,7 +88,7 @@ def take_slot(user: User) -> Slot | None:
     limit = current_app.config["UPLOAD_MAX_CONCURRENT"]
     slot = Slot(str(user.id), os.urandom(8).hex())
     try:
-        if not queue.take_upload_slot(slot.owner, slot.name, limit, SLOT_IDLE):
+        if not queue.take_slot("upload", slot.owner, slot.name, limit, SLOT_IDLE):
             raise TooManyUploads(limit)
     except queue.Unavailable as exc:
         log.warning("upload slots unavailable error=%s", exc)
@@ -84,9 +98,26 @@ def take_slot(user: User) -> Slot | None:
 
 def give_slot(slot: Slot) -> None:
     try:
-        queue.give_upload_slot(slot.owner, slot.name)
-    except queue.Unavailable as exc:  # it lapses after SLOT_IDLE
-        log.warning("upload slot not given back error=%s", exc)
+        queue.give_slot(slot.kind, slot.owner, slot.name)
+    except queue.Unavailable as exc:  # it lapses after its idle time
+        log.warning("%s slot not given back error=%s", slot.kind, exc)
+
+
+def take_stream_slot(user: User, heartbeat: float) -> Slot | None:
+    """Count one open event stream of `user` (EVENTS_MAX_PER_USER at most; TooManyStreams). The
+    stream touches it at its heartbeats; one whose server died lapses after a few of them. Give
+    it back with give_slot when the stream's response closes. Without Redis, None: the stream
+    cannot work anyway."""
+    limit = current_app.config["EVENTS_MAX_PER_USER"]
+    idle = max(60, round(4 * heartbeat))
+    slot = Slot(str(user.id), os.urandom(8).hex(), kind="stream", idle=idle)
+    try:
+        if not queue.take_slot("stream", slot.owner, slot.name, limit, idle):
+            raise TooManyStreams(limit)
+    except queue.Unavailable as exc:
+        log.warning("stream slots unavailable error=%s", exc)
+        return None
+    return slot
 
 
 def _free_space() -> int:

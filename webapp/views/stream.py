@@ -18,11 +18,13 @@ from flask_login import current_user, login_required
 
 from .. import status_channel
 from ..extensions import db
-from ..services import access, events
+from ..services import access, admission, events
 from . import schemas as s
+from .errors import error_response
 from .rest import Blueprint
 
 bp = Blueprint("stream", __name__, description="Push updates")
+RETRY_AFTER = 30  # seconds, told to a user at their limit of open streams
 
 
 # Each event of the stream (comments carry nothing); its data is a GenerationStatus, as JSON.
@@ -60,6 +62,23 @@ def _still_allowed(app: Flask, job_id):
     return allowed
 
 
+def _slot_keepers(app: Flask, slot: admission.Slot | None):
+    """(refresh the stream's slot, give it back): both run after the request's context is gone,
+    as the response streams and when the server closes it."""
+
+    def keep() -> None:
+        if slot is not None:
+            with app.app_context():
+                slot.touch()
+
+    def give() -> None:
+        if slot is not None:
+            with app.app_context():
+                admission.give_slot(slot)
+
+    return keep, give
+
+
 def _event(version: int, document: str) -> str:
     return f"event: status\nid: {version}\ndata: {document}\n\n"
 
@@ -79,6 +98,10 @@ def _event(version: int, document: str) -> str:
             "description": "No such job within your courses",
             "content": {"application/json": {"schema": s.ErrorSchema}},
         },
+        429: {
+            "description": "You hold EVENTS_MAX_PER_USER open streams already (see Retry-After)",
+            "content": {"application/json": {"schema": s.ErrorSchema}},
+        },
     },
 )
 def status_events(job_id):
@@ -86,6 +109,13 @@ def status_events(job_id):
     job = access.get_job_or_404(job_id, current_user)
     config = current_app.config
     heartbeat, recheck = config["EVENTS_HEARTBEAT_SECONDS"], config["EVENTS_RECHECK_SECONDS"]
+    try:
+        slot = admission.take_stream_slot(current_user, heartbeat)
+    except admission.TooManyStreams as exc:
+        refused = error_response(429, exc.message)
+        refused.headers["Retry-After"] = str(RETRY_AFTER)
+        return refused
+    keep, give = _slot_keepers(current_app._get_current_object(), slot)
     updates = status_channel.status_updates(job.id, min(heartbeat, recheck))
     latest = status_channel.current_status(job.id) or (0, events.document(job))
     db.session.remove()  # the stream needs no database connection
@@ -109,6 +139,7 @@ def status_events(job_id):
                 if now - beat >= heartbeat:
                     beat = now
                     yield ": heartbeat\n\n"
+                    keep()
             elif update[0] > sent:
                 sent = update[0]
                 yield _event(*update)
@@ -116,6 +147,7 @@ def status_events(job_id):
                 break
 
     response = current_app.response_class(stream(), mimetype="text/event-stream")
+    response.call_on_close(give)  # however the stream ends: run out, refused, or the client gone
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # proxies must not hold events back
     return response
