@@ -89,14 +89,31 @@ document.addEventListener("htmx:beforeSend", function (event) {
 // A lesson's attempts opened by the user stay open across the panel's reloads (htmx keeps the
 // focus on a control with the same id; an open <details> it does not keep).
 var openAttempts = [];
+var statusBefore = null;
 document.addEventListener("htmx:beforeSwap", function (event) {
   var panel = document.getElementById("status-panel");
   if (panel && event.detail.target === panel) {
     openAttempts = Array.prototype.map.call(panel.querySelectorAll("details[id][open]"), function (d) { return d.id; });
+    statusBefore = panel.getAttribute("data-status");
   }
 });
-document.addEventListener("htmx:afterSwap", function () {
+
+// An action's note ("render queued.", "Stopping the render…") is about work that was going on:
+// once nothing is (the job leaves "generating"), it is no longer true and goes. Warnings and
+// errors stay until the next action replaces them.
+function dropNotesOfFinishedWork() {
+  var panel = document.getElementById("status-panel");
+  if (!panel || statusBefore !== "generating" || panel.getAttribute("data-status") === "generating") {
+    return;
+  }
+  document.querySelectorAll("#flashes .flash-info").forEach(function (note) { note.remove(); });
+}
+document.addEventListener("htmx:afterSwap", function (event) {
   announceStatus();
+  if (event.detail.elt && event.detail.elt.id === "status-panel") {  // a reload, not an action's answer
+    dropNotesOfFinishedWork();
+  }
+  statusBefore = null;
   openAttempts.forEach(function (id) {
     var details = document.getElementById(id);
     if (details) details.open = true;

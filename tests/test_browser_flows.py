@@ -298,8 +298,11 @@ def test_cancel_a_running_render(browser, live_server, factory, processes, width
     screenshot(page, "job-rendering", width)
 
     page.locator(".progress-row").get_by_role("button", name="Cancel").click()
+    page.locator("#flashes", has_text="Stopping").wait_for()
     page.locator(f"{lesson} .badge.render-cancelled").wait_for(timeout=30_000)
     assert page.locator(".progress-row").count() == 0
+    # The note about the stopping render goes once it has stopped (it stayed, no longer true).
+    page.locator("#flashes .flash").wait_for(state="detached", timeout=5_000)
     summary = page.locator("#status-panel .summary").inner_text()
     assert "1 render cancelled" in summary and job.lessons[0] in summary, summary
     assert "rendering" not in summary
@@ -327,7 +330,7 @@ def test_retry_a_failed_render_after_fixing_the_lesson(app, browser, live_server
     processes.worker()
     page.locator(f"{lesson} .badge.render-failed").wait_for(timeout=60_000)
     error = page.locator(f"{lesson} small.error").inner_text()
-    assert "segments[1].audio" in error and "Traceback" not in error, error
+    assert "segment 2, audio" in error and "Traceback" not in error, error
     # The job's own status follows with the panel of the failure's status version: a panel made
     # while the failure was being committed may show the row's new state a moment before it.
     page.locator("#status-panel[data-status='failed']").wait_for(timeout=10_000)
