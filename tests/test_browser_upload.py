@@ -13,6 +13,13 @@ from .test_uploads import lesson_files, make_zip, package
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+def _log_in(page, live_server: str, user, next_url: str) -> None:
+    page.goto(f"{live_server}/login?next={next_url}")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", user.password)
+    page.click("button[type=submit]")
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 def test_upload_a_package_from_the_job_page(app, browser, live_server, factory, tmp_path, width):
     user = factory.user("carol@example.com", courses=["Course A"])
@@ -29,10 +36,7 @@ def test_upload_a_package_from_the_job_page(app, browser, live_server, factory, 
         """window.progressEvents = 0;
         document.addEventListener('htmx:xhr:progress', () => { window.progressEvents += 1; });"""
     )
-    page.goto(f"{live_server}/login?next=/jobs/{job.id}")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", user.password)
-    page.click("button[type=submit]")
+    _log_in(page, live_server, user, f"/jobs/{job.id}")
     assert page.locator("tr.lesson").count() == 0
 
     page.set_input_files("input[name=package]", str(good))
@@ -62,10 +66,7 @@ def test_an_upload_refused_before_it_is_read_says_why(app, browser, live_server,
     app.config["UPLOAD_DISK_RESERVE_BYTES"] = 1 << 60
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{live_server}/login?next=/jobs/{job.id}")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", user.password)
-    page.click("button[type=submit]")
+    _log_in(page, live_server, user, f"/jobs/{job.id}")
     page.set_input_files("input[name=package]", str(good))
     page.click(".upload-form button[type=submit]")
     error = page.locator(".upload-error")
@@ -96,10 +97,7 @@ def test_an_upload_keeps_the_players(app, browser, live_server, factory, work, t
     good.write_bytes(package(lesson_1=lesson_files(tmp_path, "Changed")))
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{live_server}/login?next=/jobs/{job.id}")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", user.password)
-    page.click("button[type=submit]")
+    _log_in(page, live_server, user, f"/jobs/{job.id}")
     assert page.locator("tr.lesson video").count() == 2
 
     # A reload of the panel (asked for by a status event) is under way when the upload's answer
@@ -148,10 +146,7 @@ def test_a_refused_package_is_said_beside_the_form_which_keeps_its_input(
     bad = tmp_path / "bad.zip"
     bad.write_bytes(package(lesson_1={"lesson.json": b"{ not json"}))
     page = browser.new_page(viewport={"width": 390, "height": 844})
-    page.goto(f"{live_server}/login?next=/jobs/{job.id}")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", user.password)
-    page.click("button[type=submit]")
+    _log_in(page, live_server, user, f"/jobs/{job.id}")
     page.set_input_files("input[name=package]", str(bad))
     page.fill("input[name=lesson]", "1")
     page.click(".upload-form button[type=submit]")

@@ -86,12 +86,16 @@ def take_slot(user: User) -> Slot | None:
     Give it back with give_slot however the upload ends. Without Redis, uploads go on uncounted
     (logged), as the other limits do."""
     limit = current_app.config["UPLOAD_MAX_CONCURRENT"]
-    slot = Slot(str(user.id), os.urandom(8).hex())
+    return _take(Slot(str(user.id), os.urandom(8).hex(), idle=SLOT_IDLE), limit, TooManyUploads)
+
+
+def _take(slot: Slot, limit: int, refusal: type[Exception]) -> Slot | None:
+    """`slot` counted among its owner's of its kind, or `refusal(limit)`; None without Redis."""
     try:
-        if not queue.take_slot("upload", slot.owner, slot.name, limit, SLOT_IDLE):
-            raise TooManyUploads(limit)
+        if not queue.take_slot(slot.kind, slot.owner, slot.name, limit, slot.idle):
+            raise refusal(limit)
     except queue.Unavailable as exc:
-        log.warning("upload slots unavailable error=%s", exc)
+        log.warning("%s slots unavailable error=%s", slot.kind, exc)
         return None
     return slot
 
@@ -108,16 +112,8 @@ def take_stream_slot(user: User, heartbeat: float) -> Slot | None:
     stream touches it at its heartbeats; one whose server died lapses after a few of them. Give
     it back with give_slot when the stream's response closes. Without Redis, None: the stream
     cannot work anyway."""
-    limit = current_app.config["EVENTS_MAX_PER_USER"]
-    idle = max(60, round(4 * heartbeat))
-    slot = Slot(str(user.id), os.urandom(8).hex(), kind="stream", idle=idle)
-    try:
-        if not queue.take_slot("stream", slot.owner, slot.name, limit, idle):
-            raise TooManyStreams(limit)
-    except queue.Unavailable as exc:
-        log.warning("stream slots unavailable error=%s", exc)
-        return None
-    return slot
+    slot = Slot(str(user.id), os.urandom(8).hex(), kind="stream", idle=max(60, round(4 * heartbeat)))
+    return _take(slot, current_app.config["EVENTS_MAX_PER_USER"], TooManyStreams)
 
 
 def _free_space() -> int:
