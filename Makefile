@@ -51,7 +51,7 @@ run: install
 	@mkdir -p $(INSTANCE)
 	@$(FLASK) db upgrade
 	@[ -n "$$REDIS_URL" ] || $(FLASK) redis start >/dev/null
-	@$(FLASK) demo --url http://$(HOST):$(PORT) | head -n -1
+	@$(FLASK) demo --url http://$(HOST):$(PORT) --first-video | head -n -1
 	@trap '$(FLASK) redis stop >/dev/null 2>&1 || true' EXIT; \
 	  HOST=$(HOST) PORT=$(PORT) PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile \
 	    -c worker=$(RENDER_WORKERS)

@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import ApiToken, Course, User, VideoJob
+from webapp.models import ApiToken, Course, Render, RenderState, User, VideoJob
 
 from .helpers import bearer, csrf_token
 
@@ -149,6 +149,22 @@ def test_demo_is_idempotent_and_its_login_works(app, runner, client):
     assert {"video", "motion", "transition", "captions", "caption", "videoVolume"} <= keys
     assert {"music", "captions", "loudness"} <= set(showcase)
     assert (lesson.parent / "source.mp4").stat().st_size > 0
+
+
+def test_make_run_starts_with_a_first_video_on_its_way(app, runner, work, client):
+    """A newcomer opening the demo job finds lesson 1 rendering (then playing), not 0 of 4 and
+    nothing to press play on; running it again queues nothing more."""
+    first = json.loads(last_line(runner.invoke(args=["demo", "--first-video"])))
+    runner.invoke(args=["demo", "--first-video"])
+    with app.app_context():
+        queued = db.session.scalars(sa.select(Render)).all()
+        assert [r.lesson.path for r in queued] == ["henIVlCPVIY/lesson_1"]
+        assert queued[0].state == RenderState.QUEUED
+    work()
+    status = client.get(
+        f"/video-transform/{first['jobId']}/video-generation-status", headers=bearer(first["token"])
+    ).json
+    assert status["completedLessons"] == 1 and status["generatedVideos"][0]["lessonPath"].endswith("lesson_1")
 
 
 def test_demo_makes_a_new_password_when_the_old_one_was_changed(runner, factory):

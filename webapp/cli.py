@@ -269,12 +269,17 @@ def _job(job_id: str):
 
 @click.command("demo")
 @click.option("--url", help="Where the app will be served, to print where to log in.")
+@click.option("--first-video", is_flag=True, help="Queue lesson 1's render if nothing was rendered yet.")
 @with_appcontext
-def demo_command(url: str | None):
+def demo_command(url: str | None, first_video: bool):
     """Create (or reuse) demo data: a course, an admin, a token and a job with real lessons.
 
     The last line is JSON: {"jobId", "email", "password", "token"}."""
     result = demo.ensure_demo(current_app)
+    if first_video and demo.queue_first_video(result["jobId"]):
+        click.echo(
+            "  Lesson 1 is queued: it renders as soon as the worker starts and plays on the demo job's page."
+        )
     if url:
         url = url.rstrip("/")
         click.echo(f"\n  Lesson videos is starting on {url}/")

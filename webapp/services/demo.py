@@ -13,17 +13,18 @@ import json
 import os
 import secrets
 import tempfile
+import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Flask
 
 from ..extensions import db
-from ..models import Role, VideoJob
+from ..models import Render, Role, VideoJob
 from ..render.sample import write_sample_lesson, write_showcase_lesson
 from ..storage import Store
 from ..storage import lessons as store_lessons
-from . import accounts, jobs, storage, tokens
+from . import accounts, jobs, renders, storage, tokens
 
 DEMO_COURSE = "Demo course"
 DEMO_EMAIL = "admin@example.com"
@@ -129,3 +130,16 @@ def ensure_demo(app: Flask) -> dict:
     result = {"jobId": str(job.id), "email": user.email, "password": password, "token": token}
     _save_credentials(app, {"password": password, "token": token})
     return result
+
+
+def queue_first_video(job_id: str) -> bool:
+    """Queue the demo job's first lesson when nothing was ever rendered for it, so whoever opens
+    the job finds a video on its way (a worker renders it in seconds). True when queued."""
+    job = db.session.get(VideoJob, uuid.UUID(job_id))
+    if job is None or not job.lessons:
+        return False
+    if db.session.scalar(sa.select(Render.id).where(Render.job_id == job.id).limit(1)) is not None:
+        return False
+    first = min(job.lessons, key=lambda lesson: lesson.number)
+    renders.generate(None, job, first.path)
+    return True
