@@ -206,6 +206,25 @@ def test_generate_all_leaves_finished_lessons_alone_unless_asked_again(app, clie
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Render)) == 6
 
 
+def test_a_render_failed_by_its_files_says_to_fix_them_before_a_retry(app, client, staff, job):
+    """A lesson's files that fail while rendering (they passed the check: a clip that does not
+    decode) fail the same way again: Retry is not the obvious next step, fixing them is."""
+    render_id = _queue(app, job, 0)
+    _begin(app, render_id)
+    with app.app_context():
+        lifecycle.fail(render_id, "manifest", "segments[3].video: cannot decode video (Invalid data)")
+    row = _row(client.get(f"/jobs/{job.id}").text, job.lessons[0])
+    assert "segment 4, video: cannot decode video" in row
+    assert "fix them and upload them" in row and 'href="#lesson-files-title"' in row
+    assert re.search(r'class="small secondary"[^>]*>Retry<', row)  # not the page's primary action
+    other = _queue(app, job, 1)
+    _begin(app, other)
+    with app.app_context():
+        lifecycle.fail(other, "transient", "The lessons folder could not be read.")
+    row = _row(client.get(f"/jobs/{job.id}").text, job.lessons[1])
+    assert "fix them" not in row and re.search(r'class="small "[^>]*>Retry<', row)
+
+
 def test_an_action_message_replaces_the_page_messages(app, client, staff, job):
     # A plain post leaves a message on the page it redirects to.
     page = client.post(
