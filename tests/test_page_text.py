@@ -225,6 +225,38 @@ def test_a_render_failed_by_its_files_says_to_fix_them_before_a_retry(app, clien
     assert "fix them" not in row and re.search(r'class="small "[^>]*>Retry<', row)
 
 
+def test_a_video_made_from_files_since_replaced_says_so(app, client, staff, job, tmp_path):
+    """After new files were uploaded for a lesson its row still read "completed" beside the old
+    video, as if it showed them: it now says the video is of the files before."""
+    import io
+
+    from .test_uploads import lesson_files, make_zip
+
+    done = _queue(app, job, 0)
+    _begin(app, done)
+    with app.app_context():
+        lifecycle.complete(done, frames=5, duration=0.5, size_bytes=100)
+    assert "New files since this video" not in _row(client.get(f"/jobs/{job.id}").text, job.lessons[0])
+    client.post(
+        f"/jobs/{job.id}/lessons",
+        data={
+            "package": (io.BytesIO(make_zip(lesson_files(tmp_path, "Second take"))), "p.zip"),
+            "lesson": "1",
+            "csrf_token": csrf_token(client, f"/jobs/{job.id}"),
+        },
+        content_type="multipart/form-data",
+    )
+    row = _row(client.get(f"/jobs/{job.id}").text, job.lessons[0])
+    assert "Second take" in row and "New files since this video" in row
+    assert "Generate again" in row
+    assert "New files since" not in _row(client.get(f"/jobs/{job.id}").text, job.lessons[1])
+    again = _queue(app, job, 0)  # a render of the new files
+    _begin(app, again)
+    with app.app_context():
+        lifecycle.complete(again, frames=5, duration=0.5, size_bytes=100)
+    assert "New files since this video" not in _row(client.get(f"/jobs/{job.id}").text, job.lessons[0])
+
+
 def test_an_action_message_replaces_the_page_messages(app, client, staff, job):
     # A plain post leaves a message on the page it redirects to.
     page = client.post(

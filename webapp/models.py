@@ -250,15 +250,15 @@ class Lesson(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("video_jobs.id", ondelete="CASCADE"), index=True)
-    # Relative to LESSONS_ROOT, e.g. "henIVlCPVIY/lesson_1".
-    path: Mapped[str] = mapped_column(sa.String(300))
+    path: Mapped[str] = mapped_column(sa.String(300))  # relative to LESSONS_ROOT: "henIVlCPVIY/lesson_1"
     number: Mapped[int]
     title: Mapped[str] = mapped_column(sa.String(300))
     duration: Mapped[float | None]
-    # Why lesson.json could not be read, shown on the job page; None when it is fine.
-    problem: Mapped[str | None] = mapped_column(sa.String(500))
+    problem: Mapped[str | None] = mapped_column(sa.String(500))  # why lesson.json cannot be read
     # The folder was gone at the last scan but renders still refer to the lesson.
     missing: Mapped[bool] = mapped_column(default=False)
+    # When an upload last replaced its files: a video rendered before shows the old ones.
+    files_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     job: Mapped[VideoJob] = relationship(back_populates="lessons")
     renders: Mapped[list[Render]] = relationship(back_populates="lesson", order_by="Render.attempt")

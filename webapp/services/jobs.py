@@ -25,6 +25,7 @@ from ..models import (
     User,
     VideoGenerationStatus,
     VideoJob,
+    utcnow,
 )
 from . import access, accounts, lessons, media, principals, storage, summary
 from .messages import without_server_paths
@@ -65,9 +66,8 @@ class VideoHeld(JobError):
 
 
 class MaterialUnclaimed(JobError):
-    """Lesson material already on disk, put there outside the app (by the pipeline) and not
-    marked for the caller's course: nobody can tell whose it is, so an administrator decides.
-    Names no course."""
+    """Lesson material already on disk, put there outside the app (by the pipeline), not marked
+    for the caller's course: whose it is, an administrator decides. Names no course."""
 
     status = 409
 
@@ -282,10 +282,13 @@ def _sync_lessons(job: VideoJob, lessons_root: Path, found: lessons.Discovery | 
     return ScanResult(added, updated, removed, found.message)
 
 
-def rescan_lessons(job: VideoJob, lessons_root: Path) -> ScanResult:
-    """Bring the job's lessons in line with the folders on disk."""
+def rescan_lessons(job: VideoJob, lessons_root: Path, replaced: list[str] = ()) -> ScanResult:
+    """Bring the job's lessons in line with the folders on disk; `replaced`: the lessons whose
+    files an upload has just replaced (their videos so far show the files before)."""
     summary.lock_job(job.id)
     result = _sync_lessons(job, lessons_root)
+    for lesson in (lesson for lesson in job.lessons if lesson.path in replaced):
+        lesson.files_changed_at = utcnow()
     db.session.commit()
     return result
 

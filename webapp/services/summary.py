@@ -198,6 +198,12 @@ class LessonView:
         return next((r for r in reversed(self.attempts) if r.state == RenderState.COMPLETED), None)
 
     @property
+    def video_of_old_files(self) -> bool:
+        """An upload has replaced the lesson's files since its video was asked for."""
+        video, changed = self.video, self.lesson.files_changed_at
+        return video is not None and changed is not None and changed > video.queued_at
+
+    @property
     def can_generate(self) -> bool:
         """Whether a Generate (or Retry) button makes sense: the lesson is on disk, its
         lesson.json is not known to be broken (fix it and rescan), and nothing runs."""

@@ -241,7 +241,7 @@ def _swap_in(
             with contextlib.suppress(OSError):
                 os.rename(went, was)
         raise
-    scan = jobs.rescan_lessons(job, lessons_root)  # commits, releasing the lock
+    scan = jobs.rescan_lessons(job, lessons_root, replaced=list(paths.values()))  # commits, unlocks
     log.info("lessons uploaded job_id=%s lessons=%s", job.id, ",".join(sorted(paths.values())))
     return Installed([paths[n] for n in sorted(paths)], scan)
 
@@ -278,7 +278,7 @@ def _store_in(
             if number not in attempted:
                 store_lessons.discard(store, paths[number], version)
         raise
-    scan = jobs.rescan_lessons(job, lessons_root)  # commits, releasing the lock
+    scan = jobs.rescan_lessons(job, lessons_root, replaced=list(paths.values()))  # commits, unlocks
     for number, previous in replaced.items():
         try:
             store_lessons.drop_replaced(store, paths[number], previous)
