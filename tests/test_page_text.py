@@ -73,6 +73,21 @@ def test_the_summary_names_a_lesson_only_while_it_renders(app, client, staff, jo
     )
 
 
+def test_a_rendering_lesson_is_named_by_its_title_and_its_row_says_how_far(app, client, staff, job):
+    """The progress block named lessons by path only, and the lesson's own row said "rendering…"."""
+    from webapp.services import progress
+
+    render_id = _queue(app, job, 0)
+    _begin(app, render_id)
+    with app.app_context():
+        progress.ProgressReporter(render_id)(50, 200)
+        title = db.session.query(Lesson).filter_by(path=job.lessons[0]).one().title
+    html = client.get(f"/jobs/{job.id}").text
+    block = re.search(r'<div class="progress-row".*?</progress>', html, re.S).group(0)
+    assert f"<strong>{title}</strong>" in block and f"<code>{job.lessons[0]}</code>" in block
+    assert "rendering · 25.0%…" in _row(html, job.lessons[0])
+
+
 def test_after_a_cancel_completed_says_a_render_was_cancelled(app, client, staff, job):
     done = _queue(app, job, 0)
     _begin(app, done)

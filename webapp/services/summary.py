@@ -163,6 +163,7 @@ class ActiveRender:
     eta_seconds: int | None
     queue_place: int | None = None  # queued: 1 = next to start
     wait_seconds: int | None = None  # queued: about how long until it starts
+    lesson_title: str = ""  # for the page (the API names the lesson by its path)
 
     def as_json(self) -> dict:
         r = self.render
@@ -288,6 +289,7 @@ def status(job: VideoJob) -> Status:
     for render in renders:
         attempts[render.lesson_id].append(render)
     paths = {lesson.id: lesson.path for lesson in lessons}
+    titles = {lesson.id: lesson.title for lesson in lessons}
     now = utcnow()
     running = [r for r in renders if r.state in ACTIVE_RENDER_STATES]
     queued = [r for r in running if r.state == RenderState.QUEUED]
@@ -304,6 +306,7 @@ def status(job: VideoJob) -> Status:
             paths[r.lesson_id],
             estimates.eta_seconds(r, now, estimates.typical_speed(r.frames_total or 0, speeds)),
             *places.get(r.id, (None, None)),
+            lesson_title=titles[r.lesson_id],
         )
         for r in running
     ]
