@@ -443,6 +443,23 @@ def test_a_name_that_is_both_a_file_and_a_folder_is_refused(app, client, factory
     assert snapshot(root) == before and staging_left(app) == []
 
 
+def test_two_folders_for_one_lesson_number_are_refused(app, client, factory, alice, tmp_path):
+    """lesson_1/ and lesson_01/ are both lesson 1: their files landed in one folder (a 500 when
+    both had a lesson.json)."""
+    job = factory.job("Course A", lessons=1)
+    root = Path(app.config["LESSONS_ROOT"])
+    before = snapshot(root)
+    files = lesson_files(tmp_path)
+    both = {
+        **{f"lesson_1/{k}": v for k, v in files.items()},
+        **{f"lesson_01/{k}": v for k, v in files.items()},
+    }
+    response = upload(client, job.id, make_zip(both), alice)
+    assert response.status_code == 422, response.json
+    assert "“lesson_01/” and “lesson_1/” are both lesson 1" in response.json["message"]
+    assert snapshot(root) == before and staging_left(app) == []
+
+
 def test_a_shared_file_that_clashes_with_the_video_folder_changes_nothing(
     app, client, factory, alice, tmp_path
 ):

@@ -134,18 +134,29 @@ def read_plan(archive: zipfile.ZipFile, archive_size: int, limits: Limits, lesso
         if folder is not None:
             raise _refuse(f"“{folder}” is both a file and a folder in the package.")
     files = _unwrap(files, lesson)
-    plan = Plan()
     if lesson is not None:
-        plan.lessons[lesson] = files
-        return plan
+        return Plan(lessons={lesson: files})
+    return _lesson_folders(files)
+
+
+def _lesson_folders(files: list[tuple[zipfile.ZipInfo, PurePosixPath]]) -> Plan:
+    """The plan of a package of lesson_<n>/ folders and the files they share beside them."""
+    plan = Plan()
+    folders: dict[int, set[str]] = {}
     for info, path in files:
         match = LESSON_DIR.match(path.parts[0])
         if match and len(path.parts) >= 2:
-            plan.lessons.setdefault(int(match.group(1)), []).append((info, PurePosixPath(*path.parts[1:])))
+            number = int(match.group(1))
+            folders.setdefault(number, set()).add(path.parts[0])
+            plan.lessons.setdefault(number, []).append((info, PurePosixPath(*path.parts[1:])))
         elif match or path.parts[0].startswith("."):
             raise _refuse(f"“{path}”: a file of this name cannot sit beside the lesson folders.")
         else:
             plan.shared.append((info, path))
+    for number, names in sorted(folders.items()):
+        if len(names) > 1:
+            named = " and ".join(f"“{name}/”" for name in sorted(names))
+            raise _refuse(f"{named} are both lesson {number}: keep one of them.")
     if not plan.lessons:
         raise _refuse(
             "The package has no lesson_<n>/ folder. A package holds lesson_<n>/ folders (and the files "
