@@ -97,7 +97,7 @@ BAD = [
     ("image windows drive", _set("segments", 0, "image", "C:\\x.png"), "segments[0].image", "absolute"),
     ("image symlink out", _symlink_out, "segments[0].image", "outside the lesson folder"),
     ("image is a folder", _set("segments", 0, "image", "images"), "segments[0].image", "not a regular file"),
-    ("image not an image", _garbage("x.png", "image"), "segments[0].image", "not an image"),
+    ("image not an image", _garbage("x.png", "image"), "segments[0].image", "not a PNG, JPEG"),
     ("audio not audio", _garbage("x.wav", "audio"), "segments[0].audio", "not a readable audio"),
     ("bad colour", _set("segments", 2, "background", "blurple"), "segments[2].background", "not a colour"),
     ("colour not a string", _set("segments", 2, "background", 7), "segments[2].background", "colour"),

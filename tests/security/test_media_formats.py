@@ -113,3 +113,14 @@ def test_media_files_still_open(tmp_path):
     assert manifest.segments[0].video is not None and manifest.music is not None
     with wave.open(str(write_tone(lesson / "c.wav", 0.5, 440.0))) as wav:
         assert wav.getnframes() > 0
+
+
+def test_only_plain_raster_images_are_read(tmp_path):
+    """Pillow opens EPS too, by running Ghostscript on it (a long history of escapes from its
+    sandbox); a lesson's pictures are read as PNG, JPEG, WebP, GIF, BMP or TIFF only."""
+    folder = _video_folder(tmp_path)
+    lesson = folder / "lesson_1"
+    (lesson / "slide.eps").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 36\nshowpage\n")
+    _write_lesson(lesson, {"image": "slide.eps", "duration": 1})
+    message = _refused(lesson)
+    assert message.startswith("segments[0].image: ") and "PNG, JPEG" in message

@@ -81,12 +81,17 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+# The picture formats a lesson's images are read as. Pillow would open more: EPS by running
+# Ghostscript on the file (whose sandbox has a long history of escapes), PSD, ICNS, …
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+
+
 def _check_image(path: Path, where: str) -> None:
     try:
-        with Image.open(path) as img:
+        with Image.open(path, formats=IMAGE_FORMATS) as img:
             w, h = img.size
     except UnidentifiedImageError as exc:
-        raise ManifestError(where, "not an image format Pillow can read") from exc
+        raise ManifestError(where, "not a PNG, JPEG, WebP, GIF, BMP or TIFF image") from exc
     except Image.DecompressionBombError as exc:
         raise ManifestError(where, "image is too large") from exc
     except OSError as exc:

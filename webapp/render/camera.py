@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from . import yuv
-from .assets import upright
+from .assets import IMAGE_FORMATS, upright
 from .effects import Motion, View
 from .errors import ManifestError
 from .yuv import Planes
@@ -57,7 +57,7 @@ class _Loaded:
         """The covered part as RGB over the background, resized to `size_of(box_w, box_h)` ->
         ((w, h), (box width, box height) actually sampled); `need` is the largest side wanted."""
         try:
-            with Image.open(self.path) as src:
+            with Image.open(self.path, formats=IMAGE_FORMATS) as src:
                 src.draft("RGB", (need, need))  # JPEG: decode at a reduced size when that is plenty
                 img = upright(src)
                 iw, ih = img.size

@@ -22,7 +22,7 @@ from pathlib import Path
 import PIL
 from PIL import Image, ImageDraw, features
 
-from .assets import upright
+from .assets import IMAGE_FORMATS, upright
 from .errors import ManifestError
 from .fonts import FONT_DIR, FontChain, FontFace, is_mark, require_raqm
 from .manifest import Manifest, Segment, font_chain
@@ -127,7 +127,7 @@ def _load_background(seg: Segment, width: int, height: int) -> Image.Image:
     if seg.image is None:
         return base
     try:
-        with Image.open(seg.image) as src:
+        with Image.open(seg.image, formats=IMAGE_FORMATS) as src:
             src.draft("RGB", (width, height))
             img = upright(src)
             iw, ih = img.size
