@@ -199,3 +199,34 @@ def test_a_user_holds_a_bounded_number_of_streams(app, factory, member, live_ser
         assert time.monotonic() < deadline, "a closed stream kept its place"
         time.sleep(0.3)
     assert again.next_event()["event"] == "status"
+
+
+def test_a_stream_kept_busy_by_a_render_keeps_its_place(
+    app, client, factory, member, live_server, streams, monkeypatch
+):
+    """A stream refreshed its place only when it sent a heartbeat, and a render's progress (an
+    event a second) leaves no quiet time for one: its place lapsed while it stayed open, and the
+    user could open as many again every minute (an attacker's review did, to 20 of 10)."""
+    import time
+
+    from webapp.services import admission
+
+    monkeypatch.setattr(admission, "STREAM_SLOT_MIN_IDLE", 2)
+    monkeypatch.setattr(admission, "SLOT_TOUCH_EVERY", 0.2)
+    app.config.update(EVENTS_MAX_PER_USER=1, EVENTS_HEARTBEAT_SECONDS=0.5)  # longer than between events
+    job = factory.job("Course A", lessons=1)
+    url = f"/video-transform/{job.id}/events"
+    body = {"jobId": job.id, "lessonPath": job.lessons[0]}
+    render_id = uuid.UUID(
+        client.post("/video-transform/generate-video", json=body, headers=member).json["renderId"]
+    )
+    busy = streams(live_server, url, member)
+    busy.next_event()
+    with app.app_context():
+        lifecycle.begin(f"render-{render_id}")
+        for frame in range(1, 15):  # 4 s of progress, an event every 0.3 s
+            reports.record_progress(render_id, frame, 100)
+            busy.next_event()
+            time.sleep(0.3)
+        db.session.remove()
+    assert streams(live_server, url, member).response.status == 429

@@ -10,7 +10,8 @@ event stream may stay open for a user.
   (its declared size, or the largest allowed when the client does not say), then what its
   archive says it unpacks to, must each leave UPLOAD_DISK_RESERVE_BYTES free.
 - Event streams open: at most EVENTS_MAX_PER_USER per user (each holds one of the web server's
-  connections), counted the same way; an open stream refreshes its slot at each heartbeat.
+  connections), counted the same way; an open stream refreshes its slot as it goes (at most
+  every SLOT_TOUCH_EVERY s, whether it sends events or heartbeats).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 SLOT_IDLE = 600  # seconds without a byte written after which a slot is free again
 SLOT_TOUCH_EVERY = 15  # seconds between two refreshes of a slot while its body comes in
 SLOT_RETRY_AFTER = 30  # seconds, told to a user at their limit of uploads in flight
+STREAM_SLOT_MIN_IDLE = 60  # seconds an open stream's slot counts without being refreshed, at least
 DISK_RETRY_AFTER = 300  # seconds, told when the disk beside the lessons is too full
 DISK_FULL = "The server does not have enough disk space for this upload right now. Try again later."
 
@@ -69,12 +71,15 @@ class Slot:
     kind: str = "upload"
     idle: int = SLOT_IDLE
 
+    def due(self) -> bool:
+        """Time to refresh it (every SLOT_TOUCH_EVERY s at most)."""
+        return time.monotonic() - self.touched >= SLOT_TOUCH_EVERY
+
     def touch(self) -> None:
         """The request is still going: keep its slot (at most every SLOT_TOUCH_EVERY s)."""
-        now = time.monotonic()
-        if now - self.touched < SLOT_TOUCH_EVERY:
+        if not self.due():
             return
-        self.touched = now
+        self.touched = time.monotonic()
         try:
             queue.touch_slot(self.kind, self.owner, self.name, self.idle)
         except queue.Unavailable as exc:
@@ -109,10 +114,11 @@ def give_slot(slot: Slot) -> None:
 
 def take_stream_slot(user: User, heartbeat: float) -> Slot | None:
     """Count one open event stream of `user` (EVENTS_MAX_PER_USER at most; TooManyStreams). The
-    stream touches it at its heartbeats; one whose server died lapses after a few of them. Give
+    stream touches it as it goes; one whose server died lapses after a few heartbeats' time. Give
     it back with give_slot when the stream's response closes. Without Redis, None: the stream
     cannot work anyway."""
-    slot = Slot(str(user.id), os.urandom(8).hex(), kind="stream", idle=max(60, round(4 * heartbeat)))
+    idle = max(STREAM_SLOT_MIN_IDLE, round(4 * heartbeat))
+    slot = Slot(str(user.id), os.urandom(8).hex(), kind="stream", idle=idle)
     return _take(slot, current_app.config["EVENTS_MAX_PER_USER"], TooManyStreams)
 
 

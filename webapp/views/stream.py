@@ -67,7 +67,7 @@ def _slot_keepers(app: Flask, slot: admission.Slot | None):
     as the response streams and when the server closes it."""
 
     def keep() -> None:
-        if slot is not None:
+        if slot is not None and slot.due():  # no context for nothing: this runs at every event
             with app.app_context():
                 slot.touch()
 
@@ -131,6 +131,7 @@ def status_events(job_id):
         beat = check = time.monotonic()
         for update in updates:
             now = time.monotonic()
+            keep()  # whether it sends events or heartbeats (at most every few seconds)
             if now - check >= recheck:
                 if not allowed():
                     break
@@ -139,7 +140,6 @@ def status_events(job_id):
                 if now - beat >= heartbeat:
                     beat = now
                     yield ": heartbeat\n\n"
-                    keep()
             elif update[0] > sent:
                 sent = update[0]
                 yield _event(*update)
