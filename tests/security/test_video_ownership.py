@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import uuid
+from pathlib import Path
 
 import flask_migrate
 import pytest
@@ -269,3 +271,42 @@ def test_a_new_video_is_anyones_to_start(app, client, pipeline):
     (folder.parent / "EmptyVideo1").mkdir()
     for video in ("FreshVideo1", "EmptyVideo1"):
         assert _create(client, people["bob"], video, _course_id(app, "Course B")).status_code == 201
+
+
+def test_material_marked_for_another_course_stays_out_of_an_earlier_jobs_reach(
+    app, client, runner, pipeline, tmp_path
+):
+    """Staff of course B start a job for a video before its material exists; the pipeline then
+    writes course A's material there, marked for A. B's rescans picked it up (read, render,
+    replace it, and A locked out): now B's job sees none of it and may not write over it."""
+    from ..test_uploads import lesson_files, package
+
+    _, people, _ = pipeline
+    video = "LaterVideo1"
+    made = _create(client, people["bob"], video, _course_id(app, "Course B"))
+    assert made.status_code == 201
+    job_id = made.json["id"]
+    folder = Path(app.config["LESSONS_ROOT"]) / video
+    (folder / "lesson_1").mkdir(parents=True)
+    for name, data in lesson_files(tmp_path, "Course A's lesson").items():
+        (folder / "lesson_1" / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "lesson_1" / name).write_bytes(data)
+    (folder / "course.txt").write_text("Course A\n", encoding="utf-8")
+    before = sorted((p.relative_to(folder), p.read_bytes()) for p in folder.rglob("*") if p.is_file())
+
+    rescan = client.post(f"/api/jobs/{job_id}/rescan", headers=bearer(people["bob"]))
+    assert rescan.status_code == 200 and rescan.json["job"]["lessons"] == []
+    assert "marked for another course" in rescan.json["message"] and "Course A" not in rescan.json["message"]
+    assert client.get(f"/api/jobs/{job_id}/lessons/package", headers=bearer(people["bob"])).status_code == 404
+    overwrite = client.post(
+        f"/api/jobs/{job_id}/lessons",
+        data={"package": (io.BytesIO(package(lesson_1=lesson_files(tmp_path, "Bob's"))), "p.zip")},
+        content_type="multipart/form-data",
+        headers=bearer(people["bob"]),
+    )
+    assert overwrite.status_code == 409 and "marked for another course" in overwrite.json["message"]
+    assert sorted((p.relative_to(folder), p.read_bytes()) for p in folder.rglob("*") if p.is_file()) == before
+    # An administrator gives the job to the course it was made for: there it is.
+    assert runner.invoke(args=["jobs", "move", job_id, "--course", "Course A"]).exit_code == 0
+    rescan = client.post(f"/api/jobs/{job_id}/rescan", headers=bearer(people["alice"]))
+    assert [lesson["title"] for lesson in rescan.json["job"]["lessons"]] == ["Course A's lesson"]

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+class JobError(ValueError):
+    """Input for a job that cannot be accepted; the message is for the user."""
+
+    status = 422
+
+
 class RenderRequestError(Exception):
     """A request the service refuses; `status` is the HTTP status that says why."""
 

@@ -27,18 +27,13 @@ from ..models import (
     VideoJob,
     utcnow,
 )
-from . import access, accounts, lessons, media, principals, storage, summary
+from . import access, accounts, lessons, media, ownership, principals, storage, summary
+from .errors import JobError
 from .messages import without_server_paths
 
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
 _PATH_PREFIXES = ("embed", "shorts", "live", "v", "e")
-
-
-class JobError(ValueError):
-    """Input for a job that cannot be accepted; the message is for the user."""
-
-    status = 422
 
 
 class VideoTaken(JobError):
@@ -50,33 +45,6 @@ class VideoTaken(JobError):
         # Never names the other job's course: the caller may not know it exists.
         super().__init__(f"Video {video_id} already has a job; a video belongs to one job.")
         self.job = job
-
-
-class VideoHeld(JobError):
-    """The video's job was deleted in a course the caller is not in: its lesson folders are still
-    that course's. Names no course."""
-
-    status = 409
-
-    def __init__(self, video_id: str):
-        super().__init__(
-            f"Video {video_id}'s lessons belong to another course. "
-            "An administrator can create its job in your course."
-        )
-
-
-class MaterialUnclaimed(JobError):
-    """Lesson material already on disk, put there outside the app (by the pipeline), not marked
-    for the caller's course: whose it is, an administrator decides. Names no course."""
-
-    status = 409
-
-    def __init__(self, video_id: str):
-        super().__init__(
-            f"Video {video_id}'s lesson material is already in the lessons folder and is not marked "
-            f"for this course ({video_id}/{lessons.COURSE_FILE} names the course it was made for). "
-            "An administrator can create its job in your course."
-        )
 
 
 TITLE_MAX = 200
@@ -126,10 +94,10 @@ def create_job(
     video_id = parse_video_id(video)
     title = check_title(title) or f"Video {video_id}"
     _refuse_taken(user, video_id)
-    taken_back = _take_back(user, video_id)
+    taken_back = ownership.take_back(user, video_id)
     found = discover(video_id, lessons_root)
     if user is not None and not user.is_admin and not taken_back:
-        _refuse_unclaimed(found, course, video_id)
+        ownership.refuse_unclaimed(found, course, video_id)
     job = VideoJob(course=course, video_id=video_id, title=title)
     db.session.add(job)
     try:
@@ -156,28 +124,6 @@ def _refuse_taken(user: User | None, video_id: str) -> None:
     if existing is not None:
         in_reach = user is None or access.get_job(existing.id, user) is not None
         raise VideoTaken(video_id, existing if in_reach else None)
-
-
-def _take_back(user: User | None, video_id: str) -> bool:
-    """A released video may become a job again by its course's staff and administrators (and
-    the CLI); the record goes with the new job (a later delete makes a new one). True: it was."""
-    released = db.session.get(ReleasedVideo, video_id)
-    if released is None:
-        return False
-    course = db.session.get(Course, released.course_id)
-    if user is not None and not user.is_admin and not access.can_use_course(user, course):
-        raise VideoHeld(video_id)
-    db.session.delete(released)
-    return True
-
-
-def _refuse_unclaimed(found: lessons.Discovery, course: Course, video_id: str) -> None:
-    """Staff start a video with no material yet, or material marked for their course."""
-    if not found.material:
-        return
-    marked = accounts.course_named(found.course) if found.course else None
-    if marked is None or marked.id != course.id:
-        raise MaterialUnclaimed(video_id)
 
 
 def move_job(user: User | None, job: VideoJob, course: Course) -> VideoJob:
@@ -242,6 +188,8 @@ def discover(video_id: str, lessons_root: Path) -> lessons.Discovery:
 
 def _sync_lessons(job: VideoJob, lessons_root: Path, found: lessons.Discovery | None = None) -> ScanResult:
     found = found or discover(job.video_id, lessons_root)
+    if not ownership.marked_for(found.course, job.course):
+        found = lessons.Discovery([], ownership.MARKED_ELSEWHERE.format(job.video_id))
     existing = {lesson.path: lesson for lesson in job.lessons}
     added = updated = removed = 0
     for item in found.lessons:

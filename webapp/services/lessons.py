@@ -11,7 +11,7 @@ from pathlib import Path
 from ..render import DEFAULT_MAX_DURATION, ManifestError, load_manifest
 from ..storage.lessons import LESSON_DIR
 
-__all__ = ["COURSE_FILE", "LESSON_DIR", "Discovery", "FoundLesson", "discover"]
+__all__ = ["COURSE_FILE", "LESSON_DIR", "Discovery", "FoundLesson", "discover", "marked_course"]
 
 COURSE_FILE = "course.txt"  # its first line: the name of the course the material is for
 
@@ -67,10 +67,10 @@ def discover(lessons_root: Path, video_id: str, *, max_duration: float = DEFAULT
         else:
             lessons.append(FoundLesson(rel, number, manifest.title, round(manifest.duration, 3), None))
     message = None if lessons else f"No lesson_<n>/lesson.json folders in {video_id}/ of the lessons folder."
-    return Discovery(lessons, message, material=bool(children), course=_marked_course(video_dir))
+    return Discovery(lessons, message, material=bool(children), course=marked_course(video_dir))
 
 
-def _marked_course(video_dir: Path) -> str | None:
+def marked_course(video_dir: Path) -> str | None:
     """The first line of the folder's own COURSE_FILE (a regular file, not a link), if any."""
     try:
         fd = os.open(video_dir / COURSE_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)

@@ -37,7 +37,7 @@ from ..models import ACTIVE_RENDER_STATES, Lesson, Render, VideoJob
 from ..render import ManifestError, load_manifest
 from ..storage import Store, StoreError
 from ..storage import lessons as store_lessons
-from . import admission, jobs, media, storage, summary
+from . import admission, jobs, lessons, media, ownership, storage, summary
 from .messages import without_server_paths
 from .packages import (
     Limits,
@@ -101,6 +101,8 @@ def install_package(job: VideoJob, file, lessons_root: Path, *, lesson: int | No
             shared, _folders = store_lessons.video_listing(store, job.video_id)
             refuse_clashes([PurePosixPath(rel) for rel, _info in shared], plan)
             _fetch_shared(store, job.video_id, shared, new, plan, cache)
+        if not ownership.marked_for(lessons.marked_course(new), job.course):  # its shared files now in
+            raise PackageError(409, ownership.MARKED_ELSEWHERE.format(job.video_id))
         for number, folder in folders.items():
             _validate(number, folder)
         if local:
