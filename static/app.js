@@ -88,37 +88,82 @@ document.addEventListener("htmx:beforeSend", function (event) {
 
 // A lesson's attempts opened by the user stay open across the panel's reloads (htmx keeps the
 // focus on a control with the same id; an open <details> it does not keep).
-var openAttempts = [];
-var statusBefore = null;
+// The attempts lists the user opened stay open across the panel's swaps (kept as they are
+// opened and closed: two swaps close together would otherwise read the second from the first's
+// new, still closed, panel).
+var openLists = new Set();
+document.addEventListener("toggle", function (event) {
+  var details = event.target;
+  if (details.id && details.closest && details.closest("#status-panel")) {
+    if (details.open) openLists.add(details.id);
+    else if (details.isConnected) openLists.delete(details.id);
+  }
+}, true);
+
+// The status a swap of the panel replaces, for the notes of finished work (htmx tells the swap's
+// end to the element that asked, which an action's own swap has just taken out of the page; the
+// new panel's htmx:load is told in the page).
+var before = null;
 document.addEventListener("htmx:beforeSwap", function (event) {
   var panel = document.getElementById("status-panel");
-  if (panel && event.detail.target === panel) {
-    openAttempts = Array.prototype.map.call(panel.querySelectorAll("details[id][open]"), function (d) { return d.id; });
-    statusBefore = panel.getAttribute("data-status");
+  if (!panel || event.detail.target !== panel) {
+    return;
+  }
+  before = {status: panel.getAttribute("data-status"), reload: event.detail.elt === panel};
+});
+
+// The control last pressed in the panel (a form's button), for the focus once its answer is in.
+var pressed = null;
+document.addEventListener("htmx:beforeRequest", function (event) {
+  var elt = event.detail.elt;
+  var panel = document.getElementById("status-panel");
+  if (panel && elt && elt.tagName === "FORM" && panel.contains(elt)) {
+    var row = elt.closest("tr[data-lesson]");
+    pressed = {lesson: row ? row.getAttribute("data-lesson") : null, at: Date.now()};
   }
 });
 
 // An action's note ("render queued.", "Stopping the render…") is about work that was going on:
 // once nothing is (the job leaves "generating"), it is no longer true and goes. Warnings and
 // errors stay until the next action replaces them.
-function dropNotesOfFinishedWork() {
-  var panel = document.getElementById("status-panel");
-  if (!panel || statusBefore !== "generating" || panel.getAttribute("data-status") === "generating") {
+function dropNotesOfFinishedWork(panel, was) {
+  if (was.status !== "generating" || panel.getAttribute("data-status") === "generating") {
     return;
   }
   document.querySelectorAll("#flashes .flash-info").forEach(function (note) { note.remove(); });
 }
-document.addEventListener("htmx:afterSwap", function (event) {
-  announceStatus();
-  if (event.detail.elt && event.detail.elt.id === "status-panel") {  // a reload, not an action's answer
-    dropNotesOfFinishedWork();
+
+// The control pressed in the panel went with it (a Generate button becomes "rendering…"): the
+// focus goes to its lesson's row, or the panel's summary, not to the top of the page.
+function keepFocusNear(panel) {
+  var lost = !document.activeElement || document.activeElement === document.body;
+  if (!pressed || Date.now() - pressed.at > 10000 || !lost) {
+    return;
   }
-  statusBefore = null;
-  openAttempts.forEach(function (id) {
+  var lesson = pressed.lesson;
+  pressed = null;
+  var row = lesson && panel.querySelector('tr[data-lesson="' + CSS.escape(lesson) + '"]');
+  var target = (row && row.querySelector("button, a")) || row || panel.querySelector(".summary");
+  if (target) {
+    if (!target.matches("button, a")) target.setAttribute("tabindex", "-1");
+    target.focus();
+  }
+}
+
+document.addEventListener("htmx:load", function (event) {
+  var panel = event.target;
+  if (!panel || panel.id !== "status-panel") {
+    return;
+  }
+  announceStatus();
+  openLists.forEach(function (id) {
     var details = document.getElementById(id);
     if (details) details.open = true;
   });
-  openAttempts = [];
+  keepFocusNear(panel);
+  var was = before;
+  before = null;
+  if (was && was.reload) dropNotesOfFinishedWork(panel, was);
 });
 
 // The job's summary line, said by the page's live region when it changes (not the percentages
@@ -219,6 +264,9 @@ function panelNotice(xhr) {
 document.addEventListener("htmx:beforeRequest", function (event) {
   var form = event.detail.elt;
   if (!form.classList || !form.classList.contains("upload-form")) {
+    if (form.tagName === "FORM") {  // another action: the upload's sentence is about the one before
+      document.querySelectorAll(".upload-done").forEach(function (done) { done.hidden = true; });
+    }
     return;
   }
   var file = form.querySelector("input[type=file]").files[0];
@@ -253,6 +301,7 @@ document.addEventListener("htmx:afterRequest", function (event) {
     parts.done.textContent = panelNotice(event.detail.xhr);
     parts.done.hidden = !parts.done.textContent;
     form.reset();
+    if (!parts.done.hidden) parts.done.focus();  // the button pressed is disabled meanwhile
   } else {
     var xhr = event.detail.xhr;
     var status = xhr && xhr.status;

@@ -142,6 +142,17 @@ def test_the_panels_reloads_keep_the_focus_and_what_was_opened(app, browser, liv
         )
         assert page.evaluate("document.activeElement.id") == focused
         assert page.evaluate(f'document.querySelector("{row} details.history").open') is True
+    # An action's answer replaces the panel too: the list stays open, and the focus goes to the
+    # row of the lesson whose Generate button it pressed (that button is gone: it renders).
+    other = f"tr[data-lesson='{job.lessons[1]}']"
+    page.focus(f"{other} button:has-text('Generate')")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"{other} .badge:has-text('queued')")
+    page.wait_for_timeout(300)  # settled
+    assert page.evaluate(f'document.querySelector("{row} details.history").open') is True
+    assert page.evaluate(f'!!document.activeElement.closest("{other}")'), page.evaluate(
+        "document.activeElement.outerHTML.slice(0, 120)"
+    )
     assert page.get_attribute("#status-panel", "aria-live") is None
     assert page.locator("#status-announcer[aria-live=polite]").count() == 1
     page.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import uuid
 
 import pytest
 
@@ -291,6 +292,7 @@ def test_tables_keep_words_whole_and_controls_fit_a_finger(app, browser, live_se
 
     from webapp.extensions import db
     from webapp.models import Course, User, Webhook
+    from webapp.models import VideoJob as VideoJobModel
     from webapp.services import webhooks
 
     admin, job = site
@@ -302,10 +304,24 @@ def test_tables_keep_words_whole_and_controls_fit_a_finger(app, browser, live_se
         webhooks.send_test(db.session.get(Webhook, hook.id))
     work()
 
+    # A broken lesson beside it: its hint to fix the files must wrap, not widen its column.
+    from pathlib import Path
+
+    from webapp.services import jobs
+
+    (Path(app.config["LESSONS_ROOT"]) / job.lessons[1] / "lesson.json").write_text('{"segments": []}')
+    with app.app_context():
+        jobs.rescan_lessons(
+            db.session.get(VideoJobModel, uuid.UUID(job.id)), Path(app.config["LESSONS_ROOT"])
+        )
+
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     _log_in(page, live_server, admin)
     page.goto(f"{live_server}/jobs/{job.id}")
     page.locator("tr.lesson video").first.wait_for()
+    assert page.locator("tr.lesson small", has_text="Fix its files").count() == 1
+    assert page.locator("tr.lesson video").first.bounding_box()["width"] >= 320  # not a thumbnail
+    assert page.evaluate("document.querySelector('table.lessons').getBoundingClientRect().right") <= 1280
     assert (
         page.evaluate(BROKEN_WORDS, "table.lessons th, table.lessons td.number, table.lessons td.duration")
         == []

@@ -195,6 +195,13 @@ def test_generate_all_leaves_finished_lessons_alone_unless_asked_again(app, clie
         lifecycle.complete(done, frames=5, duration=0.5, size_bytes=100)
     html = client.get(f"/jobs/{job.id}").text
     assert re.search(r'id="generate-all"[^>]*>Generate the other 2<', html)
+    # A lesson that cannot be generated (its lesson.json broken) is not one of "the other N".
+    broken = _break_lesson(factory, job, 3)
+    client.post(f"/jobs/{job.id}/rescan", data={"csrf_token": csrf_token(client, "/jobs")})
+    assert re.search(r'id="generate-all"[^>]*>Generate the other 1<', client.get(f"/jobs/{job.id}").text)
+    (factory.lessons_root / broken / "lesson.json").unlink()
+    factory.lessons(job.video_id, 1, start=3)
+    client.post(f"/jobs/{job.id}/rescan", data={"csrf_token": csrf_token(client, "/jobs")})
     token = csrf_token(client, f"/jobs/{job.id}")
     answer = client.post(
         f"/jobs/{job.id}/generate-all", data={"csrf_token": token, "missing": "1"}, headers=HTMX

@@ -418,6 +418,33 @@ def test_upload_from_the_job_page(app, client, auth, factory, tmp_path):
     assert "Download lesson package" in client.get(f"/jobs/{job.id}").get_data(as_text=True)
 
 
+def test_a_refused_upload_counts_segments_from_one_on_the_page(client, auth, factory, tmp_path):
+    """As the lessons table does ("segment 2, image"); the API keeps the JSON path."""
+    user = factory.user("nan@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=0)
+    files = lesson_files(tmp_path, "Two segments", segments=2)
+    manifest = json.loads(files["lesson.json"])
+    manifest["segments"][1]["image"] = "images/missing.png"
+    files["lesson.json"] = json.dumps(manifest).encode()
+    auth.login(user.email)
+    refused = client.post(
+        f"/jobs/{job.id}/lessons",
+        data={
+            "package": (io.BytesIO(package(lesson_1=files)), "p.zip"),
+            "csrf_token": csrf_token(client, "/jobs"),
+        },
+        content_type="multipart/form-data",
+        headers={"HX-Request": "true"},
+    )
+    assert (
+        refused.status_code == 422
+        and "segment 2, image" in refused.text
+        and "segments[1]" not in refused.text
+    )
+    api = upload(client, job.id, package(lesson_1=files), bearer(factory.token(user.email)))
+    assert api.status_code == 422 and "segments[1].image" in api.json["message"]
+
+
 def test_the_cron_sweeps_staging_folders_an_upload_left_behind(app):
     from webapp import tasks
 

@@ -211,6 +211,15 @@ class LessonView:
         return not self.lesson.missing and not self.lesson.problem and self.active is None
 
     @property
+    def wants_video(self) -> bool:
+        """What "Generate the other N" renders (renders.generate_all, missing_only): a lesson that
+        can be generated whose latest finished attempt made no video (none yet, failed, cancelled)."""
+        if not self.can_generate:
+            return False
+        latest = _latest_finished(self.attempts).get(self.lesson.id)
+        return latest is None or latest.state != RenderState.COMPLETED
+
+    @property
     def latest_error(self) -> str | None:
         """Why the latest attempt ended without a video; None when it repeats the lesson's
         own lesson.json problem, which the page already shows with the lesson."""

@@ -11,6 +11,7 @@ from ..models import VideoGenerationStatus
 from ..services import access, events, jobs, messages, renders, summary, uploads
 from ..services.packages import PackageError
 from . import forms, markdown, panel, rest
+from .filters import counted_from_one
 from .negotiate import Reply, reply
 from .params import MAX_PAGE, query_int
 
@@ -213,6 +214,7 @@ def upload_lessons(job_id: str):
 def _refused_upload(job, status: int, message: str):
     """htmx gets the refusal as an error (the form says it beside itself and keeps the file and
     number chosen, the panel stays as it is); a plain form post, a message on the job page."""
+    message = counted_from_one(message)  # the page counts segments from 1, as its chapters do
     if reply() is Reply.FRAGMENT:
         abort(status, description=message)
     return _after_action(job, message, "error")
