@@ -100,17 +100,9 @@ document.addEventListener("toggle", function (event) {
   }
 }, true);
 
-// The status a swap of the panel replaces, for the notes of finished work (htmx tells the swap's
-// end to the element that asked, which an action's own swap has just taken out of the page; the
-// new panel's htmx:load is told in the page).
-var before = null;
-document.addEventListener("htmx:beforeSwap", function (event) {
-  var panel = document.getElementById("status-panel");
-  if (!panel || event.detail.target !== panel) {
-    return;
-  }
-  before = {status: panel.getAttribute("data-status"), reload: event.detail.elt === panel};
-});
+// The status the panel showed last, for the notes of finished work: compared at each new panel,
+// whatever brought it (a reload, or an answer that went to the panel in the page).
+var shownStatus = null;
 
 // The control last pressed in the panel (a form's button), for the focus once its answer is in.
 var pressed = null;
@@ -124,24 +116,37 @@ document.addEventListener("htmx:beforeRequest", function (event) {
 });
 
 // An action's note ("render queued.", "Stopping the render…") is about work that was going on:
-// once nothing is (the job leaves "generating"), it is no longer true and goes. Warnings and
-// errors stay until the next action replaces them.
-function dropNotesOfFinishedWork(panel, was) {
-  if (was.status !== "generating" || panel.getAttribute("data-status") === "generating") {
-    return;
-  }
-  document.querySelectorAll("#flashes .flash-info").forEach(function (note) { note.remove(); });
+// once nothing is (the job leaves "generating"), it is no longer true and goes, unless it came
+// with that very change (it says what just happened). Warnings and errors stay until the next
+// action replaces them.
+function stampNotes() {  // the notes shown so far (one an answer brings is not stamped yet)
+  document.querySelectorAll("#flashes .flash-info:not([data-since])").forEach(function (note) {
+    note.setAttribute("data-since", String(Date.now()));
+  });
 }
+function dropNotesOfFinishedWork(panel) {
+  var status = panel.getAttribute("data-status");
+  var ended = shownStatus === "generating" && status !== "generating";
+  shownStatus = status;
+  if (!ended) return;
+  document.querySelectorAll("#flashes .flash-info[data-since]").forEach(function (note) {
+    note.remove();
+  });
+}
+
+document.addEventListener("focusin", function (event) {  // the user has gone elsewhere
+  var panel = document.getElementById("status-panel");
+  if (pressed && panel && !panel.contains(event.target)) pressed = null;
+});
 
 // The control pressed in the panel went with it (a Generate button becomes "rendering…"): the
 // focus goes to its lesson's row, or the panel's summary, not to the top of the page.
 function keepFocusNear(panel) {
   var lost = !document.activeElement || document.activeElement === document.body;
-  if (!pressed || Date.now() - pressed.at > 10000 || !lost) {
+  if (!pressed || Date.now() - pressed.at > 5000 || !lost) {
     return;
   }
-  var lesson = pressed.lesson;
-  pressed = null;
+  var lesson = pressed.lesson;  // kept a while: the next panel may be a reload, the answer after it
   var row = lesson && panel.querySelector('tr[data-lesson="' + CSS.escape(lesson) + '"]');
   var target = (row && row.querySelector("button, a")) || row || panel.querySelector(".summary");
   if (target) {
@@ -161,9 +166,8 @@ document.addEventListener("htmx:load", function (event) {
     if (details) details.open = true;
   });
   keepFocusNear(panel);
-  var was = before;
-  before = null;
-  if (was && was.reload) dropNotesOfFinishedWork(panel, was);
+  dropNotesOfFinishedWork(panel);  // those shown before this panel came: not one it brought
+  stampNotes();
 });
 
 // The job's summary line, said by the page's live region when it changes (not the percentages
@@ -180,7 +184,12 @@ function announceStatus() {
     announcer.textContent = text;
   }
 }
-document.addEventListener("DOMContentLoaded", announceStatus);
+document.addEventListener("DOMContentLoaded", function () {
+  announceStatus();
+  stampNotes();
+  var panel = document.getElementById("status-panel");
+  shownStatus = panel ? panel.getAttribute("data-status") : null;
+});
 
 function reloadStatusPanel() {
   reloadTimer = null;

@@ -297,10 +297,16 @@ def test_cancel_a_running_render(browser, live_server, factory, processes, width
     assert_fits(page)
     screenshot(page, "job-rendering", width)
 
+    page.evaluate(  # every note shown, however briefly (a fast stop replaces it within a second)
+        """() => { window.notesSeen = []; new MutationObserver(() => {
+             const note = document.querySelector('#flashes .flash');
+             if (note) window.notesSeen.push(note.textContent); })
+           .observe(document.getElementById('flashes'), {childList: true, subtree: true}); }"""
+    )
     page.locator(".progress-row").get_by_role("button", name="Cancel").click()
-    page.locator("#flashes", has_text="Stopping").wait_for()
     page.locator(f"{lesson} .badge.render-cancelled").wait_for(timeout=30_000)
     assert page.locator(".progress-row").count() == 0
+    assert any(note.startswith("Stopping the render") for note in page.evaluate("window.notesSeen"))
     # The note about the stopping render goes once it has stopped (it stayed, no longer true).
     page.locator("#flashes .flash").wait_for(state="detached", timeout=5_000)
     summary = page.locator("#status-panel .summary").inner_text()
