@@ -69,14 +69,15 @@ def _latest_finished(renders: list[Render]) -> dict[int, Render]:
     return latest
 
 
+def _with_a_video(renders: list[Render]) -> set[int]:
+    """The lessons whose latest finished attempt made their video: completedLessons counts
+    them, and "Generate the other N" renders the others."""
+    latest = _latest_finished(renders)
+    return {lesson_id for lesson_id, r in latest.items() if r.state == RenderState.COMPLETED}
+
+
 def lessons_with_a_video(job: VideoJob) -> set[int]:
-    """The lessons whose latest finished attempt made their video (completedLessons counts them)."""
-    renders = db.session.scalars(sa.select(Render).where(Render.job_id == job.id))
-    return {
-        lesson_id
-        for lesson_id, r in _latest_finished(list(renders)).items()
-        if r.state == RenderState.COMPLETED
-    }
+    return _with_a_video(list(db.session.scalars(sa.select(Render).where(Render.job_id == job.id))))
 
 
 def compute(job: VideoJob) -> tuple[VideoGenerationStatus, dict]:
@@ -131,9 +132,7 @@ def compute(job: VideoJob) -> tuple[VideoGenerationStatus, dict]:
         "generatedVideos": videos,
         "totalLessons": sum(1 for lesson in lessons if not lesson.missing),
         # Of those lessons only: a lesson whose folder went keeps its history, not its count.
-        "completedLessons": sum(
-            1 for r in latest.values() if r.state == RenderState.COMPLETED and not missing[r.lesson_id]
-        ),
+        "completedLessons": sum(1 for lesson_id in _with_a_video(renders) if not missing[lesson_id]),
     }
     return status, data
 
@@ -214,10 +213,7 @@ class LessonView:
     def wants_video(self) -> bool:
         """What "Generate the other N" renders (renders.generate_all, missing_only): a lesson that
         can be generated whose latest finished attempt made no video (none yet, failed, cancelled)."""
-        if not self.can_generate:
-            return False
-        latest = _latest_finished(self.attempts).get(self.lesson.id)
-        return latest is None or latest.state != RenderState.COMPLETED
+        return self.can_generate and self.lesson.id not in _with_a_video(self.attempts)
 
     @property
     def latest_error(self) -> str | None:
