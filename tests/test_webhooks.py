@@ -264,6 +264,83 @@ def test_tests_and_redeliveries_are_limited_per_course(app, client, factory, mem
     assert client.post(f"/api/webhooks/{theirs['id']}/test", headers=other).status_code == 202
 
 
+def test_the_page_watches_a_send_until_it_is_delivered(app, client, auth, factory, receiver, work):
+    """After Send test (or Redeliver) the log asks again every 2 s, answered 204 until a newer
+    delivery is in, then says what became of it (once: then forgotten). Another course's staff
+    cannot read the log."""
+    app.config.update(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_RETRY_INTERVALS=[0, 0, 0])
+    user = factory.user("watcher@example.com", courses=["Course A"])
+    token = bearer(factory.token(user.email))
+    hook = client.post("/api/webhooks", json={"url": receiver(fail_first=1).url}, headers=token).json
+    log_url = f"/webhooks/{hook['id']}/log"
+    auth.login(user.email)
+    form = {"csrf_token": csrf_token(client, "/webhooks")}
+    sent = client.post(f"/webhooks/{hook['id']}/test", data=form)
+    assert sent.status_code == 302 and sent.headers["Location"] == f"/webhooks#webhook-{hook['id']}"
+    page = client.get("/webhooks").get_data(as_text=True)
+    assert "Sending <code>webhook.test</code>: it shows below" in page
+    assert f'hx-get="{log_url}?seen=0"' in page and 'hx-trigger="every 2s"' in page
+    assert client.get(f"{log_url}?seen=0").status_code == 204  # not sent yet
+
+    work()  # attempt 1 is answered 500, retried at once: 200
+    done = client.get(f"{log_url}?seen=0")
+    text = done.get_data(as_text=True)
+    assert done.status_code == 200 and "every 2s" not in text
+    assert "Delivered: <code>webhook.test</code> (attempt 2) answered 200." in text
+    assert 'id="delivery-note-' in text and 'hx-swap-oob="innerHTML"' in text
+    assert text.count("<tr class=") == 2  # the failed attempt and its retry
+    assert "(attempt 2) answered 200" in client.get("/webhooks").get_data(as_text=True)
+    assert "answered 200" not in client.get("/webhooks").get_data(as_text=True)  # said once
+
+    # Redeliver the failed attempt: it goes as attempt 3.
+    failed = client.get(f"/api/webhooks/{hook['id']}/deliveries").json[-1]
+    assert failed["attempt"] == 1 and not failed["succeeded"]
+    client.post(f"/webhooks/deliveries/{failed['id']}/redeliver", data=form)
+    assert "Sending <code>webhook.test</code>" in client.get("/webhooks").get_data(as_text=True)
+    work()
+    assert "(attempt 3) answered 200." in client.get(f"{log_url}?seen=0").get_data(as_text=True)
+
+
+def test_the_page_says_when_a_send_fails_or_does_not_go(app, client, auth, factory, receiver, work):
+    """An endpoint that fails: the page says so and keeps watching for the retries (a poll that
+    has seen that failure gets 204 until the next one); after a minute it stops asking."""
+    app.config.update(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_RETRY_INTERVALS=[])
+    user = factory.user("watcher@example.com", courses=["Course A"])
+    token = bearer(factory.token(user.email))
+    hook = client.post("/api/webhooks", json={"url": receiver().url}, headers=token).json
+    log_url = f"/webhooks/{hook['id']}/log"
+    broken = client.post("/api/webhooks", json={"url": receiver(fail_first=99).url}, headers=token).json
+    auth.login(user.email)
+    form = {"csrf_token": csrf_token(client, "/webhooks")}
+    client.post(f"/webhooks/{broken['id']}/test", data=form)
+    work()
+    retrying = client.get(f"/webhooks/{broken['id']}/log?seen=0").get_data(as_text=True)
+    assert "(attempt 1) failed: HTTP 500. It is tried again" in retrying
+    seen = client.get(f"/api/webhooks/{broken['id']}/deliveries").json[0]["id"]
+    assert f'hx-get="/webhooks/{broken["id"]}/log?seen={seen}"' in retrying
+    assert client.get(f"/webhooks/{broken['id']}/log?seen={seen}").status_code == 204
+
+    # After a minute the page stops asking: late when nothing went, failed when it did.
+    client.post(f"/webhooks/{hook['id']}/test", data=form)  # no worker takes it
+    from webapp.views import webhooks as views
+
+    minute, views.WATCH_SECONDS = views.WATCH_SECONDS, 0
+    try:
+        late = client.get(f"{log_url}?seen=0").get_data(as_text=True)
+        given_up = client.get(f"/webhooks/{broken['id']}/log?seen={seen}").get_data(as_text=True)
+    finally:
+        views.WATCH_SECONDS = minute
+    assert "has not gone yet" in late and "every 2s" not in late
+    assert "failed: HTTP 500. Later attempts" in given_up and "every 2s" not in given_up
+
+    auth.logout()
+    other = factory.user("other-course@example.com", courses=["Course B"])
+    auth.login(other.email)
+    assert client.get(log_url).status_code == 404
+    auth.logout()
+    assert client.get(log_url).status_code in (302, 401)
+
+
 def test_the_page_says_when_sends_are_limited(app, client, auth, factory, receiver):
     app.config.update(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_SEND_LIMIT="1 per minute")
     user = factory.user("pager@example.com", courses=["Course A"])
@@ -272,7 +349,7 @@ def test_the_page_says_when_sends_are_limited(app, client, auth, factory, receiv
     auth.login(user.email)
     form = {"csrf_token": csrf_token(client, "/webhooks")}
     first = client.post(f"/webhooks/{hook['id']}/test", data=form, follow_redirects=True)
-    assert "Test message queued" in first.get_data(as_text=True)
+    assert "Sending <code>webhook.test</code>" in first.get_data(as_text=True)
     second = client.post(f"/webhooks/{hook['id']}/test", data=form, follow_redirects=True)
     assert second.status_code == 200 and "test and repeated deliveries" in second.get_data(as_text=True)
 
@@ -405,3 +482,43 @@ def test_a_failed_delivery_says_why_in_words(app, client, member, work, tmp_path
     finally:
         tls.shutdown()
         silent.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_sent_test_shows_up_without_a_reload(app, browser, live_server, factory, receiver, work):
+    """In a real browser: Send test, and the note then the log say it went, the page untouched."""
+    from webapp.extensions import db
+    from webapp.models import Course, User
+    from webapp.services import webhooks
+
+    app.config.update(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_RETRY_INTERVALS=[0])
+    user = factory.user("browser-hooks@example.com", courses=["Course A"])
+    endpoint = receiver()
+    with app.app_context():
+        course = db.session.scalars(db.select(Course).where(Course.name == "Course A")).one()
+        hook_id = webhooks.create(db.session.get(User, user.id), course, endpoint.url, None).id
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.set_default_timeout(20_000)
+    page.goto(f"{live_server}/login?next=/webhooks")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", user.password)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(f"{live_server}/webhooks")
+    assert page.locator(f"#deliveries-{hook_id}").inner_text().strip() == "Nothing delivered yet."
+
+    page.click(f"#webhook-{hook_id} button:has-text('Send test')")
+    page.wait_for_url(f"{live_server}/webhooks#webhook-{hook_id}")
+    note = page.locator(f"#delivery-note-{hook_id}")
+    assert note.inner_text().startswith("Sending webhook.test")
+    page.evaluate("window.samePage = true")  # a reload would forget it
+    work()
+    page.wait_for_function(
+        "id => document.getElementById('delivery-note-' + id).textContent.includes('answered 200')",
+        arg=hook_id,
+    )
+    assert note.inner_text() == "Delivered: webhook.test (attempt 1) answered 200."
+    assert page.locator(f"#deliveries-{hook_id} table.deliveries tbody tr").count() == 1
+    assert page.get_attribute(f"#deliveries-{hook_id}", "hx-trigger") is None  # no more asking
+    assert page.evaluate("window.samePage") is True and len(endpoint.requests) == 1
+    page.close()

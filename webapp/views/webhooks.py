@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 from flask import Blueprint as PageBlueprint
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    get_template_attribute,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required
 
-from ..models import WEBHOOK_EVENTS
 from ..services import access, webhooks
 from ..services.errors import RenderRequestError
 from . import forms, reveal
@@ -126,13 +138,53 @@ def redeliver(delivery_id: int):
 # --- the page ------------------------------------------------------------------------------
 
 
+WATCH_SECONDS = 60  # how long the page waits for a send it queued before saying it is late
+WATCHING = ("waiting", "retrying")  # the page asks again every 2 s
+_SENT = "webhook_sends"  # the session's [[webhook id, message id, event, attempt, since], ...]
+
+
+def _remember(webhook_id: int, sent: webhooks.QueuedSend) -> None:
+    """Note a test or redelivery sent from the page, so the page can watch for its delivery."""
+    kept = [e for e in session.get(_SENT, []) if e[0] != webhook_id][-3:]
+    session[_SENT] = [*kept, [webhook_id, sent.message_id, sent.event, sent.attempt, time.time()]]
+
+
+def _watched(webhook_id: int, log: list) -> SimpleNamespace | None:
+    """The send last made from the page to this webhook, with its newest delivery (None before
+    the first): waiting (none yet) or retrying (the last failed) while WATCH_SECONDS last, then
+    late or failed; delivered once one succeeds. None when the page sent nothing."""
+    entry = next((e for e in session.get(_SENT, []) if e[0] == webhook_id), None)
+    if entry is None:
+        return None
+    _, message_id, event, attempt, since = entry
+    delivery = next((d for d in log if d.message_id == message_id and d.attempt >= attempt), None)
+    watching = time.time() - since < WATCH_SECONDS
+    if delivery is None:
+        state = "waiting" if watching else "late"
+    elif delivery.succeeded:
+        state = "delivered"
+    else:
+        state = "retrying" if watching else "failed"
+    return SimpleNamespace(state=state, event=event, delivery=delivery, watching=state in WATCHING)
+
+
 def _page(form=None, created=None, status=200):
     courses = access.visible_courses(current_user)
     form = form or forms.WebhookForm(courses)
     hooks = webhooks.visible(current_user)
     logs = {hook.id: webhooks.deliveries(hook, limit=10) for hook in hooks}
+    watch = {hook.id: _watched(hook.id, logs[hook.id]) for hook in hooks}
+    # A send the page has seen end is said once: the next page load forgets it.
+    ended = {hook_id for hook_id, w in watch.items() if w and not w.watching}
+    if ended:
+        session[_SENT] = [e for e in session.get(_SENT, []) if e[0] not in ended]
     page = render_template(
-        "webhooks.html", form=form, hooks=hooks, logs=logs, created=created, events=WEBHOOK_EVENTS
+        "webhooks.html",
+        form=form,
+        hooks=hooks,
+        logs=logs,
+        watch=watch,
+        created=created,
     )
     return page, status, NO_STORE
 
@@ -160,30 +212,38 @@ def create():
     return reveal.redirect_showing("webhook", shown, location) or _page(created=[shown], status=201)
 
 
-def _mine(webhook_id: int):
-    hook = webhooks.get(webhook_id, current_user)
-    if hook is None:
-        abort(404, description="No such webhook.")
-    return hook
-
-
 @pages_bp.post("/webhooks/<id:webhook_id>/delete")
 @login_required
 def delete(webhook_id: int):
-    webhooks.delete(_mine(webhook_id))
+    webhooks.delete(_webhook_or_404(webhook_id))
     flash("Webhook deleted: nothing more is sent to it.", "info")
     return redirect(url_for("webhook_pages.page"))
+
+
+@pages_bp.get("/webhooks/<id:webhook_id>/log")
+@login_required
+def log(webhook_id: int):
+    """The page's poll while a send is on its way: 204 (htmx keeps the log) until a delivery
+    newer than the one the page shows (`seen`) is in, or the page stops watching."""
+    hook = _webhook_or_404(webhook_id)
+    entries = webhooks.deliveries(hook, limit=10)
+    watch = _watched(hook.id, entries)
+    newest = watch.delivery.id if watch and watch.delivery else 0
+    if watch is not None and watch.watching and newest == request.args.get("seen", 0, type=int):
+        return "", 204, NO_STORE
+    delivery_log = get_template_attribute("_webhook_log.html", "delivery_log")
+    return delivery_log(hook, entries, watch, oob=True), 200, NO_STORE
 
 
 @pages_bp.post("/webhooks/<id:webhook_id>/test")
 @login_required
 def test(webhook_id: int):
+    hook = _webhook_or_404(webhook_id)
     try:
-        webhooks.send_test(_mine(webhook_id))
-        flash("Test message queued: reload this page in a few seconds to see its delivery.", "info")
+        _remember(hook.id, webhooks.send_test(hook))
     except RenderRequestError as exc:
         flash(exc.message, "error")
-    return redirect(url_for("webhook_pages.page"))
+    return redirect(url_for("webhook_pages.page", _anchor=f"webhook-{hook.id}"))
 
 
 @pages_bp.post("/webhooks/deliveries/<id:delivery_id>/redeliver")
@@ -192,9 +252,9 @@ def redeliver_page(delivery_id: int):
     delivery = webhooks.get_delivery(delivery_id, current_user)
     if delivery is None:
         abort(404, description="No such delivery.")
+    webhook_id = delivery.message.webhook_id
     try:
-        webhooks.redeliver(delivery)
-        flash("Message queued again, with the same webhook-id: reload in a few seconds to see it.", "info")
+        _remember(webhook_id, webhooks.redeliver(delivery))
     except RenderRequestError as exc:
         flash(exc.message, "error")
-    return redirect(url_for("webhook_pages.page"))
+    return redirect(url_for("webhook_pages.page", _anchor=f"webhook-{webhook_id}"))
