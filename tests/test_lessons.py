@@ -109,6 +109,10 @@ def test_video_id_is_parsed_from_urls(value):
         "../../etc/passwd",
         "https://www.youtube.com/channel/henIVlCPVIY",
         "3]x[y",  # not even a URL (urlparse: "Invalid IPv6 URL"); found by schemathesis
+        # "$" matches before a final newline: another course's video id with one got its own job.
+        "https://www.youtube.com/watch?v=henIVlCPVIY%0A",
+        "https://youtu.be/henIVlCPVIY%0A",
+        "https://www.youtube.com/embed/henIVlCPVIY%0A",
     ],
 )
 def test_bad_video_ids_are_refused_with_a_message(value):
@@ -120,3 +124,13 @@ def test_sample_manifest_has_thai_text(tmp_path):
     make(tmp_path, "henIVlCPVIY", 1)
     manifest = json.loads((tmp_path / "henIVlCPVIY" / "lesson_1" / "lesson.json").read_text(encoding="utf-8"))
     assert any("\u0e00" <= ch <= "\u0e7f" for ch in json.dumps(manifest, ensure_ascii=False))
+
+
+@pytest.mark.parametrize("name", ["lesson_1\n", "lesson_\u0661", "lesson_\uff11", "lesson_1 "])
+def test_lesson_folders_are_ascii_digits_with_nothing_after(tmp_path, name):
+    """A folder "lesson_1\n" (or with Arabic-Indic or full-width digits) is not a lesson: it would
+    put a newline in lesson paths, or read as lesson 1 beside the real lesson_1."""
+    from webapp.storage.lessons import LESSON_DIR
+
+    assert LESSON_DIR.match(name) is None
+    assert LESSON_DIR.match("lesson_12").group(1) == "12"

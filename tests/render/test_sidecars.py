@@ -218,6 +218,7 @@ BAD = [
     ("caption too long", ("segments", 1, "caption"), "a" * 5001, "segments[1].caption", "too long"),
     ("captions not an object", ("captions",), "th", "captions", "object"),
     ("bad language", ("captions",), {"language": "not a tag!"}, "captions.language", "language tag"),
+    ("language with a newline", ("captions",), {"language": "en\n"}, "captions.language", "language tag"),
     ("burnIn not a boolean", ("captions",), {"burnIn": "yes"}, "captions.burnIn", "true or false"),
 ]
 

@@ -29,7 +29,7 @@ LESSON_KEYS = {"language", "burnIn"}
 CUE_KEYS = {"start", "end", "text"}
 EPSILON = 1e-6  # seconds: a cue may end at the segment's end as written in lesson.json
 
-_LANGUAGE = re.compile(r"^(?:[A-Za-z]{2,3}|und)(?:-[A-Za-z0-9]{1,8})*$")
+_LANGUAGE = re.compile(r"\A(?:[A-Za-z]{2,3}|und)(?:-[A-Za-z0-9]{1,8})*\Z")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _LEADING_THAI_VOWELS = set("\u0e40\u0e41\u0e42\u0e43\u0e44\u0ec0\u0ec1\u0ec2\u0ec3\u0ec4")
 

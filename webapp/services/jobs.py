@@ -31,7 +31,7 @@ from . import access, accounts, lessons, media, ownership, principals, storage, 
 from .errors import JobError
 from .messages import without_server_paths
 
-VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+VIDEO_ID = re.compile(r"\A[A-Za-z0-9_-]{11}\Z")  # \Z: "$" would let a final newline through
 _YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
 _PATH_PREFIXES = ("embed", "shorts", "live", "v", "e")
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .base import ObjectInfo, ObjectMissing, Store, StoreError, StoreUnavailable, check_prefix
 
-LESSON_DIR = re.compile(r"^lesson_(\d{1,6})$")
+LESSON_DIR = re.compile(r"\Alesson_([0-9]{1,6})\Z")  # ASCII digits; \Z: nothing, not even a newline, after
 POINTER = ".version.json"
 VERSIONS = ".lesson-versions"  # not ".versions": SeaweedFS keeps its own object versions there
 POINTER_MAX_BYTES = 4 * 1024 * 1024
