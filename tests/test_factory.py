@@ -1,11 +1,14 @@
 """The app factory and its defaults on a fresh machine."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from webapp import create_app, queue
 from webapp.config import database_uri
+
+from .helpers import ROOT
 
 
 def test_config_overrides_apply(tmp_path):
@@ -72,3 +75,64 @@ def test_importing_the_renderer_does_not_import_flask():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "False"]
+
+
+def test_every_setting_the_readme_names_is_read_from_the_environment():
+    """README's Configuration table is what operators set: each variable there is read (the web
+    server's by gunicorn.conf.py, the instance folder by create_app). PROXY_FIX_X_FOR was named
+    there and never read: behind the proxy every client was 127.0.0.1."""
+    from webapp import config
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    named = {
+        name
+        for line in table.splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1])
+    }
+    read_by_config = {
+        *config._ENV_STRINGS,
+        *config._ENV_INTS,
+        *config._ENV_BOOLS,
+        *config._ENV_INT_LISTS,
+    }
+    elsewhere = {"WEB_WORKER_CLASS": "gunicorn.conf.py", "WEB_CONNECTIONS": "gunicorn.conf.py"}
+    elsewhere["INSTANCE_PATH"] = "webapp/app.py"
+    assert len(named) > 30 and "PROXY_FIX_X_FOR" in named
+    for name in named - read_by_config:
+        assert name in elsewhere, f"README names {name}, which nothing reads from the environment"
+        assert f'"{name}"' in (ROOT / elsewhere[name]).read_text(), name
+
+
+def test_behind_the_proxy_the_clients_address_counts(tmp_path, monkeypatch, config, factory):
+    """PROXY_FIX_X_FOR=1 (the README's advice behind a TLS proxy on the same machine): /metrics
+    is not open to the Internet, and one attacker's wrong passwords do not lock the account
+    for everyone else."""
+    from .helpers import PASSWORD
+
+    monkeypatch.setenv("PROXY_FIX_X_FOR", "1")
+    deployed = create_app(dict(config))  # as wsgi.py: what the environment sets applies
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    stranger = deployed.test_client()
+    metrics = stranger.get("/metrics", headers={"X-Forwarded-For": "203.0.113.66"}, environ_base=proxy)
+    assert metrics.status_code == 401  # a token is needed from there
+    local = stranger.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"}, environ_base=proxy)
+    assert local.status_code == 200
+
+    victim = factory.user("victim@example.com")
+    for _ in range(6):
+        wrong = stranger.post(
+            "/auth/token",
+            json={"email": victim.email, "password": "guess"},
+            headers={"X-Forwarded-For": "198.51.100.7"},
+            environ_base=proxy,
+        )
+    assert wrong.status_code == 429  # the attacker's address is throttled ...
+    right = deployed.test_client().post(
+        "/auth/token",
+        json={"email": victim.email, "password": PASSWORD},
+        headers={"X-Forwarded-For": "192.0.2.10"},
+        environ_base=proxy,
+    )
+    assert right.status_code == 200  # ... not the victim's
