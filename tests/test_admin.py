@@ -32,6 +32,7 @@ ADMIN_ROUTES = [
     ("POST", "/admin/users/{user}/courses"),
     ("POST", "/admin/users/{user}/courses/{course}/remove"),
     ("POST", "/admin/users/{user}/link"),
+    ("POST", "/admin/users/{user}/revoke-tokens"),
     ("GET", "/admin/courses"),
     ("POST", "/admin/courses"),
     ("GET", "/admin/courses/{course}"),
@@ -356,6 +357,38 @@ def test_deactivated_users_cannot_log_in_and_their_sessions_and_tokens_end(app, 
 
     post(admin_client, f"{user_page}/activate", page=user_page)
     assert Auth(app.test_client()).login(team["alice"].email).status_code == 302
+    # Deactivating revoked the tokens: an account activated again (perhaps after it was taken
+    # over) does not bring back a token someone else may hold.
+    assert alice_client.get("/api/jobs", headers=bearer(token)).status_code == 401
+    assert "No API tokens work" in admin_client.get(user_page).text
+
+
+def test_an_admin_sees_and_revokes_a_users_api_tokens(app, client, factory, team):
+    """For an account that may have been taken over: its tokens are listed on its page (name,
+    prefix, last use; never the token) and revoked at once, sessions and password untouched."""
+    first = factory.token(team["alice"].email, "LMS sync")
+    second = factory.token(team["alice"].email, "<b>nightly</b>")
+    bobs = factory.token(team["bob"].email, "Bob's")
+    assert client.get("/api/jobs", headers=bearer(first)).status_code == 200
+    admin_client, alice_client = app.test_client(), app.test_client()
+    Auth(admin_client).login(team["admin"].email)
+    Auth(alice_client).login(team["alice"].email)
+    user_page = f"/admin/users/{team['alice'].id}"
+    page = admin_client.get(user_page).text
+    assert "2 API tokens work" in page and "LMS sync" in page and "&lt;b&gt;nightly&lt;/b&gt;" in page
+    assert first[:12] in page and first not in page and second not in page
+
+    revoked = post(admin_client, f"{user_page}/revoke-tokens", page=user_page, follow_redirects=True)
+    assert "2 API tokens of alice@example.com revoked" in revoked.text and "No API tokens" in revoked.text
+    for token in (first, second):
+        assert client.get("/api/jobs", headers=bearer(token)).status_code == 401
+    assert client.get("/api/jobs", headers=bearer(bobs)).status_code == 200  # only hers
+    assert alice_client.get("/jobs").status_code == 200  # her session goes on
+    bob_client = app.test_client()
+    Auth(bob_client).login(team["bob"].email)
+    refused = post(bob_client, f"/admin/users/{team['bob'].id}/revoke-tokens", page="/jobs")
+    assert refused.status_code == 403
+    assert client.get("/api/jobs", headers=bearer(bobs)).status_code == 200
 
 
 def test_staff_are_invited_into_at_least_one_course(app, client, auth, team):

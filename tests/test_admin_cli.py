@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from webapp.extensions import db
 from webapp.models import Course, User, VideoJob
 
-from .helpers import csrf_token
+from .helpers import bearer, csrf_token
 
 
 def ok(result) -> list[str]:
@@ -185,3 +185,14 @@ def test_help_lists_the_commands(runner, group):
         else ["create", "rename", "add-member", "remove-member", "list"]
     )
     assert all(name in text for name in wanted)
+
+
+def test_tokens_revoke_all(client, runner, factory):
+    factory.user("ann@example.com")
+    token = factory.token("ann@example.com")
+    assert client.get("/api/jobs", headers=bearer(token)).status_code == 200
+    assert ok(runner.invoke(args=["tokens", "revoke-all", "ann@example.com"]))[-1] == (
+        "1 API token of ann@example.com revoked."
+    )
+    assert client.get("/api/jobs", headers=bearer(token)).status_code == 401
+    refused(runner.invoke(args=["tokens", "revoke-all", "nobody@example.com"]), "no user with email")

@@ -73,7 +73,7 @@ def create_user(
 def deactivate_user(email: str):
     """Refuse the user from now on: every session, remembered browser and token stops working."""
     user = accounts.set_active(email, False)
-    click.echo(f"{user.email} is deactivated; all their sessions have ended.")
+    click.echo(f"{user.email} is deactivated; their sessions have ended and their API tokens are revoked.")
 
 
 @users_cli.command("activate")
@@ -163,6 +163,17 @@ def create_token(email: str, name: str):
     _, plain = tokens.create_api_token(user, name)
     click.echo(f"Token '{name}' for {user.email} (shown only now):")
     click.echo(plain)
+
+
+@tokens_cli.command("revoke-all")
+@click.argument("email")
+def revoke_tokens(email: str):
+    """Revoke every API token of a user (an account that may have been taken over)."""
+    user = accounts.find_user(email)
+    if user is None:
+        raise click.ClickException(f"no user with email {email}")
+    revoked = accounts.revoke_api_tokens(None, user)
+    click.echo(f"{messages.plural(revoked, 'API token')} of {user.email} revoked.")
 
 
 @jobs_cli.command("create")

@@ -17,7 +17,7 @@ from werkzeug.security import generate_password_hash
 
 from .. import queue
 from ..extensions import db
-from ..models import Course, Role, User
+from ..models import ApiToken, Course, Role, User, utcnow
 from . import principals, throttle
 
 log = logging.getLogger(__name__)
@@ -243,15 +243,33 @@ def _keep_an_admin(user: User) -> None:
 
 
 def set_user_active(actor: User | None, user: User, active: bool) -> User:
-    """Activate or deactivate a user; deactivating ends every session and token at once."""
+    """Activate or deactivate a user; deactivating ends every session at once and revokes every
+    API token (activating the account again brings none back: someone else may hold one)."""
     require_admin(actor)
     if user.active != active:
         if not active:
             _keep_an_admin(user)
             end_sessions(user)
+            _revoke_api_tokens(user)
         user.active = active
         db.session.commit()
     return user
+
+
+def revoke_api_tokens(actor: User | None, user: User) -> int:
+    """Revoke every API token of the user (an account that may have been taken over); their
+    sessions and password stay. How many were revoked."""
+    require_admin(actor)
+    revoked = _revoke_api_tokens(user)
+    db.session.commit()
+    principals.forget(user.id)
+    return revoked
+
+
+def _revoke_api_tokens(user: User) -> int:
+    unrevoked = (ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    result = db.session.execute(sa.update(ApiToken).where(*unrevoked).values(revoked_at=utcnow()))
+    return result.rowcount
 
 
 def set_role(actor: User | None, user: User, role: Role) -> User:

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from ..models import Role
-from ..services import accounts, courses
+from ..services import accounts, courses, messages, tokens
 from . import forms, reveal
 from .auth import _start_session
 
@@ -105,6 +105,7 @@ def _user_page(user, status: int = 200, **context):
     page = render_template(
         "admin_user.html",
         user=user,
+        api_tokens=[t for t in tokens.list_api_tokens(user) if not t.revoked],
         role_form=forms.RoleForm(formdata=None, role=user.role.value),
         course_form=forms.AddCourseForm(joinable, formdata=None),
         **context,
@@ -137,7 +138,8 @@ def deactivate(user_id: int):
         accounts.set_user_active(current_user, user, False)
     except ValueError as exc:
         return _back_to_user(user, str(exc), "error")
-    return _back_to_user(user, f"{user.email} is deactivated; all their sessions and tokens have ended.")
+    ended = "their sessions have ended, their API tokens revoked"
+    return _back_to_user(user, f"{user.email} is deactivated: {ended}.")
 
 
 @bp.post("/users/<id:user_id>/activate")
@@ -145,6 +147,13 @@ def activate(user_id: int):
     user = _user_or_404(user_id)
     accounts.set_user_active(current_user, user, True)
     return _back_to_user(user, f"{user.email} may log in again.")
+
+
+@bp.post("/users/<id:user_id>/revoke-tokens")
+def revoke_tokens(user_id: int):
+    user = _user_or_404(user_id)
+    revoked = accounts.revoke_api_tokens(current_user, user)
+    return _back_to_user(user, f"{messages.plural(revoked, 'API token')} of {user.email} revoked.")
 
 
 @bp.post("/users/<id:user_id>/courses")
