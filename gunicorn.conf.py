@@ -1,6 +1,10 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app`. Environment overrides shown inline."""
 
+import logging
 import os
+from urllib.parse import quote
+
+from gunicorn.glogging import Logger
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -16,6 +20,28 @@ accesslog = "-"
 # set-password link's token), as the app's own request log lines know.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'
 errorlog = "-"
+# The app's own lines (one key=value line per request, render state changes) at INFO: without
+# this the web process's root logger kept only warnings.
+logging.basicConfig(
+    level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+)
+
+
+class AccessLogger(Logger):
+    """gunicorn's access log with the path percent-encoded again: gunicorn writes it decoded, so
+    a '%0A' in it started a second line of the sender's choosing. Quotes in the User-Agent are
+    escaped, so it cannot end its field either."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        path = atoms.get("U") or ""
+        atoms["U"] = quote(path.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~")  # WSGI: latin-1
+        agent = str(atoms.get("a") or "-")
+        atoms["a"] = agent.replace("\\", "\\\\").replace('"', '\\"')
+        return atoms
+
+
+logger_class = AccessLogger
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

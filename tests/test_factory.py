@@ -97,7 +97,7 @@ def test_every_setting_the_readme_names_is_read_from_the_environment():
         *config._ENV_BOOLS,
         *config._ENV_INT_LISTS,
     }
-    elsewhere = {"WEB_WORKER_CLASS": "gunicorn.conf.py", "WEB_CONNECTIONS": "gunicorn.conf.py"}
+    elsewhere = {name: "gunicorn.conf.py" for name in ("WEB_WORKER_CLASS", "WEB_CONNECTIONS", "LOG_LEVEL")}
     elsewhere["INSTANCE_PATH"] = "webapp/app.py"
     assert len(named) > 30 and "PROXY_FIX_X_FOR" in named
     for name in named - read_by_config:

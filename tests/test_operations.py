@@ -107,3 +107,63 @@ def test_render_state_changes_are_logged_with_ids(app, client, factory, member, 
             and f"job_id={job.id}" in line
             and f"lesson={job.lessons[0]}" in line
         )
+
+
+def test_a_path_cannot_forge_log_lines(client, caplog):
+    """A stranger's path, percent-decoded, held a line break and a whole forged line after it:
+    a value with spaces, quotes, '=' or control characters is written quoted and escaped."""
+    forged = "request method=POST path=/admin/users/7/role status=303 user_id=1"
+    with caplog.at_level(logging.INFO, logger="webapp.requests"):
+        client.get("/nothing%0A" + forged.replace(" ", "%20"))
+    [line] = [r.getMessage() for r in caplog.records if r.name == "webapp.requests"]
+    assert "\n" not in line and line.startswith("request method=GET path=")
+    assert 'path="/nothing\\nrequest method=POST' in line and line.endswith("user_id=-")
+
+
+@pytest.mark.slow
+def test_the_web_server_logs_each_request_once_and_escaped(config, tmp_path):
+    """gunicorn as `make run` and the Procfile start it: the app's key=value line for every
+    request (it was dropped: nothing set the web process's log level), and an access log line a
+    path cannot split in two."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from .helpers import ROOT, subprocess_env, wait_for
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = subprocess_env(config, PORT=str(port), WEB_CONCURRENCY="1")
+    log_path = tmp_path / "web.log"
+    with open(log_path, "w") as log_file:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return urllib.request.urlopen(f"{base}/health", timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(answers, 30, f"gunicorn to answer ({log_path})")
+        try:
+            urllib.request.urlopen(f"{base}/x%0Aforged%20line%20status=200", timeout=5)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    lines = log_path.read_text().splitlines()
+    assert any("request method=GET path=/health status=200" in line for line in lines), lines
+    assert not any(line.startswith("forged line") for line in lines), lines
+    assert any('"GET /x%0Aforged%20line%20status=200 HTTP/1.1" 404' in line for line in lines), lines

@@ -3,6 +3,7 @@ up) and echoed in the response. Nothing secret is logged: no query string, no he
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -14,6 +15,14 @@ from flask import Flask, g, request
 log = logging.getLogger("webapp.requests")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_BARE = re.compile(r"[!#-<>-\[\]-~]+")  # printable ASCII but space, '"', '=' and '\\'
+
+
+def logfmt(value: object) -> str:
+    """A value for a key=value line: as it is when it is one plain word, else quoted and escaped
+    (JSON's rules), so a path a stranger chose cannot end the line or forge another field."""
+    text = str(value)
+    return text if _BARE.fullmatch(text) else json.dumps(text)
 
 
 def request_id() -> str:
@@ -51,7 +60,8 @@ def _finish(response):
         "job_id": args.get("job_id"),
         "render_id": args.get("render_id"),
     }
-    log.info("request %s", " ".join(f"{key}={value}" for key, value in fields.items() if value is not None))
+    line = " ".join(f"{key}={logfmt(value)}" for key, value in fields.items() if value is not None)
+    log.info("request %s", line)
     return response
 
 
