@@ -218,3 +218,18 @@ def test_nul_and_lone_surrogates_are_400_not_500(client, factory):
     for response in cases:
         assert response.status_code == 400, (response.request.path, response.get_data(as_text=True))
     assert client.get(f"/api/jobs/{job.id}", headers=headers).json["title"] == job.title
+
+
+def test_a_nul_in_a_multipart_form_is_400_too(client, auth, factory):
+    """The same form sent as multipart/form-data stored a NUL on SQLite (a 500 on PostgreSQL)."""
+    user = factory.user(courses=["Course A"])
+    job = factory.job("Course A", lessons=1)
+    auth.login(user.email)
+    token = csrf_token(client, f"/jobs/{job.id}")
+    answer = client.post(
+        f"/jobs/{job.id}/rename",
+        data={"csrf_token": token, "title": "before\x00after"},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 400 and "NUL" in answer.get_data(as_text=True)
+    assert client.get(f"/api/jobs/{job.id}").json["title"] == job.title

@@ -4,7 +4,7 @@ NUL character (PostgreSQL refuses it; 400)."""
 
 from __future__ import annotations
 
-from flask import abort, request
+from flask import abort, current_app, request
 from werkzeug.routing import IntegerConverter
 
 # Ids are INTEGER columns: 32 bits on PostgreSQL (a larger number is an error there, not a miss).
@@ -32,9 +32,18 @@ def query_int(name: str, default: int | None, *, lo: int = 1, hi: int = ID_MAX) 
 
 
 def refuse_nul_characters() -> None:
-    """Before every request: a NUL in the path, the query or a form field is a 400."""
+    """Before every request: a NUL in the path, the query or a form field is a 400. A multipart
+    form is read here only when it is a small one (a lesson package is not read before its
+    sender is known; its fields are numbers, which its form checks)."""
     values = [request.path, *request.args.values()]
-    if request.method in ("POST", "PUT", "PATCH") and request.mimetype == "application/x-www-form-urlencoded":
+    if request.method in ("POST", "PUT", "PATCH") and _small_form():
         values += request.form.values()
     if any("\x00" in value for value in values):
         abort(400, description="The request contains a NUL character, which no field may hold.")
+
+
+def _small_form() -> bool:
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return True
+    size, most = request.content_length, current_app.config["MAX_CONTENT_LENGTH"]
+    return request.mimetype == "multipart/form-data" and size is not None and size <= most
