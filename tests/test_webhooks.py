@@ -522,3 +522,33 @@ def test_a_sent_test_shows_up_without_a_reload(app, browser, live_server, factor
     assert page.get_attribute(f"#deliveries-{hook_id}", "hx-trigger") is None  # no more asking
     assert page.evaluate("window.samePage") is True and len(endpoint.requests) == 1
     page.close()
+
+
+def test_an_answer_that_is_not_http_is_logged_as_a_failed_delivery(app, client, member, work):
+    """http.client's own errors (a bad status line, an endless header) escaped the delivery log:
+    the attempt went unrecorded and the endpoint's raw answer landed in RQ's traceback."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def answer():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(b"<img src=x onerror=alert(1)>\r\n\r\n")
+            conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/h"
+    hook = client.post("/api/webhooks", json={"url": url}, headers=member).json
+    assert client.post(f"/api/webhooks/{hook['id']}/test", headers=member).status_code == 202
+    work()
+    server.close()
+    log = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
+    assert log and all(d["error"] == "The endpoint's answer is not HTTP." for d in log)
+    assert all(not d["succeeded"] and d["statusCode"] is None for d in log)

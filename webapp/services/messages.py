@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 from pathlib import Path
@@ -58,6 +59,8 @@ def connection_failure(exc: BaseException, timeout: float) -> str:
         return "Connection refused: nothing accepts connections at that address and port."
     if isinstance(reason, ConnectionResetError):
         return "The endpoint closed the connection before answering."
+    if isinstance(reason, http.client.HTTPException):  # never its text: whatever the endpoint sent
+        return "The endpoint's answer is not HTTP."
     if isinstance(reason, socket.gaierror):
         return "The endpoint's host name cannot be resolved."
     if isinstance(reason, OSError) and reason.strerror:

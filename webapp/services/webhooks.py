@@ -375,7 +375,7 @@ def deliver(message_id: str, attempt: int) -> WebhookDelivery | None:
         record.error = f"HTTP {exc.code}"
     except Unprocessable as exc:
         record.error = exc.message[:500]
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         record.error = messages.connection_failure(exc, current_app.config["WEBHOOK_TIMEOUT"])[:500]
     record.latency_ms = round((time.perf_counter() - started) * 1000)
     db.session.add(record)
