@@ -102,3 +102,32 @@ def test_parallel_wrong_passwords_cannot_pass_the_limit_together(app, factory, t
         codes = list(pool.map(attempt, range(20)))
     assert codes.count(401) == 5, codes
     assert codes.count(429) == 15, codes
+
+
+def test_a_wrong_password_costs_the_same_for_every_kind_of_account(app, client, factory, monkeypatch):
+    """One password hash for an unknown email, a known one, and one waiting for its set-password
+    link (invited, or reset by an administrator): that one answered ~0.1 s sooner, so anyone
+    could list the accounts whose link is live."""
+    import hashlib
+
+    from webapp.models import Role
+    from webapp.services import accounts
+
+    factory.user("known@example.com")
+    with app.app_context():
+        accounts.invite_user(None, "invited@example.com", Role.STAFF)
+    calls = []
+    real = hashlib.scrypt
+    monkeypatch.setattr(hashlib, "scrypt", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def hashes_spent(email: str) -> int:
+        calls.clear()
+        assert client.post("/auth/token", json={"email": email, "password": "guess"}).status_code == 401
+        return len(calls)
+
+    hashes_spent("warm-up@example.com")  # the stand-in hash is made once, on first use
+    assert [hashes_spent(e) for e in ("nobody@example.com", "known@example.com", "invited@example.com")] == [
+        1,
+        1,
+        1,
+    ]

@@ -136,7 +136,7 @@ def find_user(email: str) -> User | None:
 def authenticate(email: str, password: str) -> User | None:
     """The active user with this email and password, else None. Not throttled: see log_in."""
     user = find_user(email or "")
-    if user is None:
+    if user is None or not user.has_password:  # as long as a check: nobody learns which it was
         User(password_hash=_dummy_hash(_hash_method())).check_password(password or "")
         return None
     if not user.check_password(password or "") or not user.active:
