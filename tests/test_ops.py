@@ -48,10 +48,29 @@ def test_dashboard_actions_must_come_from_this_site(client, auth, factory):
     auth.login(admin.email)
     cross = {"Origin": "https://evil.example"}
     assert client.post("/rq/queue/renders/queued/empty", headers=cross).status_code == 403
-    assert client.get("/rq/requeue/renders", headers={"Referer": "https://evil.example/"}).status_code == 403
+    assert client.post("/rq/requeue/renders", headers={"Referer": "https://evil.example/"}).status_code == 403
     same = {"Origin": "http://localhost"}
     assert client.post("/rq/queue/renders/queued/empty", headers=same).status_code == 200
     assert csrf_token(client, "/jobs")  # the session still works
+
+
+def test_requeue_all_never_acts_on_a_get(app, client, auth, factory, redis_url):
+    """rq-dashboard's "requeue all" also answered GET: a link to /login?next=/rq/requeue/webhooks
+    led an administrator, after logging in, into requeueing every failed job of that queue
+    (the redirect came from this site, so it passed the same-site check). Its button posts."""
+    from redis import Redis
+    from rq import Queue
+
+    failing = Queue("webhooks", connection=Redis.from_url(redis_url))
+    failed = failing.enqueue("webapp.no_such_task")
+    failing.failed_job_registry.add(failed, ttl=600)
+    admin = factory.user("root@example.com", role="admin")
+    auth.login(admin.email)
+    followed = client.get("/rq/requeue/webhooks", headers={"Referer": "http://localhost/login?next=/rq/x"})
+    assert followed.status_code == 405
+    assert failing.failed_job_registry.count == 1
+    done = client.post("/rq/requeue/webhooks", headers={"Origin": "http://localhost"})
+    assert done.status_code == 200 and failing.failed_job_registry.count == 0
 
 
 def test_dashboard_links_back_to_the_app(client, auth, factory):

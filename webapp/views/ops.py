@@ -103,8 +103,11 @@ def guard_dashboard():
         return login_manager.unauthorized()
     if not current_user.is_admin:
         abort(403, description="The queue dashboard is for administrators.")
-    # rq-dashboard's "requeue all" also answers GET, so it is guarded like a post.
-    if request.method not in ("GET", "HEAD") or request.endpoint == "rq_dashboard.requeue_all":
+    # rq-dashboard's "requeue all" also answers GET (its button posts): a link, followed after
+    # our own login redirect (same site), would requeue a whole queue's failed jobs.
+    if request.endpoint == "rq_dashboard.requeue_all" and request.method in ("GET", "HEAD"):
+        abort(405, description="Requeue all is a POST: use the dashboard's button.")
+    if request.method not in ("GET", "HEAD"):
         # Its JavaScript cannot send our CSRF token; a same-origin check stands in for it.
         origin = request.headers.get("Origin") or request.headers.get("Referer") or ""
         if urlparse(origin).netloc != request.host:
