@@ -164,6 +164,21 @@ def test_private_and_odd_urls_are_refused(app, client, factory, url):
     assert response.status_code == 422, response.json
 
 
+def test_refusals_do_not_tell_inner_names_from_unknown_ones(client, factory):
+    """A name that resolves inside the network and one that does not resolve at all are refused
+    in the same words: staff could otherwise map the web server's internal host names."""
+    user = factory.user(courses=["Course A"])
+    headers = bearer(factory.token(user.email))
+
+    def refusal(url: str) -> str:
+        answer = client.post("/api/webhooks", json={"url": url}, headers=headers)
+        assert answer.status_code == 422
+        return answer.json["message"]
+
+    assert refusal("http://localhost/hook") == refusal("http://no-such-host.invalid/hook")
+    assert "public address" in refusal("http://localhost/hook")
+
+
 def test_a_public_address_is_accepted(client, factory):
     user = factory.user(courses=["Course A"])
     response = client.post(

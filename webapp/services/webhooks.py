@@ -61,11 +61,14 @@ class DeliveryFailed(Exception):
 # --- endpoints -----------------------------------------------------------------------------
 
 
+_NOT_PUBLIC = "Webhook URLs must resolve to public addresses only (not loopback, link-local or private)."
+
+
 def _addresses(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise Unprocessable(f"The webhook URL's host cannot be resolved ({host}).") from exc
+        raise Unprocessable(_NOT_PUBLIC) from exc  # as for an inner name: nothing to tell them apart
     return {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
 
 
@@ -92,9 +95,7 @@ def _checked(url: str) -> tuple[str, str | None]:
         return url, None
     addresses = _addresses(parts.hostname, port)
     if not all(_public(address) for address in addresses):
-        raise Unprocessable(
-            "Webhook URLs must point to a public address, not a loopback, link-local or private one."
-        )
+        raise Unprocessable(_NOT_PUBLIC)
     return url, str(min(addresses, key=lambda a: (a.version, int(a))))  # IPv4 first, then stable
 
 
