@@ -131,3 +131,23 @@ def test_a_wrong_password_costs_the_same_for_every_kind_of_account(app, client, 
         1,
         1,
     ]
+
+
+def test_one_ipv6_network_counts_as_one_address(app, factory):
+    """The limit was per address: a host with an IPv6 /64 (2^64 addresses) guessed without end.
+    A /64 is one sender; another network is not held up by it."""
+    victim = factory.user("victim@example.com")
+    attacker = app.test_client()
+
+    def guess(address: str, password: str = "guess") -> int:
+        return attacker.post(
+            "/auth/token",
+            json={"email": victim.email, "password": password},
+            environ_base={"REMOTE_ADDR": address},
+        ).status_code
+
+    answers = [guess(f"2001:db8:1:2::{n + 1:x}") for n in range(8)]
+    assert answers == [401] * 5 + [429] * 3
+    assert guess("2001:db8:1:3::1", PASSWORD) == 200  # the next /64
+    mixed = [guess("::ffff:198.51.100.7" if n % 2 else "198.51.100.7") for n in range(6)]
+    assert mixed == [401] * 5 + [429]  # one IPv4 sender, however written

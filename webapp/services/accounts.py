@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import re
 from datetime import timedelta
@@ -150,12 +151,26 @@ def log_in(email: str, password: str, address: str | None) -> User | None:
     Raises throttle.Throttled when the limit for this account and address is used up.
     """
     limiter = throttle.login_throttle()
-    key = f"{address or '-'}:{normalize_email(email or '')[:254]}"
+    key = f"{_sender(address)}:{normalize_email(email or '')[:254]}"
     limiter.acquire(key)
     user = authenticate(email, password)
     if user is not None:
         limiter.release(key)
     return user
+
+
+def _sender(address: str | None) -> str:
+    """Who a login limit counts: an IPv4 address (however written), or an IPv6 /64 (one host
+    or one network has them all)."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%")[0])
+    except ValueError:
+        return address or "-"
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 def end_sessions(user: User) -> None:
