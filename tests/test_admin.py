@@ -602,3 +602,42 @@ def test_an_admin_cannot_lock_themselves_out_with_a_link_of_their_own(client, au
     assert response.status_code == 200 and "Change your own password on your account page" in response.text
     assert client.get("/admin/users").status_code == 200  # still logged in
     assert Auth(app.test_client()).login(admin.email).status_code == 302  # the password still works
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one(app, factory, monkeypatch):
+    """Each counted the other before either wrote, and both went: nobody could administer. Now
+    the second waits for the first and is refused, on SQLite and PostgreSQL alike."""
+    import threading
+
+    from webapp.models import Role
+    from webapp.services import accounts
+
+    one = factory.user("one@example.com", role="admin")
+    two = factory.user("two@example.com", role="admin")
+    checked = accounts._keep_an_admin
+
+    def slow(user):
+        checked(user)
+        time.sleep(0.5)  # both are past their check before either commits, if nothing holds one back
+
+    monkeypatch.setattr(accounts, "_keep_an_admin", slow)
+    outcomes = []
+
+    def demote(actor_id, target_id):
+        with app.app_context():
+            actor, target = db.session.get(User, actor_id), db.session.get(User, target_id)
+            try:
+                accounts.set_role(actor, target, Role.STAFF)
+                outcomes.append("demoted")
+            except ValueError as exc:
+                outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=demote, args=pair) for pair in ((one.id, two.id), (two.id, one.id))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes)[0] == "demoted" and "last active administrator" in sorted(outcomes)[1]
+    with app.app_context():
+        admins = db.session.scalars(sa.select(User.email).where(User.role == Role.ADMIN)).all()
+    assert len(admins) == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import re
 from datetime import timedelta
@@ -151,26 +150,12 @@ def log_in(email: str, password: str, address: str | None) -> User | None:
     Raises throttle.Throttled when the limit for this account and address is used up.
     """
     limiter = throttle.login_throttle()
-    key = f"{_sender(address)}:{normalize_email(email or '')[:254]}"
+    key = f"{throttle.sender(address)}:{normalize_email(email or '')[:254]}"
     limiter.acquire(key)
     user = authenticate(email, password)
     if user is not None:
         limiter.release(key)
     return user
-
-
-def _sender(address: str | None) -> str:
-    """Who a login limit counts: an IPv4 address (however written), or an IPv6 /64 (one host
-    or one network has them all)."""
-    try:
-        ip = ipaddress.ip_address((address or "").split("%")[0])
-    except ValueError:
-        return address or "-"
-    if ip.version == 4:
-        return str(ip)
-    if ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 def end_sessions(user: User) -> None:
@@ -244,16 +229,26 @@ def get_user(user_id: int) -> User | None:
     return db.session.get(User, user_id)
 
 
+_ACTIVE_ADMINS = (User.role == Role.ADMIN, User.active.is_(True))
+
+
+def _lock_admins() -> None:
+    """PostgreSQL: hold the active administrators' rows (in id order) until the commit, so two
+    changes to them go one after the other and the second counts what the first left. (SQLite
+    writes one transaction at a time: see _keep_an_admin.)"""
+    db.session.execute(sa.select(User.id).where(*_ACTIVE_ADMINS).order_by(User.id).with_for_update())
+
+
 def _keep_an_admin(user: User) -> None:
-    """Refuse to take away the last active administrator: nobody could administer then."""
-    others = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(User)
-        .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user.id)
-    )
-    if user.is_admin and user.active and not others:
+    """Once a change to `user` is written (not committed): undo it and refuse it when no active
+    administrator would be left, as nobody could administer then. Counted after the write, in
+    its transaction: two administrators demoting each other at once both saw the other one."""
+    email = user.email
+    db.session.flush()
+    if not db.session.scalar(sa.select(sa.func.count()).select_from(User).where(*_ACTIVE_ADMINS)):
+        db.session.rollback()
         raise ValueError(
-            f"{user.email} is the last active administrator: make someone else an administrator first."
+            f"{email} is the last active administrator: make someone else an administrator first."
         )
 
 
@@ -262,11 +257,15 @@ def set_user_active(actor: User | None, user: User, active: bool) -> User:
     API token (activating the account again brings none back: someone else may hold one)."""
     require_admin(actor)
     if user.active != active:
+        an_admin_goes = user.is_admin and not active
+        if an_admin_goes:
+            _lock_admins()
         if not active:
-            _keep_an_admin(user)
             end_sessions(user)
             _revoke_api_tokens(user)
         user.active = active
+        if an_admin_goes:
+            _keep_an_admin(user)
         db.session.commit()
     return user
 
@@ -291,8 +290,12 @@ def set_role(actor: User | None, user: User, role: Role) -> User:
     """Make a user an administrator or staff."""
     require_admin(actor)
     if user.role != role:
-        _keep_an_admin(user)
+        an_admin_goes = user.is_admin and user.active
+        if an_admin_goes:
+            _lock_admins()
         user.role = role
+        if an_admin_goes:
+            _keep_an_admin(user)
         db.session.commit()
     return user
 

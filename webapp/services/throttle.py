@@ -3,13 +3,14 @@
 - Failed logins (`login_throttle`): every password check is counted before it runs,
   atomically, so parallel attempts cannot all pass a check made before any of them was
   counted; a successful login gives its count back, so only failures use up the allowance.
-  Per account and address together, e.g. "5 per minute; 30 per hour".
+  Per account and sender together (`sender`: an IPv6 /64 is one), e.g. "5 per minute; 30 per hour".
 - Webhook tests and redeliveries (`webhook_sends`): per course, so one course cannot fill the
   workers' webhook queue and hold up everyone else's deliveries.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -94,3 +95,17 @@ def login_throttle(app: Flask | None = None) -> Throttle:
 
 def webhook_sends(app: Flask | None = None) -> Throttle:
     return _throttle("webhook-sends", "WEBHOOK_SEND_LIMIT", app)
+
+
+def sender(address: str | None) -> str:
+    """Who a limit counts: an IPv4 address (however written), or an IPv6 /64 (one host or one
+    network has them all)."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%")[0])
+    except ValueError:
+        return address or "-"
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
