@@ -289,3 +289,54 @@ def test_form_limits_are_not_called_the_package_cap(app, client, factory, people
     )
     assert response.status_code == 413
     assert response.json["message"] == "A form field is too large, or the form has too many parts."
+
+
+def test_package_downloads_are_counted_like_uploads(app, factory, people, monkeypatch):
+    """A package download is made whole on the lessons' disk (the video's shared files included)
+    before it is sent: one member could run any number at once. At most UPLOAD_MAX_CONCURRENT
+    per user (429 beyond; others go on), none when the disk is short (507), each slot given
+    back once its answer is sent."""
+    import threading
+
+    from webapp.services import uploads
+
+    app.config["UPLOAD_MAX_CONCURRENT"] = 2
+    job = factory.job("Course A", lessons=1)
+    path = f"/api/jobs/{job.id}/lessons/package"
+    release, inside = threading.Event(), threading.Semaphore(0)
+    real = uploads.write_package
+
+    def held(out, folders, video_dir=None):
+        real(out, folders, video_dir)
+        inside.release()
+        assert release.wait(20)
+
+    monkeypatch.setattr(uploads, "write_package", held)
+    codes = []
+
+    def download(who=people["alice"]):
+        answer = app.test_client().get(path, headers=who)
+        answer.get_data()
+        answer.close()  # as a server does once the body is sent
+        codes.append(answer.status_code)
+
+    threads = [threading.Thread(target=download) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for _ in threads:
+        assert inside.acquire(timeout=20)  # both being made
+    third = app.test_client().get(path, headers=people["alice"])
+    assert third.status_code == 429 and "Retry-After" in third.headers
+    assert "lesson packages" in third.json["message"]
+    carols = threading.Thread(target=download, args=(people["carol"],))
+    carols.start()  # another member is not held up
+    assert inside.acquire(timeout=20)
+    release.set()
+    for thread in [*threads, carols]:
+        thread.join(timeout=20)
+    assert codes == [200, 200, 200]
+    assert app.test_client().get(path, headers=people["alice"]).status_code == 200  # given back
+
+    app.config["UPLOAD_DISK_RESERVE_BYTES"] = 1 << 60
+    short = app.test_client().get(path, headers=people["alice"])
+    assert short.status_code == 507 and "Retry-After" in short.headers

@@ -9,6 +9,8 @@ event stream may stay open for a user.
 - Disk space beside the lessons, where packages are spooled and unpacked: the package itself
   (its declared size, or the largest allowed when the client does not say), then what its
   archive says it unpacks to, must each leave UPLOAD_DISK_RESERVE_BYTES free.
+- Package downloads in flight (each made whole on the lessons' disk before it is sent): at most
+  UPLOAD_MAX_CONCURRENT per user too, and none while the disk is short of the reserve.
 - Event streams open: at most EVENTS_MAX_PER_USER per user (each holds one of the web server's
   connections), counted the same way; an open stream refreshes its slot as it goes (at most
   every SLOT_TOUCH_EVERY s, whether it sends events or heartbeats).
@@ -20,6 +22,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +47,15 @@ class TooManyUploads(Exception):
         self.message = (
             f"You already have {limit} upload{'s' if limit != 1 else ''} in progress (one cut off "
             f"counts for up to {SLOT_IDLE // 60} minutes). Wait for one to finish, then try again."
+        )
+        super().__init__(self.message)
+
+
+class TooManyDownloads(Exception):
+    def __init__(self, limit: int):
+        self.message = (
+            f"You already have {limit} lesson packages being made or downloaded. Wait for one to "
+            "finish, then try again."
         )
         super().__init__(self.message)
 
@@ -92,6 +104,25 @@ def take_slot(user: User) -> Slot | None:
     (logged), as the other limits do."""
     limit = current_app.config["UPLOAD_MAX_CONCURRENT"]
     return _take(Slot(str(user.id), os.urandom(8).hex(), idle=SLOT_IDLE), limit, TooManyUploads)
+
+
+def take_download_slot(user: User) -> Slot | None:
+    """Count one lesson package download of `user` (made whole on the lessons' disk, then sent):
+    UPLOAD_MAX_CONCURRENT at most, like uploads (TooManyDownloads). Give it back with give_back."""
+    slot = Slot(str(user.id), os.urandom(8).hex(), kind="download", idle=SLOT_IDLE)
+    return _take(slot, current_app.config["UPLOAD_MAX_CONCURRENT"], TooManyDownloads)
+
+
+def give_back(slot: Slot | None) -> Callable[[], None]:
+    """give_slot(slot) for a response's call_on_close, which runs after the request's context."""
+    app = current_app._get_current_object()
+
+    def give() -> None:
+        if slot is not None:
+            with app.app_context():
+                give_slot(slot)
+
+    return give
 
 
 def _take(slot: Slot, limit: int, refusal: type[Exception]) -> Slot | None:

@@ -48,7 +48,7 @@ class SpoolBesideLessons(flask.Request):
         return super()._get_file_stream(total_content_length, content_type, filename, content_length)
 
 
-class _DiskFull(HTTPException):
+class InsufficientStorage(HTTPException):
     code = 507  # Insufficient Storage
 
     def get_headers(self, environ=None, scope=None):
@@ -71,7 +71,7 @@ def _admit_package() -> None:
     try:
         admission.check_disk_space(request.content_length)
     except admission.DiskFull as exc:
-        raise _DiskFull(exc.message) from None
+        raise InsufficientStorage(exc.message) from None
     try:
         g.upload_slot = admission.take_slot(current_user)
     except admission.TooManyUploads as exc:

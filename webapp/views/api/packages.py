@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from flask import abort, send_file, url_for
 from flask_login import current_user, login_required
+from werkzeug.exceptions import TooManyRequests
 
-from ...services import access, uploads
+from ...services import access, admission, uploads
 from .. import schemas as s
+from ..bodies import InsufficientStorage
 from .blueprint import bp, errors, job_detail, lessons_root
 
 
@@ -39,7 +41,7 @@ def upload_lessons(query: dict, files: dict, job_id):
 @login_required
 @bp.response(200, content_type="application/zip", description="The lesson folders as a zip")
 @bp.doc(operationId="downloadLessons")
-@errors(404)
+@errors(404, 429, 507)
 def download_lessons(job_id):
     """The job's lesson folders as a zip (the layout an upload takes)."""
     job = access.get_job_or_404(job_id, current_user)
@@ -50,7 +52,7 @@ def download_lessons(job_id):
 @login_required
 @bp.response(200, content_type="application/zip", description="The lesson's folder as a zip")
 @bp.doc(operationId="downloadLesson")
-@errors(404)
+@errors(404, 429, 507)
 def download_lesson(job_id, number: int):
     """One lesson's folder as a zip."""
     job = access.get_job_or_404(job_id, current_user)
@@ -61,8 +63,45 @@ def download_lesson(job_id, number: int):
 
 
 def _package(job, lesson, name: str):
+    """Made whole beside the lessons, then sent: counted among the user's package transfers
+    (services/admission.py) until its answer is sent."""
+    try:
+        admission.check_disk_space(0)
+        slot = admission.take_download_slot(current_user)
+    except admission.DiskFull as exc:
+        raise InsufficientStorage(exc.message) from None
+    except admission.TooManyDownloads as exc:
+        raise TooManyRequests(exc.message, retry_after=admission.SLOT_RETRY_AFTER) from None
+    give_back = admission.give_back(slot)
     try:
         file = uploads.lesson_package(job, lessons_root(), lesson)
     except FileNotFoundError:
+        give_back()
         abort(404, description="The lesson folders are not on disk.")
-    return send_file(file, mimetype="application/zip", as_attachment=True, download_name=name)
+    except BaseException:
+        give_back()
+        raise
+    return send_file(
+        _Closing(file, give_back), mimetype="application/zip", as_attachment=True, download_name=name
+    )
+
+
+class _Closing:
+    """The package's file, giving the slot back once the server closes it (the body sent, or
+    the client gone). A file answer bypasses the response's call_on_close: the server is handed
+    the file itself."""
+
+    def __init__(self, file, then):
+        self._file, self._then = file, then
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+    def read(self, *args):
+        return self._file.read(*args)
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        finally:
+            self._then()
