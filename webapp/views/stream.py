@@ -71,12 +71,7 @@ def _slot_keepers(app: Flask, slot: admission.Slot | None):
             with app.app_context():
                 slot.touch()
 
-    def give() -> None:
-        if slot is not None:
-            with app.app_context():
-                admission.give_slot(slot)
-
-    return keep, give
+    return keep, admission.give_back(slot)
 
 
 def _event(version: int, document: str) -> str:
