@@ -403,15 +403,15 @@ def test_a_delivery_connects_to_the_address_it_checked(app, client, member, rece
     import ipaddress
     import socket
 
-    from webapp.services import webhooks
+    from webapp.services import endpoints
 
     endpoint = receiver()
     port = int(endpoint.url.rsplit(":", 1)[1].split("/")[0])
     hook = client.post("/api/webhooks", json={"url": endpoint.url}, headers=member).json
     app.config["WEBHOOK_ALLOW_PRIVATE"] = False
-    real_public, real_resolve = webhooks._public, socket.getaddrinfo
+    real_public, real_resolve = endpoints._public, socket.getaddrinfo
     monkeypatch.setattr(
-        webhooks, "_public", lambda a: a == ipaddress.ip_address("127.0.0.1") or real_public(a)
+        endpoints, "_public", lambda a: a == ipaddress.ip_address("127.0.0.1") or real_public(a)
     )
     answers = iter(["127.0.0.1"])
 

@@ -3,28 +3,23 @@
 Deliveries follow the Standard Webhooks specification (`standardwebhooks` signs them): headers
 webhook-id (the same on every attempt of one message), webhook-timestamp, webhook-signature;
 body {"type", "timestamp", "data"}. They are sent by workers, never in a request, retried with
-backoff by RQ, and every attempt is logged. An endpoint must be http(s) and, unless
-WEBHOOK_ALLOW_PRIVATE, resolve only to public addresses (checked again before each attempt, so
-a name that later points inside the network is refused then).
+backoff by RQ, and every attempt is logged. Where an endpoint may be, and how it is reached:
+endpoints.py.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import http.client
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
@@ -44,13 +39,12 @@ from ..models import (
     WebhookMessage,
     utcnow,
 )
-from . import access, messages, summary, throttle
+from . import access, endpoints, messages, summary, throttle
 from .errors import RenderRequestError, Unprocessable
 
 log = logging.getLogger(__name__)
 
 TEST_EVENT = "webhook.test"
-URL_MAX = 2000
 MAX_PER_COURSE = 20
 
 
@@ -59,65 +53,6 @@ class DeliveryFailed(Exception):
 
 
 # --- endpoints -----------------------------------------------------------------------------
-
-
-_NOT_PUBLIC = "Webhook URLs must resolve to public addresses only (not loopback, link-local or private)."
-
-
-def _addresses(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise Unprocessable(_NOT_PUBLIC) from exc  # as for an inner name: nothing to tell them apart
-    return {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
-
-
-def check_url(url: str) -> str:
-    """An http(s) URL whose host resolves only to public addresses (unless WEBHOOK_ALLOW_PRIVATE)."""
-    return _checked(url)[0]
-
-
-def _checked(url: str) -> tuple[str, str | None]:
-    """(the URL, the address checked to connect to: None when WEBHOOK_ALLOW_PRIVATE)."""
-    url = (url or "").strip()
-    if len(url) > URL_MAX:
-        raise Unprocessable(f"Webhook URLs have at most {URL_MAX} characters.")
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise Unprocessable("The webhook URL is not a valid URL.") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Unprocessable("Webhook URLs must be http:// or https:// URLs with a host.")
-    if parts.username or parts.password:
-        raise Unprocessable("Webhook URLs must not carry a user name or password.")
-    if current_app.config["WEBHOOK_ALLOW_PRIVATE"]:
-        return url, None
-    addresses = _addresses(parts.hostname, port)
-    if not all(_public(address) for address in addresses):
-        raise Unprocessable(_NOT_PUBLIC)
-    return url, str(min(addresses, key=lambda a: (a.version, int(a))))  # IPv4 first, then stable
-
-
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: DNS64 answers for IPv4 hosts
-_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-
-
-def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """A public unicast address; an IPv6 one that carries an IPv4 address (mapped, NAT64, 6to4,
-    IPv4-compatible) only when that IPv4 address is public too. Teredo and local-use NAT64
-    addresses never (their IPv4 address may be hidden or inside the network)."""
-    if not address.is_global or address.is_multicast:
-        return False
-    if address.version == 4:
-        return True
-    if address.teredo or address in _LOCAL_NAT64:
-        return False
-    embedded = address.ipv4_mapped or address.sixtofour
-    if embedded is None and (address in _NAT64 or address in _IPV4_COMPATIBLE):
-        embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return embedded is None or _public(embedded)
 
 
 def _check_events(events: list[str] | None) -> list[str]:
@@ -142,7 +77,7 @@ def create(user: User, course: Course, url: str, events: list[str] | None) -> We
         raise Unprocessable(f"A course has at most {MAX_PER_COURSE} webhooks; delete one first.")
     webhook = Webhook(
         course=course,
-        url=check_url(url),
+        url=endpoints.check_url(url),
         events=_check_events(events),
         secret=new_secret(),
         created_by_id=user.id,
@@ -297,54 +232,6 @@ def get_delivery(delivery_id: int, user: User) -> WebhookDelivery | None:
 # --- the worker's side ---------------------------------------------------------------------
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # a redirect could lead inside the network
-        return None
-
-
-class _PinnedHTTP(http.client.HTTPConnection):
-    """Connects to the address that was checked, not to what the name resolves to by then
-    (DNS rebinding); the name still goes in the Host header."""
-
-    def __init__(self, *args, address: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.address = address
-
-    def connect(self):
-        self.sock = socket.create_connection((self.address, self.port), self.timeout, self.source_address)
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """As _PinnedHTTP, over TLS: the certificate is checked against the name (SNI), as usual."""
-
-    def __init__(self, *args, address: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.address = address
-
-    def connect(self):
-        sock = socket.create_connection((self.address, self.port), self.timeout, self.source_address)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
-class _PinnedHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
-    def __init__(self, address: str):
-        urllib.request.HTTPHandler.__init__(self)
-        urllib.request.HTTPSHandler.__init__(self)
-        self.address = address
-
-    def http_open(self, req):
-        return self.do_open(functools.partial(_PinnedHTTP, address=self.address), req)
-
-    def https_open(self, req):
-        return self.do_open(functools.partial(_PinnedHTTPS, address=self.address), req, context=self._context)
-
-
-def _opener(address: str | None) -> urllib.request.OpenerDirector:
-    """No redirects, no proxies from the environment; connected to `address` when given."""
-    handlers = [_NoRedirects, urllib.request.ProxyHandler({})]
-    return urllib.request.build_opener(*handlers, *([_PinnedHandler(address)] if address else []))
-
-
 def deliver(message_id: str, attempt: int) -> WebhookDelivery | None:
     """One attempt: sign, POST, log. Raises DeliveryFailed unless the endpoint answered 2xx."""
     message = db.session.get(WebhookMessage, message_id)
@@ -356,7 +243,7 @@ def deliver(message_id: str, attempt: int) -> WebhookDelivery | None:
     record = WebhookDelivery(message_id=message_id, attempt=attempt, created_at=utcnow())
     started = time.perf_counter()
     try:
-        _, address = _checked(webhook.url)
+        _, address = endpoints.checked(webhook.url)
         request = urllib.request.Request(
             webhook.url,
             data=body.encode(),
@@ -369,7 +256,9 @@ def deliver(message_id: str, attempt: int) -> WebhookDelivery | None:
                 "webhook-signature": Signer(webhook.secret).sign(message_id, sent_at, body),
             },
         )
-        with _opener(address).open(request, timeout=current_app.config["WEBHOOK_TIMEOUT"]) as response:
+        with endpoints.opener(address).open(
+            request, timeout=current_app.config["WEBHOOK_TIMEOUT"]
+        ) as response:
             record.status_code = response.status
     except urllib.error.HTTPError as exc:
         record.status_code = exc.code
