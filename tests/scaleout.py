@@ -45,7 +45,7 @@ class Cluster:
             else:
                 for _ in range(render_workers):
                     pids[machine.worker("renders", wait=False, **env).pid] = name
-                machine.worker("maintenance", "webhooks", wait=False, **env)
+                machine.worker("maintenance", "webhooks", "webhooks-slow", wait=False, **env)
             machine.cron(**env)
         wait_for(
             lambda: len({w.pid for w in Worker.all(connection=self.redis)} & set(pids)) == len(pids),

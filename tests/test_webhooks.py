@@ -380,7 +380,7 @@ def test_deliveries_never_hold_up_housekeeping(app, client, member, receiver, re
     ops = next(line for line in procfile if line.startswith("ops:"))
     names = ops.split("--queue")[1:]
     order = [name.split()[0] for name in names]
-    assert order == ["maintenance", "webhooks"]
+    assert order == ["maintenance", "webhooks", "webhooks-slow"]
 
     hook = client.post("/api/webhooks", json={"url": receiver().url}, headers=member).json
     for _ in range(3):
@@ -392,7 +392,46 @@ def test_deliveries_never_hold_up_housekeeping(app, client, member, receiver, re
         worker.work(burst=True, max_jobs=1, logging_level="WARNING")
     reaper.refresh()
     assert reaper.get_status() == "finished"
-    assert Queue(queue.WEBHOOK_QUEUE, connection=conn).count == 3
+    lanes = (queue.WEBHOOK_QUEUE, queue.WEBHOOK_SLOW_QUEUE)
+    assert sum(Queue(name, connection=conn).count for name in lanes) == 3
+
+
+def test_endpoints_that_do_not_keep_up_hold_up_only_their_course(app, client, factory, receiver, redis_url):
+    """A member with endpoints that never answer (each attempt waits WEBHOOK_TIMEOUT) could fill
+    the one webhook worker's time: every cancelled render told each of them. Once a course has a
+    message not yet delivered, its next ones wait in the slow lane, which the worker takes only
+    when the others' are done."""
+    from rq import SimpleWorker
+
+    from webapp import queue
+
+    app.config.update(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_RETRY_INTERVALS=[])
+    mallory = bearer(factory.token(factory.user("mallory@example.com", courses=["Course A"]).email))
+    carol = bearer(factory.token(factory.user("carol@example.com", courses=["Course B"]).email))
+    broken, healthy = receiver(fail_first=99), receiver()
+    bad = client.post("/api/webhooks", json={"url": broken.url}, headers=mallory).json
+    good = client.post("/api/webhooks", json={"url": healthy.url}, headers=carol).json
+    conn = Redis.from_url(redis_url)
+    fast, slow = (Queue(name, connection=conn) for name in (queue.WEBHOOK_QUEUE, queue.WEBHOOK_SLOW_QUEUE))
+
+    def deliver_one() -> None:
+        with app.app_context():
+            worker = SimpleWorker([fast, slow], connection=conn)
+            worker.work(burst=True, max_jobs=1, logging_level="ERROR")
+
+    client.post(f"/api/webhooks/{bad['id']}/test", headers=mallory)
+    assert (fast.count, slow.count) == (1, 0)  # nothing known against the course yet
+    deliver_one()  # it fails
+    for _ in range(3):
+        client.post(f"/api/webhooks/{bad['id']}/test", headers=mallory)
+    assert (fast.count, slow.count) == (0, 3)
+    client.post(f"/api/webhooks/{good['id']}/test", headers=carol)
+    assert (fast.count, slow.count) == (1, 3)
+    deliver_one()
+    assert len(healthy.requests) == 1 and len(broken.requests) == 1  # course B first
+    for _ in range(3):
+        deliver_one()
+    assert len(broken.requests) == 4 and slow.count == 0  # course A's are still delivered
 
 
 def test_a_delivery_connects_to_the_address_it_checked(app, client, member, receiver, work, monkeypatch):

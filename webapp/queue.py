@@ -35,7 +35,12 @@ MAINTENANCE_QUEUE = "maintenance"
 # Webhook deliveries: the housekeeping worker takes them after MAINTENANCE_QUEUE (listed first),
 # so however many wait, the reaper is never behind more than the one being delivered.
 WEBHOOK_QUEUE = "webhooks"
-ALL_QUEUES = (MAINTENANCE_QUEUE, WEBHOOK_QUEUE, RENDER_QUEUE)  # a worker's default, in this order
+# ... and, only when that one is empty, those of courses whose endpoints are not keeping up
+# (webhooks.slow_course): a course cannot hold up the others' deliveries with endpoints that
+# never answer.
+WEBHOOK_SLOW_QUEUE = "webhooks-slow"
+# A worker's default queues, in this order:
+ALL_QUEUES = (MAINTENANCE_QUEUE, WEBHOOK_QUEUE, WEBHOOK_SLOW_QUEUE, RENDER_QUEUE)
 
 RENDER_TASK = "webapp.tasks.render_lesson"
 ON_RENDER_FAILED = "webapp.tasks.on_render_failed"
@@ -142,13 +147,13 @@ def _enqueue(render_id, rq_job_id, attempt, job_id, course_id, duration) -> Job:
     )
 
 
-def enqueue_webhook(message_id: str, first_attempt: int = 1) -> None:
-    """Deliver one message from a worker, retried with backoff; raises Unavailable.
-
-    Ids only: the message (and whatever a user typed into it) stays in the database."""
+def enqueue_webhook(message_id: str, first_attempt: int = 1, slow: bool = False) -> None:
+    """Deliver one message from a worker, retried with backoff (in the slow lane when `slow`);
+    raises Unavailable. Ids only: the message (and whatever a user typed into it) stays in the
+    database."""
     intervals = list(current_app.config["WEBHOOK_RETRY_INTERVALS"])
     try:
-        Queue(WEBHOOK_QUEUE, connection=connection()).enqueue(
+        Queue(WEBHOOK_SLOW_QUEUE if slow else WEBHOOK_QUEUE, connection=connection()).enqueue(
             DELIVER_WEBHOOK,
             kwargs={"message_id": message_id, "first_attempt": first_attempt},
             description=f"webhook message {message_id}",

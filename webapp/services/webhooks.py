@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -147,14 +147,33 @@ def _message(hook: Webhook, event: str, data: dict) -> WebhookMessage:
     return message
 
 
-def _send(hooks: list[Webhook], event: str, data: dict) -> None:
+def slow_course(course_id: int) -> bool:
+    """Whether the course's endpoints are not keeping up: a message of theirs from the last
+    retry window is not delivered yet (waiting for its first attempt, or failed and waiting for
+    a retry). Its deliveries then go in the slow lane, after everyone else's (queue.py): endpoints
+    that never answer (each attempt waits WEBHOOK_TIMEOUT) hold up only their own course."""
+    since = utcnow() - timedelta(seconds=sum(current_app.config["WEBHOOK_RETRY_INTERVALS"]) + 300)
+    delivered = sa.select(WebhookDelivery.id).where(
+        WebhookDelivery.message_id == WebhookMessage.id, WebhookDelivery.status_code.between(200, 299)
+    )
+    waiting = (
+        sa.select(WebhookMessage.id)
+        .join(Webhook, Webhook.id == WebhookMessage.webhook_id)
+        .where(Webhook.course_id == course_id, WebhookMessage.created_at >= since)
+        .where(~sa.exists(delivered))
+        .limit(1)
+    )
+    return db.session.scalar(waiting) is not None
+
+
+def _send(hooks: list[Webhook], event: str, data: dict, slow: bool) -> None:
     """Record one message per endpoint and queue it. A Redis that does not answer leaves it
     recorded but unsent (logged)."""
     messages = [_message(hook, event, data) for hook in hooks]
     db.session.commit()
     for message in messages:
         try:
-            queue.enqueue_webhook(message.id)
+            queue.enqueue_webhook(message.id, slow=slow)
         except queue.Unavailable as exc:
             log.warning("webhook not queued message_id=%s event=%s error=%s", message.id, event, exc)
 
@@ -168,9 +187,9 @@ def render_finished(render: Render, job: VideoJob, job_completed: bool) -> None:
         finished = _hooks(job.course_id, "job.completed") if job_completed else []
         if not hooks and not finished:
             return
-        status = summary.status(job).as_json()
-        _send(hooks, event, {**status, "render": _render_data(render)})
-        _send(finished, "job.completed", status)
+        status, slow = summary.status(job).as_json(), slow_course(job.course_id)
+        _send(hooks, event, {**status, "render": _render_data(render)}, slow)
+        _send(finished, "job.completed", status, slow)
     except Exception:  # logged: webhooks must never fail a render
         log.exception("webhooks not queued render_id=%s", render.id)
 
@@ -205,9 +224,10 @@ class QueuedSend:
 
 def send_test(webhook: Webhook) -> QueuedSend:
     _count_send(webhook)
+    slow = slow_course(webhook.course_id)
     message = _message(webhook, TEST_EVENT, {"webhookId": webhook.id})
     db.session.commit()
-    queue.enqueue_webhook(message.id)
+    queue.enqueue_webhook(message.id, slow=slow)
     return QueuedSend(message.id, TEST_EVENT, 1)
 
 
@@ -218,7 +238,8 @@ def redeliver(delivery: WebhookDelivery) -> QueuedSend:
         WebhookDelivery.message_id == delivery.message_id
     )
     attempt = (db.session.scalar(attempts) or 0) + 1
-    queue.enqueue_webhook(delivery.message_id, first_attempt=attempt)
+    slow = slow_course(delivery.message.webhook.course_id)
+    queue.enqueue_webhook(delivery.message_id, first_attempt=attempt, slow=slow)
     return QueuedSend(delivery.message_id, delivery.message.event, attempt)
 
 
