@@ -422,6 +422,12 @@ def test_set_role_and_the_last_admin_stays(app, client, auth, team):
     assert "last active administrator" in response.text
     with app.app_context():
         assert db.session.get(User, admin_id).is_admin and db.session.get(User, admin_id).active
+    # An administrator invited but without a password yet cannot log in: they do not count.
+    invite(client, "boss@example.com", role="admin")
+    response = post(client, f"/admin/users/{admin_id}/role", {"role": "staff"}, follow_redirects=True)
+    assert "last active administrator" in response.text
+    page = client.get(f"/admin/users/{admin_id}").text
+    assert 'data-confirm="Change your own role?' in page and "Deactivate your own account?" in page
 
     response = post(client, f"/admin/users/{alice_id}/role", {"role": "admin"}, follow_redirects=True)
     assert "alice@example.com is now an administrator" in response.text

@@ -93,7 +93,7 @@ def _enum(enum_cls: type[enum.Enum], name: str, *, native: bool) -> sa.Enum:
 
 
 # The start of a password hash that stands for "no password yet" (User.clear_password).
-_NO_PASSWORD = "!"
+NO_PASSWORD = "!"
 
 course_members = sa.Table(
     "course_members",
@@ -150,12 +150,12 @@ class User(UserMixin, db.Model):
         """Leave the user without a password until they choose one through a set-password link."""
         # Not werkzeug's "method$salt$hash" form, so no password matches it; random, so a
         # set-password link made before (it embeds a fingerprint of the hash) stops working.
-        self.password_hash = _NO_PASSWORD + secrets.token_urlsafe(24)
+        self.password_hash = NO_PASSWORD + secrets.token_urlsafe(24)
 
     @property
     def has_password(self) -> bool:
         """False for an invited user (or one sent a new set-password link) until they choose one."""
-        return not self.password_hash.startswith(_NO_PASSWORD)
+        return not self.password_hash.startswith(NO_PASSWORD)
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"

@@ -151,3 +151,21 @@ def test_one_ipv6_network_counts_as_one_address(app, factory):
     assert guess("2001:db8:1:3::1", PASSWORD) == 200  # the next /64
     mixed = [guess("::ffff:198.51.100.7" if n % 2 else "198.51.100.7") for n in range(6)]
     assert mixed == [401] * 5 + [429]  # one IPv4 sender, however written
+
+
+def test_a_deactivated_user_with_the_right_password_is_told_so(app, client, factory):
+    """ "Wrong email or password" was false: they retried until the limit locked them out. Only
+    whoever knows the password learns it; a wrong one still says wrong."""
+    from webapp.services import accounts
+
+    user = factory.user("gone@example.com")
+    with app.app_context():
+        accounts.set_active("gone@example.com", False)
+    form = {"email": user.email, "password": PASSWORD, "csrf_token": csrf_token(client)}
+    page = client.post("/login", data=form)
+    assert page.status_code == 401 and "This account is deactivated" in page.get_data(as_text=True)
+    wrong = client.post("/login", data={**form, "password": "not it"})
+    assert wrong.status_code == 401 and "Wrong email or password." in wrong.get_data(as_text=True)
+    api = client.post("/auth/token", json={"email": user.email, "password": PASSWORD})
+    assert api.status_code == 401 and api.json["message"].startswith("This account is deactivated")
+    assert client.get("/jobs").status_code == 302  # not logged in

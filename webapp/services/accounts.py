@@ -17,20 +17,20 @@ from werkzeug.security import generate_password_hash
 
 from .. import queue
 from ..extensions import db
-from ..models import ApiToken, Course, Role, User, utcnow
+from ..models import NO_PASSWORD, ApiToken, Course, Role, User, utcnow
 from . import principals, throttle
 
 log = logging.getLogger(__name__)
 
 # Its own salt: a set-password link is never a bearer token, nor the other way round.
 _SET_PASSWORD_SALT = "set-password-link"
-# A set-password link works once (choosing the password changes what it was signed for), and
-# for this long.
+# A set-password link works once (choosing the password changes what it was signed for), this long:
 SET_PASSWORD_LINK_MAX_AGE = timedelta(days=7)
 SET_PASSWORD_LINK_INVALID = (
     "This set-password link is not valid: it was used already, it is older than 7 days, "
     "or a newer link replaced it. Ask an administrator for a new one."
 )
+DEACTIVATED = "This account is deactivated: ask an administrator to activate it again."
 
 
 @cache
@@ -134,20 +134,20 @@ def find_user(email: str) -> User | None:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """The active user with this email and password, else None. Not throttled: see log_in."""
+    """The user with this email and password, else None; a deactivated one too, so the page can
+    say so (only to whoever knows the password). Not throttled: see log_in."""
     user = find_user(email or "")
     if user is None or not user.has_password:  # as long as a check: nobody learns which it was
         User(password_hash=_dummy_hash(_hash_method())).check_password(password or "")
         return None
-    if not user.check_password(password or "") or not user.active:
-        return None
-    return user
+    return user if user.check_password(password or "") else None
 
 
 def log_in(email: str, password: str, address: str | None) -> User | None:
     """Check a login, counted against the failed-login limit before the password is checked.
 
-    Raises throttle.Throttled when the limit for this account and address is used up.
+    Raises throttle.Throttled when the limit for this account and address is used up. The user
+    returned may be deactivated (`active` False): refuse them, saying why.
     """
     limiter = throttle.login_throttle()
     key = f"{throttle.sender(address)}:{normalize_email(email or '')[:254]}"
@@ -229,13 +229,13 @@ def get_user(user_id: int) -> User | None:
     return db.session.get(User, user_id)
 
 
-_ACTIVE_ADMINS = (User.role == Role.ADMIN, User.active.is_(True))
+# Active administrators who can log in (one invited but without a password yet cannot).
+_ACTIVE_ADMINS = (User.role == Role.ADMIN, User.active.is_(True), ~User.password_hash.startswith(NO_PASSWORD))
 
 
 def _lock_admins() -> None:
     """PostgreSQL: hold the active administrators' rows (in id order) until the commit, so two
-    changes to them go one after the other and the second counts what the first left. (SQLite
-    writes one transaction at a time: see _keep_an_admin.)"""
+    changes to them go one after the other (SQLite writes one at a time: see _keep_an_admin)."""
     db.session.execute(sa.select(User.id).where(*_ACTIVE_ADMINS).order_by(User.id).with_for_update())
 
 

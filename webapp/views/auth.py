@@ -71,6 +71,8 @@ def login():
         return _throttled(exc, page)
     if user is None:
         return page("Wrong email or password."), 401
+    if not user.active:
+        return page(accounts.DEACTIVATED), 401
     _start_session(user, remember=form.remember.data)
     return redirect(safe_next(form.next_url.data))
 

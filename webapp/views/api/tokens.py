@@ -27,8 +27,8 @@ def issue_token(body: dict):
         response = error_response(429, exc.message)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    if user is None:
-        return error_response(401, "Wrong email or password.")
+    if user is None or not user.active:
+        return error_response(401, "Wrong email or password." if user is None else accounts.DEACTIVATED)
     token = tokens.issue_signed_token(user, current_app.config["SECRET_KEY"])
     body = {"accessToken": token, "tokenType": "Bearer", "expiresIn": current_app.config["AUTH_TOKEN_TTL"]}
     return body, 200, {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 5.1
