@@ -179,6 +179,19 @@ def test_refusals_do_not_tell_inner_names_from_unknown_ones(client, factory):
     assert "public address" in refusal("http://localhost/hook")
 
 
+def test_a_course_registers_a_url_once(client, factory):
+    """The same URL twice for one course sent every event twice (and deleting one said nothing
+    more would be sent there); another course may use it."""
+    user = factory.user(courses=["Course A"])
+    headers = bearer(factory.token(user.email))
+    url = "https://93.184.216.34/hook"
+    assert client.post("/api/webhooks", json={"url": url}, headers=headers).status_code == 201
+    again = client.post("/api/webhooks", json={"url": url}, headers=headers)
+    assert again.status_code == 422 and "already has a webhook for that URL" in again.json["message"]
+    other = bearer(factory.token(factory.user(courses=["Course B"]).email))
+    assert client.post("/api/webhooks", json={"url": url}, headers=other).status_code == 201
+
+
 def test_a_public_address_is_accepted(client, factory):
     user = factory.user(courses=["Course A"])
     response = client.post(
@@ -319,7 +332,7 @@ def test_the_page_watches_a_send_until_it_is_delivered(app, client, auth, factor
 def test_the_page_says_when_a_send_fails_or_does_not_go(app, client, auth, factory, receiver, work):
     """An endpoint that fails: the page says so and keeps watching for the retries (a poll that
     has seen that failure gets 204 until the next one); after a minute it stops asking."""
-    app.config.update(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_RETRY_INTERVALS=[])
+    app.config.update(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_RETRY_INTERVALS=[60])  # no retry in this test
     user = factory.user("watcher@example.com", courses=["Course A"])
     token = bearer(factory.token(user.email))
     hook = client.post("/api/webhooks", json={"url": receiver().url}, headers=token).json
@@ -330,7 +343,7 @@ def test_the_page_says_when_a_send_fails_or_does_not_go(app, client, auth, facto
     client.post(f"/webhooks/{broken['id']}/test", data=form)
     work()
     retrying = client.get(f"/webhooks/{broken['id']}/log?seen=0").get_data(as_text=True)
-    assert "(attempt 1) failed: HTTP 500. It is tried again" in retrying
+    assert "(attempt 1) failed: HTTP 500.</span> Failed deliveries are tried again after 1 min" in retrying
     seen = client.get(f"/api/webhooks/{broken['id']}/deliveries").json[0]["id"]
     assert f'hx-get="/webhooks/{broken["id"]}/log?seen={seen}"' in retrying
     assert client.get(f"/webhooks/{broken['id']}/log?seen={seen}").status_code == 204
@@ -346,7 +359,9 @@ def test_the_page_says_when_a_send_fails_or_does_not_go(app, client, auth, facto
     finally:
         views.WATCH_SECONDS = minute
     assert "has not gone yet" in late and "every 2s" not in late
-    assert "failed: HTTP 500. Later attempts" in given_up and "every 2s" not in given_up
+    assert (
+        "failed: HTTP 500.</span> Any later attempts (after 1 min)" in given_up and "every 2s" not in given_up
+    )
 
     auth.logout()
     other = factory.user("other-course@example.com", courses=["Course B"])
@@ -365,8 +380,13 @@ def test_the_page_says_when_sends_are_limited(app, client, auth, factory, receiv
     form = {"csrf_token": csrf_token(client, "/webhooks")}
     first = client.post(f"/webhooks/{hook['id']}/test", data=form, follow_redirects=True)
     assert "Sending <code>webhook.test</code>" in first.get_data(as_text=True)
-    second = client.post(f"/webhooks/{hook['id']}/test", data=form, follow_redirects=True)
+    refused = client.post(f"/webhooks/{hook['id']}/test", data=form)
+    assert refused.headers["Location"] == "/webhooks"  # not down to the webhook: the message is at the top
+    second = client.get(refused.headers["Location"])
     assert second.status_code == 200 and "test and repeated deliveries" in second.get_data(as_text=True)
+    assert "Failed deliveries are retried after 5 s, 30 s, 2 min, 10 min and 1 h." in second.get_data(
+        as_text=True
+    )
 
 
 def test_deliveries_never_hold_up_housekeeping(app, client, member, receiver, redis_url):

@@ -75,9 +75,12 @@ def create(user: User, course: Course, url: str, events: list[str] | None) -> We
     held = db.session.scalar(sa.select(sa.func.count()).where(Webhook.course_id == course.id))
     if held >= MAX_PER_COURSE:
         raise Unprocessable(f"A course has at most {MAX_PER_COURSE} webhooks; delete one first.")
+    url = endpoints.check_url(url)
+    if db.session.scalar(sa.select(Webhook.id).where(Webhook.course_id == course.id, Webhook.url == url)):
+        raise Unprocessable("This course already has a webhook for that URL: each event would go twice.")
     webhook = Webhook(
         course=course,
-        url=endpoints.check_url(url),
+        url=url,
         events=_check_events(events),
         secret=new_secret(),
         created_by_id=user.id,

@@ -168,6 +168,19 @@ def _watched(webhook_id: int, log: list) -> SimpleNamespace | None:
     return SimpleNamespace(state=state, event=event, delivery=delivery, watching=state in WATCHING)
 
 
+def _spoken(seconds: int) -> str:
+    if seconds >= 3600 and not seconds % 3600:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds >= 60 and not seconds % 60 else f"{seconds} s"
+
+
+@pages_bp.app_template_global("webhook_retries")
+def retry_words() -> str:
+    """WEBHOOK_RETRY_INTERVALS as a person says them ("5 s, 30 s, 2 min, 10 min and 1 h"); "" for none."""
+    words = [_spoken(n) for n in current_app.config["WEBHOOK_RETRY_INTERVALS"]]
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+
+
 def _page(form=None, created=None, status=200):
     courses = access.visible_courses(current_user)
     form = form or forms.WebhookForm(courses)
@@ -243,6 +256,7 @@ def test(webhook_id: int):
         _remember(hook.id, webhooks.send_test(hook))
     except RenderRequestError as exc:
         flash(exc.message, "error")
+        return redirect(url_for("webhook_pages.page"))  # the message is at the top
     return redirect(url_for("webhook_pages.page", _anchor=f"webhook-{hook.id}"))
 
 
@@ -257,4 +271,5 @@ def redeliver_page(delivery_id: int):
         _remember(webhook_id, webhooks.redeliver(delivery))
     except RenderRequestError as exc:
         flash(exc.message, "error")
+        return redirect(url_for("webhook_pages.page"))  # the message is at the top
     return redirect(url_for("webhook_pages.page", _anchor=f"webhook-{webhook_id}"))
