@@ -65,7 +65,8 @@ def test_search_finds_any_part_of_a_title_or_video_id_whatever_its_case_and_foll
     renamed = factory.job("Course A", title="Cell division", video_id="dQw4w9WgXcQ", lessons=0)
     factory.job("Course B", title="Photosynthesis elsewhere", lessons=0)  # not one of staff's courses
     lab = ['The "Photosynthesis" lab, 100% done']
-    for query in ("photosynth", "PHOTOSYNTHESIS", "lab, 100%", '"Photosynthesis"', "IVlcpv", "he"):
+    urls = ("https://youtu.be/henIVlCPVIY", "https://www.youtube.com/watch?v=henIVlCPVIY&t=42")
+    for query in ("photosynth", "PHOTOSYNTHESIS", "lab, 100%", '"Photosynthesis"', "IVlcpv", "he", *urls):
         assert titles(client.get("/jobs", query_string={"q": query}).text) == [
             t.replace('"', "&#34;") for t in lab
         ], query

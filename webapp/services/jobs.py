@@ -290,8 +290,18 @@ def list_jobs(
     if status in {s.value for s in VideoGenerationStatus}:
         ids = ids.where(VideoJob.video_generation_status == VideoGenerationStatus(status))
     if search and search.strip():
-        ids = ids.where(_matching(search.strip(), sqlite))
+        ids = ids.where(_matching(_video_id_in(search.strip()), sqlite))
     return JobPage(page=page, per_page=per_page, max_per_page=None, error_out=False, ids=ids)
+
+
+def _video_id_in(text: str) -> str:
+    """A pasted YouTube URL searches for its video id (New job takes such URLs too)."""
+    if "/" not in text:
+        return text
+    try:
+        return parse_video_id(text)
+    except JobError:
+        return text
 
 
 def _matching(text: str, sqlite: bool) -> sa.ColumnElement[bool]:
