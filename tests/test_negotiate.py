@@ -58,3 +58,15 @@ def test_csrf_refusal_is_json_for_htmx_and_a_page_for_a_form(client, auth, facto
     assert htmx.status_code == 400 and htmx.json["statusCode"] == 400
     form = client.post(f"/jobs/{job.id}/generate-all")
     assert form.status_code == 400 and form.mimetype == "text/html"
+
+
+def test_the_server_s_own_errors_speak_plainly_on_pages(client, auth, factory):
+    """A typed /logout (it takes a post) and an unknown address showed werkzeug's sentences."""
+    html = {"Accept": "text/html"}
+    auth.login(factory.user(courses=["Course A"]).email)
+    missing = client.get("/no-such-page", headers=html)
+    assert missing.status_code == 404 and "There is no page at this address" in missing.text
+    typed = client.get("/logout", headers=html)
+    assert typed.status_code == 405 and "use the page&#39;s button" in typed.text
+    api = client.get("/api/no-such-thing", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and api.json["message"].startswith("The requested URL was not found")

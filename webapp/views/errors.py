@@ -46,6 +46,13 @@ def _page(status: int, message: str):
     ), status
 
 
+# werkzeug's own sentences for a page, in a person's words (ours, when a view gave one, stay).
+_PLAIN = {
+    404: "There is no page at this address. Check it, or start again from the jobs list.",
+    405: "This address does not answer a link or a typed address: use the page's button for it.",
+}
+
+
 def handle_http_error(exc: HTTPException):
     status = exc.code or 500
     # A request the API's parser refused carries its own sentence (rest.ApiParser).
@@ -53,6 +60,8 @@ def handle_http_error(exc: HTTPException):
     message = (data.get("message") if isinstance(data, dict) else None) or exc.description
     message = message or HTTP_STATUS_CODES[status]
     wants_json = reply() is Reply.JSON
+    if not wants_json and message == type(exc).description and status in _PLAIN:
+        message = _PLAIN[status]
     response = make_response(error_response(status, message) if wants_json else _page(status, message))
     # Keep headers the exception carries, such as Allow on a 405 or Retry-After on a 429.
     for name, value in exc.get_headers():
