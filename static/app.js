@@ -450,3 +450,10 @@ function fillAllChapters(root) {
 }
 document.addEventListener("DOMContentLoaded", function () { fillAllChapters(document); });
 document.addEventListener("htmx:load", function (event) { fillAllChapters(event.detail.elt); });
+
+// A page reached at a part of it (the webhooks page after Send test: #webhook-3) starts the
+// keyboard there too, not at the top: the next Tab goes on from the webhook acted on.
+document.addEventListener("DOMContentLoaded", function () {
+  var target = location.hash && document.getElementById(location.hash.slice(1));
+  if (target && target.getAttribute("tabindex") === "-1") target.focus({preventScroll: true});
+});

@@ -585,6 +585,12 @@ def test_a_sent_test_shows_up_without_a_reload(app, browser, live_server, factor
     page.wait_for_url(f"{live_server}/webhooks#webhook-{hook_id}")
     note = page.locator(f"#delivery-note-{hook_id}")
     assert note.inner_text().startswith("Sending webhook.test")
+    # The keyboard goes on from the webhook acted on, not from the top of the page.
+    page.wait_for_function("id => document.activeElement.id === 'webhook-' + id", arg=hook_id)
+    page.keyboard.press("Tab")
+    assert page.evaluate(
+        "id => document.getElementById('webhook-' + id).contains(document.activeElement)", hook_id
+    )
     page.evaluate("window.samePage = true")  # a reload would forget it
     work()
     page.wait_for_function(

@@ -14,8 +14,9 @@ from . import markdown
 from .serializers import sidecar_url, video_url
 
 
-def when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+def when(moment: datetime | None, seconds: bool = False) -> str:
+    """A moment in UTC, to the minute (to the second for logs whose rows come seconds apart)."""
+    return moment.strftime(f"%Y-%m-%d %H:%M{':%S' if seconds else ''} UTC") if moment else "—"
 
 
 def duration(seconds: float | None) -> str:
