@@ -647,3 +647,15 @@ def test_two_admins_demoting_each_other_at_once_leave_one(app, factory, monkeypa
     with app.app_context():
         admins = db.session.scalars(sa.select(User.email).where(User.role == Role.ADMIN)).all()
     assert len(admins) == 1
+
+
+def test_setting_the_same_role_says_so_and_a_used_link_offers_the_login(client, auth, team):
+    auth.login(team["admin"].email)
+    same = post(client, f"/admin/users/{team['alice'].id}/role", {"role": "staff"}, follow_redirects=True)
+    assert "alice@example.com is staff already." in same.text and "is now staff" not in same.text
+    link = invite(client, "una@example.com")
+    auth.logout()
+    assert set_password(client, link).status_code in (302, 303)
+    auth.logout()
+    used = client.get(path_of(link))
+    assert used.status_code == 404 and 'href="/login"' in used.text and "Back to the jobs" not in used.text

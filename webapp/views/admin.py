@@ -124,6 +124,9 @@ def set_role(user_id: int):
     form = forms.RoleForm()
     if not form.validate():
         return _back_to_user(user, form.role.errors[0], "error")
+    role_name = "an administrator" if user.is_admin else "staff"
+    if user.role == Role(form.role.data):
+        return _back_to_user(user, f"{user.email} is {role_name} already.")
     try:
         accounts.set_role(current_user, user, Role(form.role.data))
     except ValueError as exc:
