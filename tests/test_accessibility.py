@@ -28,11 +28,11 @@ def test_no_serious_accessibility_violations(app, browser, live_server, factory,
     job = factory.job("Course A", lessons=2)
     with app.app_context():
         from webapp.models import Role
-        from webapp.services import accounts, jobs
+        from webapp.services import jobs, user_admin
 
         course = jobs.find_course("Course A")
         course_id = course.id
-        _, invite_token = accounts.invite_user(None, f"new-{width}@example.com", Role.STAFF, [course])
+        _, invite_token = user_admin.invite_user(None, f"new-{width}@example.com", Role.STAFF, [course])
     page = browser.new_page(viewport={"width": width, "height": 900})
     found = {}
     page.goto(f"{live_server}/set-password?token={invite_token}")

@@ -616,24 +616,24 @@ def test_two_admins_demoting_each_other_at_once_leave_one(app, factory, monkeypa
     import threading
 
     from webapp.models import Role
-    from webapp.services import accounts
+    from webapp.services import user_admin
 
     one = factory.user("one@example.com", role="admin")
     two = factory.user("two@example.com", role="admin")
-    checked = accounts._keep_an_admin
+    checked = user_admin._keep_an_admin
 
     def slow(user):
         checked(user)
         time.sleep(0.5)  # both are past their check before either commits, if nothing holds one back
 
-    monkeypatch.setattr(accounts, "_keep_an_admin", slow)
+    monkeypatch.setattr(user_admin, "_keep_an_admin", slow)
     outcomes = []
 
     def demote(actor_id, target_id):
         with app.app_context():
             actor, target = db.session.get(User, actor_id), db.session.get(User, target_id)
             try:
-                accounts.set_role(actor, target, Role.STAFF)
+                user_admin.set_role(actor, target, Role.STAFF)
                 outcomes.append("demoted")
             except ValueError as exc:
                 outcomes.append(str(exc))

@@ -18,7 +18,7 @@ from flask.cli import AppGroup, with_appcontext
 from . import embedded_redis, queue
 from .extensions import db
 from .models import Role, VideoJob
-from .services import access, accounts, courses, demo, jobs, messages, tokens
+from .services import access, accounts, courses, demo, jobs, messages, tokens, user_admin
 
 
 class ServiceGroup(AppGroup):
@@ -72,7 +72,7 @@ def create_user(
 @click.argument("email")
 def deactivate_user(email: str):
     """Refuse the user from now on: every session, remembered browser and token stops working."""
-    user = accounts.set_active(email, False)
+    user = user_admin.set_active(email, False)
     click.echo(f"{user.email} is deactivated; their sessions have ended and their API tokens are revoked.")
 
 
@@ -80,14 +80,14 @@ def deactivate_user(email: str):
 @click.argument("email")
 def activate_user(email: str):
     """Let a deactivated user log in again."""
-    user = accounts.set_active(email, True)
+    user = user_admin.set_active(email, True)
     click.echo(f"{user.email} is active.")
 
 
 @users_cli.command("list")
 def list_users():
     """Every user: email, role, active or not, courses (tab-separated)."""
-    for user in accounts.list_users():
+    for user in user_admin.list_users():
         state = "active" if user.active else "deactivated"
         if not user.has_password:
             state += ", no password yet"
@@ -115,7 +115,7 @@ def _set_password_link(token: str, url: str | None) -> str:
 def invite_user(email: str, role: str, course_names: tuple[str, ...], url: str | None):
     """Create a user without a password; prints, last, the one-time link to choose one (7 days)."""
     found = [_course_named(name) for name in course_names]
-    user, token = accounts.invite_user(None, email, Role(role), found)
+    user, token = user_admin.invite_user(None, email, Role(role), found)
     names = ", ".join(c.name for c in user.courses) or "no courses"
     click.echo(f"{user.email} ({user.role}) invited, in {names}.")
     click.echo("Their set-password link (works once, for 7 days):")
@@ -130,7 +130,7 @@ def password_link(email: str, url: str | None):
 
     Their current password and earlier links stop working, and every session of theirs ends."""
     user = _user_with_email(email)
-    token = accounts.new_set_password_link(None, user)
+    token = user_admin.new_set_password_link(None, user)
     click.echo(f"New set-password link for {user.email} (works once, 7 days):")
     click.echo(_set_password_link(token, url))
 
@@ -141,7 +141,7 @@ def password_link(email: str, url: str | None):
 def set_role(email: str, role: str):
     """Make a user an administrator (admin) or staff."""
     user = _user_with_email(email)
-    accounts.set_role(None, user, Role(role))
+    user_admin.set_role(None, user, Role(role))
     click.echo(f"{user.email} is {user.role}.")
 
 
@@ -172,7 +172,7 @@ def revoke_tokens(email: str):
     user = accounts.find_user(email)
     if user is None:
         raise click.ClickException(f"no user with email {email}")
-    revoked = accounts.revoke_api_tokens(None, user)
+    revoked = user_admin.revoke_api_tokens(None, user)
     click.echo(f"{messages.plural(revoked, 'API token')} of {user.email} revoked.")
 
 

@@ -111,11 +111,11 @@ def test_a_wrong_password_costs_the_same_for_every_kind_of_account(app, client, 
     import hashlib
 
     from webapp.models import Role
-    from webapp.services import accounts
+    from webapp.services import user_admin
 
     factory.user("known@example.com")
     with app.app_context():
-        accounts.invite_user(None, "invited@example.com", Role.STAFF)
+        user_admin.invite_user(None, "invited@example.com", Role.STAFF)
     calls = []
     real = hashlib.scrypt
     monkeypatch.setattr(hashlib, "scrypt", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -156,11 +156,11 @@ def test_one_ipv6_network_counts_as_one_address(app, factory):
 def test_a_deactivated_user_with_the_right_password_is_told_so(app, client, factory):
     """ "Wrong email or password" was false: they retried until the limit locked them out. Only
     whoever knows the password learns it; a wrong one still says wrong."""
-    from webapp.services import accounts
+    from webapp.services import user_admin
 
     user = factory.user("gone@example.com")
     with app.app_context():
-        accounts.set_active("gone@example.com", False)
+        user_admin.set_active("gone@example.com", False)
     form = {"email": user.email, "password": PASSWORD, "csrf_token": csrf_token(client)}
     page = client.post("/login", data=form)
     assert page.status_code == 401 and "This account is deactivated" in page.get_data(as_text=True)

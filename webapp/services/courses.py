@@ -12,7 +12,8 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Course, User, VideoJob, course_members
-from .accounts import check_course_name, course_named, require_admin
+from .accounts import check_course_name, course_named
+from .user_admin import require_admin
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Administrators' pages: users (invite, role, deactivate, courses) and courses (create, rename,
 members); and the set-password page an invitation links to.
 
-The rules (who may, what is refused) live in services/accounts.py and services/courses.py,
+The rules (who may, what is refused) live in services/user_admin.py and services/courses.py,
 which the command line calls too.
 """
 
@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from ..models import Role
-from ..services import accounts, courses, messages, tokens
+from ..services import accounts, courses, messages, tokens, user_admin
 from . import forms, reveal
 from .auth import _start_session
 
@@ -43,7 +43,7 @@ def no_referrer(response):
 
 
 def _user_or_404(user_id: int):
-    user = accounts.get_user(user_id)
+    user = user_admin.get_user(user_id)
     if user is None:
         abort(404, description="No such user.")
     return user
@@ -69,7 +69,7 @@ def users():
 
 
 def _users_page(form: forms.InviteForm, status: int = 200, **context):
-    return render_template("admin_users.html", users=accounts.list_users(), form=form, **context), status
+    return render_template("admin_users.html", users=user_admin.list_users(), form=form, **context), status
 
 
 @bp.post("/users")
@@ -78,7 +78,7 @@ def invite():
     if not form.validate():
         return _users_page(form, 422)
     try:
-        user, token = accounts.invite_user(
+        user, token = user_admin.invite_user(
             current_user, form.email.data, Role(form.role.data), form.chosen_courses
         )
     except ValueError as exc:
@@ -128,7 +128,7 @@ def set_role(user_id: int):
     if user.role == Role(form.role.data):
         return _back_to_user(user, f"{user.email} is {role_name} already.")
     try:
-        accounts.set_role(current_user, user, Role(form.role.data))
+        user_admin.set_role(current_user, user, Role(form.role.data))
     except ValueError as exc:
         return _back_to_user(user, str(exc), "error")
     return _back_to_user(user, f"{user.email} is now {'an administrator' if user.is_admin else 'staff'}.")
@@ -138,7 +138,7 @@ def set_role(user_id: int):
 def deactivate(user_id: int):
     user = _user_or_404(user_id)
     try:
-        accounts.set_user_active(current_user, user, False)
+        user_admin.set_user_active(current_user, user, False)
     except ValueError as exc:
         return _back_to_user(user, str(exc), "error")
     ended = "their sessions have ended, their API tokens revoked"
@@ -148,14 +148,14 @@ def deactivate(user_id: int):
 @bp.post("/users/<id:user_id>/activate")
 def activate(user_id: int):
     user = _user_or_404(user_id)
-    accounts.set_user_active(current_user, user, True)
+    user_admin.set_user_active(current_user, user, True)
     return _back_to_user(user, f"{user.email} may log in again.")
 
 
 @bp.post("/users/<id:user_id>/revoke-tokens")
 def revoke_tokens(user_id: int):
     user = _user_or_404(user_id)
-    revoked = accounts.revoke_api_tokens(current_user, user)
+    revoked = user_admin.revoke_api_tokens(current_user, user)
     return _back_to_user(user, f"{messages.plural(revoked, 'API token')} of {user.email} revoked.")
 
 
@@ -180,7 +180,7 @@ def remove_course(user_id: int, course_id: int):
 def new_link(user_id: int):
     user = _user_or_404(user_id)
     try:
-        token = accounts.new_set_password_link(current_user, user)
+        token = user_admin.new_set_password_link(current_user, user)
     except ValueError as exc:
         return _back_to_user(user, str(exc), "error")
     shown = {"link": _link(token)}
@@ -223,7 +223,7 @@ def course(course_id: int):
 
 
 def _course_page(course, rename_form: forms.CourseNameForm, status: int = 200):
-    outsiders = [user for user in accounts.list_users() if course not in user.courses]
+    outsiders = [user for user in user_admin.list_users() if course not in user.courses]
     page = render_template(
         "admin_course.html",
         course=course,
@@ -252,7 +252,7 @@ def rename_course(course_id: int):
 @bp.post("/courses/<id:course_id>/members")
 def add_member(course_id: int):
     course = _course_or_404(course_id)
-    form = forms.AddMemberForm(accounts.list_users())
+    form = forms.AddMemberForm(user_admin.list_users())
     if form.validate():
         courses.add_member(current_user, course, form.chosen_user)
         flash(f"{form.chosen_user.email} is a member of {course.name}.", "info")
