@@ -632,3 +632,92 @@ def test_an_answer_that_is_not_http_is_logged_as_a_failed_delivery(app, client, 
     log = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
     assert log and all(d["error"] == "The endpoint's answer is not HTTP." for d in log)
     assert all(not d["succeeded"] and d["statusCode"] is None for d in log)
+
+
+def _lanes(redis_url: str) -> list[Queue]:
+    from webapp import queue
+
+    conn = Redis.from_url(redis_url)
+    return [Queue(name, connection=conn) for name in (queue.WEBHOOK_QUEUE, queue.WEBHOOK_SLOW_QUEUE)]
+
+
+def test_a_redelivery_replaces_the_retry_still_waiting(app, client, member, receiver, work, redis_url):
+    """A message failed and waits an hour for its retry; the endpoint is mended and the message
+    redelivered: it arrives once more, as attempt 2, and that is all. The waiting retry used to
+    stay scheduled and send it again an hour later, a second "attempt 2" in the log."""
+    from rq.job import Job
+
+    app.config["WEBHOOK_RETRY_INTERVALS"] = [3600]
+    endpoint = receiver(fail_first=1)
+    hook = client.post("/api/webhooks", json={"url": endpoint.url}, headers=member).json
+    assert client.post(f"/api/webhooks/{hook['id']}/test", headers=member).status_code == 202
+    work()
+    [failed] = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
+    assert not failed["succeeded"]
+    [waiting] = [job_id for lane in _lanes(redis_url) for job_id in lane.scheduled_job_registry.get_job_ids()]
+
+    queued = client.post(f"/api/webhooks/deliveries/{failed['id']}/redeliver", headers=member)
+    assert queued.status_code == 202 and queued.json["attempt"] == 2
+    assert not any(lane.scheduled_job_registry.count for lane in _lanes(redis_url))  # taken out of RQ
+    work()
+    # Had a worker taken the waiting retry a moment before the redelivery took it out, it runs
+    # anyway: it finds itself replaced and sends nothing.
+    conn = Redis.from_url(redis_url)
+    late = Job.fetch(waiting, connection=conn)
+    Queue(late.origin, connection=conn).enqueue_job(late)
+    work()
+
+    log = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
+    assert sorted((d["attempt"], d["succeeded"]) for d in log) == [(1, False), (2, True)]
+    assert len(endpoint.requests) == 2
+
+
+def test_a_message_being_sent_is_not_redelivered_beside_it(app, client, member, receiver, work):
+    """Redeliver pressed while the message's retry is on its way to the endpoint: refused (409,
+    saying so), where it used to start a second chain of attempts beside the first (the same
+    message sent twice at once, two attempts of the same number in the log)."""
+
+    class Stalling(Receiver):
+        """Fails twice; holds the second request (the retry) until released."""
+
+        def __init__(self):
+            self.arrived, self.release = threading.Event(), threading.Event()
+            super().__init__(fail_first=2)
+
+        def wsgi(self, environ, start_response):
+            if len(self.requests) == 1:
+                self.arrived.set()
+                self.release.wait(20)
+            return super().wsgi(environ, start_response)
+
+    endpoint = Stalling()
+    try:
+        hook = client.post("/api/webhooks", json={"url": endpoint.url}, headers=member).json
+        assert client.post(f"/api/webhooks/{hook['id']}/test", headers=member).status_code == 202
+        answers = []
+
+        def press_redeliver():
+            try:
+                assert endpoint.arrived.wait(20)
+                [first] = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
+                redeliver = f"/api/webhooks/deliveries/{first['id']}/redeliver"
+                answers.append(client.post(redeliver, headers=member))
+            finally:
+                endpoint.release.set()
+
+        presser = threading.Thread(target=press_redeliver)
+        presser.start()
+        work()  # attempt 1 fails; attempt 2 is held while Redeliver is pressed, fails; attempt 3 succeeds
+        presser.join()
+        [refused] = answers
+        assert refused.status_code == 409, refused.json
+        assert "being sent right now" in refused.json["message"]
+        log = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
+        assert sorted((d["attempt"], d["succeeded"]) for d in log) == [(1, False), (2, False), (3, True)]
+        assert len(endpoint.requests) == 3
+
+        # Once nothing is on its way, a redelivery goes as the next attempt.
+        again = client.post(f"/api/webhooks/deliveries/{log[-1]['id']}/redeliver", headers=member)
+        assert again.status_code == 202 and again.json["attempt"] == 4
+    finally:
+        endpoint.server.shutdown()

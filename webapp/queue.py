@@ -1,7 +1,7 @@
 """The one place that speaks to Redis and RQ: connections, queues, and every RQ operation
-on render jobs (enqueue, cancel, stop, status, registry clean-up); and the few keys that
-web processes share (logins logged out, uploads in flight, secrets shown once). The status
-documents pushed to event streams have their own module on the same connection,
+on render and webhook jobs (enqueue, cancel, stop, status, registry clean-up). On the same
+connection: the few keys web processes share (logins logged out, uploads in flight, secrets
+shown once) in shared_state.py, and the status documents pushed to event streams in
 status_channel.py.
 
 Services speak of renders; this module turns that into RQ calls. Tasks are named by their
@@ -10,6 +10,7 @@ dotted path, as RQ documents, so nothing here (or in services) imports `webapp.t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -147,23 +148,88 @@ def _enqueue(render_id, rq_job_id, attempt, job_id, course_id, duration) -> Job:
     )
 
 
+class SendInFlight(Exception):
+    """An attempt of this webhook message is on its way to the endpoint right now."""
+
+
+def _webhook_chain_key(message_id: str) -> str:
+    return f"webhook-chain:{message_id}"
+
+
 def enqueue_webhook(message_id: str, first_attempt: int = 1, slow: bool = False) -> None:
     """Deliver one message from a worker, retried with backoff (in the slow lane when `slow`);
-    raises Unavailable. Ids only: the message (and whatever a user typed into it) stays in the
-    database."""
+    raises Unavailable. One chain of attempts per message: this one replaces an earlier one
+    still waiting for its retry (taken out of RQ; and, should a worker have taken it already,
+    skipped when it runs: webhook_chain_current), and none starts while an attempt of the
+    message is being sent (SendInFlight). Ids only: the message (and whatever a user typed into
+    it) stays in the database."""
     intervals = list(current_app.config["WEBHOOK_RETRY_INTERVALS"])
+    conn = connection()
     try:
-        Queue(WEBHOOK_SLOW_QUEUE if slow else WEBHOOK_QUEUE, connection=connection()).enqueue(
-            DELIVER_WEBHOOK,
-            kwargs={"message_id": message_id, "first_attempt": first_attempt},
-            description=f"webhook message {message_id}",
-            job_timeout=current_app.config["WEBHOOK_TIMEOUT"] + 30,
-            result_ttl=3600,
-            failure_ttl=7 * 24 * 3600,
-            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-        )
+        _end_chain(_webhook_chain(conn, message_id))
+        with conn.pipeline() as pipe:
+            job = Queue(WEBHOOK_SLOW_QUEUE if slow else WEBHOOK_QUEUE, connection=conn).enqueue(
+                DELIVER_WEBHOOK,
+                kwargs={"message_id": message_id, "first_attempt": first_attempt},
+                description=f"webhook message {message_id}",
+                job_timeout=current_app.config["WEBHOOK_TIMEOUT"] + 30,
+                result_ttl=3600,
+                failure_ttl=_WEBHOOK_KEPT,
+                retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+                pipeline=pipe,
+            )
+            pipe.set(_webhook_chain_key(message_id), job.id, ex=_WEBHOOK_KEPT)
+            pipe.execute()
     except RedisError as exc:
         raise Unavailable(str(exc)) from exc
+
+
+_WEBHOOK_KEPT = 7 * 24 * 3600  # a failed delivery job, and which chain is its message's
+
+
+def _webhook_chain(conn: Redis, message_id: str) -> Job | None:
+    """The delivery job of the message's current chain of attempts, if RQ still has it."""
+    rq_job_id = conn.get(_webhook_chain_key(message_id))
+    if rq_job_id is None:
+        return None
+    try:
+        return Job.fetch(rq_job_id.decode(), connection=conn)
+    except NoSuchJobError:
+        return None
+
+
+def _end_chain(job: Job | None) -> None:
+    """Take a message's earlier chain out of RQ, unless its attempt is being sent (SendInFlight)."""
+    if job is None:
+        return
+    status = job.get_status()
+    if status == JobStatus.STARTED:
+        raise SendInFlight(job.id)
+    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
+        with contextlib.suppress(InvalidJobOperation):  # cancelled a moment ago
+            job.cancel()
+
+
+def webhook_in_flight(message_id: str) -> bool:
+    """Whether an attempt of the message is on its way to the endpoint right now."""
+    try:
+        job = _webhook_chain(connection(), message_id)
+        return job is not None and job.get_status() == JobStatus.STARTED
+    except RedisError as exc:
+        raise Unavailable(str(exc)) from exc
+
+
+def webhook_chain_current(message_id: str) -> bool:
+    """Inside a worker: whether the running delivery job is still its message's chain (a
+    redelivery replaces a chain waiting for its retry). True when Redis cannot say."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    try:
+        current = connection().get(_webhook_chain_key(message_id))
+    except RedisError:
+        return True
+    return job is None or current is None or current.decode() == job.id
 
 
 def webhook_attempt() -> int:
@@ -255,90 +321,3 @@ def workers_alive(queue_name: str | None = None) -> int:
     if queue_name is None:
         return Worker.count(connection=connection())
     return Worker.count(queue=Queue(queue_name, connection=connection()))
-
-
-# --- logins logged out ----------------------------------------------------------------------
-
-_LOGIN_ENDED = "lvt:login-ended:{}"
-
-
-def end_login(session_id: str, seconds: int) -> None:
-    """Remember for `seconds` that this login was logged out; raises Unavailable."""
-    try:
-        connection().set(_LOGIN_ENDED.format(session_id), 1, ex=seconds)
-    except RedisError as exc:
-        raise Unavailable(str(exc)) from exc
-
-
-def login_ended(session_id: str) -> bool:
-    """Whether end_login was called for this login (and has not expired); raises Unavailable."""
-    try:
-        return bool(connection().exists(_LOGIN_ENDED.format(session_id)))
-    except RedisError as exc:
-        raise Unavailable(str(exc)) from exc
-
-
-# --- requests in flight per user (uploads, event streams) ------------------------------------
-
-_SLOTS = "lvt:{}-slots:{}"  # kind ("upload", "stream"), owner
-# Drop slots not touched for `idle` seconds (a server that died mid-request never gave them back);
-# take one if fewer than the limit are left. Atomic, so parallel requests cannot all pass.
-_TAKE_SLOT = """
-local key, now, idle, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - idle)
-if redis.call('ZCARD', key) >= limit then return 0 end
-redis.call('ZADD', key, now, ARGV[4])
-redis.call('EXPIRE', key, idle)
-return 1
-"""
-
-
-def take_slot(kind: str, owner: str, slot: str, limit: int, idle: int) -> bool:
-    """Count one request of `kind` by `owner` in flight unless `limit` already are (slots not
-    touched for `idle` seconds no longer count); raises Unavailable."""
-    try:
-        taken = connection().eval(_TAKE_SLOT, 1, _SLOTS.format(kind, owner), time.time(), idle, limit, slot)
-    except RedisError as exc:
-        raise Unavailable(str(exc)) from exc
-    return bool(taken)
-
-
-def touch_slot(kind: str, owner: str, slot: str, idle: int) -> None:
-    """The request is still going: its slot counts `idle` seconds from now; raises Unavailable."""
-    try:
-        key = _SLOTS.format(kind, owner)
-        with connection().pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {slot: time.time()}, xx=True).expire(key, idle).execute()
-    except RedisError as exc:
-        raise Unavailable(str(exc)) from exc
-
-
-def give_slot(kind: str, owner: str, slot: str) -> None:
-    """The request ended (however it ended); raises Unavailable."""
-    try:
-        connection().zrem(_SLOTS.format(kind, owner), slot)
-    except RedisError as exc:
-        raise Unavailable(str(exc)) from exc
-
-
-# --- secrets shown once, after a redirect -----------------------------------------------------
-
-_REVEAL = "lvt:reveal:{}"
-
-
-def keep_reveal(key: str, payload: str, seconds: int) -> None:
-    """Keep `payload` for one take_reveal within `seconds`; raises Unavailable."""
-    try:
-        connection().set(_REVEAL.format(key), payload, ex=seconds)
-    except RedisError as exc:
-        raise Unavailable(str(exc)) from exc
-
-
-def take_reveal(key: str) -> str | None:
-    """The payload kept under `key`, forgotten as it is read; None when gone or unknown."""
-    try:
-        with connection().pipeline(transaction=True) as pipe:
-            value, _ = pipe.get(_REVEAL.format(key)).delete(_REVEAL.format(key)).execute()
-    except RedisError as exc:
-        raise Unavailable(str(exc)) from exc
-    return value.decode() if value is not None else None

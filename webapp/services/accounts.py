@@ -14,7 +14,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.security import generate_password_hash
 
-from .. import queue
+from .. import queue, shared_state
 from ..extensions import db
 from ..models import Course, Role, User
 from . import principals, throttle
@@ -168,7 +168,7 @@ def end_login(user: User) -> None:
     logged and the browser's cookies are still cleared."""
     seconds = int(current_app.config["REMEMBER_COOKIE_DURATION"].total_seconds()) + 60
     try:
-        queue.end_login(user.get_id(), seconds)
+        shared_state.end_login(user.get_id(), seconds)
     except queue.Unavailable as exc:
         log.warning("logout not recorded user_id=%s error=%s", user.id, exc)
     principals.forget(user.id)
@@ -177,7 +177,7 @@ def end_login(user: User) -> None:
 def login_ended(session_id: str) -> bool:
     """Whether that login was logged out (end_login); False when Redis cannot say."""
     try:
-        return queue.login_ended(session_id)
+        return shared_state.login_ended(session_id)
     except queue.Unavailable as exc:
         log.warning("logout check unavailable error=%s", exc)
         return False

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from .. import queue
+from .. import queue, shared_state
 from ..models import User
 from .packages import PackageError
 
@@ -93,7 +93,7 @@ class Slot:
             return
         self.touched = time.monotonic()
         try:
-            queue.touch_slot(self.kind, self.owner, self.name, self.idle)
+            shared_state.touch_slot(self.kind, self.owner, self.name, self.idle)
         except queue.Unavailable as exc:
             log.warning("%s slot not refreshed error=%s", self.kind, exc)
 
@@ -128,7 +128,7 @@ def give_back(slot: Slot | None) -> Callable[[], None]:
 def _take(slot: Slot, limit: int, refusal: type[Exception]) -> Slot | None:
     """`slot` counted among its owner's of its kind, or `refusal(limit)`; None without Redis."""
     try:
-        if not queue.take_slot(slot.kind, slot.owner, slot.name, limit, slot.idle):
+        if not shared_state.take_slot(slot.kind, slot.owner, slot.name, limit, slot.idle):
             raise refusal(limit)
     except queue.Unavailable as exc:
         log.warning("%s slots unavailable error=%s", slot.kind, exc)
@@ -138,7 +138,7 @@ def _take(slot: Slot, limit: int, refusal: type[Exception]) -> Slot | None:
 
 def give_slot(slot: Slot) -> None:
     try:
-        queue.give_slot(slot.kind, slot.owner, slot.name)
+        shared_state.give_slot(slot.kind, slot.owner, slot.name)
     except queue.Unavailable as exc:  # it lapses after its idle time
         log.warning("%s slot not given back error=%s", slot.kind, exc)
 

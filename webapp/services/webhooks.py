@@ -234,15 +234,30 @@ def send_test(webhook: Webhook) -> QueuedSend:
     return QueuedSend(message.id, TEST_EVENT, 1)
 
 
+class SendInFlight(RenderRequestError):
+    status = 409
+
+    def __init__(self):
+        super().__init__(
+            "This message is being sent right now; see how that attempt ends before sending it again."
+        )
+
+
 def redeliver(delivery: WebhookDelivery) -> QueuedSend:
-    """Send a logged message again, with its id, as the message's next attempt."""
+    """Send a logged message again, with its id, as the message's next attempt; its retries
+    still waiting are replaced (queue.enqueue_webhook). Refused while an attempt is on its way."""
+    if queue.webhook_in_flight(delivery.message_id):
+        raise SendInFlight()
     _count_send(delivery.message.webhook)
     attempts = sa.select(sa.func.max(WebhookDelivery.attempt)).where(
         WebhookDelivery.message_id == delivery.message_id
     )
     attempt = (db.session.scalar(attempts) or 0) + 1
     slow = slow_course(delivery.message.webhook.course_id)
-    queue.enqueue_webhook(delivery.message_id, first_attempt=attempt, slow=slow)
+    try:
+        queue.enqueue_webhook(delivery.message_id, first_attempt=attempt, slow=slow)
+    except queue.SendInFlight:  # an attempt started since the check above
+        raise SendInFlight() from None
     return QueuedSend(delivery.message_id, delivery.message.event, attempt)
 
 

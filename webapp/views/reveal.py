@@ -21,7 +21,7 @@ import time
 from flask import redirect, session
 from flask_login import current_user
 
-from .. import queue
+from .. import queue, shared_state
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def redirect_showing(kind: str, data: dict, location: str, subject: object = Non
     plain = json.dumps({"user": current_user.get_id(), "data": data}).encode()
     pad, key = secrets.token_bytes(len(plain)), secrets.token_urlsafe(18)
     try:
-        queue.keep_reveal(key, base64.b64encode(_xor(plain, pad)).decode(), REVEAL_SECONDS)
+        shared_state.keep_reveal(key, base64.b64encode(_xor(plain, pad)).decode(), REVEAL_SECONDS)
     except queue.Unavailable as exc:
         log.warning("reveal unavailable kind=%s error=%s", kind, exc)
         return None
@@ -61,7 +61,7 @@ def take(kind: str, subject: object = None) -> list[dict]:
     shown = []
     for _kind, _subject, key, pad, _since in mine:
         try:
-            kept = queue.take_reveal(key)
+            kept = shared_state.take_reveal(key)
         except queue.Unavailable as exc:
             log.warning("reveal unavailable kind=%s error=%s", kind, exc)
             continue

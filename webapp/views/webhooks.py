@@ -36,6 +36,7 @@ _ERRORS = {
     404: "No such webhook within your courses",
     413: "The request body is too large",
     415: "The body is not JSON",
+    409: "An attempt of this message is being sent right now",
     422: "The rules refuse it (the message says why: URL, events, course)",
     429: "The course's tests and redeliveries are used up for now (wait as Retry-After says)",
     503: "The queue is unavailable; nothing was sent",
@@ -126,9 +127,11 @@ def test_webhook(webhook_id: int):
 @login_required
 @api_bp.response(202, s.QueuedSendSchema)
 @api_bp.doc(operationId="redeliverWebhook")
-@errors(404, 429, 503)
+@errors(404, 409, 429, 503)
 def redeliver(delivery_id: int):
-    """Send a logged message again, with the same webhook-id (counted like a test)."""
+    """Send a logged message again, with the same webhook-id (counted like a test), as its next
+    attempt. Its retries still waiting are replaced by this one and its own; 409 while an
+    attempt of the message is being sent."""
     delivery = webhooks.get_delivery(delivery_id, current_user)
     if delivery is None:
         abort(404, description="No such delivery.")
