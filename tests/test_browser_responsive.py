@@ -339,3 +339,23 @@ def test_tables_keep_words_whole_and_controls_fit_a_finger(app, browser, live_se
     assert page.evaluate(BROKEN_WORDS, "table.deliveries th, table.deliveries td.number") == []
     _assert_fits(page, "/webhooks")
     page.close()
+
+
+def test_ids_stay_whole_in_desktop_tables(app, browser, live_server, site, factory):
+    """At 1280 px the jobs list broke video ids mid-word ("Ab3dE/fGh1") and the tokens list their
+    prefixes, though the page had room: any cell may break anywhere, so that a phone never
+    scrolls sideways, and the table shrank those columns first. On a phone they stay whole too."""
+    admin, _ = site
+    for n in range(3):
+        factory.job("Course A", lessons=1, title=f"Job-with-a-long-unbroken-title-number-{n}-for-the-list")
+        factory.token(admin.email, name=f"Synchronisation-of-the-learning-management-system-{n}")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    _log_in(page, live_server, admin)
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 800})
+        for path, cells in (("/jobs", "table.jobs td code"), ("/account/tokens", "table.tokens td code")):
+            page.goto(f"{live_server}{path}")
+            assert page.locator(cells).count() >= 3
+            assert page.evaluate(BROKEN_WORDS, cells) == [], f"{path} at {width} px"
+            _assert_fits(page, f"{path} at {width} px")
+    page.close()
