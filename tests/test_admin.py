@@ -659,3 +659,44 @@ def test_setting_the_same_role_says_so_and_a_used_link_offers_the_login(client, 
     auth.logout()
     used = client.get(path_of(link))
     assert used.status_code == 404 and 'href="/login"' in used.text and "Back to the jobs" not in used.text
+
+
+def test_adding_a_member_or_a_course_starts_from_a_choice_not_the_first_entry(client, auth, team):
+    """ "Add member" and "Add to course" came with the first user or course already chosen: one
+    click on the button added whoever was first in the list. Now they ask, and the browser
+    refuses the button until a choice is made (a required select with an empty first option);
+    sent empty anyway, the server says what to do."""
+    auth.login(team["admin"].email)
+    course_a = team["courses"]["Course A"]
+    for page, name, prompt in (
+        (f"/admin/courses/{course_a}", "user", "Choose a user…"),
+        (f"/admin/users/{team['bob'].id}", "course", "Choose a course…"),
+    ):
+        html = client.get(page).text
+        select = re.search(rf'<select[^>]* name="{name}"[^>]*>(.*?)</select>', html, re.S)
+        assert select and "required" in select.group(0)
+        options = re.findall(r"<option([^>]*)>([^<]*)</option>", select.group(1))
+        assert options[0][1] == prompt and 'value=""' in options[0][0] and len(options) >= 2
+        assert not any("selected" in attributes for attributes, _ in options[1:])
+        refused = post(client, f"{page}/{'members' if name == 'user' else 'courses'}", {name: ""}, page=page)
+        assert refused.status_code in (302, 422)
+        assert prompt.rstrip("…") in client.get(page).text if refused.status_code == 302 else refused.text
+
+
+def test_invite_them_into_this_course_ticks_the_course(client, auth, team):
+    """The course page's "Invite them" led to an invitation form with no course ticked."""
+    auth.login(team["admin"].email)
+    course_b = team["courses"]["Course B"]
+    html = client.get(f"/admin/courses/{course_b}").text
+    link = unescape(re.search(r'<a href="([^"]+)">Invite them</a>', html).group(1))
+    assert link == f"/admin/users?course={course_b}#invite"
+    form = client.get(link.split("#")[0]).text
+    ticked = re.findall(
+        r'<input[^>]*checked[^>]*name="courses"[^>]*value="(\d+)"|'
+        r'<input[^>]*name="courses"[^>]*value="(\d+)"[^>]*checked',
+        form,
+    )
+    assert [a or b for a, b in ticked] == [str(course_b)]
+    assert 'id="invite"' in form
+    plain = client.get("/admin/users").text  # from the menu: nothing ticked
+    assert not re.search(r'<input[^>]*name="courses"[^>]*checked', plain)

@@ -65,7 +65,10 @@ def _link(token: str) -> str:
 
 @bp.get("/users")
 def users():
-    return _users_page(forms.InviteForm(courses.all_courses()), invited=reveal.take("invite"))
+    # ?course=<id> (a course page's "Invite them") ticks that course.
+    ticked = {"courses": [request.args.get("course", type=int)]} if "course" in request.args else None
+    form = forms.InviteForm(courses.all_courses(), data=ticked)
+    return _users_page(form, invited=reveal.take("invite"))
 
 
 def _users_page(form: forms.InviteForm, status: int = 200, **context):

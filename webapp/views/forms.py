@@ -262,23 +262,44 @@ class RoleForm(Form):
     role = _role_field()
 
 
+def _id_or_none(value) -> int | None:
+    return None if value in ("", None) else int(value)
+
+
+def _asked_field(label: str, message: str) -> SelectField:
+    """A select that starts on an empty choice (_ask_first), so a click on its button adds nobody
+    by accident: required, so the browser asks for a choice; sent empty, the field says `message`."""
+    return SelectField(
+        label,
+        [InputRequired(message)],
+        coerce=_id_or_none,
+        invalid_value_message=message,
+        invalid_choice_message=message,
+    )
+
+
+def _ask_first(field: SelectField, prompt: str) -> None:
+    field.choices = [SelectChoice("", prompt), *field.choices]
+
+
 class AddCourseForm(_CourseForm):
-    course = _course_field("Choose a course to add the user to.")
+    course = _asked_field("Course", "Choose a course to add the user to.")
+
+    def __init__(self, courses: list[Course], **kwargs):
+        super().__init__(courses, **kwargs)
+        self.offers = bool(courses)
+        _ask_first(self.course, "Choose a course…")
 
 
 class AddMemberForm(Form):
-    user = SelectField(
-        "User",
-        coerce=int,
-        invalid_value_message="Choose a user to add.",
-        invalid_choice_message="Choose a user to add.",
-        render_kw={"required": True},
-    )
+    user = _asked_field("User", "Choose a user to add.")
 
     def __init__(self, users: list[User], **kwargs):
         super().__init__(**kwargs)
         self._users = {user.id: user for user in users}
         self.user.choices = [SelectChoice(user.id, user.email) for user in users]
+        self.offers = bool(users)
+        _ask_first(self.user, "Choose a user…")
 
     @property
     def chosen_user(self) -> User | None:
