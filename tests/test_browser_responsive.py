@@ -359,3 +359,26 @@ def test_ids_stay_whole_in_desktop_tables(app, browser, live_server, site, facto
             assert page.evaluate(BROKEN_WORDS, cells) == [], f"{path} at {width} px"
             _assert_fits(page, f"{path} at {width} px")
     page.close()
+
+
+def test_every_control_on_a_phone_fits_a_finger(app, browser, live_server, site, factory):
+    """At 390 px the menu's links were 40 px tall, the event and course checkboxes' labels 30 px,
+    the jobs list's "Older →" 24 px: under the 44 px a fingertip needs (WCAG 2.5.5)."""
+    admin, _ = site
+    app.config["JOBS_PER_PAGE"] = 1
+    factory.job("Course A", lessons=1)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(f"{live_server}/login")
+    assert page.evaluate(SMALL_TARGETS, "form label:has(input[type=checkbox])") == []
+    _log_in(page, live_server, admin)
+    page.locator(".menu-toggle").click()
+    assert page.evaluate(SMALL_TARGETS, "#site-menu a, #site-menu button") == []
+    assert page.evaluate(SMALL_TARGETS, "nav[aria-label=Pages] a, .pagination a") == []
+    page.goto(f"{live_server}/jobs?page=1")
+    assert page.locator("a[rel=next]").is_visible()
+    assert page.evaluate(SMALL_TARGETS, "a[rel=next], a[rel=prev]") == []
+    for path in ("/webhooks", "/admin/users"):
+        page.goto(f"{live_server}{path}")
+        assert page.locator("form label:has(input[type=checkbox])").count() >= 1
+        assert page.evaluate(SMALL_TARGETS, "form label:has(input[type=checkbox])") == [], path
+    page.close()
