@@ -382,3 +382,34 @@ def test_every_control_on_a_phone_fits_a_finger(app, browser, live_server, site,
         assert page.locator("form label:has(input[type=checkbox])").count() >= 1
         assert page.evaluate(SMALL_TARGETS, "form label:has(input[type=checkbox])") == [], path
     page.close()
+
+
+# Forms of one field and a button (form.actions) whose button sits under the field, not beside it.
+BUTTON_BELOW = """() => {
+  const below = [];
+  for (const form of document.querySelectorAll('form.actions')) {
+    const field = form.querySelector('input:not([type=hidden]), select');
+    const button = form.querySelector('button');
+    if (!form.offsetParent || !field || !button) continue;
+    if (Math.abs(button.getBoundingClientRect().top - field.getBoundingClientRect().top) > 4)
+      below.push(button.textContent.trim());
+  }
+  return below;
+}"""
+
+
+def test_a_short_form_keeps_its_button_beside_its_field_on_a_desktop(browser, live_server, site, factory):
+    """At 1280 px "Rename", "Set role", "Create course" and "Add member" were full-width bars under
+    a short field; beside it they read as one line of form. On a phone they may go under it."""
+    admin, _ = site
+    other = factory.user("other@example.com", courses=["Course B"])
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _log_in(page, live_server, admin)
+    page.goto(f"{live_server}/admin/courses")
+    course_page = page.locator("a", has_text="Course A").first.get_attribute("href")
+    for path in ("/admin/courses", course_page, f"/admin/users/{other.id}"):
+        page.goto(f"{live_server}{path}")
+        assert page.locator("form.actions").count() >= 1
+        assert page.evaluate(BUTTON_BELOW) == [], path
+        assert page.evaluate(WRAPPED_BUTTONS) == [], path
+    page.close()
