@@ -255,8 +255,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="session")
+def _chromium():
+    """One Chromium for the session (a launch costs more than a second); each test's pages are
+    contexts of their own (browser.new_page), closed after it."""
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail("Chromium is required in CI (apt-get install chromium)")
@@ -267,6 +269,13 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def browser(_chromium):
+    yield _chromium
+    for context in _chromium.contexts:  # whatever the test left open: no cookie outlives it
+        context.close()
 
 
 @pytest.fixture
