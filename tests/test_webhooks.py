@@ -4,6 +4,7 @@ and sees a failed delivery retried, then succeed; endpoints stay within their co
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -670,6 +671,10 @@ def test_a_redelivery_replaces_the_retry_still_waiting(app, client, member, rece
     log = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
     assert sorted((d["attempt"], d["succeeded"]) for d in log) == [(1, False), (2, True)]
     assert len(endpoint.requests) == 2
+    # Which chain is the message's is remembered while one may run (the retries' waits and
+    # attempts, and an hour), not for a week after every message.
+    attempt_time = app.config["WEBHOOK_TIMEOUT"] + 30
+    assert 0 < conn.ttl(f"lvt:webhook-chain:{failed['messageId']}") <= 3600 + 2 * attempt_time + 3600
 
 
 def test_a_message_being_sent_is_not_redelivered_beside_it(app, client, member, receiver, work):
@@ -721,3 +726,93 @@ def test_a_message_being_sent_is_not_redelivered_beside_it(app, client, member, 
         assert again.status_code == 202 and again.json["attempt"] == 4
     finally:
         endpoint.server.shutdown()
+
+
+def test_a_retry_taken_by_a_worker_as_redeliver_is_pressed_goes_once(
+    app, client, member, redis_url, monkeypatch
+):
+    """A worker took the waiting retry in the moment between Redeliver reading that it waited and
+    taking it out of RQ: both were sent at once, as two "attempt 2", and a further Redeliver was
+    accepted though an attempt was visibly on its way. The worker now claims the send and the
+    redelivery replaces the chain in one step each, so whichever comes second gives way."""
+    from rq import SimpleWorker
+    from rq.job import Job
+    from rq.timeouts import TimerDeathPenalty
+
+    from webapp import queue
+
+    class ThreadWorker(SimpleWorker):
+        death_penalty_class = TimerDeathPenalty
+
+        def _install_signal_handlers(self):
+            pass
+
+    conn = Redis.from_url(redis_url)
+    lanes = [Queue(name, connection=conn) for name in queue.ALL_QUEUES]
+
+    def run_one(done=None):
+        with app.app_context():
+            ThreadWorker(lanes, connection=conn).work(burst=True, max_jobs=1, logging_level="ERROR")
+        if done is not None:
+            done.set()
+
+    class Holding(Receiver):
+        """Fails the first request; holds the second until released; counts requests at once."""
+
+        def __init__(self):
+            self.lock, self.open, self.most = threading.Lock(), 0, 0
+            self.second, self.release = threading.Event(), threading.Event()
+            super().__init__(fail_first=1)
+
+        def wsgi(self, environ, start_response):
+            with self.lock:
+                self.open += 1
+                self.most = max(self.most, self.open)
+                n = len(self.requests) + 1
+            try:
+                if n == 2:
+                    self.second.set()
+                    self.release.wait(20)
+                return super().wsgi(environ, start_response)
+            finally:
+                with self.lock:
+                    self.open -= 1
+
+    app.config["WEBHOOK_RETRY_INTERVALS"] = [0, 0]
+    endpoint, threads = Holding(), []
+    try:
+        hook = client.post("/api/webhooks", json={"url": endpoint.url}, headers=member).json
+        assert client.post(f"/api/webhooks/{hook['id']}/test", headers=member).status_code == 202
+        run_one()  # attempt 1 fails; its retry waits in the queue
+        [failed] = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
+        real_cancel = Job.cancel
+
+        def a_worker_takes_it_first(job, *args, **kwargs):
+            if not threads:
+                done = threading.Event()
+                threads.append(threading.Thread(target=run_one, args=(done,)))
+                threads[0].start()
+                while not (done.is_set() or endpoint.second.is_set()):
+                    time.sleep(0.05)
+            return real_cancel(job, *args, **kwargs)
+
+        monkeypatch.setattr(Job, "cancel", a_worker_takes_it_first)
+        redeliver = f"/api/webhooks/deliveries/{failed['id']}/redeliver"
+        assert client.post(redeliver, headers=member).status_code == 202
+        monkeypatch.setattr(Job, "cancel", real_cancel)
+        assert threads, "the waiting retry was never taken out of RQ"
+        threads.append(threading.Thread(target=run_one))
+        threads[-1].start()
+        assert endpoint.second.wait(20)  # an attempt is on its way (held by the endpoint)
+        busy = client.post(redeliver, headers=member)
+        assert busy.status_code == 409, busy.json
+        time.sleep(1)  # anything else about to send would be at the endpoint by now
+        assert endpoint.most == 1, "two attempts of one message were on their way at once"
+    finally:
+        endpoint.release.set()
+        for thread in threads:
+            thread.join(20)
+        endpoint.server.shutdown()
+    log = client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=member).json
+    assert sorted((d["attempt"], d["succeeded"]) for d in log) == [(1, False), (2, True)]
+    assert len(endpoint.requests) == 2

@@ -152,84 +152,108 @@ class SendInFlight(Exception):
     """An attempt of this webhook message is on its way to the endpoint right now."""
 
 
-def _webhook_chain_key(message_id: str) -> str:
-    return f"webhook-chain:{message_id}"
+# One chain of delivery attempts per message: which RQ job is the message's chain, and, while
+# an attempt is being sent, which job sends it. A worker claims the send and a redelivery
+# replaces the chain each in one atomic step, so whichever comes second gives way: a replaced
+# chain's attempt sends nothing, and nothing replaces a chain while its attempt is on its way.
+_CHAIN, _SENDING = "lvt:webhook-chain:{}", "lvt:webhook-sending:{}"
+_REPLACE_CHAIN = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {0, false} end
+local earlier = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return {1, earlier}
+"""
+_CLAIM_SEND = """
+local chain = redis.call('GET', KEYS[1])
+if chain and chain ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+_END_SEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+"""
+
+
+def _chain_keys(message_id: str) -> list[str]:
+    return [_CHAIN.format(message_id), _SENDING.format(message_id)]
+
+
+def _webhook_job_timeout() -> int:
+    return current_app.config["WEBHOOK_TIMEOUT"] + 30
 
 
 def enqueue_webhook(message_id: str, first_attempt: int = 1, slow: bool = False) -> None:
     """Deliver one message from a worker, retried with backoff (in the slow lane when `slow`);
-    raises Unavailable. One chain of attempts per message: this one replaces an earlier one
-    still waiting for its retry (taken out of RQ; and, should a worker have taken it already,
-    skipped when it runs: webhook_chain_current), and none starts while an attempt of the
-    message is being sent (SendInFlight). Ids only: the message (and whatever a user typed into
-    it) stays in the database."""
+    raises Unavailable. This chain of attempts replaces the message's earlier one (its retry
+    still waiting is taken out of RQ, and sends nothing should a worker have it already), and
+    is refused (SendInFlight) while an attempt of the message is being sent. Ids only: the
+    message (and whatever a user typed into it) stays in the database."""
     intervals = list(current_app.config["WEBHOOK_RETRY_INTERVALS"])
+    # The chain is remembered while it may still run: every wait and every attempt, and an hour.
+    remembered = sum(intervals) + (len(intervals) + 1) * _webhook_job_timeout() + 3600
+    rq_job_id = f"webhook-{uuid.uuid4().hex}"
     conn = connection()
     try:
-        _end_chain(_webhook_chain(conn, message_id))
-        with conn.pipeline() as pipe:
-            job = Queue(WEBHOOK_SLOW_QUEUE if slow else WEBHOOK_QUEUE, connection=conn).enqueue(
-                DELIVER_WEBHOOK,
-                kwargs={"message_id": message_id, "first_attempt": first_attempt},
-                description=f"webhook message {message_id}",
-                job_timeout=current_app.config["WEBHOOK_TIMEOUT"] + 30,
-                result_ttl=3600,
-                failure_ttl=_WEBHOOK_KEPT,
-                retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-                pipeline=pipe,
-            )
-            pipe.set(_webhook_chain_key(message_id), job.id, ex=_WEBHOOK_KEPT)
-            pipe.execute()
+        replaced, earlier = conn.eval(_REPLACE_CHAIN, 2, *_chain_keys(message_id), rq_job_id, remembered)
+        if not replaced:
+            raise SendInFlight(message_id)
+        Queue(WEBHOOK_SLOW_QUEUE if slow else WEBHOOK_QUEUE, connection=conn).enqueue(
+            DELIVER_WEBHOOK,
+            kwargs={"message_id": message_id, "first_attempt": first_attempt},
+            job_id=rq_job_id,
+            description=f"webhook message {message_id}",
+            job_timeout=_webhook_job_timeout(),
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        )
+        if earlier is not None:
+            _take_out_waiting(earlier.decode())
     except RedisError as exc:
         raise Unavailable(str(exc)) from exc
 
 
-_WEBHOOK_KEPT = 7 * 24 * 3600  # a failed delivery job, and which chain is its message's
-
-
-def _webhook_chain(conn: Redis, message_id: str) -> Job | None:
-    """The delivery job of the message's current chain of attempts, if RQ still has it."""
-    rq_job_id = conn.get(_webhook_chain_key(message_id))
-    if rq_job_id is None:
-        return None
-    try:
-        return Job.fetch(rq_job_id.decode(), connection=conn)
-    except NoSuchJobError:
-        return None
-
-
-def _end_chain(job: Job | None) -> None:
-    """Take a message's earlier chain out of RQ, unless its attempt is being sent (SendInFlight)."""
-    if job is None:
-        return
-    status = job.get_status()
-    if status == JobStatus.STARTED:
-        raise SendInFlight(job.id)
-    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED):
-        with contextlib.suppress(InvalidJobOperation):  # cancelled a moment ago
+def _take_out_waiting(rq_job_id: str) -> None:
+    """Take a replaced chain's waiting retry out of RQ (tidiness: it would send nothing)."""
+    with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
+        job = Job.fetch(rq_job_id, connection=connection())
+        if job.get_status() in (JobStatus.QUEUED, JobStatus.SCHEDULED):
             job.cancel()
 
 
 def webhook_in_flight(message_id: str) -> bool:
     """Whether an attempt of the message is on its way to the endpoint right now."""
     try:
-        job = _webhook_chain(connection(), message_id)
-        return job is not None and job.get_status() == JobStatus.STARTED
+        return bool(connection().exists(_SENDING.format(message_id)))
     except RedisError as exc:
         raise Unavailable(str(exc)) from exc
 
 
-def webhook_chain_current(message_id: str) -> bool:
-    """Inside a worker: whether the running delivery job is still its message's chain (a
-    redelivery replaces a chain waiting for its retry). True when Redis cannot say."""
+def claim_webhook_send(message_id: str) -> bool:
+    """Inside a worker: claim the message's send for the running job, unless a redelivery
+    replaced its chain (False: send nothing). True when Redis cannot say."""
     from rq import get_current_job
 
     job = get_current_job()
+    if job is None:
+        return True
     try:
-        current = connection().get(_webhook_chain_key(message_id))
+        keys = _chain_keys(message_id)
+        return bool(connection().eval(_CLAIM_SEND, 2, *keys, job.id, _webhook_job_timeout()))
     except RedisError:
         return True
-    return job is None or current is None or current.decode() == job.id
+
+
+def end_webhook_send(message_id: str) -> None:
+    """Inside a worker, once the attempt is logged: the send is over. (The chain stays
+    remembered until it expires: a replaced attempt that runs late still finds itself replaced.)"""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None:
+        return
+    with contextlib.suppress(RedisError):
+        connection().eval(_END_SEND, 1, _SENDING.format(message_id), job.id)
 
 
 def webhook_attempt() -> int:

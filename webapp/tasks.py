@@ -177,11 +177,14 @@ def on_render_stopped(rq_job, connection):
 
 def deliver_webhook(message_id: str, first_attempt: int = 1):
     """One delivery attempt of a webhook message; RQ retries it with backoff when it fails."""
-    if not queue.webhook_chain_current(message_id):
+    if not queue.claim_webhook_send(message_id):
         log.info("webhook attempt skipped: a redelivery replaced it message_id=%s", message_id)
         return {"messageId": message_id, "delivered": False, "replaced": True}
     attempt = first_attempt + queue.webhook_attempt() - 1
-    delivered = webhooks.deliver(message_id, attempt)
+    try:
+        delivered = webhooks.deliver(message_id, attempt)
+    finally:
+        queue.end_webhook_send(message_id)
     return {"messageId": message_id, "delivered": delivered is not None}
 
 
