@@ -168,17 +168,25 @@ def test_jobs_list_shows_n_of_m_generated_and_live_progress(app, client, auth, f
     found = cells(html)
     assert found["Idle"] == "0 of 3 generated"
     assert found["Done"] == "1 of 2 generated"
-    assert found["Busy"] == "0 of 3 generated 25.0% · 1 rendering · 1 queued"
-    assert '<progress value="25.0" max="100"' in html
+    # The bar is the job's: of the two lessons asked for, one a quarter rendered (it was that
+    # lesson's own 25%, nearly full while nothing was finished, back to 0 at the next lesson).
+    assert found["Busy"] == "0 of 3 generated 12.5% · 1 rendering · 1 queued"
+    assert '<progress value="12.5" max="100" aria-label="Progress of Busy"' in html
     # While something renders the table reloads itself every 3 s; when nothing does, every 15 s
     # (a render started in another tab, by a colleague or over the API shows up).
     assert 'id="jobs-table" hx-get="/jobs" hx-trigger="every 3s"' in html
     with app.app_context():
-        lifecycle.mark_cancelled(first_id)
-        queued = db.session.scalars(sa.select(Render).where(Render.state == "queued")).one()
-        renders.cancel(queued)
+        lifecycle.complete(first_id, frames=100, duration=4.0, size_bytes=1000)
+        second = db.session.scalars(sa.select(Render).where(Render.state == "queued")).one()
+        lifecycle.begin(second.rq_job_id)
+        progress.record_progress(second.id, 10, 100)
+        second_id = second.id
+    found = cells(client.get("/jobs").text)
+    assert found["Busy"] == "1 of 3 generated 55.0% · 1 rendering"  # onwards from half, not back to 10%
+    with app.app_context():
+        lifecycle.mark_cancelled(second_id)
     html = client.get("/jobs").text
-    assert 'hx-trigger="every 15s"' in html and cells(html)["Busy"] == "0 of 3 generated"
+    assert 'hx-trigger="every 15s"' in html and cells(html)["Busy"] == "1 of 3 generated"
 
 
 def test_the_polling_table_keeps_the_filters(client, auth, factory, people, app):

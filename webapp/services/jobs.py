@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import sqlalchemy as sa
 from flask import current_app
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from .. import queue, status_channel
 from ..extensions import db
@@ -324,22 +324,33 @@ class LiveProgress:
     rendering: int
     frames_done: int
     frames_total: int
+    # Lessons with a video and nothing under way: the part of the job already done.
+    ready: int = 0
 
     @property
     def percent(self) -> float | None:
-        """Frames done of the renders under way, in percent; None before any reports its total."""
-        if not self.frames_total:
+        """How far the job is towards a video for every lesson it has or is rendering: lessons
+        ready count whole, renders under way by their frames, queued ones not yet. None before
+        anything reports its frames."""
+        if not self.frames_total and not self.ready:
             return None
-        return round(100.0 * min(self.frames_done, self.frames_total) / self.frames_total, 1)
+        under_way = self.rendering * min(self.frames_done, self.frames_total) / max(self.frames_total, 1)
+        return round(100.0 * (self.ready + under_way) / (self.ready + self.rendering + self.queued), 1)
 
 
 def live_progress(page_jobs: list[VideoJob]) -> dict[uuid.UUID, LiveProgress]:
     """Per generating job of a page, its queued and rendering renders and their frames: one query
     for the whole page (none when nothing on it generates), never one per row."""
-    ids = [job.id for job in page_jobs if job.video_generation_status == VideoGenerationStatus.GENERATING]
-    if not ids:
+    generating = {j.id: j for j in page_jobs if j.video_generation_status == VideoGenerationStatus.GENERATING}
+    if not generating:
         return {}
     rendering = Render.state == RenderState.RENDERING
+    earlier = aliased(Render)
+    has_a_video = (
+        sa.select(earlier.id)
+        .where(earlier.lesson_id == Render.lesson_id, earlier.state == RenderState.COMPLETED)
+        .exists()
+    )
     query = (
         sa.select(
             Render.job_id,
@@ -347,11 +358,16 @@ def live_progress(page_jobs: list[VideoJob]) -> dict[uuid.UUID, LiveProgress]:
             sa.func.count().filter(rendering),
             sa.func.coalesce(sa.func.sum(Render.frames_done).filter(rendering), 0),
             sa.func.coalesce(sa.func.sum(Render.frames_total).filter(rendering), 0),
+            sa.func.count().filter(has_a_video),
         )
-        .where(Render.job_id.in_(ids), Render.state.in_(ACTIVE_RENDER_STATES))
+        .where(Render.job_id.in_(generating), Render.state.in_(ACTIVE_RENDER_STATES))
         .group_by(Render.job_id)
     )
-    return {row[0]: LiveProgress(*row[1:]) for row in db.session.execute(query)}
+    found = {}
+    for job_id, queued, rendering_now, done, total, redone in db.session.execute(query):
+        completed = (generating[job_id].video_generation_data or {}).get("completedLessons", 0)
+        found[job_id] = LiveProgress(queued, rendering_now, done, total, max(0, completed - redone))
+    return found
 
 
 def find_course(name: str) -> Course | None:
