@@ -429,3 +429,26 @@ def test_an_invited_user_sets_a_password_and_sees_only_their_course(browser, liv
     assert_fits(invitee)
     invitee.context.close()
     page.context.close()
+
+
+def test_the_jobs_list_keeps_the_keyboard_where_it_was_as_it_reloads(app, browser, live_server, factory):
+    """The list reloads itself (every 3 s while something renders): the job link someone had
+    tabbed to lost focus, which went back to the top of the page."""
+    from webapp.extensions import db
+    from webapp.models import VideoJob
+    from webapp.services import renders
+
+    user = factory.user("keys@example.com", courses=["Course A"])
+    busy = factory.job("Course A", title="Busy", lessons=1)
+    factory.job("Course A", title="Quiet", lessons=1)
+    with app.app_context():
+        renders.generate(None, db.session.get(VideoJob, uuid.UUID(busy.id)), busy.lessons[0])
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    log_in(page, live_server, user.email, user.password)
+    link = page.locator("#jobs-table a", has_text="Quiet")
+    link.focus()
+    with page.expect_response(lambda r: "/jobs" in r.url and r.request.headers.get("hx-request") == "true"):
+        pass  # the table's own reload
+    page.wait_for_timeout(300)  # swapped and settled
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Quiet"
+    page.close()
