@@ -144,7 +144,7 @@ def test_admins_may_rename_and_delete_any_job(app, client, auth, factory, people
 def cells(html: str) -> dict[str, str]:
     """Title → the text of its row's "generated" cell."""
     rows = re.findall(
-        r'<a href="/jobs/[^"]+">([^<]+)</a></td>.*?<td class="generated"[^>]*>(.*?)</td>', html, re.S
+        r'<a href="/jobs/[^"]+"[^>]*>([^<]+)</a></td>.*?<td class="generated"[^>]*>(.*?)</td>', html, re.S
     )
     return {title: " ".join(re.sub(r"<[^>]+>", " ", cell).split()) for title, cell in rows}
 

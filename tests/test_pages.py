@@ -17,7 +17,7 @@ def staff(auth, factory):
 
 
 def titles(html):
-    return re.findall(r'<td><a href="/jobs/[^"]+">([^<]+)</a></td>', html)
+    return re.findall(r'<td><a href="/jobs/[^"]+"[^>]*>([^<]+)</a></td>', html)
 
 
 def test_jobs_list_newest_first(client, factory, staff):
@@ -184,3 +184,16 @@ def test_html_error_pages_for_browsers(client, staff):
     response = client.get("/jobs/00000000-0000-0000-0000-000000000000")
     assert response.status_code == 404
     assert response.mimetype == "text/html" and "No such video job" in response.get_data(as_text=True)
+
+
+def test_a_broken_lesson_says_what_is_wrong_once(client, factory, staff):
+    """A lesson.json that does not parse read "lesson.json: lesson.json: invalid JSON at …"; a
+    field's problem still names the file first."""
+    job = factory.job("Course A", lessons=2)
+    (factory.lessons_root / job.video_id / "lesson_1" / "lesson.json").write_text('{"title": "x",}')
+    (factory.lessons_root / job.video_id / "lesson_2" / "lesson.json").write_text('{"segments": []}')
+    client.post(f"/jobs/{job.id}/rescan", data={"csrf_token": csrf_token(client, "/jobs")})
+    problems = re.findall(r'<small class="error">([^<]*)</small>', client.get(f"/jobs/{job.id}").text)
+    assert problems[0].startswith("lesson.json: invalid JSON at line 1")
+    assert problems[0].count("lesson.json") == 1
+    assert problems[1] == "lesson.json: title: required"
