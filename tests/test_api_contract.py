@@ -24,6 +24,24 @@ def test_the_document_is_valid_openapi(client):
     assert sorted(error["required"]) == ["error", "message", "statusCode", "success"]
 
 
+def test_every_value_says_its_type(client):
+    """A job's videoGenerationStatus and a render's state were an enum of no type: the docs page
+    read "object (not_started | …)", and code generators make an untyped field of it."""
+
+    def untyped(node, path=""):
+        if isinstance(node, dict):
+            if "enum" in node and "type" not in node:
+                yield path
+            for key, value in node.items():
+                yield from untyped(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from untyped(value, f"{path}/{index}")
+
+    assert list(untyped(client.get("/openapi.json").json)) == []
+    assert "object (not_started" not in client.get("/docs").text
+
+
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
     app, factory, live_server, tmp_path, caplog
 ):

@@ -74,7 +74,11 @@ class JobSchema(Schema):
     courseId = fields.Integer(attribute="course_id", required=True)
     createdAt = Timestamp(attribute="created_at", required=True)
     videoGenerationStatus = fields.Enum(
-        VideoGenerationStatus, by_value=True, attribute="video_generation_status", required=True
+        VideoGenerationStatus,
+        by_value=True,
+        attribute="video_generation_status",
+        required=True,
+        metadata={"type": "string"},
     )
     totalLessons = fields.Method("_total", required=True, metadata={"type": "integer"})
     completedLessons = fields.Method("_completed", required=True, metadata={"type": "integer"})

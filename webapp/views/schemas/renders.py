@@ -28,7 +28,9 @@ class GenerateVideoResponse(Schema):
         required=True, metadata={"example": "videos/henIVlCPVIY/lesson_1/final_video.mp4"}
     )
     jobId = fields.UUID(required=True)
-    videoGenerationStatus = fields.Enum(VideoGenerationStatus, by_value=True, required=True)
+    videoGenerationStatus = fields.Enum(
+        VideoGenerationStatus, by_value=True, required=True, metadata={"type": "string"}
+    )
     currentLesson = fields.String(required=True)
     renderId = fields.UUID(required=True)
     statusUrl = fields.String(required=True)
@@ -85,7 +87,7 @@ class RenderSchema(Schema):
     renderId = fields.UUID(attribute="id", required=True)
     jobId = fields.UUID(attribute="job_id", required=True)
     lessonPath = fields.String(attribute="lesson.path", required=True)
-    state = fields.Enum(RenderState, by_value=True, required=True)
+    state = fields.Enum(RenderState, by_value=True, required=True, metadata={"type": "string"})
     attempt = fields.Integer(required=True)
     outputFileName = fields.String(attribute="output_file_name", required=True)
     outputPath = fields.String(attribute="output_path", required=True)
