@@ -110,7 +110,7 @@ document.addEventListener("htmx:beforeRequest", function (event) {
   var elt = event.detail.elt;
   var panel = document.getElementById("status-panel");
   if (panel && elt && elt.tagName === "FORM" && panel.contains(elt)) {
-    var row = elt.closest("tr[data-lesson]");
+    var row = elt.closest("[data-lesson]");  // a lesson's row, or its render's progress row
     pressed = {lesson: row ? row.getAttribute("data-lesson") : null, at: Date.now()};
   }
 });
@@ -424,10 +424,11 @@ function fillChapters(nav) {
   function build() {
     if (!track.cues || !track.cues.length || nav.childElementCount) return;
     var list = document.createElement("ol");
-    Array.prototype.forEach.call(track.cues, function (cue) {
+    Array.prototype.forEach.call(track.cues, function (cue, index) {
       var item = document.createElement("li");
       var button = document.createElement("button");
       button.type = "button";
+      button.id = nav.dataset.player + "-chapter-" + index;
       button.className = "secondary outline";
       button.textContent = formatTime(cue.startTime) + " " + cue.text;
       button.addEventListener("click", function () {
@@ -438,11 +439,26 @@ function fillChapters(nav) {
       list.appendChild(item);
     });
     nav.appendChild(list);
+    // The panel reloaded under a chapter button the keyboard was on: back to the same one.
+    var again = chapterFocused && document.getElementById(chapterFocused.id);
+    var lost = !document.activeElement || document.activeElement === document.body;
+    if (again && lost && Date.now() - chapterFocused.at < 5000) again.focus();
   }
   if (track.mode === "disabled") track.mode = "hidden";  // loads the cues without showing them
   if (element.readyState === 2) build();
   else element.addEventListener("load", build);
 }
+
+// The chapter button focused when the panel was swapped (its buttons come after the swap, once
+// the chapters track has loaded, too late for htmx to keep the focus by id).
+var chapterFocused = null;
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var focused = document.activeElement;
+  if (event.detail.target && event.detail.target.id === "status-panel" && focused &&
+      focused.closest && focused.closest("nav.chapters")) {
+    chapterFocused = {id: focused.id, at: Date.now()};
+  }
+});
 
 function fillAllChapters(root) {
   var scope = root && root.querySelectorAll ? root : document;

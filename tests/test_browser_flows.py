@@ -303,7 +303,9 @@ def test_cancel_a_running_render(browser, live_server, factory, processes, width
              if (note) window.notesSeen.push(note.textContent); })
            .observe(document.getElementById('flashes'), {childList: true, subtree: true}); }"""
     )
-    page.locator(".progress-row").get_by_role("button", name="Cancel").click()
+    cancel = page.locator(".progress-row").get_by_role("button", name="Cancel")
+    cancel.focus()
+    cancel.press("Enter")  # from the keyboard: where does it go on from?
     page.locator(f"{lesson} .badge.render-cancelled").wait_for(timeout=30_000)
     assert page.locator(".progress-row").count() == 0
     assert any(note.startswith("Stopping the render") for note in page.evaluate("window.notesSeen"))
@@ -313,6 +315,10 @@ def test_cancel_a_running_render(browser, live_server, factory, processes, width
     assert "1 render cancelled" in summary and job.lessons[0] in summary, summary
     assert "rendering" not in summary
     assert page.locator(f"{lesson} button", has_text="Retry").is_visible()
+    # The keyboard goes on from the lesson's row (it went to the summary, then to the top).
+    page.wait_for_timeout(1500)  # a reload or two after the stop
+    focused = "() => document.activeElement.closest('tr[data-lesson]')?.dataset.lesson ?? null"
+    assert page.evaluate(focused) == job.lessons[0]
     assert_fits(page)
     page.context.close()
 

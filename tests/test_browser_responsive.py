@@ -413,3 +413,22 @@ def test_a_short_form_keeps_its_button_beside_its_field_on_a_desktop(browser, li
         assert page.evaluate(BUTTON_BELOW) == [], path
         assert page.evaluate(WRAPPED_BUTTONS) == [], path
     page.close()
+
+
+def test_a_chapter_button_keeps_the_keyboard_through_a_reload(app, browser, live_server, site):
+    """The panel reloads while another lesson renders: the chapter button someone had tabbed to
+    was built again after the reload, without the focus, which went to the top of the page."""
+    admin, job = site
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    _log_in(page, live_server, admin)
+    page.goto(f"{live_server}/jobs/{job.id}")
+    chapter = page.locator("nav.chapters button").first
+    chapter.wait_for()
+    chapter.focus()
+    before = page.evaluate("document.activeElement.id")
+    assert before
+    page.evaluate("htmx.trigger('#status-panel', 'status-changed')")  # as the job's event stream does
+    page.wait_for_function("() => !document.querySelector('#status-panel.htmx-request')")
+    page.wait_for_timeout(800)  # the chapters track loads, the buttons are built again
+    assert page.evaluate("document.activeElement.id") == before
+    page.close()
