@@ -327,3 +327,23 @@ def test_the_token_page_offers_to_copy_a_new_token(client, staff):
     ).text
     assert re.search(r'<code class="token" id="new-token">lvt_', page)
     assert re.search(r'<button type="button" [^>]*data-copy="#new-token"[^>]*>Copy</button>', page)
+
+
+def test_a_failed_job_says_which_lessons_failed(app, client, staff, job):
+    """ "failed" named no lesson (a cancelled one it did): on a long job staff scrolled every row
+    to find the one to fix."""
+    from webapp.models import ErrorKind
+
+    for lesson in (0, 1):
+        render_id = _queue(app, job, lesson)
+        _begin(app, render_id)
+        with app.app_context():
+            if lesson == 0:
+                lifecycle.fail(render_id, ErrorKind.MANIFEST, "segments[0].audio: file not found")
+            else:
+                lifecycle.mark_cancelled(render_id)
+    line = _summary(client.get(f"/jobs/{job.id}").text)
+    assert line == (
+        f"failed 0 of 2 lessons generated · 1 render failed: {job.lessons[0]}"
+        f" · 1 render cancelled: {job.lessons[1]}"
+    )

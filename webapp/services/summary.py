@@ -253,13 +253,15 @@ class Status:
         return sum(1 for a in self.active if a.render.state == RenderState.QUEUED)
 
     @property
-    def cancelled_lessons(self) -> list[str]:
-        """Lessons whose latest attempt was cancelled: a job that reads "completed" says so too."""
-        return [
-            view.lesson.path
-            for view in self.lessons
-            if view.latest is not None and view.latest.state == RenderState.CANCELLED
-        ]
+    def ended_lessons(self) -> list[tuple[str, list[str]]]:
+        """The lessons whose latest attempt failed, then those cancelled, by that word: the
+        summary names them (a job that reads "completed" may have a cancelled one)."""
+        ended = [(RenderState.FAILED, []), (RenderState.CANCELLED, [])]
+        for view in self.lessons:
+            for state, paths in ended:
+                if view.latest is not None and view.latest.state == state:
+                    paths.append(view.lesson.path)
+        return [(state.value, paths) for state, paths in ended if paths]
 
     def as_json(self) -> dict:
         return {
