@@ -467,6 +467,14 @@ function fillAllChapters(root) {
 document.addEventListener("DOMContentLoaded", function () { fillAllChapters(document); });
 document.addEventListener("htmx:load", function (event) { fillAllChapters(event.detail.elt); });
 
+// A form sent back refused: the keyboard (and a screen reader) starts at what is wrong, the alert
+// above the form, not at the top of the page; the next Tab goes on to the form's fields.
+document.addEventListener("DOMContentLoaded", function () {
+  var refused = document.querySelector("main .form-alert");
+  var untouched = !document.activeElement || document.activeElement === document.body;
+  if (refused && untouched && !location.hash) refused.focus({preventScroll: false});
+});
+
 // A page reached at a part of it (the webhooks page after Send test: #webhook-3) starts the
 // keyboard there too, not at the top: the next Tab goes on from the webhook acted on.
 document.addEventListener("DOMContentLoaded", function () {

@@ -184,6 +184,15 @@ def test_create_a_job_from_the_new_job_page(browser, live_server, factory, width
     page.wait_for_url(f"{live_server}/jobs/new")
     assert_fits(page)
     page.select_option("select[name=course]", label="Course A")
+    # A video that is not YouTube's: refused, and the keyboard starts at the message saying why
+    # (it was at the top of the page), the fields next.
+    page.fill("input[name=video]", "https://vimeo.com/76979871")
+    page.get_by_role("button", name="Create job").click()
+    page.locator(".form-alert").wait_for()
+    assert page.evaluate("document.activeElement.className").startswith("flash flash-error")
+    assert "YouTube" in page.evaluate("document.activeElement.textContent")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('form') !== null")
     page.fill("input[name=video]", f"https://www.youtube.com/watch?v={video_id}")
     page.fill("input[name=title]", "Market vocabulary")
     page.get_by_role("button", name="Create job").click()
