@@ -381,6 +381,12 @@ def test_every_control_on_a_phone_fits_a_finger(app, browser, live_server, site,
         page.goto(f"{live_server}{path}")
         assert page.locator("form label:has(input[type=checkbox])").count() >= 1
         assert page.evaluate(SMALL_TARGETS, "form label:has(input[type=checkbox])") == [], path
+    # The brand link and a breadcrumb's links (40 px), the API docs' contents (24-30 px).
+    page.goto(f"{live_server}/admin/users/{admin.id}")
+    assert page.evaluate(SMALL_TARGETS, "a.brand, nav[aria-label=breadcrumb] a") == []
+    page.goto(f"{live_server}/docs")
+    assert page.locator("nav.toc a").count() > 5
+    assert page.evaluate(SMALL_TARGETS, "nav.toc a") == []
     page.close()
 
 
