@@ -272,7 +272,8 @@ def test_a_video_made_from_files_since_replaced_says_so(app, client, staff, job,
     assert "Second take" in row and "New files since this video" in row
     assert "Generate again" in row
     assert "New files since" not in _row(client.get(f"/jobs/{job.id}").text, job.lessons[1])
-    again = _queue(app, job, 0)  # a render of the new files
+    again = _queue(app, job, 0)  # a render of the new files: asked for, the hint has been followed
+    assert "New files since this video" not in _row(client.get(f"/jobs/{job.id}").text, job.lessons[0])
     _begin(app, again)
     with app.app_context():
         lifecycle.complete(again, frames=5, duration=0.5, size_bytes=100)

@@ -199,9 +199,10 @@ class LessonView:
 
     @property
     def video_of_old_files(self) -> bool:
-        """An upload has replaced the lesson's files since its video was asked for."""
+        """An upload has replaced the lesson's files since its video was asked for, and no
+        render of the new ones is under way."""
         video, changed = self.video, self.lesson.files_changed_at
-        return video is not None and changed is not None and changed > video.queued_at
+        return video is not None and changed is not None and changed > video.queued_at and not self.active
 
     @property
     def can_generate(self) -> bool:
