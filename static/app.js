@@ -125,6 +125,12 @@ function stampNotes() {  // the notes shown so far (one an answer brings is not 
   });
 }
 function dropNotesOfFinishedWork(panel) {
+  // A note about one render ("Stopping the render of …") goes once the panel no longer shows
+  // that render under way, though other lessons still render.
+  document.querySelectorAll("#flashes .flash-info[data-since][data-render]").forEach(function (note) {
+    var row = '.progress-row[data-render-id="' + CSS.escape(note.getAttribute("data-render")) + '"]';
+    if (!panel.querySelector(row)) note.remove();
+  });
   var status = panel.getAttribute("data-status");
   var ended = shownStatus === "generating" && status !== "generating";
   shownStatus = status;

@@ -467,3 +467,32 @@ def test_the_jobs_list_keeps_the_keyboard_where_it_was_as_it_reloads(app, browse
     page.wait_for_timeout(300)  # swapped and settled
     assert page.evaluate("document.activeElement.textContent.trim()") == "Quiet"
     page.close()
+
+
+def test_a_note_about_a_render_goes_when_that_render_has_stopped(app, browser, live_server, factory):
+    """ "Stopping the render of …" stayed at the top while the row already said cancelled, for as
+    long as any other lesson of the job was still queued or rendering."""
+    from webapp.extensions import db
+    from webapp.models import VideoJob
+    from webapp.services import lifecycle, renders
+
+    user = factory.user("notes@example.com", courses=["Course A"])
+    job = factory.job("Course A", title="Two lessons", lessons=2)
+    with app.app_context():
+        video_job = db.session.get(VideoJob, uuid.UUID(job.id))
+        first = renders.generate(None, video_job, job.lessons[0])
+        renders.generate(None, video_job, job.lessons[1])  # stays queued: the job goes on generating
+        lifecycle.begin(first.rq_job_id)
+        first_id = first.id
+    page = new_page(browser, 1280)
+    log_in(page, live_server, user.email, user.password, f"/jobs/{job.id}")
+    page.locator(f'.progress-row[data-render-id="{first_id}"] button', has_text="Cancel").click()
+    note = page.locator("#flashes .flash", has_text="Stopping the render")
+    note.wait_for()
+    with app.app_context():
+        lifecycle.mark_cancelled(first_id)  # as the worker does once it has stopped
+    page.evaluate("htmx.trigger('#status-panel', 'status-changed')")
+    page.locator(f'.progress-row[data-render-id="{first_id}"]').wait_for(state="detached")
+    note.wait_for(state="detached", timeout=5_000)
+    assert page.locator("#status-panel .summary .badge").inner_text() == "generating"
+    page.context.close()

@@ -220,10 +220,11 @@ def _refused_upload(job, status: int, message: str):
     return _after_action(job, message, "error")
 
 
-def _after_action(job, message: str, category: str = "info"):
-    """htmx gets the status panel back with the message in it; a plain form post, a redirect."""
+def _after_action(job, message: str, category: str = "info", render=None):
+    """htmx gets the status panel back with the message in it (a note about `render` goes once
+    that render is no longer under way: static/app.js); a plain form post, a redirect."""
     if reply() is Reply.FRAGMENT:
-        return panel.render(job, notice=(category, message))
+        return panel.render(job, notice=(category, message, render.id if render is not None else None))
     flash(message, category)
     return redirect(url_for("pages.job_detail", job_id=job.id))
 
@@ -244,7 +245,7 @@ def generate(job_id: str):
         render = renders.generate(current_user, job, form.lesson_path.data)
     except renders.RenderRequestError as exc:
         return _after_action(job, exc.message, "error")
-    return _after_action(job, f"{render.lesson.title}: render {render.state.value}.")
+    return _after_action(job, f"{render.lesson.title}: render {render.state.value}.", render=render)
 
 
 @bp.post("/jobs/<job_id>/generate-all")
@@ -279,7 +280,7 @@ def cancel_render(job_id: str, render_id: str):
     except renders.RenderRequestError as exc:
         return _after_action(job, exc.message, "error")
     if render.state.active:
-        return _after_action(job, f"Stopping the render of {render.lesson.title}…")
+        return _after_action(job, f"Stopping the render of {render.lesson.title}…", render=render)
     return _after_action(job, f"Render of {render.lesson.title} cancelled.")
 
 
@@ -291,4 +292,4 @@ def retry_render(job_id: str, render_id: str):
         render = renders.retry(current_user, _job_render_or_404(job, render_id))
     except renders.RenderRequestError as exc:
         return _after_action(job, exc.message, "error")
-    return _after_action(job, f"{render.lesson.title}: attempt {render.attempt} queued.")
+    return _after_action(job, f"{render.lesson.title}: attempt {render.attempt} queued.", render=render)
