@@ -535,3 +535,17 @@ def test_a_failure_while_installing_puts_everything_back(app, client, factory, a
 def zipfile_entries(data: bytes) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_a_package_of_lesson_folders_sent_with_a_number_says_to_leave_the_number_out(
+    app, client, factory, alice, tmp_path
+):
+    """Lesson folders uploaded with "only lesson number 5" read "lesson_5: lesson.json is
+    missing." though every folder had its lesson.json: the number was what was wrong."""
+    job = factory.job("Course A", lessons=1)
+    data = package(lesson_3=lesson_files(tmp_path, "Three"), lesson_4=lesson_files(tmp_path, "Four"))
+    response = upload(client, job.id, data, alice, "?lesson=5")
+    assert response.status_code == 422
+    message = response.json["message"]
+    assert "lesson_3/" in message and "lesson_4/" in message and "leave the lesson number" in message
+    assert upload(client, job.id, data, alice).status_code == 201  # without the number: both go in

@@ -135,8 +135,25 @@ def read_plan(archive: zipfile.ZipFile, archive_size: int, limits: Limits, lesso
             raise _refuse(f"“{folder}” is both a file and a folder in the package.")
     files = _unwrap(files, lesson)
     if lesson is not None:
+        _refuse_folders_for_one_lesson(files)
         return Plan(lessons={lesson: files})
     return _lesson_folders(files)
+
+
+def _refuse_folders_for_one_lesson(files) -> None:
+    """One lesson's files are asked for, and the package holds lesson_<n>/ folders instead (its
+    lesson.json would be "missing", though every folder has one: the number is what is wrong)."""
+    if any(len(path.parts) == 1 and path.name == "lesson.json" for _, path in files):
+        return
+    folders = sorted(
+        {path.parts[0] for _, path in files if len(path.parts) > 1 and LESSON_DIR.match(path.parts[0])}
+    )
+    if folders:
+        named = ", ".join(f"{name}/" for name in folders[:5]) + (", …" if len(folders) > 5 else "")
+        raise _refuse(
+            f"This package holds lesson folders ({named}): leave the lesson number empty to upload "
+            "them, or zip one lesson's own files to replace that one lesson."
+        )
 
 
 def _lesson_folders(files: list[tuple[zipfile.ZipInfo, PurePosixPath]]) -> Plan:
