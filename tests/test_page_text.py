@@ -348,3 +348,16 @@ def test_a_failed_job_says_which_lessons_failed(app, client, staff, job):
         f"failed 0 of 2 lessons generated · 1 render failed: {job.lessons[0]}"
         f" · 1 render cancelled: {job.lessons[1]}"
     )
+
+
+def test_generate_all_is_offered_only_while_it_would_start_something(app, client, staff, job):
+    """With every lesson queued or rendering, "Generate all" stayed, and pressing it only said
+    "2 lessons queued or already in progress."."""
+    assert 'id="generate-all"' in client.get(f"/jobs/{job.id}").text
+    first = _queue(app, job, 0)
+    assert 'id="generate-all"' in client.get(f"/jobs/{job.id}").text  # lesson 2 would start
+    _queue(app, job, 1)
+    assert 'id="generate-all"' not in client.get(f"/jobs/{job.id}").text
+    with app.app_context():
+        renders.cancel(db.session.get(Render, first))
+    assert 'id="generate-all"' in client.get(f"/jobs/{job.id}").text
