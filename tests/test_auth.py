@@ -1,5 +1,7 @@
 """Logging in and out, bearer tokens, CSRF, and throttled password guessing."""
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -143,6 +145,13 @@ def test_tokens_page_creates_shows_once_and_revokes(client, auth, factory):
     token_id = listing.split("/account/tokens/")[1].split("/revoke")[0]
     client.post(f"/account/tokens/{token_id}/revoke", data={"csrf_token": csrf_token(client, "/jobs")})
     assert client.get(status_url(job.id), headers=bearer(token)).status_code == 401
+    # A revoked token leaves the list of those that work (on a phone it looked like one of them)
+    # for a folded list of its own; the name field has a label a person sees.
+    listing = client.get("/account/tokens").get_data(as_text=True)
+    working, _, revoked = listing.partition('<details class="revoked-tokens">')
+    assert "<td>LMS sync</td>" not in working and "You have no working tokens." in working
+    assert "<summary>Revoked tokens (1)</summary>" in revoked and "<td>LMS sync</td>" in revoked
+    assert re.search(r'<label for="name">Token name', listing)
 
 
 def test_auth_token_endpoint_issues_a_signed_bearer_token(client, factory):

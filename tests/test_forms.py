@@ -78,7 +78,7 @@ def test_service_refusals_stay_above_the_form(client, auth, factory):
     course_id = re.search(r'<option value="(\d+)"', page).group(1)
     form = {"course": course_id, "video": "https://vimeo.com/1", "csrf_token": csrf_token(client, "/jobs")}
     html = client.post("/jobs", data=form).get_data(as_text=True)
-    assert re.search(r'role="alert">Enter a YouTube video id', html)
+    assert re.search(r'role="alert"[^>]*>Enter a YouTube video id', html)
     assert field_error(html, "video") is None
     assert re.search(rf'<option selected value="{course_id}">', html)  # the choice is kept
 
