@@ -197,3 +197,12 @@ def test_a_broken_lesson_says_what_is_wrong_once(client, factory, staff):
     assert problems[0].startswith("lesson.json: invalid JSON at line 1")
     assert problems[0].count("lesson.json") == 1
     assert problems[1] == "lesson.json: title: required"
+
+
+def test_a_job_created_without_lessons_is_a_warning_not_news(client, staff):
+    """ "Job created with 0 lessons." came as a blue note, like a success: nothing can be
+    generated until lessons come, which the page says below it."""
+    data = {"course": "", "video": "zzzzzzzzzzz", "csrf_token": csrf_token(client, "/jobs/new")}
+    data["course"] = re.search(r'<option[^>]*value="(\d+)"', client.get("/jobs/new").text).group(1)
+    page = client.post("/jobs", data=data, follow_redirects=True).text
+    assert re.search(r'class="flash flash-warning"[^>]*>Job created with 0 lessons', page)

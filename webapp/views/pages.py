@@ -104,7 +104,9 @@ def create_job():
         existing = exc.job if isinstance(exc, jobs.VideoTaken) else None
         page = render_template("job_new.html", form=form, error=str(exc), existing=existing)
         return page, exc.status
-    flash(f"Job created with {messages.plural(len(job.lessons), 'lesson')}.", "info")
+    # No lessons yet: nothing can be generated until they come (the page says how, below).
+    created = f"Job created with {messages.plural(len(job.lessons), 'lesson')}."
+    flash(created, "info" if job.lessons else "warning")
     return redirect(url_for("pages.job_detail", job_id=job.id))
 
 
