@@ -56,3 +56,6 @@ def test_the_docs_page_renders_its_text_with_contents_and_examples(client):
     assert "export BASE=http://localhost" in html
     for block_id, _ in blocks:
         assert f'data-copy="#{block_id}"' in html
+    # The schemas' "*" is said once, and on each field to whoever points at it.
+    assert "Fields marked <strong>*</strong> must be sent in a request and are always present" in html
+    assert '<abbr title="required">*</abbr>' in html
