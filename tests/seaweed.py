@@ -7,6 +7,7 @@ any access key works. Stopped by its process group.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -52,7 +53,18 @@ class SeaweedServer:
     grpc_ports: list[int]
 
     def pause(self) -> None:
+        """Stop it (it stops answering; connections still queue), and return only once every
+        thread of it has stopped: a request sent at once could otherwise still be answered."""
         os.killpg(self.process.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            states = []
+            for task in Path(f"/proc/{self.process.pid}/task").glob("*/stat"):
+                with contextlib.suppress(OSError):
+                    states.append(task.read_text().rsplit(")", 1)[1].split()[0])
+            if states and all(state in "Tt" for state in states):
+                return
+            time.sleep(0.01)
 
     def resume(self) -> None:
         os.killpg(self.process.pid, signal.SIGCONT)
