@@ -13,9 +13,9 @@ PORT ?= 5000
 # One worker per core did best per core here (make bench-throughput; README, "Benchmarks").
 RENDER_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 INSTANCE ?= instance
-# System packages: FriBiDi for Pillow's text shaping, Chromium for the browser tests.
+# System packages: FriBiDi for Pillow's text shaping, Chromium's headless shell for the browser tests.
 APT_RUNTIME := libfribidi0
-APT_TEST := chromium
+APT_TEST := chromium-headless-shell
 
 .PHONY: install install-dev system-deps system-deps-test run test lint format bench bench-quick bench-motion \
   bench-streams bench-status bench-throughput bench-scaleout bench-bigdata bench-memory bench-storage clean

@@ -22,8 +22,8 @@ def test_generate_in_the_browser_and_play_the_video(app, browser, live_server, p
     that drops it), it falls back to polling. Either way the user sees the same."""
     with app.app_context():
         login = demo.ensure_demo(app)
-    # A slow encoder preset makes the 30 s demo lesson take a few seconds, long enough to watch.
-    processes.worker(RENDER_PRESET="veryslow")
+    # A slower encoder preset makes the 30 s demo lesson take several seconds, long enough to watch.
+    processes.worker(RENDER_PRESET="medium")
     page = browser.new_page()
     if stream == "blocked":
         page.route("**/events", lambda route: route.abort())
