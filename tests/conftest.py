@@ -26,6 +26,29 @@ from webapp.extensions import db
 
 from .helpers import PASSWORD, Auth, Processes, base_config
 
+# A test whose fixtures reach none of these runs the same on any database and Redis.
+_BACKEND_FIXTURES = {"redis_url", "migrated_database", "database_url", "server_database"}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--backend-dependent-only",
+        action="store_true",
+        help="leave out the tests the database and Redis cannot change: those that use neither, and "
+        "those marked backend_free (CI's second run, on the PostgreSQL and Redis servers)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("backend_dependent_only"):
+        return
+    kept, left = [], []
+    for item in items:
+        free = item.get_closest_marker("backend_free") or not _BACKEND_FIXTURES & set(item.fixturenames)
+        (left if free else kept).append(item)
+    config.hook.pytest_deselected(items=left)
+    items[:] = kept
+
 
 def pytest_report_header(config):
     return [

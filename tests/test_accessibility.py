@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# What these check (layout, accessibility, escaping) no database or Redis can change.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.backend_free]
 
 AXE = Axe()
 

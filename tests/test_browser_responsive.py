@@ -13,7 +13,8 @@ import pytest
 
 from .helpers import settle_layout, wait_in_page
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# What these check (layout, accessibility, escaping) no database or Redis can change.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.backend_free]
 
 # Elements wider than the window, named for the failure message (evaluated in the page).
 OVERFLOW = """() => {

@@ -20,7 +20,8 @@ from webapp.services import recovery
 
 from ..helpers import PASSWORD, bearer, wait_in_page
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# What these check (layout, accessibility, escaping) no database or Redis can change.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.backend_free]
 
 # Each piece calls alert() if it ever runs: as an element, a script, an attribute escape.
 MARKUP = "<img src=x onerror=alert(1)><script>alert(2)</script>\"'><svg onload=alert(3)>"
