@@ -14,6 +14,7 @@ import threading
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
@@ -57,10 +58,24 @@ def pytest_report_header(config):
     ]
 
 
+def _worker_redis_url(url: str, worker: str | None) -> str:
+    """TEST_REDIS_URL for one pytest-xdist worker: gw0 uses the database named, gw1 the one
+    below it, and so on (each worker flushes its own between tests)."""
+    if not worker or not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    number = base - int(worker[2:])
+    if number < 0:
+        raise pytest.UsageError(f"TEST_REDIS_URL database {base} leaves none for xdist worker {worker}")
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     url = os.environ.get("TEST_REDIS_URL")
     if url:
+        url = _worker_redis_url(url, os.environ.get("PYTEST_XDIST_WORKER"))
         Redis.from_url(url).ping()
         yield url
         return
