@@ -1,5 +1,6 @@
 """The browser pages: jobs list, job page with lessons, new job, rescan."""
 
+import json
 import re
 import shutil
 import uuid
@@ -197,6 +198,21 @@ def test_a_broken_lesson_says_what_is_wrong_once(client, factory, staff):
     assert problems[0].startswith("lesson.json: invalid JSON at line 1")
     assert problems[0].count("lesson.json") == 1
     assert problems[1] == "lesson.json: title: required"
+
+
+def test_a_lesson_row_names_every_problem_of_its_lesson_json(client, factory, staff):
+    job = factory.job("Course A", lessons=1)
+    path = factory.lessons_root / job.video_id / "lesson_1" / "lesson.json"
+    manifest = json.loads(path.read_text())
+    manifest["segments"] = [{**manifest["segments"][0], "duration": d} for d in (1, 1, -1)]
+    manifest["segments"][0]["background"] = "blurple"
+    path.write_text(json.dumps(manifest))
+    client.post(f"/jobs/{job.id}/rescan", data={"csrf_token": csrf_token(client, "/jobs")})
+    problems = re.findall(r'<small class="error">([^<]*)</small>', client.get(f"/jobs/{job.id}").text)
+    assert problems == [
+        "lesson.json: segment 1, background: not a colour: &#39;blurple&#39; (use e.g. &#34;#1a1a2e&#34;); "
+        "segment 3, duration: must be a positive number of seconds, got -1"
+    ]
 
 
 def test_a_job_created_without_lessons_is_a_warning_not_news(client, staff):

@@ -140,6 +140,23 @@ def test_a_broken_manifest_is_422_naming_lesson_and_field_and_nothing_changes(
     assert response.status_code == 422 and response.json["message"] == "lesson_4: lesson.json is missing."
 
 
+def test_every_problem_of_a_broken_manifest_is_named_in_one_answer(app, client, factory, alice, tmp_path):
+    # A user fixes them all before uploading again, instead of one upload per problem.
+    job = factory.job("Course A", lessons=1)
+    broken = lesson_files(tmp_path, "Broken", segments=3)
+    manifest = json.loads(broken["lesson.json"])
+    manifest["segments"][0]["audio"] = "missing.wav"
+    manifest["segments"][2]["background"] = "blurple"
+    broken["lesson.json"] = json.dumps(manifest).encode()
+    response = upload(client, job.id, package(lesson_1=broken), alice)
+    assert response.status_code == 422
+    assert response.json["field"] == "segments[0].audio"
+    assert response.json["message"] == (
+        "lesson_1: segments[0].audio: file not found; "
+        "segments[2].background: not a colour: 'blurple' (use e.g. \"#1a1a2e\")"
+    )
+
+
 def queue_first_lesson(client, job, headers) -> None:
     queued = client.post(
         "/video-transform/generate-video",

@@ -124,6 +124,70 @@ def test_bad_manifest_names_the_field(make_lesson, change, field, words):
     assert "\n" not in str(err) and "Traceback" not in str(err)
 
 
+def test_every_bad_segment_is_named_at_once_in_file_order(make_lesson, monkeypatch):
+    # A user fixing a lesson sees all its segments' problems in one go, not one per upload.
+    monkeypatch.setattr(fonts_module, "system_face_for", lambda ch: None)
+    lesson = make_lesson(segments=6)
+
+    def change(m, _lesson):
+        m["segments"][1]["audio"] = "audio/nope.wav"
+        m["segments"][3]["duration"] = -1
+        m["segments"][4]["background"] = "blurple"
+
+    _edit(lesson, change)
+    with pytest.raises(ManifestError) as info:
+        load_manifest(lesson)
+    err = info.value
+    assert err.field == "segments[1].audio"
+    assert [e.field for e in err.more] == ["segments[3].duration", "segments[4].background"]
+    text = str(err)
+    assert text.startswith("segments[1].audio: file not found")
+    assert text.index("segments[3].duration: must be a positive") < text.index("segments[4].background: not")
+    assert "\n" not in text
+
+    # Characters no font has and transitions that do not fit are gathered the same way.
+    def change_later(m, _lesson):
+        m["segments"][1]["audio"] = m["segments"][0]["audio"]
+        m["segments"][3]["duration"] = 1
+        m["segments"][4]["background"] = "navy"
+        m["segments"][2]["transition"] = {"type": "fade", "duration": 5}
+        m["segments"][0]["title"] = "中文"
+        m["segments"][5]["text"] = "한국어"
+
+    _edit(lesson, change_later)
+    with pytest.raises(ManifestError) as info:
+        load_manifest(lesson)
+    fields = [info.value.field, *(e.field for e in info.value.more)]
+    assert fields == ["segments[2].transition.duration", "segments[0].title", "segments[5].text"]
+
+
+def test_the_check_stops_at_five_problems_and_says_so(make_lesson):
+    lesson = make_lesson(segments=8)
+    _edit(lesson, lambda m, _l: [s.update(background="blurple") for s in m["segments"]] and None)
+    with pytest.raises(ManifestError) as info:
+        load_manifest(lesson)
+    err = info.value
+    assert [e.field for e in err.more] == [*(f"segments[{i}].background" for i in range(1, 5)), "lesson.json"]
+    assert str(err).endswith("; lesson.json: checking stopped at 5 problems")
+
+
+def test_a_whole_lesson_limit_ends_the_check_there(make_lesson):
+    lesson = make_lesson(segments=4)
+
+    def change(m, _lesson):
+        m["segments"][0]["background"] = "blurple"
+        for seg in m["segments"][1:]:
+            seg["duration"] = 3 * 3600  # segments[2] crosses the 4 h limit
+        m["segments"][3]["background"] = "blurple"  # not looked at
+
+    _edit(lesson, change)
+    with pytest.raises(ManifestError) as info:
+        load_manifest(lesson)
+    err = info.value
+    assert [err.field, *(e.field for e in err.more)] == ["segments[0].background", "segments"]
+    assert "the lesson lasts more than 4:00:00" in str(err)
+
+
 def test_missing_and_broken_lesson_json(tmp_path):
     with pytest.raises(ManifestError, match=r"^lesson folder: not found"):
         load_manifest(tmp_path / "nope")

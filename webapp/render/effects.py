@@ -25,6 +25,7 @@ lesson.json keys read here (each problem raises ManifestError naming the field):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,7 +201,7 @@ def transition(seg: dict, where: str, index: int) -> Transition | None:
     return Transition(kind, seconds)
 
 
-def check_transitions(segments, frames: list[int], fps: int) -> None:
+def transition_problems(segments, frames: list[int], fps: int) -> Iterator[ManifestError]:
     """Each transition fits inside its segment and the previous one, and lasts at least a frame."""
     for seg, n in zip(segments, frames, strict=True):
         trans = seg.transition
@@ -208,11 +209,11 @@ def check_transitions(segments, frames: list[int], fps: int) -> None:
             continue
         where, previous = f"{seg.field}.transition.duration", frames[seg.index - 1]
         if trans.duration * fps < 1 - 1e-9:
-            raise ManifestError(where, f"shorter than one frame at {fps} fps")
-        if trans.frames(fps) > n:
-            raise ManifestError(where, f"longer than its segment ({n / fps:.3f} s)")
-        if trans.frames(fps) > previous:
-            raise ManifestError(where, f"longer than the previous segment ({previous / fps:.3f} s)")
+            yield ManifestError(where, f"shorter than one frame at {fps} fps")
+        elif trans.frames(fps) > n:
+            yield ManifestError(where, f"longer than its segment ({n / fps:.3f} s)")
+        elif trans.frames(fps) > previous:
+            yield ManifestError(where, f"longer than the previous segment ({previous / fps:.3f} s)")
 
 
 def music(raw: dict, assets: Assets) -> Music | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 # An absolute POSIX path (at least one component), with the quotes Python puts around it.
@@ -49,20 +49,46 @@ class ManifestError(RenderError, ValueError):
     """lesson.json or one of its assets is invalid; never worth retrying.
 
     `field` names what is at fault, e.g. "segments[3].audio"; `reason` says why.
-    str(error) is "field: reason".
+    str(error) is "field: reason"; when the check found further problems (`more`, in the
+    order of the file), they follow: "field: reason; field2: reason2".
     """
 
     kind = "manifest"
     retryable = False
 
-    def __init__(self, field: str, reason: str | None = None):
+    def __init__(self, field: str, reason: str | None = None, more: Sequence[ManifestError] = ()):
         if reason is None:  # ManifestError("segments: at least one ...") style
             field, _, reason = str(field).partition(": ")
             if not reason:
                 field, reason = "lesson.json", field
         self.field = field
         self.reason = redact_paths(" ".join(str(reason).split()))
-        super().__init__(f"{field}: {self.reason}")
+        self.more = tuple(more)
+        super().__init__("; ".join([f"{field}: {self.reason}", *(str(e) for e in self.more)]))
+
+    def with_more(self, more: Sequence[ManifestError]) -> ManifestError:
+        """This problem followed by `more` (each with its own field), as one error."""
+        return ManifestError(self.field, self.reason, [*self.more, *more])
+
+
+class Problems:
+    """The ManifestErrors of a check that goes on past the first problem, so a user sees them
+    together; it stops at `limit` problems (each may have cost a look at a file)."""
+
+    def __init__(self, limit: int = 5):
+        self.found: list[ManifestError] = []
+        self.limit = limit
+
+    def add(self, exc: ManifestError) -> None:
+        self.found.append(exc)
+        if len(self.found) >= self.limit:
+            stop = ManifestError("lesson.json", f"checking stopped at {self.limit} problems")
+            raise self.found[0].with_more([*self.found[1:], stop])
+
+    def check(self) -> None:
+        """Raise the problems found so far as one ManifestError, if there are any."""
+        if self.found:
+            raise self.found[0].with_more(self.found[1:])
 
 
 class TransientRenderError(RenderError):

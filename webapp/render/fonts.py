@@ -17,6 +17,7 @@ import shutil
 import struct
 import subprocess
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -323,3 +324,26 @@ class FontChain:
             else:
                 runs.append([ch, face])
         return [(t, f) for t, f in runs]
+
+
+def uncovered(
+    texts: Iterable[tuple[str, str, str]], chains: dict[str, FontChain]
+) -> Iterator[tuple[str, list[str]]]:
+    """For each (where, style, text) with characters no font of chains[style] covers: (where, the
+    first three of them, in reading order). Each distinct character is looked up once per call."""
+    covered: dict[str, set[str]] = {key: set() for key in chains}
+    for where, key, text in texts:
+        chain = chains[key]
+        for ch in set(text) - covered[key]:
+            if not chain.covers(ch):
+                break
+            covered[key].add(ch)
+        else:
+            continue
+        missing = []
+        for ch in dict.fromkeys(text):
+            if ch not in covered[key] and not chain.covers(ch):
+                missing.append(ch)
+                if len(missing) == 3:
+                    break
+        yield where, missing

@@ -1,7 +1,8 @@
 """Read and fully validate a lesson folder's lesson.json into typed objects.
 
 Every problem raises ManifestError with the field at fault, e.g.
-`segments[3].audio: file not found`; nothing here lets a stack trace reach a user.
+`segments[3].audio: file not found`; nothing here lets a stack trace reach a user. The checks of
+segments, transitions and glyphs go on past a problem and report up to five together.
 
 Rules (the lesson.json format; also in webapp/render/README.md):
 - `title` (non-empty string) and `segments` (non-empty list) are required.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +41,8 @@ from . import captions as cap
 from . import effects, limits
 from .assets import Assets, av_reason
 from .assets import wav_header as wav_header  # importable from here, as before
-from .errors import ManifestError, RenderError
-from .fonts import FontChain, FontFileError, bundled_faces, load_face
+from .errors import ManifestError, Problems, RenderError
+from .fonts import FontChain, FontFileError, bundled_faces, load_face, uncovered
 from .lesson_json import MANIFEST_NAME, lesson_root, parse_json, read_manifest
 from .limits import DEFAULT_MAX_DURATION, Totals
 from .loudness import DEFAULT_TARGET as DEFAULT_LOUDNESS
@@ -244,7 +246,15 @@ def load_manifest(lesson_dir: Path | str, *, max_duration: float = DEFAULT_MAX_D
     caption_settings = cap.lesson_settings(raw, warnings)
     totals = Totals(fps, max_duration)
     counter = cap.CueCounter()
-    segments = [_segment(i, seg, assets, totals, counter, warnings) for i, seg in enumerate(items)]
+    problems, segments = Problems(), []
+    for i, seg in enumerate(items):
+        try:
+            segments.append(_segment(i, seg, assets, totals, counter, warnings))
+        except ManifestError as exc:
+            problems.add(exc)
+            if exc.field == "segments":  # a whole-lesson limit: the rest is not looked at
+                break
+    problems.check()
     manifest = Manifest(
         lesson_dir=root,
         title=title,
@@ -258,8 +268,11 @@ def load_manifest(lesson_dir: Path | str, *, max_duration: float = DEFAULT_MAX_D
         loudness=effects.loudness(raw),
         music=effects.music(raw, assets),
     )
-    effects.check_transitions(manifest.segments, [n for _, n in manifest.segment_frames()], fps)
-    _check_glyphs(manifest)
+    for exc in effects.transition_problems(manifest.segments, [n for _, n in manifest.segment_frames()], fps):
+        problems.add(exc)
+    for exc in _glyph_problems(manifest):
+        problems.add(exc)
+    problems.check()
     return manifest
 
 
@@ -366,30 +379,13 @@ def _drawn_texts(manifest: Manifest):
                 yield cue.where, "text", cue.text
 
 
-def _check_glyphs(manifest: Manifest) -> None:
+def _glyph_problems(manifest: Manifest) -> Iterator[ManifestError]:
     """Every character of every title/text (and burned-in caption) must be covered by some font."""
     chains = {"title": font_chain(manifest, bold=True), "text": font_chain(manifest, bold=False)}
-    covered: dict[str, set[str]] = {key: set() for key in chains}
-    for where, key, text in _drawn_texts(manifest):
-        chain = chains[key]
-        # Each distinct character is looked up once per load, not once per string.
-        for ch in set(text) - covered[key]:
-            if not chain.covers(ch):
-                break
-            covered[key].add(ch)
-        else:
-            continue
-        missing = []
-        for ch in dict.fromkeys(text):  # the first few, in reading order
-            if ch not in covered[key] and not chain.covers(ch):
-                missing.append(ch)
-                if len(missing) == 3:
-                    break
+    for where, missing in uncovered(_drawn_texts(manifest), chains):
         chars = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in missing)
-        raise _fail(
-            where,
-            f'no font covers {chars}; add a font file that does to the lesson folder and name it in "font"',
-        )
+        hint = 'add a font file that does to the lesson folder and name it in "font"'
+        yield _fail(where, f"no font covers {chars}; {hint}")
 
 
 def segment_error(seg: Segment, key: str, exc: Exception) -> RenderError:

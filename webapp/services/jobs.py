@@ -29,7 +29,7 @@ from ..models import (
 )
 from . import access, accounts, lessons, media, ownership, principals, storage, summary
 from .errors import JobError
-from .messages import without_server_paths
+from .messages import lesson_problem
 
 VIDEO_ID = re.compile(r"\A[A-Za-z0-9_-]{11}\Z")  # \Z: "$" would let a final newline through
 _YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
@@ -50,7 +50,6 @@ class VideoTaken(JobError):
 TITLE_MAX = 200
 # Column sizes of Lesson: longer text from a lesson.json is cut, never refused by the database.
 LESSON_TITLE_MAX = 300
-LESSON_PROBLEM_MAX = 500
 
 
 def _cut(text: str | None, limit: int) -> str | None:
@@ -201,7 +200,7 @@ def _sync_lessons(job: VideoJob, lessons_root: Path, found: lessons.Discovery | 
                     number=item.number,
                     title=_cut(item.title, LESSON_TITLE_MAX),
                     duration=item.duration,
-                    problem=_cut(without_server_paths(item.problem), LESSON_PROBLEM_MAX),
+                    problem=lesson_problem(item.problem),
                 )
             )
             added += 1
@@ -210,7 +209,7 @@ def _sync_lessons(job: VideoJob, lessons_root: Path, found: lessons.Discovery | 
             item.number,
             _cut(item.title, LESSON_TITLE_MAX),
             item.duration,
-            _cut(without_server_paths(item.problem), LESSON_PROBLEM_MAX),
+            lesson_problem(item.problem),
             False,
         )
         if (lesson.number, lesson.title, lesson.duration, lesson.problem, lesson.missing) != values:

@@ -39,6 +39,17 @@ def without_server_paths(text: str | None) -> str | None:
     return redact_paths(text)
 
 
+# The length of Lesson.problem.
+LESSON_PROBLEM_MAX = 500
+
+
+def lesson_problem(text: str | None) -> str | None:
+    """Why a lesson.json cannot be used, as stored and shown: no server path, at most
+    LESSON_PROBLEM_MAX characters (cut with "…"; the check may name several problems)."""
+    text = without_server_paths(text)
+    return text if text is None or len(text) <= LESSON_PROBLEM_MAX else text[: LESSON_PROBLEM_MAX - 1] + "…"
+
+
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
     """ "1 lesson", "2 lessons": the count with its noun in the right number."""
     return f"{count} {noun if count == 1 else (nouns or noun + 's')}"

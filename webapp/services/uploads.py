@@ -166,8 +166,8 @@ def _validate(number: int, folder: Path) -> None:
     try:
         load_manifest(folder, max_duration=current_app.config["LESSON_MAX_SECONDS"])
     except ManifestError as exc:
-        reason = without_server_paths(exc.reason)
-        raise PackageError(422, f"{name}: {exc.field}: {reason}", lesson=name, field=exc.field) from exc
+        problems = without_server_paths(str(exc))  # "field: reason", then any further problems
+        raise PackageError(422, f"{name}: {problems}", lesson=name, field=exc.field) from exc
 
 
 def _link_shared(video_dir: Path, stand_in: Path, plan: Plan) -> None:
