@@ -154,6 +154,27 @@ def test_tokens_page_creates_shows_once_and_revokes(client, auth, factory):
     assert re.search(r'<label for="name">Token name', listing)
 
 
+def test_a_repeated_token_name_is_numbered_so_working_tokens_can_be_told_apart(client, auth, factory):
+    # Two working tokens both called "LMS sync" left a person guessing which one to revoke.
+    user = factory.user(courses=["A"])
+    auth.login(user.email)
+    for _ in range(3):
+        client.post("/account/tokens", data={"name": "LMS sync", "csrf_token": csrf_token(client, "/jobs")})
+        shown = client.get("/account/tokens").get_data(as_text=True)
+    assert "LMS sync (3)" in shown.split('id="new-token">')[0]  # the new token is shown with its name
+    listing = client.get("/account/tokens").get_data(as_text=True)
+    assert re.findall(r"<td>(LMS sync[^<]*)</td>", listing) == ["LMS sync (3)", "LMS sync (2)", "LMS sync"]
+    # A revoked token's name is free again, and a name at the length limit stays within it.
+    first = listing.split("/account/tokens/")[-1].split("/revoke")[0]
+    client.post(f"/account/tokens/{first}/revoke", data={"csrf_token": csrf_token(client, "/jobs")})
+    long = "x" * 100
+    for name in ("LMS sync", long, long):
+        client.post("/account/tokens", data={"name": name, "csrf_token": csrf_token(client, "/jobs")})
+    working = client.get("/account/tokens").get_data(as_text=True).partition("revoked-tokens")[0]
+    names = re.findall(r"<td>([^<]*)</td>", working)
+    assert names.count("LMS sync") == 1 and "x" * 96 + " (2)" in names and long in names
+
+
 def test_auth_token_endpoint_issues_a_signed_bearer_token(client, factory):
     user = factory.user(courses=["A"])
     job = factory.job("A", lessons=1)

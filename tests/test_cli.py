@@ -84,6 +84,8 @@ def test_tokens_create_prints_a_working_token_last(app, runner, client, factory)
     )
     with app.app_context():
         assert db.session.scalars(sa.select(ApiToken.name)).one() == "ci"
+    again = runner.invoke(args=["tokens", "create", user.email, "--name", "ci"])
+    assert again.output.startswith(f"Token 'ci (2)' for {user.email}")  # the name it was given
     assert runner.invoke(args=["tokens", "create", "ghost@example.com"]).exit_code != 0
 
 

@@ -160,8 +160,8 @@ def create_token(email: str, name: str):
     user = accounts.find_user(email)
     if user is None:
         raise click.ClickException(f"no user with email {email}")
-    _, plain = tokens.create_api_token(user, name)
-    click.echo(f"Token '{name}' for {user.email} (shown only now):")
+    token, plain = tokens.create_api_token(user, name)
+    click.echo(f"Token '{token.name}' for {user.email} (shown only now):")
     click.echo(plain)
 
 

@@ -19,6 +19,7 @@ from .accounts import password_fingerprint
 
 API_TOKEN_PREFIX = "lvt_"
 TOKENS_PER_USER_MAX = 50
+TOKEN_NAME_MAX = 100  # the column's length
 _SIGNED_TOKEN_SALT = "api-bearer-token"
 # last_used_at is written at most this often, so polling clients do not write on every call.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -32,8 +33,8 @@ def _hash_token(token: str) -> str:
 def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
     """A new personal token; the plain token is returned once and never stored."""
     name = " ".join((name or "").split()) or "API token"
-    if len(name) > 100:
-        raise ValueError("token names have at most 100 characters")
+    if len(name) > TOKEN_NAME_MAX:
+        raise ValueError(f"token names have at most {TOKEN_NAME_MAX} characters")
     held = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(ApiToken)
@@ -42,10 +43,28 @@ def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
     if held >= TOKENS_PER_USER_MAX:
         raise ValueError(f"you hold {held} tokens, the most allowed; revoke one you no longer use")
     plain = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    name = _unused_name(user, name)
     token = ApiToken(user=user, name=name, token_hash=_hash_token(plain), prefix=plain[:12])
     db.session.add(token)
     db.session.commit()
     return token, plain
+
+
+def _unused_name(user: User, name: str) -> str:
+    """`name`, or "name (2)", "name (3)"… when one of the user's working tokens has it, so each
+    working token can be told apart by its name (to be revoked, say)."""
+    taken = set(
+        db.session.scalars(
+            sa.select(ApiToken.name).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        )
+    )
+    n = 1
+    candidate = name
+    while candidate in taken:
+        n += 1
+        suffix = f" ({n})"
+        candidate = name[: TOKEN_NAME_MAX - len(suffix)] + suffix
+    return candidate
 
 
 def list_api_tokens(user: User) -> list[ApiToken]:

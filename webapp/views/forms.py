@@ -30,12 +30,12 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..models import WEBHOOK_EVENTS, Role
 from ..services import accounts, jobs
+from ..services.tokens import TOKEN_NAME_MAX
 
 if TYPE_CHECKING:
     from ..models import Course, User
 
 EMAIL_MAX = 254  # as accounts.save_user
-TOKEN_NAME_MAX = 100  # as tokens.create_api_token
 
 _FROM_BODY = object()
 
