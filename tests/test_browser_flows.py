@@ -190,6 +190,9 @@ def test_create_a_job_from_the_new_job_page(browser, live_server, factory, width
     page.fill("input[name=video]", "https://vimeo.com/76979871")
     page.get_by_role("button", name="Create job").click()
     page.locator(".form-alert").wait_for()
+    # The page's script moves the focus at DOMContentLoaded, which may come just after the alert shows.
+    on_alert = "() => document.activeElement.classList.contains('flash-error')"
+    assert wait_in_page(page, on_alert, timeout=10, what="the focus on the alert")
     assert page.evaluate("document.activeElement.className").startswith("flash flash-error")
     assert "YouTube" in page.evaluate("document.activeElement.textContent")
     page.keyboard.press("Tab")
