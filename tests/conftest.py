@@ -7,6 +7,7 @@ throwaway database it creates next to the one named, so it never touches data.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -325,6 +326,11 @@ def browser(_chromium):
 
 @pytest.fixture
 def live_server(app):
+    # Werkzeug would give its request log a handler of its own on the stderr of the test that first
+    # logs (pytest's capture, closed after that test): later tests' lines then failed with "I/O
+    # operation on closed file". With a handler set, the lines go to pytest's log capture.
+    if not logging.getLogger("werkzeug").handlers:
+        logging.getLogger("werkzeug").addHandler(logging.NullHandler())
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
