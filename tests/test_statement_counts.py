@@ -77,11 +77,17 @@ def counting(app):
 
 
 def _statements(app, client, path: str, **kwargs) -> int:
+    """The fewest statements of three requests after a warm-up. Short caches (a user's courses,
+    a status version: 1 to 5 s) may lapse between two requests on a loaded machine and add a read
+    once; a cost that grows with the rows shown adds to every request."""
     client.get(path, **kwargs)  # warm: first-use queries (none expected, but not counted)
-    with counting(app) as statements:
-        response = client.get(path, **kwargs)
-    assert response.status_code == 200, path
-    return len(statements)
+    counts = []
+    for _ in range(3):
+        with counting(app) as statements:
+            response = client.get(path, **kwargs)
+        assert response.status_code == 200, path
+        counts.append(len(statements))
+    return min(counts)
 
 
 @pytest.fixture
