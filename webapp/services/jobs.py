@@ -29,7 +29,7 @@ from ..models import (
 )
 from . import access, accounts, lessons, media, ownership, principals, storage, summary
 from .errors import JobError
-from .messages import lesson_problem
+from .messages import cut, lesson_problem
 
 VIDEO_ID = re.compile(r"\A[A-Za-z0-9_-]{11}\Z")  # \Z: "$" would let a final newline through
 _YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
@@ -50,10 +50,6 @@ class VideoTaken(JobError):
 TITLE_MAX = 200
 # Column sizes of Lesson: longer text from a lesson.json is cut, never refused by the database.
 LESSON_TITLE_MAX = 300
-
-
-def _cut(text: str | None, limit: int) -> str | None:
-    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_video_id(value: str) -> str:
@@ -198,7 +194,7 @@ def _sync_lessons(job: VideoJob, lessons_root: Path, found: lessons.Discovery | 
                 Lesson(
                     path=item.path,
                     number=item.number,
-                    title=_cut(item.title, LESSON_TITLE_MAX),
+                    title=cut(item.title, LESSON_TITLE_MAX),
                     duration=item.duration,
                     problem=lesson_problem(item.problem),
                 )
@@ -207,7 +203,7 @@ def _sync_lessons(job: VideoJob, lessons_root: Path, found: lessons.Discovery | 
             continue
         values = (
             item.number,
-            _cut(item.title, LESSON_TITLE_MAX),
+            cut(item.title, LESSON_TITLE_MAX),
             item.duration,
             lesson_problem(item.problem),
             False,

@@ -43,11 +43,15 @@ def without_server_paths(text: str | None) -> str | None:
 LESSON_PROBLEM_MAX = 500
 
 
+def cut(text: str | None, limit: int) -> str | None:
+    """`text` in at most `limit` characters, ending in "…" when cut (to fit its column)."""
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
 def lesson_problem(text: str | None) -> str | None:
     """Why a lesson.json cannot be used, as stored and shown: no server path, at most
-    LESSON_PROBLEM_MAX characters (cut with "…"; the check may name several problems)."""
-    text = without_server_paths(text)
-    return text if text is None or len(text) <= LESSON_PROBLEM_MAX else text[: LESSON_PROBLEM_MAX - 1] + "…"
+    LESSON_PROBLEM_MAX characters (the check may name several problems)."""
+    return cut(without_server_paths(text), LESSON_PROBLEM_MAX)
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

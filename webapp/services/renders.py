@@ -25,7 +25,7 @@ from .errors import (
     TooManyRenders,
     Unprocessable,
 )
-from .messages import lesson_problem, without_server_paths
+from .messages import LESSON_PROBLEM_MAX, cut, without_server_paths
 from .storage import video_file
 
 __all__ = [
@@ -132,7 +132,7 @@ def _checked_manifest(lesson: Lesson):
             manifest = load_manifest(folder, max_duration=_config("LESSON_MAX_SECONDS"))
     except ManifestError as exc:
         problem = without_server_paths(str(exc))
-        lesson.problem = lesson_problem(problem)
+        lesson.problem = cut(problem, LESSON_PROBLEM_MAX)
         db.session.commit()
         raise BrokenLesson(f"{lesson.path}/lesson.json is not valid: {problem}") from exc
     except OSError as exc:

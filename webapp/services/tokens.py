@@ -35,29 +35,23 @@ def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
     name = " ".join((name or "").split()) or "API token"
     if len(name) > TOKEN_NAME_MAX:
         raise ValueError(f"token names have at most {TOKEN_NAME_MAX} characters")
-    held = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-    )
+    working = db.session.scalars(  # the names of the user's working tokens: how many, which taken
+        sa.select(ApiToken.name).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
+    held = len(working)
     if held >= TOKENS_PER_USER_MAX:
         raise ValueError(f"you hold {held} tokens, the most allowed; revoke one you no longer use")
     plain = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    name = _unused_name(user, name)
+    name = _unused_name(name, set(working))
     token = ApiToken(user=user, name=name, token_hash=_hash_token(plain), prefix=plain[:12])
     db.session.add(token)
     db.session.commit()
     return token, plain
 
 
-def _unused_name(user: User, name: str) -> str:
-    """`name`, or "name (2)", "name (3)"… when one of the user's working tokens has it, so each
-    working token can be told apart by its name (to be revoked, say)."""
-    taken = set(
-        db.session.scalars(
-            sa.select(ApiToken.name).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        )
-    )
+def _unused_name(name: str, taken: set[str]) -> str:
+    """`name`, or "name (2)", "name (3)"… when one of the user's working tokens has it (`taken`),
+    so each working token can be told apart by its name (to be revoked, say)."""
     n = 1
     candidate = name
     while candidate in taken:
