@@ -372,3 +372,72 @@ def test_a_decoded_frame_with_wider_rows_is_copied_pixel_for_pixel(tmp_path):
     assert (copy.width, copy.height) == (100, 64)
     for ours, theirs in zip(yuv.from_frame(copy), yuv.from_frame(decoded), strict=True):
         assert np.array_equal(ours, theirs)
+
+
+QUADRANTS = {
+    "top left": (255, 0, 0),
+    "top right": (0, 200, 0),
+    "bottom left": (0, 0, 255),
+    "bottom right": (255, 255, 255),
+}
+
+
+def _upright_phone_picture() -> np.ndarray:
+    """A portrait picture (176 x 320) as it should be seen: a colour in each quadrant."""
+    img = np.zeros((320, 176, 3), np.uint8)
+    (tl, tr, bl, br) = QUADRANTS.values()
+    img[:160, :88], img[:160, 88:], img[160:, :88], img[160:, 88:] = tl, tr, bl, br
+    return img
+
+
+@pytest.mark.parametrize("fmt", ["rgb24", "yuv420p"])
+@pytest.mark.parametrize(
+    "turn, hflip, vflip",
+    [
+        (-90, False, False),
+        (90, False, False),
+        (180, False, False),
+        (0, True, False),
+        (0, False, True),
+        (90, True, False),
+        (-90, True, False),
+        (180, True, False),
+    ],
+)
+def test_a_clip_stored_turned_is_shown_upright(tmp_path, turn, hflip, vflip, fmt):
+    """A phone filming upright stores its pictures sideways and says in the display matrix how
+    to turn them ("rotate 90"; mirrored by some front cameras): the lesson shows the picture as
+    every player does, upright (it was shown as stored: sideways or upside down). The stored
+    picture is the upright one put through the opposite of what the matrix says (the ffmpeg
+    command, which turns by the matrix, shows each of these upright)."""
+    from webapp.render.clips import clip_frames
+
+    seen = _upright_phone_picture()
+    stored = seen[:, ::-1] if hflip else seen
+    stored = stored[::-1] if vflip else stored
+    stored = np.ascontiguousarray(np.rot90(stored, k=-turn // 90))
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = stored.shape[1], stored.shape[0], "yuv420p"
+        stream.set_display_rotation(turn, hflip=hflip, vflip=vflip)
+        for _ in range(3):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")))
+        out.mux(stream.encode(None))
+    clip = make_clip(path)
+    if fmt == "rgb24":
+        (picture,) = clip_pictures(clip, 30, W, H, 1, 1)
+        shown = np.asarray(picture, dtype=np.int16)
+    else:
+        (frame,) = clip_frames(clip, 30, W, H, 1, 1)
+        shown = frame.to_ndarray(format="rgb24").astype(np.int16)
+    assert shown.shape == (H, W, 3)
+    # Covering 320 x 180 with the portrait picture keeps its middle rows: the quadrants' colours
+    # meet in the middle of the frame.
+    for (name, colour), (y, x) in zip(
+        QUADRANTS.items(),
+        [(H // 4, W // 4), (H // 4, 3 * W // 4), (3 * H // 4, W // 4), (3 * H // 4, 3 * W // 4)],
+        strict=True,
+    ):
+        assert np.abs(shown[y - 5 : y + 5, x - 5 : x + 5] - colour).max() < 40, name
+    assert psnr(Image.fromarray(shown.astype(np.uint8)), covered(Image.fromarray(seen))) >= 28

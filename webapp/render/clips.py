@@ -13,8 +13,10 @@ Pictures are scaled to cover the frame and centre-cropped, like `image` (compose
 source is cropped to the output's aspect first, then scaled by FFmpeg (crop, scale and the
 colour conversion in one filter graph pass; the source's colour matrix and range tags are
 honoured, untagged video is read as FFmpeg's default, BT.601). Non-square pixels (a sample
-aspect ratio) are honoured; rotation metadata is ignored (a phone clip tagged "rotate 90"
-shows as stored). A source already at the output size is only converted, not scaled.
+aspect ratio) are honoured, and so is a display matrix turning the picture a quarter or half
+turn, mirrored or not (a phone clip filmed upright is stored sideways with "rotate 90"): it is
+turned upright first, as players and the ffmpeg command do (other angles show as stored). A
+source already upright at the output size is only converted, not scaled.
 
 A span starting mid-clip seeks to the keyframe at or before its first time and decodes
 forward (re-seeking earlier when a container's index lands past it), so it shows exactly the
@@ -34,11 +36,13 @@ error while reading it raises TransientRenderError. Neither names a server path.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from itertools import pairwise
 
 import av
+from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import ColorRange, Colorspace
 from PIL import Image
 
@@ -272,20 +276,25 @@ class _Cover:
         return _image(out) if self.fmt == "rgb24" else out
 
     def _graph(self, frame: av.VideoFrame) -> av.filter.Graph | None:
-        """crop -> scale -> rgb24 (or yuv420p BT.709) for frames like `frame`; None when that is
-        a plain conversion (the right size already)."""
-        sar = self.aspect
-        crop = cover_crop(frame.width, frame.height, *self.size, sar)
+        """turn upright -> crop -> scale -> rgb24 (or yuv420p BT.709) for frames like `frame`; None
+        when that is a plain conversion (upright at the right size already)."""
+        turn = upright(frame)
+        src_w, src_h, sar = frame.width, frame.height, self.aspect
+        if any(name == "transpose" for name, _ in turn):  # a quarter turn: a portrait picture
+            src_w, src_h, sar = src_h, src_w, 1 / sar
+        crop = cover_crop(src_w, src_h, *self.size, sar)
         width, height = self.size
-        full = crop == (frame.width, frame.height, 0, 0)
+        full = crop == (src_w, src_h, 0, 0)
         matrix = self.fmt == "yuv420p" and _bt601(frame)  # converted by the colorspace filter
-        if full and (frame.width, frame.height) == self.size and not matrix:
+        scaled = (src_w, src_h) != self.size or not full
+        if not scaled and not turn and not matrix:
             return None
         graph = av.filter.Graph()
-        chain = [_buffer(graph, frame, sar)]
+        chain = [_buffer(graph, frame, self.aspect)]
+        chain += [graph.add(name, args) for name, args in turn]
         if not full:
             chain.append(graph.add("crop", "{}:{}:{}:{}:exact=1".format(*crop)))
-        if (frame.width, frame.height) != self.size or not full:
+        if scaled or not matrix:  # the conversion to rgb24 (or to BT.709) is the scaler's
             to_yuv = ":out_color_matrix=bt709:out_range=tv" if self.fmt == "yuv420p" and not matrix else ""
             chain.append(graph.add("scale", f"{width}:{height}:flags={INTERPOLATION}{to_yuv}"))
             chain.append(graph.add("format", self.fmt))
@@ -296,6 +305,24 @@ class _Cover:
             a.link_to(b)
         graph.configure()
         return graph
+
+
+def upright(frame: av.VideoFrame) -> list[tuple[str, str]]:
+    """The filters (name, arguments) that show `frame` as its display matrix asks, as the ffmpeg
+    command's autorotate picks them: a quarter turn by `transpose` (mirrored or not), a half turn
+    or a mirror by `hflip`/`vflip`. None for no matrix or an angle that is not a quarter turn."""
+    side_data = frame.side_data.get(SideDataType.DISPLAYMATRIX)
+    if side_data is None:
+        return []
+    matrix = struct.unpack("=9i", bytes(side_data))
+    theta = -frame.rotation % 360  # clockwise degrees, 0 <= theta < 360
+    if theta == 90:
+        return [("transpose", "cclock_flip" if matrix[3] > 0 else "clock")]
+    if theta == 270:
+        return [("transpose", "clock_flip" if matrix[3] < 0 else "cclock")]
+    if theta == 180:
+        return [(name, "") for name, flip in (("hflip", matrix[0] < 0), ("vflip", matrix[4] < 0)) if flip]
+    return [("vflip", "")] if theta == 0 and matrix[4] < 0 else []
 
 
 def _buffer(graph: av.filter.Graph, frame: av.VideoFrame, sar: Fraction = Fraction(1)):
