@@ -25,6 +25,9 @@ errorlog = "-"
 logging.basicConfig(
     level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
 )
+# Importing Flask-Migrate loads alembic, which announces each of its plugins at INFO; the web
+# process migrates nothing (`flask db upgrade` does, with its own logging).
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 class AccessLogger(Logger):
