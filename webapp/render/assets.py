@@ -86,18 +86,45 @@ def _inside(path: str, root: str) -> bool:
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 
 
+# The brands an HEIF/AVIF file (a phone camera's photo) names first: 'ftyp' at byte 4.
+_PHONE_PHOTO_BRANDS = (
+    b"heic",
+    b"heix",
+    b"heim",
+    b"heis",
+    b"hevc",
+    b"hevx",
+    b"mif1",
+    b"msf1",
+    b"avif",
+    b"avis",
+)
+
+
 def _check_image(path: Path, where: str) -> None:
     try:
         with Image.open(path, formats=IMAGE_FORMATS) as img:
             w, h = img.size
     except UnidentifiedImageError as exc:
-        raise ManifestError(where, "not a PNG, JPEG, WebP, GIF, BMP or TIFF image") from exc
+        reason = "not a PNG, JPEG, WebP, GIF, BMP or TIFF image"
+        if _phone_photo(path):
+            reason += " (an HEIC or AVIF photo, as phones take them: save or export it as JPEG)"
+        raise ManifestError(where, reason) from exc
     except Image.DecompressionBombError as exc:
         raise ManifestError(where, "image is too large") from exc
     except OSError as exc:
         raise ManifestError(where, f"cannot read image ({exc.strerror or redact_paths(str(exc))})") from exc
     if w < 1 or h < 1:
         raise ManifestError(where, "image has no pixels")
+
+
+def _phone_photo(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" and head[8:12] in _PHONE_PHOTO_BRANDS
 
 
 def upright(src: Image.Image) -> Image.Image:
