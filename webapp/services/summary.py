@@ -257,12 +257,11 @@ class Status:
     def ended_lessons(self) -> list[tuple[str, list[str]]]:
         """The lessons whose latest attempt failed, then those cancelled, by that word: the
         summary names them (a job that reads "completed" may have a cancelled one)."""
-        ended = [(RenderState.FAILED, []), (RenderState.CANCELLED, [])]
+        ended: dict[RenderState, list[str]] = {RenderState.FAILED: [], RenderState.CANCELLED: []}
         for view in self.lessons:
-            for state, paths in ended:
-                if view.latest is not None and view.latest.state == state:
-                    paths.append(view.lesson.path)
-        return [(state.value, paths) for state, paths in ended if paths]
+            if view.latest is not None and view.latest.state in ended:
+                ended[view.latest.state].append(view.lesson.path)
+        return [(state.value, paths) for state, paths in ended.items() if paths]
 
     def as_json(self) -> dict:
         return {
