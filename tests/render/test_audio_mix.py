@@ -201,3 +201,67 @@ def test_the_audio_cache_follows_the_music_not_the_captions(lesson, tmp_path, ca
     assert not louder.audio_cached and louder.pieces_encoded == 0
     x, rate = decoded(tmp_path / "c.mp4")
     assert abs(level(x[0], rate, 0.6, 1.6, MUSIC) - BED_AMPLITUDE * 0.4) < 0.01
+
+
+def write_offset_clip(path: Path, fmt: str, video_start: float, audio_start: float) -> Path:
+    """4 s of 25 fps picture whose first timestamp is `video_start` (a whole frame), and a sound
+    whose first timestamp is `audio_start`: silent for 2 s, then the clip's tone. (Cameras'
+    .MTS/.ts files start at large times; phones' MP4s often start the sound a little before or
+    after the picture.)"""
+    from fractions import Fraction
+
+    vcodec, acodec = ("mpeg2video", "mp2") if fmt == "mpegts" else ("libx264", "aac")
+    with av.open(str(path), "w", format=fmt) as out:
+        video = out.add_stream(vcodec, rate=25)
+        video.width, video.height, video.pix_fmt = 160, 96, "yuv420p"
+        video.codec_context.time_base = Fraction(1, 25)
+        sound = out.add_stream(acodec, rate=48_000, layout="stereo")
+        for i in range(100):
+            frame = av.VideoFrame.from_ndarray(np.full((96, 160, 3), 128, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = round(video_start * 25) + i, Fraction(1, 25)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        n = np.arange(4 * 48_000)
+        tone = (0.3 * np.sin(2 * np.pi * CLIP * n / 48_000) * (n >= 96_000)).astype(np.float32)
+        for s in range(0, len(n), 1024):
+            frame = av.AudioFrame.from_ndarray(
+                np.stack([tone[s : s + 1024]] * 2), format="fltp", layout="stereo"
+            )
+            frame.sample_rate, frame.pts, frame.time_base = (
+                48_000,
+                round(audio_start * 48_000) + s,
+                Fraction(1, 48_000),
+            )
+            out.mux(sound.encode(frame))
+        out.mux(sound.encode(None))
+    return path
+
+
+@pytest.mark.parametrize(
+    "fmt, video_start, audio_start, video_from",
+    [
+        ("mp4", 0.0, 0.5, 0.0),  # the sound starts half a second after the picture
+        ("mp4", 0.4, 0.0, 0.0),  # ... and 0.4 s before it
+        ("mp4", 0.0, 0.5, 1.5),  # reached by seeking
+        ("mpegts", 1.4, 1.4, 1.5),  # a camera's file: both start at 1.4 s
+        ("mpegts", 100.0, 100.0, 1.5),  # ... at 100 s
+        ("mpegts", 100.0, 100.0, 0.5),
+    ],
+)
+def test_a_clips_sound_stays_in_step_with_its_picture(
+    lesson, tmp_path, cache_dir, serial, fmt, video_start, audio_start, video_from
+):
+    """The sound of a clip whose streams do not both start at time 0 is heard with the picture
+    it belongs to: the tone starts 2 s after the sound does, so at `audio_start + 2 - video_start`
+    of the clip's time (which counts from its first picture, as its frames do) and that minus
+    videoStart into the segment. It was heard up to 1.4 s late or early, or not at all."""
+    suffix = ".ts" if fmt == "mpegts" else ".mp4"
+    write_offset_clip(lesson / "clips" / f"c{suffix}", fmt, video_start, audio_start)
+    segments = [{"video": f"clips/c{suffix}", "videoStart": video_from, "duration": 3.0}]
+    out = tmp_path / "step.mp4"
+    render_lesson(write_lesson(lesson, segments, loudness=None), out, cache_dir=cache_dir, settings=serial)
+    x, rate = decoded(out)
+    loud = np.flatnonzero(np.abs(x[0]) > 0.15)
+    assert loud.size, "the clip's sound is not heard"
+    expected = audio_start + 2.0 - video_start - video_from
+    assert abs(loud[0] / rate - expected) < 0.005, (loud[0] / rate, expected)

@@ -29,7 +29,7 @@ from .mix import BLOCK, DUCK_RAMP, AudioPart, Track, mix
 from .progress import Tick, no_tick
 from .settings import RenderSettings
 
-MIX_VERSION = 2  # in the key: changing how the track is mixed or normalised re-encodes it
+MIX_VERSION = 3  # in the key: changing how the track is mixed or normalised re-encodes it
 MIX_MEMORY = 192 * 1024 * 1024  # bytes of float32 samples kept between the two loudness passes
 
 
@@ -63,7 +63,15 @@ def lesson_track(m: Manifest, settings: RenderSettings) -> Track:
             clip = seg.video
             heard = min(length, round((clip.end - clip.start) * rate))
             parts.append(
-                AudioPart(str(clip.path), a, heard, f"{seg.field}.video", offset=clip.start, gain=clip.volume)
+                AudioPart(
+                    str(clip.path),
+                    a,
+                    heard,
+                    f"{seg.field}.video",
+                    offset=clip.start,
+                    gain=clip.volume,
+                    from_picture=True,
+                )
             )
     music = m.music if m.music is not None and m.music.volume > 0 else None
     total = round(m.total_frames * rate / fps)
@@ -76,7 +84,8 @@ def track_key(track: Track, file_hash: Callable[[Path], str]) -> dict:
     return {
         "mix": MIX_VERSION,
         "parts": [
-            (file_hash(Path(p.path)), p.start, p.samples, p.offset, p.gain, p.voiced) for p in track.parts
+            (file_hash(Path(p.path)), p.start, p.samples, p.offset, p.from_picture, p.gain, p.voiced)
+            for p in track.parts
         ],
         "samples": track.samples,
         "rate": track.rate,

@@ -41,6 +41,7 @@ class AudioPart:
     samples: int  # how long it may last: cut after this, silent once the file ends
     field: str  # e.g. "segments[2].audio", for errors
     offset: float = 0.0  # seconds into the file where the sound starts (a clip's videoStart)
+    from_picture: bool = False  # offset counts from the file's first picture (a clip), not its first sample
     gain: float = 1.0  # a clip's videoVolume
     voiced: int = 0  # narration: samples that carry the file's sound (ducks the music); 0: not narration
 
@@ -68,28 +69,38 @@ def _decode_error(exc: av.error.FFmpegError, field: str) -> Exception:
     return ManifestError(field, f"cannot decode audio ({reason})")
 
 
-def _decoded(path: str, field: str, layout: str, rate: int, offset: float = 0.0) -> Iterator[np.ndarray]:
-    """The file's sound from `offset` seconds as (channels, n) float32 arrays at `rate` and `layout`."""
-    skip = round(offset * rate)  # samples still to drop before the sound starts
+def _decoded(
+    path: str, field: str, layout: str, rate: int, offset: float = 0.0, from_picture: bool = False
+) -> Iterator[np.ndarray]:
+    """The file's sound from `offset` seconds as (channels, n) float32 arrays at `rate` and `layout`.
+    Seconds count from the sound's first sample; with `from_picture` (a clip's own sound) from the
+    file's first picture, as the clip's frames count them (clips.py): a sound that starts before
+    or after the picture (a camera's file, a stream that starts late) stays in step with it,
+    silent where it has no sound yet."""
     try:
         with open_input(path, field, "audio", PROBE_OPTIONS) as src:
             stream = src.streams.audio[0]
+            origin = _first_picture(src) if from_picture else None  # seconds in the file's timeline
             if offset > SEEK_BEFORE:
-                src.seek(round((offset - SEEK_BEFORE) / stream.time_base), stream=stream, backward=True)
+                origin = _start(stream) if origin is None else origin
+                src.seek(
+                    round((origin + offset - SEEK_BEFORE) / stream.time_base), stream=stream, backward=True
+                )
             resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
             frames = src.decode(stream)
-            first = True
+            skip = None  # samples still to drop before the sound starts (< 0: silence to add)
             while True:
                 frame = next(frames, None)
-                if first and frame is not None and offset > SEEK_BEFORE and frame.pts is not None:
-                    skip -= max(0, round(frame.pts * frame.time_base * rate))  # where the seek landed
-                first = False
-                if skip < 0:  # the seek landed past the start: keep the sound in place
-                    yield np.zeros((len(av.AudioLayout(layout).channels), -skip), np.float32)
-                    skip = 0
+                if skip is None and frame is not None:
+                    at = frame.pts * frame.time_base if frame.pts is not None else _start(stream)
+                    origin = at if origin is None else origin  # the first sample
+                    skip = round((origin + offset - at) * rate)
+                    if skip < 0:  # the sound starts later than asked: keep it in place
+                        yield np.zeros((len(av.AudioLayout(layout).channels), -skip), np.float32)
+                        skip = 0
                 for out in resampler.resample(frame):
                     data = out.to_ndarray()
-                    if skip > 0:
+                    if skip:
                         data, skip = data[:, skip:], skip - min(skip, data.shape[1])
                     if data.shape[1]:
                         yield data
@@ -97,6 +108,21 @@ def _decoded(path: str, field: str, layout: str, rate: int, offset: float = 0.0)
                     return
     except av.error.FFmpegError as exc:
         raise _decode_error(exc, field) from exc
+
+
+def _start(stream) -> float:
+    """Where a stream starts in its file's timeline, in seconds (0 when the file does not say)."""
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
+def _first_picture(src) -> float | None:
+    """When a file's first picture is shown, in seconds in its timeline; None without a picture."""
+    if not src.streams.video:
+        return None
+    video = src.streams.video[0]
+    if video.start_time is not None:
+        return _start(video)
+    return src.start_time / av.time_base if src.start_time is not None else None
 
 
 class _Reader:
@@ -112,7 +138,7 @@ class _Reader:
 
     def _open(self) -> Iterator[np.ndarray]:
         p = self.part
-        return _decoded(p.path, p.field, self.layout, self.rate, p.offset)
+        return _decoded(p.path, p.field, self.layout, self.rate, p.offset, p.from_picture)
 
     def read(self, n: int) -> np.ndarray:
         pieces, have = [self.buffer], self.buffer.shape[1]
