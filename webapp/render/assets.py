@@ -131,9 +131,28 @@ def upright(src: Image.Image) -> Image.Image:
     """An opened image turned upright (its EXIF orientation), in RGB, or RGBA when it has
     transparency; `src` itself when it already is."""
     img = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
+    img = _eight_bit(img)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         return img.convert("RGBA")
     return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """A grey picture of more than 8 bits (16-bit PNG or TIFF: mode I;16 or I; floating point: F)
+    as 8-bit grey with its levels scaled; Pillow's own conversion clips them at 255 (a 16-bit mid
+    grey came out white). Other pictures as they are."""
+    if img.mode not in ("I", "F") and not img.mode.startswith("I;16"):
+        return img
+    import numpy as np
+
+    values = np.asarray(img, dtype=np.float32)
+    top = float(values.max(initial=0))
+    if img.mode.startswith("I;16") or top > 255:
+        full = 65535.0
+    else:
+        full = 1.0 if img.mode == "F" and top <= 1 else 255.0
+    levels = np.clip(np.rint(values * (255 / full)), 0, 255).astype(np.uint8)
+    return Image.fromarray(levels, "L")
 
 
 class Assets:
