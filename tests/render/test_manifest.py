@@ -277,3 +277,26 @@ def test_symlinks_inside_the_lesson_are_fine(tmp_path):
 def test_audio_can_be_written_in_other_formats(tmp_path):
     path = write_tone(tmp_path / "x.wav", 0.5, 440.0, fmt="flac")
     assert path.suffix == ".flac" and path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("on_disk, in_json", [("NFD", "NFC"), ("NFC", "NFD")])
+def test_a_name_written_with_accents_composed_or_not_is_found(tmp_path, on_disk, in_json):
+    """macOS (and zips made there) may write "ả" as "a" + a combining hook, where lesson.json,
+    typed elsewhere, holds the one letter (or the other way round): the names look the same, so
+    the file is found (it was "file not found"). A file of the very name given still comes first."""
+    import unicodedata
+
+    lesson = tmp_path / "lesson_1"
+    write_sample_lesson(lesson, segments=1, width=64, height=36)
+    folder, name = "Bài học", "ảnh đầu.png"
+    (lesson / unicodedata.normalize(on_disk, folder)).mkdir()
+    on_disk_path = lesson / unicodedata.normalize(on_disk, folder) / unicodedata.normalize(on_disk, name)
+    os.replace(lesson / "images" / "1.png", on_disk_path)
+    assert unicodedata.normalize(in_json, name) != on_disk_path.name
+    _edit(lesson, _set("segments", 0, "image", unicodedata.normalize(in_json, f"{folder}/{name}")))
+    assert load_manifest(lesson).segments[0].image == on_disk_path.resolve()
+
+    (lesson / unicodedata.normalize(in_json, folder)).mkdir()
+    exact = lesson / unicodedata.normalize(in_json, folder) / unicodedata.normalize(in_json, name)
+    exact.write_bytes(on_disk_path.read_bytes())
+    assert load_manifest(lesson).segments[0].image == exact.resolve()

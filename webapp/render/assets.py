@@ -17,6 +17,7 @@ import os
 import re
 import stat
 import struct
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -56,7 +57,21 @@ def resolve_asset(lesson_dir: Path, value, where: str) -> Path:
     if not _inside(os.path.normpath(os.path.join(lesson_dir, *parts)), video_dir):
         raise ManifestError(where, _OUTSIDE)
     # os.path rather than pathlib, and one stat: this runs for every asset of 2,000 segments.
-    candidate = os.path.join(lesson_dir, *parts)
+    found = _existing(os.path.join(lesson_dir, *parts), video_dir, where)
+    # Names written by macOS (and zips made there) may hold an accented letter decomposed (NFD)
+    # where lesson.json, typed elsewhere, holds it composed (NFC), or the other way round: they
+    # look the same, so a name that is not found is looked for in the other form too.
+    for form in ("NFC", "NFD"):
+        if found is None and (other := [unicodedata.normalize(form, p) for p in parts]) != parts:
+            found = _existing(os.path.join(lesson_dir, *other), video_dir, where)
+    if found is None:
+        raise ManifestError(where, "file not found")
+    return found
+
+
+def _existing(candidate: str, video_dir: str, where: str) -> Path | None:
+    """The regular file `candidate` leads to, None if there is none; ManifestError if it leads
+    outside the video folder, loops, or is not a regular file."""
     try:
         resolved = os.path.realpath(candidate)
     except (OSError, ValueError) as exc:
@@ -68,7 +83,7 @@ def resolve_asset(lesson_dir: Path, value, where: str) -> Path:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ManifestError(where, "cannot resolve path (symlink loop)") from exc
-        raise ManifestError(where, "file not found") from exc
+        return None
     if not stat.S_ISREG(info.st_mode):
         raise ManifestError(where, "not a regular file")
     return Path(resolved)
