@@ -264,13 +264,15 @@ def test_too_many_entries_too_big_and_zip_bombs_are_413(app, client, factory, al
     assert snapshot(root) == before and staging_left(app) == []
 
 
-def _set_flag(data: bytes, flag: int) -> bytes:
-    """Set a general-purpose flag bit (0x1: encrypted) on every entry, local and central."""
+def _set_flag(data: bytes, flag: int, clear: bool = False) -> bytes:
+    """Set (or clear) a general-purpose flag bit (0x1: encrypted; 0x800: names in UTF-8) on every
+    entry, local and central."""
     out = bytearray(data)
     for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
         at = out.find(signature)
         while at != -1:
-            struct.pack_into("<H", out, at + offset, struct.unpack_from("<H", out, at + offset)[0] | flag)
+            flags = struct.unpack_from("<H", out, at + offset)[0]
+            struct.pack_into("<H", out, at + offset, flags & ~flag if clear else flags | flag)
             at = out.find(signature, at + 4)
     return bytes(out)
 
@@ -566,3 +568,25 @@ def test_a_package_of_lesson_folders_sent_with_a_number_says_to_leave_the_number
     message = response.json["message"]
     assert "lesson_3/" in message and "lesson_4/" in message and "leave the lesson number" in message
     assert upload(client, job.id, data, alice).status_code == 201  # without the number: both go in
+
+
+def test_names_a_mac_wrote_in_utf8_without_saying_so_are_read_as_utf8(app, client, factory, alice, tmp_path):
+    """macOS's Archive Utility (and other archivers) write names in UTF-8 without setting the zip
+    flag that says so, and with accents decomposed; zipfile then reads them as code page 437,
+    the format's default: "ภาพ.png" became "α╕áα╕▓α╕₧.png" and lesson.json's picture was "file not
+    found". A name that is valid UTF-8 is read as UTF-8; the accents are matched either way."""
+    import unicodedata
+
+    job = factory.job("Course A", lessons=0)
+    files = lesson_files(tmp_path, "Mac")
+    manifest = json.loads(files["lesson.json"])
+    picture = files.pop(manifest["segments"][0]["image"])
+    files[unicodedata.normalize("NFD", "ภาพ/ảnh đầu.png")] = picture
+    manifest["segments"][0]["image"] = "ภาพ/ảnh đầu.png"
+    files["lesson.json"] = json.dumps(manifest, ensure_ascii=False).encode()
+    data = _set_flag(package(lesson_1=files), 0x800, clear=True)
+    assert all(not info.flag_bits & 0x800 for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    response = upload(client, job.id, data, alice)
+    assert response.status_code == 201, response.json
+    lesson = Path(app.config["LESSONS_ROOT"]) / job.video_id / "lesson_1"
+    assert (lesson / unicodedata.normalize("NFD", "ภาพ/ảnh đầu.png")).read_bytes() == picture
