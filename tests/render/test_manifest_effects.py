@@ -100,6 +100,24 @@ BAD = [
         "past",
     ),
     (
+        "videoStart far past end",  # said the clip's length, unnamed: "must be from 0 to 4, got 10"
+        _seg(0, image=None, video="../source.mp4", videoStart=10),
+        "segments[0].videoStart",
+        "is at or past the clip's end (4.000 s)",
+    ),
+    (
+        "videoEnd past end",
+        _seg(0, image=None, video="../source.mp4", videoEnd=10),
+        "segments[0].videoEnd",
+        "is past the clip's end (4.000 s)",
+    ),
+    (
+        "videoStart below 0",
+        _seg(0, image=None, video="../source.mp4", videoStart=-1),
+        "segments[0].videoStart",
+        "must be 0 or more seconds, got -1",
+    ),
+    (
         "videoEnd before start",
         _seg(0, image=None, video="../source.mp4", videoStart=2, videoEnd=1),
         "segments[0].videoEnd",

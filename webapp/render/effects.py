@@ -117,7 +117,8 @@ def _number(value, where: str, lo: float, hi: float, what: str = "a number") -> 
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ManifestError(where, f"must be {what}, got {type(value).__name__}")
     if not (math.isfinite(value) and lo <= value <= hi):
-        raise ManifestError(where, f"must be from {lo:g} to {hi:g}, got {str(value)[:24]}")
+        limits = f"{lo:g} or more {what}" if hi == math.inf else f"from {lo:g} to {hi:g}"
+        raise ManifestError(where, f"must be {limits}, got {str(value)[:24]}")
     return float(value)
 
 
@@ -131,12 +132,14 @@ def clip(seg: dict, where: str, assets: Assets, has_audio: bool) -> Clip | None:
     if seg.get("image") is not None:
         raise ManifestError(f"{where}.video", 'a segment shows an "image" or a "video", not both')
     path, info = assets.clip(seg["video"], f"{where}.video")
-    start = _number(seg.get("videoStart", 0), f"{where}.videoStart", 0, info.duration, "seconds")
+    start = _number(seg.get("videoStart", 0), f"{where}.videoStart", 0, math.inf, "seconds")
     if start >= info.duration:
         raise ManifestError(f"{where}.videoStart", f"is at or past the clip's end ({info.duration:.3f} s)")
     end = info.duration
     if seg.get("videoEnd") is not None:
-        end = _number(seg["videoEnd"], f"{where}.videoEnd", 0, info.duration, "seconds")
+        end = _number(seg["videoEnd"], f"{where}.videoEnd", 0, math.inf, "seconds")
+        if end > info.duration:
+            raise ManifestError(f"{where}.videoEnd", f"is past the clip's end ({info.duration:.3f} s)")
         if end <= start:
             raise ManifestError(f"{where}.videoEnd", "must be after videoStart")
     default_volume = 0.0 if has_audio else 1.0
