@@ -590,3 +590,97 @@ def test_names_a_mac_wrote_in_utf8_without_saying_so_are_read_as_utf8(app, clien
     assert response.status_code == 201, response.json
     lesson = Path(app.config["LESSONS_ROOT"]) / job.video_id / "lesson_1"
     assert (lesson / unicodedata.normalize("NFD", "ภาพ/ảnh đầu.png")).read_bytes() == picture
+
+
+def _legacy_zip(files: dict[str, bytes], raw_names: dict[str, bytes], unicode_path: bool = False) -> bytes:
+    """A package whose names in `raw_names` are written as those bytes, with no UTF-8 flag: what
+    Windows' own "Compressed folder" writes in the code page of its language. `unicode_path`:
+    with the UTF-8 name in an Info-ZIP Unicode Path extra field too, as 7-Zip or WinRAR add it."""
+    import zlib
+
+    placeholders = {}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name)
+            if name in raw_names:
+                raw = raw_names[name]
+                info.filename = placeholder = f"{len(placeholders):0{len(raw)}d}"[-len(raw) :]
+                placeholders[placeholder.encode()] = raw
+                if unicode_path:
+                    utf8 = name.encode()
+                    info.extra = struct.pack("<HHBI", 0x7075, 5 + len(utf8), 1, zlib.crc32(raw)) + utf8
+            archive.writestr(info, data)
+    out = buffer.getvalue()
+    for placeholder, raw in placeholders.items():  # renamed in the local and central headers alike
+        assert out.count(placeholder) == 2, placeholder
+        out = out.replace(placeholder, raw)
+    return out
+
+
+def _thai_lesson(tmp_path) -> tuple[dict[str, bytes], str, bytes]:
+    """One lesson's files whose picture is "lesson_1/ภาพ/สไลด์ 1.png" (lesson.json says so)."""
+    files = lesson_files(tmp_path, "Thai names")
+    manifest = json.loads(files["lesson.json"])
+    picture = files.pop(manifest["segments"][0]["image"])
+    manifest["segments"][0]["image"] = "ภาพ/สไลด์ 1.png"
+    files = {f"lesson_1/{path}": data for path, data in files.items()}
+    files["lesson_1/lesson.json"] = json.dumps(manifest, ensure_ascii=False).encode()
+    files["lesson_1/ภาพ/สไลด์ 1.png"] = picture
+    return files, "lesson_1/ภาพ/สไลด์ 1.png", picture
+
+
+@pytest.mark.parametrize("unicode_path", [False, True], ids=["windows-explorer", "unicode-path-field"])
+def test_a_zip_windows_made_with_thai_names_keeps_them(app, client, factory, alice, tmp_path, unicode_path):
+    """Windows' own zipping writes names in its language's code page (874, Thai) and does not say
+    so; zipfile read them as code page 437 ("ÓéáÑ..."), and the lesson's picture was "file not
+    found". The code page is the one under which the package's lesson.json names its files; the
+    UTF-8 name 7-Zip and WinRAR add beside the legacy one is used when there is one."""
+    job = factory.job("Course A", lessons=0)
+    files, name, picture = _thai_lesson(tmp_path)
+    raw = {name: name.encode("cp874")}
+    if unicode_path:  # a legacy name in another code page, and the right name beside it
+        raw = {name: name.encode("cp874").replace("ภาพ".encode("cp874"), b"\xa1\xa2\xa3")}
+    data = _legacy_zip(files, raw, unicode_path=unicode_path)
+    assert all(not info.flag_bits & 0x800 for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    response = upload(client, job.id, data, alice)
+    assert response.status_code == 201, response.json
+    lesson = Path(app.config["LESSONS_ROOT"]) / job.video_id / "lesson_1"
+    assert (lesson / "ภาพ" / "สไลด์ 1.png").read_bytes() == picture
+
+
+def test_legacy_names_no_lesson_json_mentions_stay_as_the_zip_format_reads_them(
+    app, client, factory, alice, tmp_path
+):
+    """Without evidence (no lesson.json names the file), a name is read in code page 437, the
+    format's default: a Western "café.png" from an old DOS-style archiver arrives as itself."""
+    job = factory.job("Course A", lessons=0)
+    files = {f"lesson_1/{path}": data for path, data in lesson_files(tmp_path, "Extra").items()}
+    files["lesson_1/notes/café.txt"] = b"not used by the lesson"
+    data = _legacy_zip(files, {"lesson_1/notes/café.txt": "lesson_1/notes/café.txt".encode("cp437")})
+    response = upload(client, job.id, data, alice)
+    assert response.status_code == 201, response.json
+    lesson = Path(app.config["LESSONS_ROOT"]) / job.video_id / "lesson_1"
+    assert (lesson / "notes" / "café.txt").read_bytes() == b"not used by the lesson"
+
+
+def test_a_unicode_path_field_cannot_smuggle_a_name_past_the_checks(app, client, factory, alice, tmp_path):
+    """The UTF-8 name of a Unicode Path extra field is checked like any name: one that climbs
+    out ("../") is refused and nothing is written."""
+    import zlib
+
+    job = factory.job("Course A", lessons=0)
+    root = Path(app.config["LESSONS_ROOT"])
+    before = snapshot(root)
+    files = {f"lesson_1/{path}": data for path, data in lesson_files(tmp_path, "Sly").items()}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+        info = zipfile.ZipInfo("lesson_1/harmless.txt")
+        sly = b"lesson_1/../../escaped.txt"
+        info.extra = struct.pack("<HHBI", 0x7075, 5 + len(sly), 1, zlib.crc32(info.filename.encode())) + sly
+        archive.writestr(info, b"x")
+    response = upload(client, job.id, buffer.getvalue(), alice)
+    assert response.status_code == 422 and "“..”" in response.json["message"], response.json
+    assert snapshot(root) == before and staging_left(app) == []

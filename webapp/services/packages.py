@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .lessons import LESSON_DIR
+from .zipnames import fix_names
 
 # Files that archivers add and nobody means to upload.
 _JUNK_DIRS = {"__MACOSX"}
@@ -68,22 +69,9 @@ def _refuse(message: str, status: int = 422) -> PackageError:
     return PackageError(status, message)
 
 
-def _name(info: zipfile.ZipInfo) -> str:
-    """The member's name as its archiver wrote it. zipfile reads a name not flagged as UTF-8 in
-    code page 437 (the format's default), but macOS's Archive Utility and many other archivers
-    write UTF-8 without the flag: such a name that is valid UTF-8 is read as UTF-8 (text in code
-    page 437 with letters beyond ASCII is almost never valid UTF-8)."""
-    if info.flag_bits & 0x800:
-        return info.filename
-    try:
-        return info.filename.encode("cp437").decode("utf-8")
-    except UnicodeError:
-        return info.filename
-
-
 def _member_path(info: zipfile.ZipInfo) -> PurePosixPath | None:
     """The member's path as parts we accept, None for archiver junk; refuses hostile names."""
-    name = _name(info)
+    name = info.filename
     shown = name.encode("unicode_escape").decode("ascii")[:200]
     if "\x00" in name or "\\" in name:
         raise _refuse(f"“{shown}”: a name with a NUL or a backslash is not allowed.")
@@ -130,6 +118,7 @@ def read_plan(archive: zipfile.ZipFile, archive_size: int, limits: Limits, lesso
     folder; None: it holds lesson_<n>/ folders."""
     members = archive.infolist()
     _check_sizes(members, archive_size, limits)
+    fix_names(archive)
     files: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
     seen: set[PurePosixPath] = set()
     for info in members:
@@ -225,7 +214,7 @@ def extract(archive: zipfile.ZipFile, plan: Plan, staging: Path, limits: Limits)
         for info, relative in entries:
             target = folder.joinpath(*relative.parts)
             if not target.resolve().is_relative_to(folder.resolve()):  # belt and braces
-                raise _refuse(f"“{_name(info)}” would land outside its folder.")
+                raise _refuse(f"“{info.filename}” would land outside its folder.")
             target.parent.mkdir(parents=True, exist_ok=True)
             written += _copy(archive, info, target, limits.max_uncompressed - written)
     return folders
@@ -238,10 +227,10 @@ def _copy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, room: i
             while chunk := source.read(_CHUNK):
                 count += len(chunk)
                 if count > info.file_size or count > room:
-                    raise _refuse(f"“{_name(info)}” unpacks to more than it declares; refused.", 413)
+                    raise _refuse(f"“{info.filename}” unpacks to more than it declares; refused.", 413)
                 out.write(chunk)
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
-        raise _refuse(f"“{_name(info)}” cannot be unpacked: {exc}.", 400) from exc
+        raise _refuse(f"“{info.filename}” cannot be unpacked: {exc}.", 400) from exc
     return count
 
 
