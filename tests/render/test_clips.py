@@ -441,3 +441,38 @@ def test_a_clip_stored_turned_is_shown_upright(tmp_path, turn, hflip, vflip, fmt
     ):
         assert np.abs(shown[y - 5 : y + 5, x - 5 : x + 5] - colour).max() < 40, name
     assert psnr(Image.fromarray(shown.astype(np.uint8)), covered(Image.fromarray(seen))) >= 28
+
+
+def test_an_interlaced_clip_is_shown_without_its_combs(tmp_path):
+    """A camcorder's 1080i stores two fields per frame, taken half a frame apart: where something
+    moves, the rows alternate between its two places (a comb). The lesson shows each frame
+    deinterlaced, every row of the bar in one place, the bar moving on by a frame's worth each
+    frame; the first frame too. (It was shown as stored, combed.)"""
+    from webapp.render.clips import clip_frames
+
+    path = tmp_path / "camcorder.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.codec_context.options = {"x264-params": "tff=1", "crf": "12"}  # interlaced, top field first
+        for n in range(10):
+            picture = np.full((H, W, 3), 40, np.uint8)
+            for field, t in ((0, n), (1, n + 0.5)):  # the top field at n, the bottom half a frame later
+                picture[field::2, round(20 + t * 16) : round(40 + t * 16)] = 255
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        out.mux(stream.encode(None))
+    with av.open(str(path)) as container:
+        stored = next(container.decode(video=0))
+        assert stored.interlaced_frame
+        combed = stored.to_ndarray(format="rgb24").astype(np.int16)
+    assert np.abs(combed[0::2] - combed[1::2]).max() > 150  # what it looked like
+
+    clip = make_clip(path)
+    shown = [np.asarray(p, dtype=np.int16) for p in clip_pictures(clip, 25, W, H, 0, 10)]
+    as_frames = [f.to_ndarray(format="rgb24").astype(np.int16) for f in clip_frames(clip, 25, W, H, 0, 10)]
+    lefts = []
+    for k, picture in enumerate(shown):
+        assert np.abs(picture[0::2] - picture[1::2]).max() < 40, k  # no comb, first frame included
+        assert np.abs(as_frames[k] - picture).mean() < 3, k
+        lefts.append(int(np.flatnonzero(picture[H // 2, :, 0] > 150)[0]))
+    assert np.diff(lefts).tolist() == [16] * 9  # one frame's move each frame: no frame held or skipped

@@ -16,7 +16,8 @@ honoured, untagged video is read as FFmpeg's default, BT.601). Non-square pixels
 aspect ratio) are honoured, and so is a display matrix turning the picture a quarter or half
 turn, mirrored or not (a phone clip filmed upright is stored sideways with "rotate 90"): it is
 turned upright first, as players and the ffmpeg command do (other angles show as stored). A
-source already upright at the output size is only converted, not scaled.
+source already upright at the output size is only converted, not scaled. An interlaced source (a
+camcorder's 1080i) is deinterlaced, one picture per frame (display.py).
 
 A span starting mid-clip seeks to the keyframe at or before its first time and decodes
 forward (re-seeking earlier when a container's index lands past it), so it shows exactly the
@@ -36,17 +37,16 @@ error while reading it raises TransientRenderError. Neither names a server path.
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from itertools import pairwise
 
 import av
-from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import ColorRange, Colorspace
 from PIL import Image
 
 from .assets import av_reason, open_input
+from .display import buffer_source, progressive, upright
 from .effects import Clip
 from .errors import ManifestError, RenderError, transient_from_oserror
 from .progress import Tick, no_tick
@@ -236,7 +236,7 @@ class _Source:
     def _decode(self) -> Iterator[tuple[Fraction, av.VideoFrame]]:
         self.read_any = True
         last = None
-        for frame in self.container.decode(self.stream):
+        for frame in progressive(self.container.decode(self.stream)):
             pts = frame.pts
             if pts is None:  # no timestamp: one frame duration after the last
                 pts = self._next_pts(last)
@@ -290,7 +290,7 @@ class _Cover:
         if not scaled and not turn and not matrix:
             return None
         graph = av.filter.Graph()
-        chain = [_buffer(graph, frame, self.aspect)]
+        chain = [buffer_source(graph, frame, self.aspect)]
         chain += [graph.add(name, args) for name, args in turn]
         if not full:
             chain.append(graph.add("crop", "{}:{}:{}:{}:exact=1".format(*crop)))
@@ -305,34 +305,6 @@ class _Cover:
             a.link_to(b)
         graph.configure()
         return graph
-
-
-def upright(frame: av.VideoFrame) -> list[tuple[str, str]]:
-    """The filters (name, arguments) that show `frame` as its display matrix asks, as the ffmpeg
-    command's autorotate picks them: a quarter turn by `transpose` (mirrored or not), a half turn
-    or a mirror by `hflip`/`vflip`. None for no matrix or an angle that is not a quarter turn."""
-    side_data = frame.side_data.get(SideDataType.DISPLAYMATRIX)
-    if side_data is None:
-        return []
-    matrix = struct.unpack("=9i", bytes(side_data))
-    theta = -frame.rotation % 360  # clockwise degrees, 0 <= theta < 360
-    if theta == 90:
-        return [("transpose", "cclock_flip" if matrix[3] > 0 else "clock")]
-    if theta == 270:
-        return [("transpose", "clock_flip" if matrix[3] < 0 else "cclock")]
-    if theta == 180:
-        return [(name, "") for name, flip in (("hflip", matrix[0] < 0), ("vflip", matrix[4] < 0)) if flip]
-    return [("vflip", "")] if theta == 0 and matrix[4] < 0 else []
-
-
-def _buffer(graph: av.filter.Graph, frame: av.VideoFrame, sar: Fraction = Fraction(1)):
-    return graph.add(
-        "buffer",
-        video_size=f"{frame.width}x{frame.height}",
-        pix_fmt=str(int(av.VideoFormat(frame.format.name))),
-        time_base=str(frame.time_base or Fraction(1, 1000)),
-        pixel_aspect=f"{sar.numerator}/{sar.denominator}",
-    )
 
 
 # BT.601 -> BT.709 by FFmpeg's colorspace filter, the matrix only: about five times quicker
