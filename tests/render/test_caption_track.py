@@ -73,3 +73,18 @@ def test_no_captions_no_subtitle_track(make_lesson, tmp_path, cache_dir, serial)
 )
 def test_language_codes(tag, code):
     assert iso639_2(tag) == code
+
+
+def test_an_automatic_thai_caption_breaks_its_lines_between_words():
+    """`caption` text in Thai (no spaces between words) is split into lines between words, as a
+    reader expects, not inside one (a line started "าษาที่มี…")."""
+    from webapp.render.captions import LINE_CHARS, split_caption, width
+
+    from .test_text import THAI_SENTENCE, _whole_words
+
+    text = THAI_SENTENCE * 2
+    lines = [line for cue in split_caption(text, 10.0) for line in cue.text.split("\n")]
+    assert "".join(lines) == text and len(lines) > 2
+    for line in lines:
+        assert width(line) <= LINE_CHARS
+        assert _whole_words(line), lines

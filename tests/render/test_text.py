@@ -107,6 +107,46 @@ def test_thai_without_spaces_wraps_between_clusters():
         assert line[-1] not in "เแโใไ"  # a leading vowel stays with its consonant
 
 
+# A Thai sentence as Thai is written, without spaces, and the words it is made of (a compound such
+# as ออกเสียง, "pronounce", may break between its words: ออก | เสียง).
+THAI_WORDS = [
+    "ภาษา", "ไทย", "เป็น", "ภาษา", "ที่", "มี", "วรรณยุกต์", "และ", "ไม่", "มี", "การ", "เว้น", "วรรค",
+    "ระหว่าง", "คำ", "นักเรียน", "ทุก", "คน", "ควร", "ฝึก", "ออก", "เสียง", "ให้", "ถูก", "ต้อง",
+]  # fmt: skip
+THAI_SENTENCE = "".join(THAI_WORDS)
+
+
+def _whole_words(line: str) -> bool:
+    """Whether `line` is a run of whole words of THAI_WORDS."""
+    ends = {0}
+    for i in range(1, len(line) + 1):
+        if any(i - len(w) in ends and line[i - len(w) : i] == w for w in THAI_WORDS):
+            ends.add(i)
+    return len(line) in ends
+
+
+@pytest.mark.parametrize("width", [200, 300, 420])
+def test_thai_without_spaces_wraps_between_words(width):
+    """Thai puts no spaces between words: a title breaks between them, as browsers and word
+    processors break it (ICU's dictionary), not inside a word ("ออกเสีย" + "ง", or a line that
+    starts with the vowel ะ or า, which Thai never does)."""
+    block = TextBlock(FontChain(bundled_faces(), system_fallback=False), 40)
+    lines = block.wrap(THAI_SENTENCE, width)
+    assert len(lines) > 1 and "".join(lines) == THAI_SENTENCE
+    for line in lines:
+        assert block.measure(line) <= width
+        assert _whole_words(line), lines
+        assert line[0] not in "ะาำๅๆฯ" and not is_mark(line[0])
+
+
+def test_a_thai_word_longer_than_the_line_is_cut_between_clusters():
+    block = TextBlock(FontChain(bundled_faces(), system_fallback=False), 40)
+    lines = block.wrap("วรรณยุกต์", 60)
+    assert len(lines) > 1 and "".join(lines) == "วรรณยุกต์"
+    for line in lines:
+        assert not is_mark(line[0]) and line[0] not in "ะาำๅๆฯ" and line[-1] not in "เแโใไ"
+
+
 def test_latin_wraps_at_spaces():
     block = TextBlock(FontChain(bundled_faces(), system_fallback=False), 30)
     lines = block.wrap("one two three four five six seven eight nine ten", 200)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from . import limits
 from .errors import ManifestError
+from .linebreak import head_length
 
 LINE_CHARS = 42  # one caption line, in characters (combining marks do not count)
 CUE_LINES = 2
@@ -31,7 +32,6 @@ EPSILON = 1e-6  # seconds: a cue may end at the segment's end as written in less
 
 _LANGUAGE = re.compile(r"\A(?:[A-Za-z]{2,3}|und)(?:-[A-Za-z0-9]{1,8})*\Z")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_LEADING_THAI_VOWELS = set("\u0e40\u0e41\u0e42\u0e43\u0e44\u0ec0\u0ec1\u0ec2\u0ec3\u0ec4")
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,8 @@ def wrap(text: str, limit: int = LINE_CHARS) -> list[str]:
     for para in text.split("\n"):
         current = ""
         for word in para.split():
-            while width(word) > limit:
+            left = width(word)
+            while left > limit:
                 head, word = _split_word(word, limit - width(current) - (1 if current else 0))
                 if not head and not current:  # a cluster wider than a line: cut it anyway
                     head, word = word[:limit], word[limit:]
@@ -190,6 +191,7 @@ def wrap(text: str, limit: int = LINE_CHARS) -> list[str]:
                     lines.append(current)
                     current = ""
                     continue
+                left -= width(head)
                 lines.append(f"{current} {head}" if current else head)
                 current = ""
             candidate = f"{current} {word}" if current else word
@@ -204,23 +206,10 @@ def wrap(text: str, limit: int = LINE_CHARS) -> list[str]:
 
 
 def _split_word(word: str, room: int) -> tuple[str, str]:
-    """The longest head of `word` within `room` characters that ends between clusters."""
-    best = used = 0
-    for i in range(1, len(word) + 1):
-        if not unicodedata.category(word[i - 1]).startswith("M"):
-            used += 1
-        if used > room:
-            break
-        if i == len(word) or _can_break_before(word, i):
-            best = i
-    return word[:best], word[best:]
-
-
-def _can_break_before(word: str, i: int) -> bool:
-    ch, prev = word[i], word[i - 1]
-    if unicodedata.category(ch).startswith("M") or ch in "\u0e33\u0e45":
-        return False
-    return prev not in _LEADING_THAI_VOWELS
+    """The longest head of `word` within `room` characters that ends where a line may break
+    (linebreak.head_length: between words, else between clusters); empty if none fits."""
+    n = head_length(word, lambda i: width(word[:i]) <= room) if room > 0 else 0
+    return (word[:n], word[n:]) if width(word[:n]) <= room else ("", word)
 
 
 def split_caption(text: str, duration: float, where: str = "") -> tuple[Cue, ...]:

@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw, features
 from .assets import IMAGE_FORMATS, upright
 from .errors import ManifestError
 from .fonts import FONT_DIR, FontChain, FontFace, is_mark, require_raqm
+from .linebreak import head_length
 from .manifest import Manifest, Segment, font_chain
 
 # Bump when the layout changes. Pieces are keyed by the picture's own hash, so this only
@@ -34,9 +35,6 @@ LAYOUT_VERSION = 1
 TEXT_COLOR = (255, 255, 255, 255)
 PANEL_COLOR = (0, 0, 0, 190)  # white text on it: contrast >= 6:1 even on white
 ELLIPSIS = "…"
-
-_LEADING_THAI_VOWELS = set("\u0e40\u0e41\u0e42\u0e43\u0e44\u0ec0\u0ec1\u0ec2\u0ec3\u0ec4")
-_NO_BREAK_BEFORE = set("\u0e33\u0e45\u0eb3\u200d\u2060")
 
 
 @dataclass
@@ -86,18 +84,9 @@ class TextBlock:
         return lines
 
     def _split_word(self, word: str, max_width: float) -> tuple[str, str]:
-        """Split an over-long word at the last allowed break that fits (at least one cluster)."""
-        breaks = [i for i in range(1, len(word)) if _can_break_before(word, i)]
-        best = breaks[0] if breaks else len(word)
-        lo, hi = 0, len(breaks) - 1
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            if self.measure(word[: breaks[mid]]) <= max_width:
-                best = breaks[mid]
-                lo = mid + 1
-            else:
-                hi = mid - 1
-        return word[:best], word[best:]
+        """Split an over-long word at the last allowed break that fits (linebreak.head_length)."""
+        n = head_length(word, lambda i: self.measure(word[:i]) <= max_width)
+        return word[:n], word[n:]
 
     def metrics(self, lines: list[_Line]) -> tuple[int, int]:
         """(ascent, descent) covering every face used in these lines."""
@@ -105,13 +94,6 @@ class TextBlock:
         asc = max(face.font(self.size).getmetrics()[0] for face in faces)
         desc = max(face.font(self.size).getmetrics()[1] for face in faces)
         return asc, desc
-
-
-def _can_break_before(word: str, i: int) -> bool:
-    ch, prev = word[i], word[i - 1]
-    if is_mark(ch) or ch in _NO_BREAK_BEFORE or prev in _LEADING_THAI_VOWELS or prev == "\u200d":
-        return False
-    return unicodedata.category(ch) not in ("Pe", "Po") or ch in "\u3001\u3002"
 
 
 def ellipsize(block: TextBlock, text: str, max_width: float) -> str:
@@ -317,7 +299,7 @@ def _code_hash() -> str:
     if _CODE_HASH is None:
         h = hashlib.sha256()
         here = Path(__file__).resolve().parent
-        for name in ("compose.py", "fonts.py", "manifest.py", "assets.py"):
+        for name in ("compose.py", "fonts.py", "linebreak.py", "manifest.py", "assets.py"):
             h.update((here / name).read_bytes())
         for font in sorted(FONT_DIR.glob("*.ttf")):
             st = font.stat()
