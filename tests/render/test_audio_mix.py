@@ -265,3 +265,84 @@ def test_a_clips_sound_stays_in_step_with_its_picture(
     assert loud.size, "the clip's sound is not heard"
     expected = audio_start + 2.0 - video_start - video_from
     assert abs(loud[0] / rate - expected) < 0.005, (loud[0] / rate, expected)
+
+
+def write_aac(path: Path, seconds: float, freq: float, rate: int = 44_100) -> Path:
+    """A steady tone in an M4A (AAC in MP4), as music is sold and exported: the encoder pads the
+    last frame, so decoding gives ~20 ms more than the file says its sound lasts."""
+    from fractions import Fraction
+
+    n = np.arange(round(seconds * rate))
+    tone = (BED_AMPLITUDE * np.sin(2 * np.pi * freq * n / rate)).astype(np.float32)
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=rate, layout="mono")
+        for s in range(0, len(n), 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, s : s + 1024], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, s, Fraction(1, rate)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def test_an_m4a_music_bed_loops_without_a_gap(lesson, tmp_path, cache_dir, serial):
+    """A 2 s AAC bed (1,000 whole cycles, so it loops seamlessly) under a 5 s lesson: no silence
+    where it starts again (there were ~20 ms, the encoder's padding, at 2 s and 4 s)."""
+    write_aac(lesson / "audio" / "bed.m4a", 2.0, 500.0)
+    music = {"src": "audio/bed.m4a", "volume": 1.0, "duck": 1.0, "fade": 0}
+    out = tmp_path / "loop.mp4"
+    render_lesson(
+        write_lesson(lesson, [{"duration": 5.0}], music=music, loudness=None),
+        out,
+        cache_dir=cache_dir,
+        settings=serial,
+    )
+    x, rate = decoded(out)
+    x = x[0]
+    steady = level(x, rate, 1.0, 1.5, 500.0)
+    assert steady > 0.3
+    for seam in (2.0, 4.0):
+        for start in np.arange(seam - 0.05, seam + 0.05, 0.005):
+            window = x[round(start * rate) : round((start + 0.005) * rate)]
+            assert np.sqrt(np.mean(window**2)) > 0.5 * steady / np.sqrt(2), (seam, start)
+
+
+def test_a_clip_plays_the_sound_flagged_as_its_default(lesson, tmp_path, cache_dir, serial):
+    """A clip with two soundtracks (two languages) plays the one flagged as the default, as
+    players do, even when it is not the first (the first was always played)."""
+    from fractions import Fraction
+
+    path = lesson / "clips" / "two.mp4"
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 160, 96, "yuv420p"
+        sounds = [out.add_stream("aac", rate=48_000, layout="mono") for _ in range(2)]
+        sounds[0].disposition = 0
+        sounds[1].disposition = av.stream.Disposition.default
+        for _ in range(25):
+            out.mux(
+                video.encode(av.VideoFrame.from_ndarray(np.zeros((96, 160, 3), np.uint8), format="rgb24"))
+            )
+        out.mux(video.encode(None))
+        n = np.arange(48_000)
+        for stream, freq in zip(sounds, (CLIP, NARRATION), strict=True):
+            tone = (0.3 * np.sin(2 * np.pi * freq * n / 48_000)).astype(np.float32)
+            for s in range(0, len(n), 1024):
+                frame = av.AudioFrame.from_ndarray(tone[None, s : s + 1024], format="fltp", layout="mono")
+                frame.sample_rate, frame.pts, frame.time_base = 48_000, s, Fraction(1, 48_000)
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+    with av.open(str(path)) as check:
+        assert [bool(s.disposition & av.stream.Disposition.default) for s in check.streams.audio] == [
+            False,
+            True,
+        ]
+    out = tmp_path / "default.mp4"
+    render_lesson(
+        write_lesson(lesson, [{"video": "clips/two.mp4"}], loudness=None),
+        out,
+        cache_dir=cache_dir,
+        settings=serial,
+    )
+    x, rate = decoded(out)
+    assert level(x[0], rate, 0.2, 0.8, NARRATION) > 0.2  # the default soundtrack
+    assert level(x[0], rate, 0.2, 0.8, CLIP) < 0.01

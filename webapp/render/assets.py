@@ -238,8 +238,7 @@ def probe_clip(path: Path, where: str) -> ClipInfo:
         stream = container.streams.video[0]
         duration = _seconds(container, stream, from_first_picture=True)
         width, height = stream.codec_context.width, stream.codec_context.height
-        audio = container.streams.audio
-        channels = (audio[0].codec_context.channels or 1) if audio else 0
+        channels = (main_audio(container).codec_context.channels or 1) if container.streams.audio else 0
     if duration is None or not math.isfinite(duration) or duration <= 0:
         raise ManifestError(where, "length unknown or zero")
     if not width or not height:
@@ -275,6 +274,15 @@ def _probe_errors(where: str, kind: str):
         raise ManifestError(where, f"cannot read ({exc.strerror or exc.__class__.__name__})") from exc
 
 
+def main_audio(container):
+    """A file's sound: its audio stream flagged as the default one (a second language may come
+    first), else its first; players and FFmpeg pick it the same way."""
+    import av
+
+    streams = container.streams.audio
+    return next((s for s in streams if s.disposition & av.stream.Disposition.default), streams[0])
+
+
 def probe_audio(path: Path, where: str) -> tuple[float, int]:
     """(duration in seconds, channel count) of an audio file, or ManifestError."""
     found = wav_header(path)
@@ -283,7 +291,7 @@ def probe_audio(path: Path, where: str) -> tuple[float, int]:
     with _probe_errors(where, "audio"), open_input(path, where, "audio", PROBE_OPTIONS) as container:
         if not container.streams.audio:
             raise ManifestError(where, "has no audio stream")
-        stream = container.streams.audio[0]
+        stream = main_audio(container)
         duration = _seconds(container, stream)
         cc = stream.codec_context
         if duration is not None and cc.name == "opus" and cc.delay and stream.rate:

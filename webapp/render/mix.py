@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from .assets import PROBE_OPTIONS, open_input
+from .assets import PROBE_OPTIONS, main_audio, open_input
 from .effects import Music
 from .errors import ManifestError, TransientRenderError
 from .progress import Tick, no_tick
@@ -76,38 +76,67 @@ def _decoded(
     Seconds count from the sound's first sample; with `from_picture` (a clip's own sound) from the
     file's first picture, as the clip's frames count them (clips.py): a sound that starts before
     or after the picture (a camera's file, a stream that starts late) stays in step with it,
-    silent where it has no sound yet."""
+    silent where it has no sound yet. It ends where the file says its sound ends, when the file
+    says so exactly (MP4/M4A/MOV: an AAC encoder's padding after the end is not sound)."""
     try:
         with open_input(path, field, "audio", PROBE_OPTIONS) as src:
-            stream = src.streams.audio[0]
+            stream = main_audio(src)
             origin = _first_picture(src) if from_picture else None  # seconds in the file's timeline
             if offset > SEEK_BEFORE:
                 origin = _start(stream) if origin is None else origin
                 src.seek(
                     round((origin + offset - SEEK_BEFORE) / stream.time_base), stream=stream, backward=True
                 )
-            resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-            frames = src.decode(stream)
-            skip = None  # samples still to drop before the sound starts (< 0: silence to add)
-            while True:
-                frame = next(frames, None)
-                if skip is None and frame is not None:
-                    at = frame.pts * frame.time_base if frame.pts is not None else _start(stream)
-                    origin = at if origin is None else origin  # the first sample
-                    skip = round((origin + offset - at) * rate)
-                    if skip < 0:  # the sound starts later than asked: keep it in place
-                        yield np.zeros((len(av.AudioLayout(layout).channels), -skip), np.float32)
-                        skip = 0
-                for out in resampler.resample(frame):
-                    data = out.to_ndarray()
-                    if skip:
-                        data, skip = data[:, skip:], skip - min(skip, data.shape[1])
-                    if data.shape[1]:
-                        yield data
-                if frame is None:
-                    return
+            chunks = _placed(src, stream, layout, rate, offset, origin)
+            end = _exact_end(src, stream)
+            if end is None:
+                yield from chunks
+            else:
+                base = _start(stream) if origin is None else origin
+                yield from _cut(chunks, round((end - base - offset) * rate))
     except av.error.FFmpegError as exc:
         raise _decode_error(exc, field) from exc
+
+
+def _placed(src, stream, layout: str, rate: int, offset: float, origin: float | None) -> Iterator[np.ndarray]:
+    """The stream's sound from `origin + offset` (origin None: its first sample), resampled."""
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+    frames = src.decode(stream)
+    skip = None  # samples still to drop before the sound starts (< 0: silence to add)
+    while True:
+        frame = next(frames, None)
+        if skip is None and frame is not None:
+            at = frame.pts * frame.time_base if frame.pts is not None else _start(stream)
+            origin = at if origin is None else origin  # the first sample
+            skip = round((origin + offset - at) * rate)
+            if skip < 0:  # the sound starts later than asked: keep it in place
+                yield np.zeros((len(av.AudioLayout(layout).channels), -skip), np.float32)
+                skip = 0
+        for out in resampler.resample(frame):
+            data = out.to_ndarray()
+            if skip:
+                data, skip = data[:, skip:], skip - min(skip, data.shape[1])
+            if data.shape[1]:
+                yield data
+        if frame is None:
+            return
+
+
+def _cut(chunks: Iterator[np.ndarray], samples: int) -> Iterator[np.ndarray]:
+    for chunk in chunks:
+        if samples <= 0:
+            return
+        yield chunk[:, :samples]
+        samples -= chunk.shape[1]
+
+
+def _exact_end(src, stream) -> float | None:
+    """Where the sound ends in the file's timeline, in seconds, for files that say it exactly
+    (the MP4 family's sample tables and edit lists); None for others (an MP3's length may be an
+    estimate)."""
+    if "mov" not in src.format.name.split(",") or stream.duration is None:
+        return None
+    return _start(stream) + float(stream.duration * stream.time_base)
 
 
 def _start(stream) -> float:
