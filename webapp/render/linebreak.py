@@ -13,8 +13,6 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 
-from icu4py.breakers import LineBreaker
-
 from .fonts import is_mark
 
 # Thai and Lao signs written after the letter they belong to (not combining marks), and joiners.
@@ -42,6 +40,8 @@ def word_breaks(word: str) -> list[int]:
     without reading the rest again each time."""
     if word.isascii():
         return []  # a run of Latin letters without spaces is one word
+    from icu4py.breakers import LineBreaker  # ICU's ~8 MB only in processes that break such text
+
     if len(word) <= WINDOW:
         return [start for start, _ in LineBreaker(word, "en").segments() if 0 < start < len(word)]
     starts = LineBreaker(word[: WINDOW + _CONTEXT], "en").segments()
