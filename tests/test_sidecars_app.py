@@ -135,6 +135,13 @@ def test_captions_show_in_the_browser(app, client, factory, alice, work, browser
     )
     assert state["mode"] == "showing" and state["lang"] == "th" and state["cues"] >= 2
     assert state["first"].startswith("สวัสดี") and state["poster"].endswith("final.jpg")
+    # The browser draws cues in its own font unless told: Thai cues were empty boxes on a machine
+    # without a Thai font. They are drawn in the page's, which carries Noto Sans Thai.
+    cue_font = page.evaluate(
+        """() => [...document.styleSheets].flatMap(s => [...s.cssRules])
+                 .filter(r => r.selectorText === 'video::cue').map(r => r.style.fontFamily).join(',')"""
+    )
+    assert "Noto Sans Thai" in cue_font, cue_font
 
     # The chapters (one per titled segment) are listed under the player; one press seeks there.
     chapters = page.locator("nav.chapters button")
