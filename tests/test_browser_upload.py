@@ -39,11 +39,17 @@ def test_upload_a_package_from_the_job_page(app, browser, live_server, factory, 
     )
     _log_in(page, live_server, user, f"/jobs/{job.id}")
     assert page.locator("tr.lesson").count() == 0
+    assert page.locator("#job-discovery").inner_text().startswith("No lesson folder")
+    assert page.locator("#lesson-package").is_hidden()
 
     page.set_input_files("input[name=package]", str(good))
     page.click(".upload-form button[type=submit]")
     page.wait_for_selector("text=Uploaded 2 lessons: lesson_1, lesson_2.", timeout=20_000)
     assert page.locator("tr.lesson").count() == 2
+    # The notes outside the panel follow the upload: the "no lesson folder" warning goes (it
+    # stayed until a reload) and the package can be downloaded at once.
+    assert page.locator("#job-discovery").inner_text() == ""
+    assert page.locator("#lesson-package a").is_visible()
     assert "Browser two" in page.locator("tr.lesson").nth(1).inner_text()
     assert page.evaluate("window.progressEvents") > 0
     assert page.locator(".upload-progress").is_hidden()

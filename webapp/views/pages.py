@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from ..models import VideoGenerationStatus
 from ..services import access, events, jobs, messages, renders, summary, uploads
@@ -210,7 +211,10 @@ def upload_lessons(job_id: str):
         return _refused_upload(job, exc.status, exc.message)
     names = ", ".join(path.rsplit("/", 1)[1] for path in installed.lesson_paths)
     count = len(installed.lesson_paths)
-    return _after_action(job, f"Uploaded {count} lesson{'s' if count != 1 else ''}: {names}.")
+    message = f"Uploaded {count} lesson{'s' if count != 1 else ''}: {names}."
+    if reply() is Reply.FRAGMENT:  # the notes outside the panel follow the lessons too
+        return render_template("_upload_done.html", job=job, panel_html=Markup(_after_action(job, message)))
+    return _after_action(job, message)
 
 
 def _refused_upload(job, status: int, message: str):
