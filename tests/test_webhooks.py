@@ -178,6 +178,9 @@ def test_refusals_do_not_tell_inner_names_from_unknown_ones(client, factory):
 
     assert refusal("http://localhost/hook") == refusal("http://no-such-host.invalid/hook")
     assert "public address" in refusal("http://localhost/hook")
+    # ... and in words that fit both: a name that could not be looked up (a typo, a DNS failure)
+    # was said to be "not public" only.
+    assert "could not be resolved" in refusal("http://no-such-host.invalid/hook")
 
 
 def test_a_course_registers_a_url_once(client, factory):

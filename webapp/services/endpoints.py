@@ -17,7 +17,10 @@ from flask import current_app
 from .errors import Unprocessable
 
 URL_MAX = 2000
-_NOT_PUBLIC = "Webhook URLs must resolve to public addresses only (not loopback, link-local or private)."
+_NOT_PUBLIC = (
+    "Webhook URLs must name a host that resolves to public addresses only: this one could not be "
+    "resolved from here, or resolves to a loopback, link-local or private address."
+)
 
 
 def _addresses(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
