@@ -300,3 +300,20 @@ def test_a_name_written_with_accents_composed_or_not_is_found(tmp_path, on_disk,
     exact = lesson / unicodedata.normalize(in_json, folder) / unicodedata.normalize(in_json, name)
     exact.write_bytes(on_disk_path.read_bytes())
     assert load_manifest(lesson).segments[0].image == exact.resolve()
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ('{"title": "unfinished', "Unterminated string"),
+        ('{"title": "a\tb"}', "Invalid control character"),
+        ('{"title": 1,}', "Expecting property name enclosed in double quotes"),
+    ],
+)
+def test_a_json_error_reads_as_a_whole_sentence(tmp_path, text, reason):
+    """Python's message ends with the position it gives apart ("Unterminated string starting
+    at"); the position comes first here, so the reason ends without a dangling "at"."""
+    (tmp_path / "lesson.json").write_text(text)
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(tmp_path)
+    assert str(caught.value).endswith(f": {reason}"), str(caught.value)

@@ -99,7 +99,10 @@ def parse_json(text: str) -> dict:
         raw = json.loads(text, parse_constant=lambda c: float("nan"))
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
-        raise ManifestError(MANIFEST_NAME, f"invalid JSON at {where}: {exc.msg}") from exc
+        # Python's words point at a position it gives apart ("Unterminated string starting at"):
+        # the position is said first here, so they end without it.
+        reason = exc.msg.removesuffix(" starting at").removesuffix(" at")
+        raise ManifestError(MANIFEST_NAME, f"invalid JSON at {where}: {reason}") from exc
     except ValueError as exc:  # a number of more than 4300 digits (Python's int limit)
         raise ManifestError(MANIFEST_NAME, "invalid JSON: a number is too long") from exc
     except RecursionError as exc:  # e.g. [[[[...]]]] nested thousands deep
