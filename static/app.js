@@ -407,7 +407,7 @@ document.addEventListener("click", function (event) {
     function () { show("Copied", "copied"); },
     function () {
       window.getSelection().selectAllChildren(source);  // selected, for the keyboard's copy
-      show("Press Ctrl+C", "failed");
+      show("Selected: copy it", "failed");  // a phone has no Ctrl+C: its own Copy shows for a selection
     }
   );
 });

@@ -439,3 +439,26 @@ def test_a_chapter_button_keeps_the_keyboard_through_a_reload(app, browser, live
     page.wait_for_timeout(800)  # the chapters track loads, the buttons are built again
     assert page.evaluate("document.activeElement.id") == before
     page.close()
+
+
+@pytest.mark.backend_free
+def test_a_copy_the_browser_refuses_leaves_the_text_selected_and_says_so(browser, live_server, site):
+    """Without the clipboard (a browser that refuses it), the token is selected for the person to
+    copy themselves, and the button says so in words that fit a phone too (it said "Press
+    Ctrl+C")."""
+    admin, _ = site
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    refuse = "{value: {writeText: () => Promise.reject(new Error('refused'))}}"
+    page.add_init_script(f"Object.defineProperty(navigator, 'clipboard', {refuse})")
+    _log_in(page, live_server, admin)
+    page.goto(f"{live_server}/account/tokens")
+    page.fill("input[name=name]", "Phone")
+    page.click("form[action='/account/tokens'] button[type=submit]")
+    page.wait_for_load_state("load")
+    token = page.locator("#new-token").inner_text()
+    page.tap("button[data-copy='#new-token']")
+    page.wait_for_selector("button[data-copy='#new-token'][data-copy-state='failed']")
+    assert page.locator("button[data-copy='#new-token']").inner_text() == "Selected: copy it"
+    assert page.evaluate("window.getSelection().toString().trim()") == token
+    context.close()
