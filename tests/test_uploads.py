@@ -131,7 +131,7 @@ def test_a_broken_manifest_is_422_naming_lesson_and_field_and_nothing_changes(
     assert response.status_code == 422
     body = response.json
     assert body["lesson"] == "lesson_3" and body["field"] == "segments[0].audio"
-    assert body["message"] == "lesson_3: segments[0].audio: file not found"
+    assert body["message"] == "lesson_3: segments[0].audio: file not found: 'missing.wav'"
     assert str(root) not in body["message"]
     assert snapshot(root) == before  # lesson_1 was not replaced either
     assert staging_left(app) == []
@@ -152,7 +152,7 @@ def test_every_problem_of_a_broken_manifest_is_named_in_one_answer(app, client, 
     assert response.status_code == 422
     assert response.json["field"] == "segments[0].audio"
     assert response.json["message"] == (
-        "lesson_1: segments[0].audio: file not found; "
+        "lesson_1: segments[0].audio: file not found: 'missing.wav'; "
         "segments[2].background: not a colour: 'blurple' (use e.g. \"#1a1a2e\")"
     )
 

@@ -54,7 +54,7 @@ def test_cli_bad_lesson_one_line_error_and_no_output(make_lesson, tmp_path):
     out = tmp_path / "out.mp4"
     proc = _cli(lesson, out, "--cache-dir", tmp_path / "cache")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "error: segments[1].audio: file not found"
+    assert proc.stderr.strip() == "error: segments[1].audio: file not found: 'audio/missing.wav'"
     assert not out.exists() and not list(tmp_path.glob(".out.mp4.*"))
 
 

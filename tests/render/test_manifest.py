@@ -317,3 +317,20 @@ def test_a_json_error_reads_as_a_whole_sentence(tmp_path, text, reason):
     with pytest.raises(ManifestError) as caught:
         load_manifest(tmp_path)
     assert str(caught.value).endswith(f": {reason}"), str(caught.value)
+
+
+def test_a_missing_file_is_named_as_given_quoted_and_cut(make_lesson):
+    """The path lesson.json gave shows in the refusal, so a typo can be seen ("audio/intro.wav"
+    for "audio/Intro.wav"); quoted, with nothing unprintable (a newline cannot start a line of
+    its own in a log), and cut when long."""
+    lesson = make_lesson(segments=2)
+    _edit(lesson, _set("segments", 1, "audio", "audio/Intro\nline.wav"))
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(lesson)
+    assert str(caught.value) == "segments[1].audio: file not found: 'audio/Intro\\nline.wav'"
+    _edit(lesson, _set("segments", 1, "audio", "audio/" + "x" * 300 + ".wav"))
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(lesson)
+    assert (
+        "\n" not in str(caught.value) and str(caught.value).endswith("x…'") and len(str(caught.value)) < 140
+    )

@@ -64,8 +64,8 @@ def resolve_asset(lesson_dir: Path, value, where: str) -> Path:
     for form in ("NFC", "NFD"):
         if found is None and (other := [unicodedata.normalize(form, p) for p in parts]) != parts:
             found = _existing(os.path.join(lesson_dir, *other), video_dir, where)
-    if found is None:
-        raise ManifestError(where, "file not found")
+    if found is None:  # the path as given, so a typo shows (repr: quoted, nothing unprintable)
+        raise ManifestError(where, f"file not found: {value if len(value) <= 100 else value[:99] + '…'!r}")
     return found
 
 
