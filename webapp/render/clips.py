@@ -17,7 +17,8 @@ aspect ratio) are honoured, and so is a display matrix turning the picture a qua
 turn, mirrored or not (a phone clip filmed upright is stored sideways with "rotate 90"): it is
 turned upright first, as players and the ffmpeg command do (other angles show as stored). A
 source already upright at the output size is only converted, not scaled. An interlaced source (a
-camcorder's 1080i) is deinterlaced, one picture per frame (display.py).
+camcorder's 1080i) is deinterlaced, one picture per frame (display.py). An HDR clip (HLG or PQ,
+BT.2020) is scaled in RGB and tone mapped to SDR BT.709 by FFmpeg's lut3d with hdr.py's table.
 
 A span starting mid-clip seeks to the keyframe at or before its first time and decodes
 forward (re-seeking earlier when a container's index lands past it), so it shows exactly the
@@ -45,6 +46,7 @@ import av
 from av.video.reformatter import ColorRange, Colorspace
 from PIL import Image
 
+from . import hdr
 from .assets import av_reason, open_input
 from .display import buffer_source, progressive, upright
 from .effects import Clip
@@ -262,7 +264,7 @@ class _Cover:
         self.graph = None
 
     def picture(self, frame: av.VideoFrame) -> Image.Image | av.VideoFrame:
-        key = (frame.width, frame.height, frame.format.name, frame.time_base)
+        key = (frame.width, frame.height, frame.format.name, frame.time_base, hdr.transfer(frame))
         if key != self.key:
             self.key, self.graph = key, self._graph(frame)
         if self.graph is None:
@@ -287,13 +289,19 @@ class _Cover:
         full = crop == (src_w, src_h, 0, 0)
         matrix = self.fmt == "yuv420p" and _bt601(frame)  # converted by the colorspace filter
         scaled = (src_w, src_h) != self.size or not full
-        if not scaled and not turn and not matrix:
+        trc = hdr.transfer(frame)
+        if not scaled and not turn and not matrix and not trc:
             return None
         graph = av.filter.Graph()
         chain = [buffer_source(graph, frame, self.aspect)]
         chain += [graph.add(name, args) for name, args in turn]
         if not full:
             chain.append(graph.add("crop", "{}:{}:{}:{}:exact=1".format(*crop)))
+        if trc:  # scaled in BT.2020 RGB, then tone mapped to BT.709 by the table (hdr.py)
+            chain.append(graph.add("scale", f"{width}:{height}:flags={INTERPOLATION}"))
+            chain.append(graph.add("format", "gbrp16le"))
+            chain.append(graph.add("lut3d", f"file={hdr.cube_file(trc)}:interp=tetrahedral"))
+            scaled = False
         if scaled or not matrix:  # the conversion to rgb24 (or to BT.709) is the scaler's
             to_yuv = ":out_color_matrix=bt709:out_range=tv" if self.fmt == "yuv420p" and not matrix else ""
             chain.append(graph.add("scale", f"{width}:{height}:flags={INTERPOLATION}{to_yuv}"))

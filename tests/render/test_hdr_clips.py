@@ -1,0 +1,170 @@
+"""HDR clips (a phone's "HDR video", HLG; HDR10's PQ) shown in the SDR lesson as players show
+them: tone mapped, with their colours, not flat and pale. Real 10-bit HEVC files (lossless
+x265) decoded by the renderer and in a rendered MP4."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from webapp.render import hdr, render_lesson
+from webapp.render.assets import probe_clip
+from webapp.render.clips import clip_frames, clip_pictures
+from webapp.render.effects import Clip
+
+W, H = 320, 180
+PATCH = W // 5
+# What each patch should look like in the lesson (linear BT.709, relative to reference white):
+# white, BT.2408's 18 % grey, a red, a green, a blue, all within BT.709.
+SCENE = [(1.0, 1.0, 1.0), (0.18, 0.18, 0.18), (0.6, 0.05, 0.05), (0.05, 0.4, 0.05), (0.1, 0.1, 0.7)]
+
+
+def hdr_signal(rgb709: tuple[float, float, float], trc: int) -> np.ndarray:
+    """The BT.2020 HDR signal (HLG or PQ R'G'B', 0-1) of a BT.709 colour at reference white
+    (203 cd/m²) scale: the inverse of what hdr.py undoes, by the standards' own formulas."""
+    nits = np.linalg.solve(hdr.BT2020_TO_BT709, np.asarray(rgb709, float)) * hdr.REFERENCE_WHITE
+    if trc == hdr.PQ:
+        m1, m2 = 2610 / 16384, 2523 / 4096 * 128
+        c1, c2, c3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+        y = (nits / 10000) ** m1
+        return ((c1 + c2 * y) / (1 + c3 * y)) ** m2
+    ys = (nits @ hdr.LUMA_2020 / hdr.HLG_PEAK) ** (1 / 1.2)  # the OOTF undone (BT.2100)
+    e = nits / (hdr.HLG_PEAK * ys**0.2)
+    a = 0.17883277
+    b, c = 1 - 4 * a, 0.5 - a * np.log(4 * a)
+    return np.where(e <= 1 / 12, np.sqrt(3 * e), a * np.log(np.maximum(12 * e - b, 1e-9)) + c)
+
+
+def write_hdr_clip(path: Path, trc: int, frames: int = 3) -> Path:
+    """A 10-bit HEVC clip (lossless) tagged BT.2020 + `trc`: the SCENE patches side by side."""
+    signal = np.zeros((H, W, 3))
+    for i, colour in enumerate(SCENE):
+        signal[:, i * PATCH : (i + 1) * PATCH] = hdr_signal(colour, trc)
+    luma = signal @ hdr.LUMA_2020  # BT.2020 non-constant luminance, 10-bit limited range
+    planes = (
+        64 + 876 * luma,
+        (512 + 896 * (signal[..., 2] - luma) / 1.8814)[::2, ::2],
+        (512 + 896 * (signal[..., 0] - luma) / 1.4746)[::2, ::2],
+    )
+    frame = av.VideoFrame(W, H, "yuv420p10le")
+    for plane, values in zip(frame.planes, planes, strict=True):
+        rows = np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)
+        rows[:, : plane.width] = np.rint(values)
+    return write_hevc(path, frame, (9, 9, trc), frames)
+
+
+def write_hevc(path: Path, frame: av.VideoFrame, tags: tuple[int, int, int], frames: int = 3) -> Path:
+    """`frame` (yuv420p10le) `frames` times as lossless 10-bit HEVC, tagged with `tags`
+    (primaries, matrix, transfer; limited range)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx265", rate=30)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p10le"
+        ctx = stream.codec_context
+        ctx.color_primaries, ctx.colorspace, ctx.color_trc = tags
+        ctx.color_range = 1
+        ctx.options = {"x265-params": "lossless=1:log-level=error"}
+        for n in range(frames):
+            frame.pts = n
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def patches(rgb: np.ndarray) -> np.ndarray:
+    """Each patch's middle colour (5 x 3)."""
+    rows = rgb[H // 2 - 8 : H // 2 + 8]
+    return np.array([rows[:, i * PATCH + 16 : i * PATCH + 48].mean(axis=(0, 1)) for i in range(5)])
+
+
+def expected() -> np.ndarray:
+    """The SCENE in 8-bit SDR, as hdr.py maps it (white rolled off a little by the knee)."""
+    linear = np.array(SCENE)
+    luma = linear @ hdr.LUMA_709
+    over = np.maximum(luma - hdr.KNEE, 0) / (1 - hdr.KNEE)
+    rolled = np.where(luma > hdr.KNEE, hdr.KNEE + (1 - hdr.KNEE) * over / (1 + over), luma)
+    return 255 * (linear * (rolled / luma)[:, None]) ** (1 / 2.4)
+
+
+@pytest.fixture(scope="module", params=[hdr.HLG, hdr.PQ], ids=["HLG", "PQ"])
+def hdr_clip(request, tmp_path_factory) -> Path:
+    return write_hdr_clip(tmp_path_factory.mktemp("hdr") / "phone.mov", request.param)
+
+
+def test_the_standards_reference_points():
+    """HLG at 75 % and PQ at 58 % are both reference white (203 cd/m², BT.2408): the same SDR
+    white; BT.2408's 18 % grey card (HLG 38 %, shown at 26 cd/m²) is shown at 26/203 of white on
+    an SDR screen (gamma 2.4), as an SDR camera's would be (~0.41 signal); black stays black;
+    brighter highlights stay brighter (no flat white above a level) up to the signals' peaks."""
+    white_hlg = hdr.sdr_signal(np.full(3, 0.75), hdr.HLG)
+    white_pq = hdr.sdr_signal(np.full(3, 0.5807), hdr.PQ)
+    assert 0.95 < white_hlg[0] < 0.97 and abs(white_pq[0] - white_hlg[0]) < 0.005
+    grey = hdr.sdr_signal(np.full(3, 0.38), hdr.HLG)[0]
+    assert abs(grey**2.4 - 26.2 / 203) < 0.003 and abs(grey - 0.41) < 0.02
+    assert hdr.sdr_signal(np.zeros(3), hdr.PQ).tolist() == [0, 0, 0]
+    for trc in (hdr.HLG, hdr.PQ):
+        ramp = hdr.sdr_signal(np.repeat(np.linspace(0, 1, 101)[:, None], 3, axis=1), trc)[:, 0]
+        assert (np.diff(ramp) > 0).all() and ramp[-1] <= 1.0
+
+
+def test_a_bt709_colour_carried_in_bt2020_comes_back_as_itself():
+    """Below the knee, a colour any SDR screen can show keeps its hue and saturation exactly (it
+    looked pale when BT.2020 was read as BT.709); one outside BT.709 is moved towards grey until it
+    fits, as bright as it was (a channel clipped on its own would change its hue)."""
+    for colour in SCENE[1:]:
+        for trc in (hdr.HLG, hdr.PQ):
+            back = hdr.sdr_signal(hdr_signal(colour, trc), trc) ** 2.4
+            assert np.allclose(back, colour, atol=0.005), (colour, trc, back)
+    pure_green = hdr.sdr_signal(np.array([0.0, 0.6, 0.0]), hdr.HLG)  # BT.2020's green: no SDR has it
+    linear = pure_green**2.4
+    assert (pure_green >= 0).all() and pure_green.argmax() == 1 and pure_green[1] > 0.6
+    nits = hdr.display_light(np.array([0.0, 0.6, 0.0]), hdr.HLG)
+    in_709 = nits / hdr.REFERENCE_WHITE @ hdr.BT2020_TO_BT709.T
+    assert abs(linear @ hdr.LUMA_709 - in_709 @ hdr.LUMA_709) < 0.005  # as bright, only less saturated
+
+
+@pytest.mark.parametrize("fmt", ["rgb24", "yuv420p"])
+def test_an_hdr_clip_is_shown_tone_mapped(hdr_clip, fmt):
+    """The clip's white is white and its colours are as saturated as they are meant to be, as a
+    player shows them on an SDR screen (they were flat and pale: white ~189, red 158/76/63)."""
+    clip = Clip(hdr_clip, 0, 0.1, 1.0, probe_clip(hdr_clip, "segments[0].video"))
+    if fmt == "rgb24":
+        (picture,) = clip_pictures(clip, 30, W, H, 1, 1)
+        shown = patches(np.asarray(picture, dtype=float))
+    else:
+        (frame,) = clip_frames(clip, 30, W, H, 1, 1)
+        shown = patches(frame.to_ndarray(format="rgb24").astype(float))
+    assert np.abs(shown - expected()).max() <= 4, shown.round()
+    assert shown[0].min() > 235  # white
+    assert shown[2][0] - shown[2][1] > 120  # the red is red
+
+
+def test_a_rendered_lesson_shows_the_hdr_clip_in_sdr(tmp_path, hdr_clip):
+    """The whole render: the MP4 (tagged BT.709, 8-bit) shows the HDR clip's colours."""
+    folder = tmp_path / "lesson"
+    (folder / "clips").mkdir(parents=True)
+    (folder / "clips" / "phone.mov").write_bytes(hdr_clip.read_bytes())
+    manifest = {"title": "HDR", "width": W, "height": H, "fps": 30}
+    manifest["segments"] = [{"video": "clips/phone.mov", "duration": 0.1}]
+    (folder / "lesson.json").write_text(json.dumps(manifest), encoding="utf-8")
+    render_lesson(folder, tmp_path / "out.mp4", cache_dir=tmp_path / "cache")
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        stream = c.streams.video[0]
+        frames = [f for f in c.decode(stream)]
+    assert stream.format.name == "yuv420p" and frames[0].color_trc == 1 and frames[0].colorspace == 1
+    for frame in frames:
+        assert np.abs(patches(frame.to_ndarray(format="rgb24").astype(float)) - expected()).max() <= 6
+
+
+def test_an_sdr_10_bit_clip_is_not_tone_mapped(tmp_path):
+    """Only HLG and PQ are tone mapped: a 10-bit BT.709 clip (a camera's log-free SDR) keeps its
+    levels."""
+    grey = av.VideoFrame.from_ndarray(np.full((H, W, 3), 128, np.uint8), format="rgb24").reformat(
+        format="yuv420p10le", dst_colorspace=1, dst_color_range=1
+    )
+    path = write_hevc(tmp_path / "sdr10.mp4", grey, (1, 1, 1))
+    (picture,) = clip_pictures(Clip(path, 0, 0.1, 1.0, probe_clip(path, "v")), 30, W, H, 0, 1)
+    assert np.abs(np.asarray(picture, dtype=float) - 128).max() <= 2
