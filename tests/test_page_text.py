@@ -86,6 +86,9 @@ def test_a_rendering_lesson_is_named_by_its_title_and_its_row_says_how_far(app, 
     block = re.search(r'<div class="progress-row".*?</progress>', html, re.S).group(0)
     assert f"<strong>{title}</strong>" in block and f"<code>{job.lessons[0]}</code>" in block
     assert "rendering · 25.0%…" in _row(html, job.lessons[0])
+    # A bar in the row too: on a phone the panel's bar is far above a lower lesson's row.
+    assert '<progress class="row-progress" value="50" max="200"' in _row(html, job.lessons[0])
+    assert "row-progress" not in _row(html, job.lessons[1])
 
 
 def test_after_a_cancel_completed_says_a_render_was_cancelled(app, client, staff, job):
