@@ -199,11 +199,11 @@ class Factory:
 
     def user(self, email: str | None = None, role: str = "staff", courses=(), password: str = PASSWORD):
         from webapp.models import Role
-        from webapp.services import accounts
+        from webapp.services import user_admin
 
         email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
         with self.app.app_context():
-            user = accounts.save_user(email, password, Role(role), list(courses))
+            user = user_admin.save_user(email, password, Role(role), list(courses))
             return SimpleNamespace(id=user.id, email=user.email, password=password, role=role)
 
     def token(self, email: str, name: str = "test") -> str:

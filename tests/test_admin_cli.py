@@ -110,6 +110,33 @@ def test_set_role_and_the_last_admin(app, runner, factory):
     assert result.exit_code == 2  # not a role
 
 
+def test_users_create_keeps_the_last_admin_too(app, runner, factory):
+    """`users create` on an existing user changes their role as `set-role` does: not the last
+    active administrator's (it made them staff, and nobody could administer any more)."""
+    factory.user("root@example.com", role="admin")
+    refused(
+        runner.invoke(args=["users", "create", "root@example.com", "--role", "staff"]),
+        "last active administrator",
+    )
+    assert user_named(app, "root@example.com").is_admin
+    factory.user("ann@example.com", role="admin")
+    assert ok(runner.invoke(args=["users", "create", "root@example.com", "--role", "staff"]))[-1] == (
+        "root@example.com (staff) in no courses"
+    )
+
+
+def test_no_token_for_a_deactivated_user(app, runner, factory, client):
+    """A token made for a deactivated user would start working when they are activated again,
+    which activating promises never happens (their tokens were revoked): refused."""
+    factory.user("root@example.com", role="admin")
+    factory.user("ann@example.com")
+    ok(runner.invoke(args=["users", "deactivate", "ann@example.com"]))
+    refused(runner.invoke(args=["tokens", "create", "ann@example.com"]), "ann@example.com is deactivated")
+    ok(runner.invoke(args=["users", "activate", "ann@example.com"]))
+    with app.app_context():
+        assert not db.session.scalars(sa.select(User).where(User.email == "ann@example.com")).one().tokens
+
+
 def test_deactivated_user_cannot_log_in(runner, factory, auth):
     factory.user("ann@example.com")
     ok(runner.invoke(args=["users", "deactivate", "ann@example.com"]))

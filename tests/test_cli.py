@@ -171,7 +171,7 @@ def test_make_run_starts_with_a_first_video_on_its_way(app, runner, work, client
 
 def test_demo_makes_a_new_password_when_the_old_one_was_changed(runner, factory):
     first = json.loads(last_line(runner.invoke(args=["demo"])))
-    factory.user(first["email"], password="changed by someone")
+    factory.user(first["email"], role="admin", password="changed by someone")
     second = json.loads(last_line(runner.invoke(args=["demo"])))
     assert second["password"] != first["password"]
 

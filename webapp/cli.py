@@ -63,7 +63,7 @@ def create_user(
             raise click.ClickException("no password on stdin")
     elif password is None and accounts.find_user(email) is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    user = accounts.save_user(email, password, Role(role) if role else None, list(courses))
+    user = user_admin.save_user(email, password, Role(role) if role else None, list(courses))
     names = ", ".join(c.name for c in user.courses) or "no courses"
     click.echo(f"{user.email} ({user.role}) in {names}")
 

@@ -16,7 +16,7 @@ from werkzeug.security import generate_password_hash
 
 from .. import queue, shared_state
 from ..extensions import db
-from ..models import Course, Role, User
+from ..models import Course, User
 from . import principals, throttle
 
 log = logging.getLogger(__name__)
@@ -105,27 +105,11 @@ def check_email(email: str) -> str:
     return email
 
 
-def save_user(email: str, password: str | None, role: Role | None = None, courses: list[str] = ()) -> User:
-    """Create the user or update it: password, role, and add course memberships."""
-    email = check_email(email)
-    user = db.session.scalars(sa.select(User).where(User.email == email)).one_or_none()
-    if user is None:
-        if not password:
-            raise ValueError("a new user needs a password")
-        user = User(email=email, role=role or Role.STAFF, active=True)
-        db.session.add(user)
-    elif role is not None:
-        user.role = role
-    if password:
-        user.set_password(check_new_password(password), _hash_method())
-        if user.id is not None:
-            end_sessions(user)  # a new password ends every login made with the old one
-    for name in courses:
-        course = get_or_create_course(name)
-        if course not in user.courses:
-            user.courses.append(course)
-    db.session.commit()
-    return user
+def set_new_password(user: User, password: str) -> None:
+    """Give `user` this new password (checked); an existing user's logins made with the old one end."""
+    user.set_password(check_new_password(password), _hash_method())
+    if user.id is not None:
+        end_sessions(user)
 
 
 def find_user(email: str) -> User | None:

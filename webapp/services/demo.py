@@ -24,7 +24,7 @@ from ..models import Render, Role, VideoJob
 from ..render.sample import write_sample_lesson, write_showcase_lesson
 from ..storage import Store
 from ..storage import lessons as store_lessons
-from . import accounts, jobs, renders, storage, tokens
+from . import accounts, jobs, renders, storage, tokens, user_admin
 
 DEMO_COURSE = "Demo course"
 DEMO_EMAIL = "admin@example.com"
@@ -112,7 +112,7 @@ def ensure_demo(app: Flask) -> dict:
     password = creds.get("password")
     if user is None or not password or not user.check_password(password):
         password = secrets.token_urlsafe(12)
-    user = accounts.save_user(DEMO_EMAIL, password, Role.ADMIN, [DEMO_COURSE])
+    user = user_admin.save_user(DEMO_EMAIL, password, Role.ADMIN, [DEMO_COURSE])
 
     token = creds.get("token")
     if not token or tokens.user_for_bearer(token, app.config["SECRET_KEY"], 0) != user:

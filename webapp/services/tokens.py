@@ -31,7 +31,10 @@ def _hash_token(token: str) -> str:
 
 
 def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
-    """A new personal token; the plain token is returned once and never stored."""
+    """A new personal token; the plain token is returned once and never stored. Not for a
+    deactivated user: it would start working when they are activated again."""
+    if not user.active:
+        raise ValueError(f"{user.email} is deactivated: activate them first (their tokens were revoked).")
     name = " ".join((name or "").split()) or "API token"
     if len(name) > TOKEN_NAME_MAX:
         raise ValueError(f"token names have at most {TOKEN_NAME_MAX} characters")

@@ -13,7 +13,14 @@ from werkzeug.exceptions import Forbidden
 from ..extensions import db
 from ..models import NO_PASSWORD, ApiToken, Role, User, utcnow
 from . import principals
-from .accounts import check_email, end_sessions, find_user, set_password_token
+from .accounts import (
+    check_email,
+    end_sessions,
+    find_user,
+    get_or_create_course,
+    set_new_password,
+    set_password_token,
+)
 
 
 def set_active(email: str, active: bool) -> User:
@@ -101,13 +108,41 @@ def set_role(actor: User | None, user: User, role: Role) -> User:
     """Make a user an administrator or staff."""
     require_admin(actor)
     if user.role != role:
-        an_admin_goes = user.is_admin and user.active
-        if an_admin_goes:
-            _lock_admins()
-        user.role = role
-        if an_admin_goes:
-            _keep_an_admin(user)
+        _change_role(user, role)
         db.session.commit()
+    return user
+
+
+def _change_role(user: User, role: Role) -> None:
+    """Write the new role (not committed), refused for the last active administrator."""
+    an_admin_goes = user.is_admin and user.active and role != Role.ADMIN
+    if an_admin_goes:
+        _lock_admins()
+    user.role = role
+    if an_admin_goes:
+        _keep_an_admin(user)
+
+
+def save_user(email: str, password: str | None, role: Role | None = None, courses=()) -> User:
+    """The command line's create-or-update: a new user (staff unless `role`), or an existing
+    one's role (as set_role: never the last active administrator's), password and courses
+    (added to theirs)."""
+    email = check_email(email)
+    user = find_user(email)
+    if user is None:
+        if not password:
+            raise ValueError("a new user needs a password")
+        user = User(email=email, role=role or Role.STAFF, active=True)
+        db.session.add(user)
+    elif role is not None and user.role != role:
+        _change_role(user, role)
+    if password:
+        set_new_password(user, password)
+    for name in courses:
+        course = get_or_create_course(name)
+        if course not in user.courses:
+            user.courses.append(course)
+    db.session.commit()
     return user
 
 
