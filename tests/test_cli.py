@@ -7,6 +7,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from webapp.extensions import db
@@ -185,6 +186,19 @@ def _flask(config: dict, *args, timeout=60):
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize("command", [["worker", "--burst"], ["cron"]])
+def test_a_worker_refuses_a_database_without_this_codes_tables(config, tmp_path, command):
+    """A worker started without DATABASE_URL made its own empty SQLite, took renders from the
+    shared Redis and failed each one ("no such table: renders"). It now refuses to start."""
+    empty = tmp_path / "empty.db"
+    out = _flask({**config, "DATABASE_URL": f"sqlite:///{empty}"}, *command)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"Error: not starting: the database (sqlite:///{empty}) has no tables yet: "
+        "run `flask db upgrade` (or set DATABASE_URL)"
     )
 
 

@@ -1,5 +1,10 @@
 """The health endpoint and the admin-only queue dashboard."""
 
+import pytest
+import sqlalchemy as sa
+
+from webapp.extensions import db
+
 from .helpers import csrf_token
 
 
@@ -24,6 +29,32 @@ def test_health_is_503_when_redis_is_down(app, client):
     app.extensions.pop("lvt_redis", None)
     response = client.get("/health")
     assert response.status_code == 503 and response.json["redis"] == "unavailable"
+
+
+@pytest.mark.parametrize(
+    "revision, status", [(None, 503), ("0008_released_videos", 503), ("0099_later", 200)]
+)
+def test_health_is_503_while_the_database_lacks_the_codes_migrations(app, client, revision, status):
+    """A machine whose database was never upgraded (or is behind its code) said "ok" and got
+    traffic that failed on missing tables. A database newer than the code (a rolling deploy,
+    migrated first) keeps the old machines in the load balancer."""
+    with app.app_context():
+        (head,) = db.session.execute(sa.text("SELECT version_num FROM alembic_version")).one()
+        set_revision(revision)
+    try:
+        response = client.get("/health")
+        assert response.status_code == status
+        assert response.json["database"] == ("ok" if status == 200 else "not migrated")
+    finally:
+        with app.app_context():
+            set_revision(head)
+
+
+def set_revision(revision: str | None) -> None:
+    db.session.execute(sa.text("DELETE FROM alembic_version"))
+    if revision:
+        db.session.execute(sa.text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
+    db.session.commit()
 
 
 def test_dashboard_is_for_admins_only(client, auth, factory):

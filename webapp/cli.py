@@ -15,7 +15,7 @@ import click
 from flask import Flask, current_app, url_for
 from flask.cli import AppGroup, with_appcontext
 
-from . import embedded_redis, queue
+from . import embedded_redis, queue, schema
 from .extensions import db
 from .models import Role, VideoJob
 from .services import access, accounts, courses, demo, jobs, messages, tokens, user_admin
@@ -320,6 +320,7 @@ def worker_command(burst: bool, log_level: str, queue_names: tuple[str, ...]):
     """Run an RQ worker in this app's context."""
     from rq import Queue, Worker
 
+    _require_current_schema()
     log_level = log_level.upper()
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     engine = db.engine
@@ -341,9 +342,19 @@ def cron_command(log_level: str):
 
     from . import tasks
 
+    _require_current_schema()
     scheduler = CronScheduler(connection=queue.worker_connection(), logging_level=log_level.upper())
     tasks.register_cron(scheduler, current_app)
     scheduler.start()
+
+
+def _require_current_schema() -> None:
+    """Refuse to start a worker against a database it was not written for: it would take jobs
+    from the shared Redis and fail each one (a worker without DATABASE_URL made its own empty
+    SQLite)."""
+    kind, problem = schema.state()
+    if kind != "current":
+        raise click.ClickException(f"not starting: {problem}")
 
 
 @redis_cli.command("start")

@@ -14,7 +14,7 @@ from flask import Flask, abort, current_app, request, url_for
 from flask_login import current_user
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .. import embedded_redis, metrics, queue
+from .. import embedded_redis, metrics, queue, schema
 from ..extensions import db, login_manager
 from .rest import Api, Blueprint
 from .schemas import Health
@@ -25,16 +25,21 @@ log = logging.getLogger(__name__)
 
 @bp.route("/health", methods=["GET"])
 @bp.response(200, Health, description="The database and Redis answer")
-@bp.alt_response(503, schema=Health, description="The database or Redis does not answer")
+@bp.alt_response(
+    503, schema=Health, description="The database or Redis does not answer, or the database is not migrated"
+)
 @bp.doc(security=[])
 def health():
-    """Whether the database and Redis answer (503 when either does not), and how many render
-    workers are registered: 0 means renders wait, but the web process is well (not a 503, which
-    would take it out of a load balancer)."""
+    """Whether the database and Redis answer (503 when either does not, or while the database
+    lacks this code's migrations: "not migrated"), and how many render workers are registered:
+    0 means renders wait, but the web process is well (not a 503, which would take it out of a
+    load balancer; nor is a database newer than this code, as during a rolling deploy)."""
     checks = {}
     try:
-        db.session.execute(sa.text("SELECT 1"))
-        checks["database"] = "ok"
+        kind, problem = schema.state()
+        checks["database"] = "not migrated" if kind in ("empty", "behind") else "ok"
+        if problem:
+            log.warning("health: %s", problem)
     except sa.exc.SQLAlchemyError:
         db.session.rollback()
         checks["database"] = "unavailable"

@@ -116,7 +116,7 @@ class TokenResponse(Schema):
 
 class Health(Schema):
     status = fields.String(required=True, validate=validate.OneOf(["ok", "degraded"]))
-    database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
+    database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable", "not migrated"]))
     redis = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
     renderWorkers = fields.Integer(
         required=True,
