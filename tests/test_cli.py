@@ -202,6 +202,24 @@ def test_a_worker_refuses_a_database_without_this_codes_tables(config, tmp_path,
     )
 
 
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"DATABASE_URL": "mysql://ops:s3cret@db/lessons"}, "DATABASE_URL must start with postgres://"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must start with redis:// or rediss:// or unix://"),
+        ({"COURSE_RENDER_CONCURRENCY": "0"}, "COURSE_RENDER_CONCURRENCY must be at least 1, got 0"),
+    ],
+)
+def test_a_wrong_setting_is_one_line_naming_it(config, setting, message):
+    """A wrong DATABASE_URL or REDIS_URL was a 100-150-line traceback (once per gunicorn worker,
+    which gunicorn then started again); now one line, without the password, and exit status 3
+    (gunicorn's "worker failed to boot": it stops)."""
+    out = _flask({**config, **setting}, "jobs", "list")
+    assert out.returncode == 3
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"Configuration error: {message}") and "s3cret" not in line
+
+
 def test_real_flask_entry_point_reads_the_environment(app, config, factory):
     factory.lessons("henIVlCPVIY", count=2)
     out = _flask(

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from webapp import create_app, queue
 from webapp.config import database_uri
 
@@ -56,6 +58,44 @@ def test_environment_settings_are_read(tmp_path, monkeypatch):
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.example/lessons"
     assert app.config["COURSE_RENDER_CONCURRENCY"] == 3
     assert app.config["LESSONS_ROOT"] == str(tmp_path / "shared" / "lessons")
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        (
+            "SESSION_COOKIE_SECURE",
+            "True1",
+            "SESSION_COOKIE_SECURE must be true or false (1/0, yes/no, on/off), got 'True1'",
+        ),
+        ("COURSE_RENDER_CONCURRENCY", "0", "COURSE_RENDER_CONCURRENCY must be at least 1, got 0"),
+        ("LOST_RENDER_SECONDS", "-5", "LOST_RENDER_SECONDS must be at least 1, got -5"),
+        ("RENDER_CRF", "60", "RENDER_CRF must be from 0 to 51, got 60"),
+        ("RENDER_PROCESSES", "two", "RENDER_PROCESSES must be a whole number, got 'two'"),
+        (
+            "RENDER_RETRY_INTERVALS",
+            "10,-30",
+            "RENDER_RETRY_INTERVALS must be seconds (whole numbers) separated by commas, got '10,-30'",
+        ),
+    ],
+)
+def test_a_setting_out_of_its_range_stops_the_start(tmp_path, monkeypatch, name, value, message):
+    """A typo in a yes/no setting was a silent "no" (SESSION_COOKIE_SECURE=True1: cookies sent
+    over plain HTTP), and COURSE_RENDER_CONCURRENCY=0 started fine, then every Generate was a 500
+    that left a queued render behind. Each now stops the start, naming the setting."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError) as refused:
+        create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    "value, secure", [("on", True), ("Yes", True), ("1", True), ("off", False), ("false", False)]
+)
+def test_yes_and_no_settings_take_the_usual_words(tmp_path, monkeypatch, value, secure):
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", value)
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
+    assert app.config["SESSION_COOKIE_SECURE"] is secure
 
 
 def test_database_uri_uses_psycopg_for_bare_postgres_urls():

@@ -13,6 +13,12 @@ from pathlib import Path
 
 from .storage import local_roots
 
+
+class ConfigError(ValueError):
+    """A setting from the environment that cannot work; the message names it (and never shows
+    a password)."""
+
+
 # Settings taken from the environment as they are (strings) when present.
 _ENV_STRINGS = (
     "SECRET_KEY",
@@ -29,34 +35,35 @@ _ENV_STRINGS = (
     "PASSWORD_HASH_METHOD",
     "METRICS_ALLOW",
 )
-_ENV_INTS = (
-    "COURSE_RENDER_CONCURRENCY",
-    "RENDER_PROCESSES",
-    "RENDER_CRF",
-    "RENDER_CACHE_MAX_BYTES",
-    "STORAGE_READ_TIMEOUT",
-    "AUTH_TOKEN_TTL",
-    "LOST_RENDER_SECONDS",
-    "RENDER_HEARTBEAT_SECONDS",
-    "REAP_INTERVAL_SECONDS",
-    "RENDER_MAX_ATTEMPTS",
-    "REMEMBER_COOKIE_DAYS",
-    "LESSON_MAX_SECONDS",
-    "USER_MAX_ACTIVE_RENDERS",
-    "LESSON_MAX_OUTPUT_NAMES",
-    "WEBHOOK_TIMEOUT",
-    "EVENTS_HEARTBEAT_SECONDS",
-    "EVENTS_MAX_SECONDS",
-    "EVENTS_RECHECK_SECONDS",
-    "EVENTS_MAX_PER_USER",
-    "UPLOAD_MAX_BYTES",
-    "UPLOAD_MAX_FILES",
-    "UPLOAD_MAX_UNCOMPRESSED_BYTES",
-    "UPLOAD_MAX_RATIO",
-    "UPLOAD_MAX_CONCURRENT",
-    "UPLOAD_DISK_RESERVE_BYTES",
-    "PROXY_FIX_X_FOR",
-)
+# Whole-number settings and their smallest (and largest) sensible values; 1 unless named.
+_ENV_INTS = {
+    "COURSE_RENDER_CONCURRENCY": (1, None),
+    "RENDER_PROCESSES": (1, None),
+    "RENDER_CRF": (0, 51),
+    "RENDER_CACHE_MAX_BYTES": (0, None),
+    "STORAGE_READ_TIMEOUT": (1, None),
+    "AUTH_TOKEN_TTL": (1, None),
+    "LOST_RENDER_SECONDS": (1, None),
+    "RENDER_HEARTBEAT_SECONDS": (1, None),
+    "REAP_INTERVAL_SECONDS": (1, None),
+    "RENDER_MAX_ATTEMPTS": (1, None),
+    "REMEMBER_COOKIE_DAYS": (1, None),
+    "LESSON_MAX_SECONDS": (1, None),
+    "USER_MAX_ACTIVE_RENDERS": (1, None),
+    "LESSON_MAX_OUTPUT_NAMES": (1, None),
+    "WEBHOOK_TIMEOUT": (1, None),
+    "EVENTS_HEARTBEAT_SECONDS": (1, None),
+    "EVENTS_MAX_SECONDS": (1, None),
+    "EVENTS_RECHECK_SECONDS": (1, None),
+    "EVENTS_MAX_PER_USER": (1, None),
+    "UPLOAD_MAX_BYTES": (1, None),
+    "UPLOAD_MAX_FILES": (1, None),
+    "UPLOAD_MAX_UNCOMPRESSED_BYTES": (1, None),
+    "UPLOAD_MAX_RATIO": (1, None),
+    "UPLOAD_MAX_CONCURRENT": (1, None),
+    "UPLOAD_DISK_RESERVE_BYTES": (0, None),
+    "PROXY_FIX_X_FOR": (0, None),
+}
 _ENV_BOOLS = ("SESSION_COOKIE_SECURE", "WEBHOOK_ALLOW_PRIVATE")
 _ENV_INT_LISTS = ("RENDER_RETRY_INTERVALS", "WEBHOOK_RETRY_INTERVALS")
 
@@ -141,8 +148,26 @@ def defaults(instance_path: Path) -> dict:
     }
 
 
-def _as_bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _as_bool(name: str, value: str) -> bool:
+    word = value.strip().lower()
+    if word not in _TRUE | _FALSE:  # a typo ("True1") would otherwise be a silent False
+        raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off), got {value!r}")
+    return word in _TRUE
+
+
+def _as_int(name: str, value: str) -> int:
+    low, high = _ENV_INTS[name]
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+    if number < low or (high is not None and number > high):
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name} must be {bounds}, got {number}")
+    return number
 
 
 def from_environment(environ: dict | None = None) -> dict:
@@ -154,21 +179,18 @@ def from_environment(environ: dict | None = None) -> dict:
             found[name] = env[name]
     for name in _ENV_INTS:
         if env.get(name):
-            try:
-                found[name] = int(env[name])
-            except ValueError as exc:
-                raise ValueError(f"{name} must be a whole number, got {env[name]!r}") from exc
+            found[name] = _as_int(name, env[name])
     for name in _ENV_BOOLS:
         if env.get(name):
-            found[name] = _as_bool(env[name])
+            found[name] = _as_bool(name, env[name])
     for name in _ENV_INT_LISTS:
         if env.get(name):
-            try:
-                found[name] = [int(part) for part in env[name].split(",") if part.strip()]
-            except ValueError as exc:
+            parts = [part.strip() for part in env[name].split(",") if part.strip()]
+            if not all(part.isascii() and part.isdigit() for part in parts):
                 raise ValueError(
-                    f"{name} must be whole numbers separated by commas, got {env[name]!r}"
-                ) from exc
+                    f"{name} must be seconds (whole numbers) separated by commas, got {env[name]!r}"
+                )
+            found[name] = [int(part) for part in parts]
     return found
 
 
@@ -210,8 +232,22 @@ def build(instance_path: Path, overrides: dict | None = None) -> dict:
     roots = local_roots(settings.get("STORAGE_URL"))
     if roots:  # file:///path names both folders
         settings["LESSONS_ROOT"], settings["VIDEOS_ROOT"] = (str(root) for root in roots)
+    _check_urls(settings)
     settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
     # The remember-me cookie follows the session cookie's settings.
     settings["REMEMBER_COOKIE_SECURE"] = settings["SESSION_COOKIE_SECURE"]
     settings["REMEMBER_COOKIE_DURATION"] = timedelta(days=settings["REMEMBER_COOKIE_DAYS"])
     return settings
+
+
+def _check_urls(settings: dict) -> None:
+    """DATABASE_URL and REDIS_URL of a kind this app speaks (named by their scheme only)."""
+    kinds = {
+        "DATABASE_URL": ("postgres://", "postgresql://", "postgresql+psycopg://", "sqlite://"),
+        "REDIS_URL": ("redis://", "rediss://", "unix://"),
+    }
+    for name, schemes in kinds.items():
+        url = settings.get(name) or ""
+        if url and not url.startswith(schemes):
+            shown = url.split("://", 1)[0][:20] + "://…" if "://" in url else "no scheme"
+            raise ConfigError(f"{name} must start with {' or '.join(schemes)} (it has {shown})")
