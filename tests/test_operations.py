@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -107,6 +108,28 @@ def test_render_state_changes_are_logged_with_ids(app, client, factory, member, 
             and f"job_id={job.id}" in line
             and f"lesson={job.lessons[0]}" in line
         )
+
+
+def test_a_failed_render_logs_why(app, client, factory, member, caplog):
+    """The log said only "state=failed … kind=transient": the reason (an unwritable videos folder)
+    was on the job page alone, where an operator does not look. A fault of the machine or the
+    storage is a warning; a lesson's own mistake stays information (its staff see it)."""
+    from webapp.services import lifecycle
+
+    job = factory.job("Course A", lessons=2)
+    body = {"jobId": job.id, "lessonPath": job.lessons[0]}
+    first = client.post("/video-transform/generate-video", json=body, headers=member).json["renderId"]
+    body["lessonPath"] = job.lessons[1]
+    second = client.post("/video-transform/generate-video", json=body, headers=member).json["renderId"]
+    with app.app_context(), caplog.at_level(logging.INFO, logger="webapp.services"):
+        lifecycle.fail(uuid.UUID(first), "transient", "cannot create the output folder: Not a directory")
+        lifecycle.fail(uuid.UUID(second), "manifest", "segments[1].audio: file not found: 'a.wav'\nnext line")
+    failed = [r for r in caplog.records if r.getMessage().startswith("render state=failed")]
+    assert [r.levelname for r in failed] == ["WARNING", "INFO"]
+    assert failed[0].getMessage().endswith("message='cannot create the output folder: Not a directory'")
+    assert (
+        failed[1].getMessage().endswith("message=\"segments[1].audio: file not found: 'a.wav'\\nnext line\"")
+    )
 
 
 def test_a_path_cannot_forge_log_lines(client, caplog):

@@ -250,13 +250,17 @@ def fail(
     db.session.flush()
     completes = _refresh_summary(job)
     db.session.commit()
-    log.info(
-        "render state=failed render_id=%s job_id=%s lesson=%s kind=%s requeued=%s",
+    # The reason too (it was only on the page): an operator reads the log. A lesson's own
+    # mistake is its staff's business; anything else may be the machine's.
+    log.log(
+        logging.INFO if kind in (ErrorKind.MANIFEST, ErrorKind.CANCELLED) else logging.WARNING,
+        "render state=failed render_id=%s job_id=%s lesson=%s kind=%s requeued=%s message=%r",
         render_id,
         job.id,
         render.lesson.path,
         kind,
         bool(next_attempt),
+        message,
     )
     storage.remove_partial_outputs(render)
     webhooks.render_finished(render, job, completes)
