@@ -46,6 +46,10 @@ class AccessLogger(Logger):
 
 logger_class = AccessLogger
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# No control socket (gunicorn 27's `gunicornc`, unused here): by default it is one per user,
+# ~/.gunicorn/gunicorn.ctl, taken over by every other gunicorn of that user and deleted by the
+# first to stop.
+control_socket_disable = True
 
 
 def post_request(worker, req, environ, resp):

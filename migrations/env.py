@@ -1,4 +1,5 @@
 import logging
+import sys
 from logging.config import fileConfig
 
 from alembic import context
@@ -51,6 +52,17 @@ def include_object(obj, name, type_, reflected, compare_to):
     return not (type_ == "index" and only and only != context.get_bind().dialect.name)
 
 
+def announce(ctx, step, heads, run_args):
+    """Say each migration applied (alembic's own INFO lines also say "Context impl …" on every
+    run): `flask db upgrade` printed nothing, so an operator could not tell what it did."""
+    if not run_args.get("sql") and not step.is_stamp:
+        done = "applied" if step.is_upgrade else "undid"
+        print(
+            f"{done} migration {step.up_revision_id}: {' '.join(step.up_revision.doc.split())}",
+            file=sys.stderr,
+        )
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -93,6 +105,7 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     conf_args.setdefault("include_object", include_object)
+    conf_args.setdefault("on_version_apply", announce)
 
     connectable = get_engine()
 

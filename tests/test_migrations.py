@@ -61,6 +61,23 @@ def test_upgrade_downgrade_upgrade_and_no_drift(fresh_app):
         flask_migrate.check()
 
 
+def test_upgrade_says_each_migration_it_applies(fresh_app, capsys):
+    """`flask db upgrade` printed nothing, applying nine migrations or none: an operator could
+    not tell what it did."""
+    with fresh_app.app_context():
+        script = ScriptDirectory.from_config(migrate.get_config())
+        names = [revision.revision for revision in reversed(list(script.walk_revisions()))]
+        capsys.readouterr()
+        flask_migrate.upgrade()
+        said = [line for line in capsys.readouterr().err.splitlines() if "migration" in line]
+        assert [line.split(":")[0] for line in said] == [f"applied migration {name}" for name in names]
+        assert said[0] == f"applied migration {names[0]}: {script.get_revision(names[0]).doc}"
+        flask_migrate.upgrade()
+        assert "migration" not in capsys.readouterr().err  # nothing to do, nothing said
+        flask_migrate.downgrade(revision=names[-2])
+        assert capsys.readouterr().err.startswith(f"undid migration {names[-1]}: ")
+
+
 def test_check_reports_drift(fresh_app):
     """The drift check is real: a schema the models do not describe fails it."""
     with fresh_app.app_context():
