@@ -202,6 +202,47 @@ def test_a_worker_refuses_a_database_without_this_codes_tables(config, tmp_path,
     )
 
 
+def test_a_worker_refuses_what_it_cannot_reach_or_write(config, tmp_path):
+    """Unreachable Redis was a traceback, and an unwritable videos folder let a render worker
+    start and fail every render it took; both now stop the start with one line."""
+    out = _flask({**config, "REDIS_URL": "redis://ops:s3cret@127.0.0.1:1/0"}, "worker", "--burst")
+    assert out.returncode == 1 and "s3cret" not in out.stderr
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .startswith("Error: not starting: Redis (redis://ops:***@127.0.0.1:1/0) does not answer: ")
+    )
+    (tmp_path / "a-file").write_text("")
+    videos = tmp_path / "a-file" / "videos"
+    out = _flask({**config, "VIDEOS_ROOT": str(videos)}, "worker", "--burst", "--queue", "renders")
+    assert out.returncode == 1
+    assert (
+        out.stderr.strip().splitlines()[-1]
+        == f"Error: not starting: VIDEOS_ROOT ({videos}) cannot be written here"
+    )
+    # A worker of the other queues writes no videos: it starts.
+    assert (
+        _flask({**config, "VIDEOS_ROOT": str(videos)}, "worker", "--burst", "--queue", "webhooks").returncode
+        == 0
+    )
+
+
+def test_a_worker_on_the_embedded_redis_says_no_other_machine_sees_it(config, tmp_path):
+    """A worker started without REDIS_URL on a machine of its own sat "listening" on a private
+    Redis nobody enqueues to. It still may (one machine needs no Redis server), but says so."""
+    alone = {key: value for key, value in config.items() if key != "REDIS_URL"}
+    alone["INSTANCE_PATH"] = str(tmp_path / "instance")
+    try:
+        out = _flask(alone, "worker", "--burst", "--queue", "webhooks")
+        assert out.returncode == 0, out.stderr
+        assert (
+            f"REDIS_URL is not set: this process uses the embedded Redis of {tmp_path / 'instance'}, "
+            "which no other machine sees"
+        ) in out.stderr
+    finally:
+        _flask(alone, "redis", "stop")
+
+
 @pytest.mark.parametrize(
     "setting, message",
     [

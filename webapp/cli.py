@@ -15,7 +15,7 @@ import click
 from flask import Flask, current_app, url_for
 from flask.cli import AppGroup, with_appcontext
 
-from . import embedded_redis, queue, schema
+from . import embedded_redis, queue, readiness
 from .extensions import db
 from .models import Role, VideoJob
 from .services import access, accounts, courses, demo, jobs, messages, tokens, user_admin
@@ -320,14 +320,14 @@ def worker_command(burst: bool, log_level: str, queue_names: tuple[str, ...]):
     """Run an RQ worker in this app's context."""
     from rq import Queue, Worker
 
-    _require_current_schema()
     log_level = log_level.upper()
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    names = queue_names or queue.ALL_QUEUES
+    _ready_to_work(renders=queue.RENDER_QUEUE in names)
     engine = db.engine
     # The work horse is a fork: it must not share the parent's database connections.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     conn = queue.worker_connection()
-    names = queue_names or queue.ALL_QUEUES
     worker = Worker([Queue(name, connection=conn) for name in names], connection=conn)
     # The scheduler runs delayed retries (Retry with an interval).
     worker.work(burst=burst, with_scheduler=True, logging_level=log_level)
@@ -342,19 +342,20 @@ def cron_command(log_level: str):
 
     from . import tasks
 
-    _require_current_schema()
+    _ready_to_work(renders=False)
     scheduler = CronScheduler(connection=queue.worker_connection(), logging_level=log_level.upper())
     tasks.register_cron(scheduler, current_app)
     scheduler.start()
 
 
-def _require_current_schema() -> None:
-    """Refuse to start a worker against a database it was not written for: it would take jobs
-    from the shared Redis and fail each one (a worker without DATABASE_URL made its own empty
-    SQLite)."""
-    kind, problem = schema.state()
-    if kind != "current":
-        raise click.ClickException(f"not starting: {problem}")
+def _ready_to_work(renders: bool) -> None:
+    """Refuse to start a worker that cannot work (readiness.worker_refusal): one without
+    DATABASE_URL took renders from the shared Redis into its own empty SQLite and failed them."""
+    refusal = readiness.worker_refusal(renders)
+    if refusal:
+        raise click.ClickException(f"not starting: {refusal}")
+    for warning in readiness.warnings():
+        logging.getLogger("webapp.worker").warning(warning)
 
 
 @redis_cli.command("start")

@@ -14,7 +14,7 @@ from flask import Flask, abort, current_app, request, url_for
 from flask_login import current_user
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .. import embedded_redis, metrics, queue, schema
+from .. import embedded_redis, metrics, queue, readiness
 from ..extensions import db, login_manager
 from .rest import Api, Blueprint
 from .schemas import Health
@@ -36,7 +36,7 @@ def health():
     load balancer; nor is a database newer than this code, as during a rolling deploy)."""
     checks = {}
     try:
-        kind, problem = schema.state()
+        kind, problem = readiness.schema_state()
         checks["database"] = "not migrated" if kind in ("empty", "behind") else "ok"
         if problem:
             log.warning("health: %s", problem)
