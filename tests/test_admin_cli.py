@@ -125,6 +125,27 @@ def test_users_create_keeps_the_last_admin_too(app, runner, factory):
     )
 
 
+def test_users_create_says_which_courses_it_made(app, runner, factory):
+    """`--course` makes a course that does not exist: a misspelt one came silently."""
+    factory.job("Thai 101", title="Greetings", lessons=0)
+    lines = ok(
+        runner.invoke(
+            args=[
+                "users",
+                "create",
+                "ann@example.com",
+                "--password",
+                "x" * 12,
+                "--course",
+                "thai 101",
+                "--course",
+                "Thia 102",
+            ]
+        )
+    )
+    assert lines == ["New course: Thia 102", "ann@example.com (staff) in Thai 101, Thia 102"]
+
+
 def test_no_token_for_a_deactivated_user(app, runner, factory, client):
     """A token made for a deactivated user would start working when they are activated again,
     which activating promises never happens (their tokens were revoked): refused."""

@@ -63,7 +63,10 @@ def create_user(
             raise click.ClickException("no password on stdin")
     elif password is None and accounts.find_user(email) is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    new_courses = [name for name in courses if accounts.course_named(name) is None]
     user = user_admin.save_user(email, password, Role(role) if role else None, list(courses))
+    for name in new_courses:  # said, so that a misspelt course is seen
+        click.echo(f"New course: {name.strip()}")
     names = ", ".join(c.name for c in user.courses) or "no courses"
     click.echo(f"{user.email} ({user.role}) in {names}")
 
