@@ -18,7 +18,8 @@ turn, mirrored or not (a phone clip filmed upright is stored sideways with "rota
 turned upright first, as players and the ffmpeg command do (other angles show as stored). A
 source already upright at the output size is only converted, not scaled. An interlaced source (a
 camcorder's 1080i) is deinterlaced, one picture per frame (display.py). An HDR clip (HLG or PQ,
-BT.2020) is scaled in RGB and tone mapped to SDR BT.709 by FFmpeg's lut3d with hdr.py's table.
+BT.2020, said by its pictures or only by its container) is scaled to 16-bit RGB and tone mapped
+to SDR BT.709 per pixel (hdr.py).
 
 A span starting mid-clip seeks to the keyframe at or before its first time and decodes
 forward (re-seeking earlier when a container's index lands past it), so it shows exactly the
@@ -43,6 +44,7 @@ from fractions import Fraction
 from itertools import pairwise
 
 import av
+import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 from PIL import Image
 
@@ -107,7 +109,8 @@ def _clip(
     where = f"{field}.video"
     source = _Source(clip, where, tick)
     try:
-        yield from _pick(source, clip, fps, _Cover(*size, source.aspect, fmt), first, count, tick)
+        cover = _Cover(*size, source.aspect, fmt, source.colour)
+        yield from _pick(source, clip, fps, cover, first, count, tick)
     except RenderError:
         raise
     except OSError as exc:  # PyAV's I/O errors (EIO, a vanished file) are OSErrors too
@@ -179,6 +182,8 @@ class _Source:
         self.origin = self.stream.start_time  # pts of the first picture; None: read it
         sar = self.stream.sample_aspect_ratio or self.stream.codec_context.sample_aspect_ratio
         self.aspect = Fraction(sar) if sar and sar > 0 else Fraction(1)  # of a pixel
+        ctx = self.stream.codec_context  # the container's colour tags (a MOV's colr atom) too
+        self.colour = (ctx.color_trc, ctx.color_primaries, ctx.colorspace)
         self.read_any = False
 
     def close(self) -> None:
@@ -258,13 +263,21 @@ class _Cover:
     """Frames scaled to cover `size` and centre-cropped (FFmpeg filter graph), as RGB pictures
     (fmt "rgb24") or yuv420p BT.709 frames (fmt "yuv420p")."""
 
-    def __init__(self, width: int, height: int, aspect: Fraction, fmt: str = "rgb24"):
+    def __init__(self, width: int, height: int, aspect: Fraction, fmt: str = "rgb24", colour=(2, 2, 2)):
         self.size, self.aspect, self.fmt = (width, height), aspect, fmt
+        self.colour = colour  # the stream's (transfer, primaries, matrix), for untagged frames
         self.key = None
         self.graph = None
 
     def picture(self, frame: av.VideoFrame) -> Image.Image | av.VideoFrame:
-        key = (frame.width, frame.height, frame.format.name, frame.time_base, hdr.transfer(frame))
+        if frame.color_trc == UNSPECIFIED and self.colour[0] in (hdr.HLG, hdr.PQ):
+            frame.color_trc, primaries, matrix = self.colour  # HDR said by the container alone
+            if frame.color_primaries == UNSPECIFIED:
+                frame.color_primaries = primaries
+            if frame.colorspace == UNSPECIFIED:
+                frame.colorspace = matrix
+        trc = hdr.transfer(frame)
+        key = (frame.width, frame.height, frame.format.name, frame.time_base, trc)
         if key != self.key:
             self.key, self.graph = key, self._graph(frame)
         if self.graph is None:
@@ -275,7 +288,19 @@ class _Cover:
             )
         self.graph.push(frame)
         out = self.graph.pull()
+        if trc:
+            return self._sdr(out, trc, bt709_primaries=frame.color_primaries == BT709_PRIMARIES)
         return _image(out) if self.fmt == "rgb24" else out
+
+    def _sdr(self, scaled: av.VideoFrame, trc: int, bt709_primaries: bool):
+        """A scaled HDR picture (gbrp16le) tone mapped (hdr.py), as rgb24 or yuv420p BT.709."""
+        green, blue, red = (_plane16(scaled, i) for i in range(3))
+        rgb = np.dstack(hdr.to_sdr(red, green, blue, trc, bt709_primaries))
+        if self.fmt == "rgb24":
+            return Image.fromarray(rgb)
+        return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+        )
 
     def _graph(self, frame: av.VideoFrame) -> av.filter.Graph | None:
         """turn upright -> crop -> scale -> rgb24 (or yuv420p BT.709) for frames like `frame`; None
@@ -287,9 +312,9 @@ class _Cover:
         crop = cover_crop(src_w, src_h, *self.size, sar)
         width, height = self.size
         full = crop == (src_w, src_h, 0, 0)
-        matrix = self.fmt == "yuv420p" and _bt601(frame)  # converted by the colorspace filter
-        scaled = (src_w, src_h) != self.size or not full
         trc = hdr.transfer(frame)
+        matrix = self.fmt == "yuv420p" and _bt601(frame) and not trc  # by the colorspace filter
+        scaled = (src_w, src_h) != self.size or not full
         if not scaled and not turn and not matrix and not trc:
             return None
         graph = av.filter.Graph()
@@ -297,12 +322,10 @@ class _Cover:
         chain += [graph.add(name, args) for name, args in turn]
         if not full:
             chain.append(graph.add("crop", "{}:{}:{}:{}:exact=1".format(*crop)))
-        if trc:  # scaled in BT.2020 RGB, then tone mapped to BT.709 by the table (hdr.py)
+        if trc:  # scaled to 16-bit R'G'B' here, tone mapped after (_sdr)
             chain.append(graph.add("scale", f"{width}:{height}:flags={INTERPOLATION}"))
             chain.append(graph.add("format", "gbrp16le"))
-            chain.append(graph.add("lut3d", f"file={hdr.cube_file(trc)}:interp=tetrahedral"))
-            scaled = False
-        if scaled or not matrix:  # the conversion to rgb24 (or to BT.709) is the scaler's
+        elif scaled or not matrix:  # the conversion to rgb24 (or to BT.709) is the scaler's
             to_yuv = ":out_color_matrix=bt709:out_range=tv" if self.fmt == "yuv420p" and not matrix else ""
             chain.append(graph.add("scale", f"{width}:{height}:flags={INTERPOLATION}{to_yuv}"))
             chain.append(graph.add("format", self.fmt))
@@ -314,6 +337,8 @@ class _Cover:
         graph.configure()
         return graph
 
+
+UNSPECIFIED, BT709_PRIMARIES = 2, 1  # AVColorTransferCharacteristic/AVColorPrimaries values
 
 # BT.601 -> BT.709 by FFmpeg's colorspace filter, the matrix only: about five times quicker
 # than swscale's conversion and more exact (within a level or two of converting through RGB).
@@ -327,6 +352,12 @@ def _bt601(frame: av.VideoFrame) -> bool:
     """8-bit 4:2:0 limited range with the BT.601 matrix: AVColorSpace unspecified (FFmpeg's
     default), BT.470BG or SMPTE 170M; AVColorRange unspecified or MPEG."""
     return frame.format.name == "yuv420p" and frame.colorspace in (2, 5, 6) and frame.color_range in (0, 1)
+
+
+def _plane16(frame: av.VideoFrame, index: int) -> np.ndarray:
+    """One plane of a 16-bit planar frame as a (height, width) array, without its padding."""
+    plane = frame.planes[index]
+    return np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)[:, : plane.width]
 
 
 def _image(frame: av.VideoFrame) -> Image.Image:
