@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from webapp import create_app, queue
-from webapp.config import database_uri
+from webapp.config import ConfigError, database_uri
 
 from .helpers import ROOT
 
@@ -84,7 +84,7 @@ def test_a_setting_out_of_its_range_stops_the_start(tmp_path, monkeypatch, name,
     over plain HTTP), and COURSE_RENDER_CONCURRENCY=0 started fine, then every Generate was a 500
     that left a queued render behind. Each now stops the start, naming the setting."""
     monkeypatch.setenv(name, value)
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(ConfigError) as refused:
         create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
     assert str(refused.value) == message
 

@@ -187,7 +187,7 @@ def from_environment(environ: dict | None = None) -> dict:
         if env.get(name):
             parts = [part.strip() for part in env[name].split(",") if part.strip()]
             if not all(part.isascii() and part.isdigit() for part in parts):
-                raise ValueError(
+                raise ConfigError(
                     f"{name} must be seconds (whole numbers) separated by commas, got {env[name]!r}"
                 )
             found[name] = [int(part) for part in parts]
