@@ -133,8 +133,9 @@ def test_the_panels_reloads_keep_the_focus_and_what_was_opened(app, browser, liv
     page.click(f"{row} details.history summary")
     # Its toggle event comes a moment after the click (a task of its own): static/app.js notes
     # the list as opened then, and a reload swapped in before that would close it.
-    page.wait_for_function(f'document.querySelector("{row} details.history").open')
-    page.wait_for_timeout(100)
+    page.wait_for_function(
+        f'(d => d.open && openLists.has(d.id))(document.querySelector("{row} details.history"))'
+    )
     page.focus(f"{row} button:has-text('Generate again')")
     focused = page.evaluate("document.activeElement.id")
     assert focused
