@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from webapp import create_app, queue
 from webapp.config import ConfigError, database_uri
+from webapp.extensions import db
 
 from .helpers import ROOT
 
@@ -40,6 +42,12 @@ def test_fresh_machine_defaults_live_under_instance(tmp_path, monkeypatch):
     # The secret key is generated once into the instance folder, then reused.
     key_file = instance / "secret_key"
     assert key_file.stat().st_mode & 0o077 == 0
+    # So is the database, with its password and token hashes (it was made 0644), and WAL's files.
+    with app.app_context():
+        db.session.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+        db.session.commit()
+        for name in ("app.db", "app.db-wal", "app.db-shm"):
+            assert (instance / name).stat().st_mode & 0o077 == 0, name
     assert len(app.config["SECRET_KEY"]) >= 32
     assert create_app({"INSTANCE_PATH": str(tmp_path)}).config["SECRET_KEY"] == app.config["SECRET_KEY"]
 

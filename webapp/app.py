@@ -67,6 +67,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
     # go on while one writes, and foreign keys are off in SQLite unless asked.
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
+        _owner_only_if_new(cursor)
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
@@ -74,6 +75,14 @@ def _sqlite_pragmas(dbapi_connection, _record):
         # SQLite's lower() folds A-Z only; PostgreSQL's folds every letter. One rule for both (no
         # index is built on lower(), so nothing stored depends on the built-in one).
         dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _owner_only_if_new(cursor) -> None:
+    """A database file SQLite has just made (empty) readable by its owner only, as the secret
+    key is: it holds password and token hashes. Before WAL mode, whose files take its mode."""
+    for _seq, name, path in cursor.execute("PRAGMA database_list").fetchall():
+        if name == "main" and path and os.path.getsize(path) == 0:
+            os.chmod(path, 0o600)
 
 
 def _lower(value):
