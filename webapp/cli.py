@@ -354,6 +354,7 @@ def cron_command(log_level: str):
 def _ready_to_work(renders: bool) -> None:
     """Refuse to start a worker that cannot work (readiness.worker_refusal): one without
     DATABASE_URL took renders from the shared Redis into its own empty SQLite and failed them."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its "Context impl …" at each check
     refusal = readiness.worker_refusal(renders)
     if refusal:
         raise click.ClickException(f"not starting: {refusal}")

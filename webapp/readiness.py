@@ -78,14 +78,17 @@ def worker_refusal(renders: bool) -> str | None:
 
 
 def warnings() -> list[str]:
-    """Settings a worker on a machine of its own would get wrong (logged at its start)."""
+    """Settings a worker on a machine of its own would get wrong beside a shared database
+    (logged at its start; on SQLite, one machine's, the defaults are right)."""
+    if db.engine.dialect.name == "sqlite":
+        return []
     found = []
     if not current_app.config.get("REDIS_URL"):
         found.append(
             f"REDIS_URL is not set: this process uses the embedded Redis of {current_app.instance_path}, "
             "which no other machine sees"
         )
-    if db.engine.dialect.name != "sqlite" and not os.environ.get("SECRET_KEY"):
+    if not os.environ.get("SECRET_KEY"):
         found.append(
             "SECRET_KEY is not set: this machine signs with its own key from its instance folder, "
             "which other machines do not share (sessions, tokens and set-password links)"
