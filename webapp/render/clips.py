@@ -54,6 +54,7 @@ from .display import buffer_source, progressive, upright
 from .effects import Clip
 from .errors import ManifestError, RenderError, transient_from_oserror
 from .progress import Tick, no_tick
+from .yuv import plane_array
 
 # A picture stamped up to one tick of its stream's clock, at most this, after a frame's time
 # still counts as on screen then (containers round timestamps to their clock).
@@ -294,7 +295,7 @@ class _Cover:
 
     def _sdr(self, scaled: av.VideoFrame, trc: int, bt709_primaries: bool):
         """A scaled HDR picture (gbrp16le) tone mapped (hdr.py), as rgb24 or yuv420p BT.709."""
-        green, blue, red = (_plane16(scaled, i) for i in range(3))
+        green, blue, red = (plane_array(scaled, i, np.uint16) for i in range(3))
         rgb = np.dstack(hdr.to_sdr(red, green, blue, trc, bt709_primaries))
         if self.fmt == "rgb24":
             return Image.fromarray(rgb)
@@ -352,12 +353,6 @@ def _bt601(frame: av.VideoFrame) -> bool:
     """8-bit 4:2:0 limited range with the BT.601 matrix: AVColorSpace unspecified (FFmpeg's
     default), BT.470BG or SMPTE 170M; AVColorRange unspecified or MPEG."""
     return frame.format.name == "yuv420p" and frame.colorspace in (2, 5, 6) and frame.color_range in (0, 1)
-
-
-def _plane16(frame: av.VideoFrame, index: int) -> np.ndarray:
-    """One plane of a 16-bit planar frame as a (height, width) array, without its padding."""
-    plane = frame.planes[index]
-    return np.frombuffer(plane, np.uint16).reshape(plane.height, plane.line_size // 2)[:, : plane.width]
 
 
 def _image(frame: av.VideoFrame) -> Image.Image:

@@ -58,10 +58,10 @@ class Planes(NamedTuple):
 Picture = Planes | av.VideoFrame  # a decoded clip's frame is passed on as it is until drawn over
 
 
-def plane_array(frame: av.VideoFrame, index: int) -> np.ndarray:
-    """A copy of one plane of `frame` without its line padding."""
+def plane_array(frame: av.VideoFrame, index: int, dtype=np.uint8) -> np.ndarray:
+    """A copy of one plane of `frame` without its line padding (np.uint16 for 16-bit formats)."""
     plane = frame.planes[index]
-    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // np.dtype(dtype).itemsize)
     return rows[:, : plane.width].copy()
 
 
