@@ -184,7 +184,7 @@ def test_a_lesson_using_every_key_plays_with_its_captions(
         page,
         """() => { const v = document.querySelector('video');
           const t = [...v.textTracks].find(t => t.kind === 'captions');
-          return v.readyState >= 1 && t && t.cues && t.cues.length
+          return v.readyState >= 1 && t && t.cues && t.cues.length >= 5
             ? {mode: t.mode, cues: t.cues.length, duration: v.duration} : null; }""",
         timeout=15,
         what="the video and its captions track",
