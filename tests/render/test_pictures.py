@@ -8,10 +8,13 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pillow_heif
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from webapp.render import render_lesson
+
+from . import icc
 
 W, H = 320, 180
 
@@ -23,13 +26,13 @@ def first_frame(lesson: Path, tmp_path: Path, cache_dir: Path, settings) -> np.n
         return next(container.decode(video=0)).to_ndarray(format="rgb24").astype(np.int16)
 
 
-def picture_lesson(folder: Path, image: str) -> Path:
+def picture_lesson(folder: Path, image: str, **segment) -> Path:
     lesson = {
         "title": "Pictures",
         "width": W,
         "height": H,
         "fps": 30,
-        "segments": [{"image": image, "duration": 0.2}],
+        "segments": [{"image": image, "duration": 0.2, **segment}],
     }
     (folder / "lesson.json").write_text(json.dumps(lesson), encoding="utf-8")
     return folder
@@ -75,3 +78,91 @@ def test_a_photo_taken_sideways_is_shown_upright(tmp_path, cache_dir, serial):
     frame = first_frame(picture_lesson(folder, "photo.jpg"), tmp_path, cache_dir, serial)
     assert np.abs(frame[H // 4, W // 2] - (220, 30, 30)).max() < 30
     assert np.abs(frame[3 * H // 4, W // 2] - (30, 30, 220)).max() < 30
+
+
+def _save(img: Image.Image, path: Path, **options) -> Path:
+    """Saved by Pillow, or as HEIC by pillow-heif's own writer (not through Pillow's registry, which
+    the renderer would fill: the test must not do the renderer's part)."""
+    if path.suffix.lower() == ".heic":
+        pillow_heif.from_pillow(img).save(path, format="HEIF", **options)
+    else:
+        img.save(path, **options)
+    return path
+
+
+def _sideways_photo() -> Image.Image:
+    """Red sky over a blue sea, kept a quarter turn back (as a phone held upright stores it)."""
+    seen = np.zeros((H, W, 3), np.uint8)
+    seen[: H // 2] = (220, 30, 30)
+    seen[H // 2 :] = (30, 30, 220)
+    return Image.fromarray(np.ascontiguousarray(np.rot90(seen, k=1)))
+
+
+@pytest.mark.parametrize(
+    "name, segment",
+    [("IMG_0042.HEIC", {}), ("IMG_0042.HEIC", {"motion": "zoom-in"}), ("PXL_0042.avif", {})],
+)
+def test_phone_photos_as_phones_save_them_are_shown_upright(tmp_path, cache_dir, serial, name, segment):
+    """iPhones save photos as HEIC, newer Android phones as AVIF, both turned by a tag rather
+    than stored upright: a lesson shows them as the phone's gallery does, still or moving."""
+    folder = tmp_path / "lesson"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _save(_sideways_photo(), folder / name, exif=exif.tobytes(), quality=90)
+    frame = first_frame(picture_lesson(folder, name, **segment), tmp_path, cache_dir, serial)
+    assert np.abs(frame[H // 4, W // 2] - (220, 30, 30)).max() < 30
+    assert np.abs(frame[3 * H // 4, W // 2] - (30, 30, 220)).max() < 30
+
+
+BANDS = np.array([[200, 100, 50], [30, 180, 90], [250, 20, 30], [20, 40, 220]], np.uint8)
+
+
+def _bands(folder: Path, name: str, **save) -> Path:
+    """Four colour bands, left to right, saved as `name` (with `save`'s options, e.g. a profile)."""
+    picture = Image.fromarray(np.repeat(BANDS, W // 4, axis=0)[None].repeat(H, axis=0))
+    return _save(picture, folder / name, **save)
+
+
+def _band_colours(frame: np.ndarray) -> np.ndarray:
+    return np.array([frame[H // 2 - 8 : H // 2 + 8, (k * W) // 4 + 30 : (k * W) // 4 + 50] for k in range(4)])
+
+
+@pytest.mark.parametrize(
+    "name, primaries, save",
+    [
+        ("iphone.jpg", icc.DISPLAY_P3, {"quality": 98, "subsampling": 0}),  # a phone's JPEG
+        ("iphone.heic", icc.DISPLAY_P3, {"quality": 98}),  # the same phone's HEIC
+        ("camera.png", icc.ADOBE_RGB, {}),  # a camera set to Adobe RGB, edited and saved as PNG
+    ],
+)
+def test_photos_in_a_wide_colour_space_keep_their_colours(tmp_path, cache_dir, serial, name, primaries, save):
+    """A photo says its colour space by an embedded ICC profile (iPhones: Display P3): its colours
+    are shown as a viewer that reads the profile shows them on an sRGB screen. Read as sRGB,
+    Display P3's orange (200, 100, 50) came out (200, 100, 50), where it is (216, 93, 24)."""
+    folder = tmp_path / "lesson"
+    folder.mkdir()
+    _bands(folder, name, icc_profile=icc.profile(primaries, name="Wide (test)"), **save)
+    frame = first_frame(picture_lesson(folder, name), tmp_path, cache_dir, serial)
+    expected = icc.as_srgb(BANDS, primaries)
+    for k, patch in enumerate(_band_colours(frame)):
+        assert np.abs(patch - expected[k]).max() <= 8, (name, k, patch.mean(axis=(0, 1)), expected[k])
+
+
+def test_photos_in_srgb_or_with_a_broken_profile_look_as_untagged_ones(tmp_path, cache_dir, serial):
+    """Most photos name sRGB, the screen's own space: their frames are exactly those of the same
+    photo without a profile (as before profiles were read). A profile that cannot be read is
+    passed over, as browsers do, rather than failing the lesson."""
+    frames = []
+    for name, save in [
+        ("plain.png", {}),
+        ("srgb.png", {"icc_profile": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()}),
+        ("broken.png", {"icc_profile": b"\0\0\2\0 not a colour profile" + bytes(200)}),
+    ]:
+        folder = tmp_path / name.removesuffix(".png")
+        folder.mkdir()
+        _bands(folder, name, **save)
+        frames.append(first_frame(picture_lesson(folder, name), folder, tmp_path / "cache", serial))
+    assert np.array_equal(frames[0], frames[1]) and np.array_equal(frames[0], frames[2])
+    for k, patch in enumerate(_band_colours(frames[0])):
+        assert np.abs(patch - BANDS[k]).max() <= 8

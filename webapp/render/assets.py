@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import math
 import os
 import re
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+import pillow_heif
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ManifestError, redact_paths
 
@@ -97,23 +99,11 @@ def _inside(path: str, root: str) -> bool:
 
 
 # The picture formats a lesson's images are read as. Pillow would open more: EPS by running
-# Ghostscript on the file (whose sandbox has a long history of escapes), PSD, ICNS, …
-IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
-
-
-# The brands an HEIF/AVIF file (a phone camera's photo) names first: 'ftyp' at byte 4.
-_PHONE_PHOTO_BRANDS = (
-    b"heic",
-    b"heix",
-    b"heim",
-    b"heis",
-    b"hevc",
-    b"hevx",
-    b"mif1",
-    b"msf1",
-    b"avif",
-    b"avis",
-)
+# Ghostscript on the file (whose sandbox has a long history of escapes), PSD, ICNS, … HEIC (an
+# iPhone's photos) is read by libheif through pillow-heif, AVIF (newer Android phones') by Pillow.
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 def _check_image(path: Path, where: str) -> None:
@@ -121,10 +111,7 @@ def _check_image(path: Path, where: str) -> None:
         with Image.open(path, formats=IMAGE_FORMATS) as img:
             w, h = img.size
     except UnidentifiedImageError as exc:
-        reason = "not a PNG, JPEG, WebP, GIF, BMP or TIFF image"
-        if _phone_photo(path):
-            reason += " (an HEIC or AVIF photo, as phones take them: save or export it as JPEG)"
-        raise ManifestError(where, reason) from exc
+        raise ManifestError(where, "not a PNG, JPEG, WebP, GIF, BMP, TIFF, HEIC or AVIF image") from exc
     except Image.DecompressionBombError as exc:
         raise ManifestError(where, "image is too large") from exc
     except OSError as exc:
@@ -133,23 +120,33 @@ def _check_image(path: Path, where: str) -> None:
         raise ManifestError(where, "image has no pixels")
 
 
-def _phone_photo(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(12)
-    except OSError:
-        return False
-    return head[4:8] == b"ftyp" and head[8:12] in _PHONE_PHOTO_BRANDS
-
-
 def upright(src: Image.Image) -> Image.Image:
-    """An opened image turned upright (its EXIF orientation), in RGB, or RGBA when it has
-    transparency; `src` itself when it already is."""
+    """An opened image turned upright (its EXIF orientation), its colours in sRGB (its ICC
+    profile's), in RGB, or RGBA when it has transparency; `src` itself when it already is."""
     img = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
-    img = _eight_bit(img)
+    img = _in_srgb(_eight_bit(img), src.info.get("icc_profile"))
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         return img.convert("RGBA")
     return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def _in_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
+    """The picture's colours as sRGB (a screen's, and the lesson's, colour space) by LittleCMS,
+    when its ICC profile names another space (Display P3: iPhones; Adobe RGB: cameras; a printer's
+    CMYK). A profile that names sRGB changes nothing; one that cannot be read is passed over (as
+    browsers do: the picture is shown as sRGB)."""
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK", "L", "P"):
+        return img
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in ImageCms.getProfileDescription(profile).lower():
+            return img
+        if img.mode == "P":
+            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        out = "RGBA" if img.mode == "RGBA" else "RGB"
+        return ImageCms.profileToProfile(img, profile, _SRGB, outputMode=out)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return img
 
 
 def _eight_bit(img: Image.Image) -> Image.Image:
