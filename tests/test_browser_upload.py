@@ -165,3 +165,28 @@ def test_a_refused_package_is_said_beside_the_form_which_keeps_its_input(
     assert page.evaluate("document.querySelector('input[name=package]').files.length") == 1
     assert page.locator(".upload-done").is_hidden()
     page.close()
+
+
+@pytest.mark.parametrize("width", [1280, pytest.param(390, marks=pytest.mark.backend_free)])
+def test_replace_a_lesson_file_from_its_files_page(app, browser, live_server, factory, tmp_path, width):
+    """From the job page to a lesson's files, a narration recorded again put in place of the old
+    one: the page says the lesson checks out and its new length; on a phone nothing spills over."""
+    from webapp.render.sample import write_tone
+
+    user = factory.user("erin@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=1)
+    recording = write_tone(tmp_path / "New Recording.m4a", 2.0, 330.0, fmt="m4a")
+
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    _log_in(page, live_server, user, f"/jobs/{job.id}")
+    page.get_by_role("link", name="Files of lesson 1").click()
+    page.wait_for_selector("h1:text('Files of lesson 1')")
+    row = page.locator("table.files tr", has=page.locator("code", has_text="audio/1.wav"))
+    row.locator("input[type=file]").set_input_files(str(recording))
+    row.get_by_role("button", name="Replace").click()
+    page.wait_for_selector("text=Replaced audio/1.wav. The lesson checks out", timeout=20_000)
+    assert "0:02" in page.locator("hgroup").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.get_by_role("link", name=job.title).click()
+    assert "0:02" in page.locator("tr.lesson").first.inner_text()
+    page.close()

@@ -240,7 +240,8 @@ def test_a_render_failed_by_its_files_says_to_fix_them_before_a_retry(app, clien
         lifecycle.fail(render_id, "manifest", "segments[3].video: cannot decode video (Invalid data)")
     row = _row(client.get(f"/jobs/{job.id}").text, job.lessons[0])
     assert "segment 4, video: cannot decode video" in row
-    assert "fix them and upload them" in row and 'href="#lesson-files-title"' in row
+    files = f'href="/jobs/{job.id}/lessons/1/files"'
+    assert "fix them under" in row and files in row and 'href="#lesson-files-title"' in row
     assert re.search(r'class="small secondary"[^>]*>Retry<', row)  # not the page's primary action
     other = _queue(app, job, 1)
     _begin(app, other)

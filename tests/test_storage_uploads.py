@@ -304,3 +304,39 @@ def test_readers_see_one_version_whole_while_a_lesson_is_replaced_again_and_agai
         writer.join(30)
     assert len(turns) >= 4, f"the writer replaced the lesson {len(turns)} times"
     assert set(seen) == {0, 1}, seen  # both were read while they changed under the reader
+
+
+def test_a_file_replaced_from_the_lesson_files_page_lands_as_a_new_version(
+    app, client, factory, auth, store, tmp_path
+):
+    """The lesson files page (tests/test_lesson_files.py) on a bucket: the page lists what the
+    pointer names, a replaced file lands with the lesson's other files in a new version."""
+    from .helpers import csrf_token
+
+    video_id = uuid.uuid4().hex[:11]
+    root = Path(app.config["LESSONS_ROOT"])
+    factory.lessons(video_id, 1)
+    for path in sorted((root / video_id).rglob("*")):
+        if path.is_file():
+            store.upload(path, f"lessons/{path.relative_to(root).as_posix()}")
+            path.unlink()
+    job = factory.job("Course A", video_id=video_id, lessons=0)
+    user = factory.user("mali@example.com", courses=["Course A"])
+    auth.login(user.email)
+    page = f"/jobs/{job.id}/lessons/1/files"
+    assert "<code>audio/1.wav</code>" in client.get(page).text
+    before = stored_lesson(store, f"{video_id}/lesson_1")
+    new = before["images/1.png"]
+    response = client.post(
+        page,
+        data={
+            "file": (io.BytesIO(new), "slide.png"),
+            "path": "images/2.png",
+            "csrf_token": csrf_token(client, page),
+        },
+        content_type="multipart/form-data",
+    )
+    assert "Added images/2.png." in client.get(response.headers["Location"]).text
+    assert stored_lesson(store, f"{video_id}/lesson_1") == {**before, "images/2.png": new}
+    assert store_lessons.read_pointer(store, f"{video_id}/lesson_1") is not None
+    assert not any(path.is_file() for path in (root / video_id).rglob("*"))  # nothing local

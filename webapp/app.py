@@ -115,7 +115,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from .views import admin, api, auth, filters, ops, pages, stream, webhooks
+    from .views import admin, api, auth, filters, lesson_files, ops, pages, stream, webhooks
     from .views.params import ID_MAX, IdConverter, refuse_nul_characters
     from .views.rest import Api
 
@@ -125,6 +125,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(pages.fonts)
+    app.register_blueprint(lesson_files.bp)
     rest_api = Api(app)
     rest_api.register_converter(IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": ID_MAX})
     rest_api.register_blueprint(api.bp)

@@ -20,13 +20,14 @@ old lesson or the new one, whole (`_store_in`, webapp/storage/lessons.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import sqlalchemy as sa
@@ -61,6 +62,7 @@ STALE_SECONDS = 24 * 3600
 class Installed:
     lesson_paths: list[str]
     scan: jobs.ScanResult
+    problems: dict[int, PackageError] = field(default_factory=dict)  # lessons installed still broken
 
 
 def staging_root(lessons_root: Path) -> Path:
@@ -87,27 +89,47 @@ def install_package(job: VideoJob, file, lessons_root: Path, *, lesson: int | No
     size = file.tell()
     file.seek(0)
     archive = open_archive(file)
-    store = storage.store()
-    local = storage.is_local(store)
-    with _staging(Path(lessons_root), job.video_id, local) as (new, cache), _disk_full_is_507():
+
+    def unpack(new: Path) -> tuple[Plan, dict[int, Path]]:
         with archive:
             plan = read_plan(archive, size, limits(), lesson)
             admission.check_unpacked_space(_unpacked_size(plan))
-            folders = extract(archive, plan, new, limits())
+            return plan, extract(archive, plan, new, limits())
+
+    return install(job, Path(lessons_root), unpack)
+
+
+def install(job: VideoJob, lessons_root: Path, unpack, *, may_stay_broken: frozenset[int] = frozenset()):
+    """Install the lesson folders `unpack(stand_in)` writes into the stand-in for the video folder
+    (-> (plan, {number: folder})): the video's shared files joined, each lesson validated, then
+    swapped in whole. A lesson in `may_stay_broken` is installed even if it still fails its check
+    (Installed.problems says how); any other that fails refuses them all. Raises PackageError."""
+    store = storage.store()
+    local = storage.is_local(store)
+    with _staging(lessons_root, job.video_id, local) as (new, cache), _disk_full_is_507():
+        plan, folders = unpack(new)
         if local:
-            refuse_clashes(shared_files(Path(lessons_root) / job.video_id), plan)
-            _link_shared(Path(lessons_root) / job.video_id, new, plan)
+            refuse_clashes(shared_files(lessons_root / job.video_id), plan)
+            _link_shared(lessons_root / job.video_id, new, plan)
         else:
             shared, _folders = store_lessons.video_listing(store, job.video_id)
             refuse_clashes([PurePosixPath(rel) for rel, _info in shared], plan)
             _fetch_shared(store, job.video_id, shared, new, plan, cache)
         if not ownership.marked_for(lessons.marked_course(new), job.course):  # its shared files now in
             raise PackageError(409, ownership.MARKED_ELSEWHERE.format(job.video_id))
+        problems = {}
         for number, folder in folders.items():
-            _validate(number, folder)
+            try:
+                _validate(number, folder)
+            except PackageError as exc:
+                if number not in may_stay_broken:
+                    raise
+                problems[number] = exc
         if local:
-            return _swap_in(job, folders, plan, Path(lessons_root), new.parent)
-        return _store_in(job, folders, plan, store, Path(lessons_root), new)
+            installed = _swap_in(job, folders, plan, lessons_root, new.parent)
+        else:
+            installed = _store_in(job, folders, plan, store, lessons_root, new)
+        return dataclasses.replace(installed, problems=problems)
 
 
 def _unpacked_size(plan: Plan) -> int:

@@ -21,8 +21,13 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyReq
 from ..services import access, admission, uploads
 from .errors import handle_http_error, size_of
 
-# Endpoints whose body is a lesson package (multipart/form-data, field "package").
-UPLOAD_ENDPOINTS = {"api.upload_lessons", "pages.upload_lessons"}
+# Endpoints whose body is a lesson package (multipart/form-data, field "package"), or one file
+# of a lesson (field "file").
+UPLOAD_ENDPOINTS = {
+    "api.upload_lessons": "package",
+    "pages.upload_lessons": "package",
+    "lesson_files.put": "file",
+}
 
 
 class _Spooled:
@@ -62,12 +67,13 @@ def _admit_package() -> None:
         return
     cap = current_app.config["UPLOAD_MAX_BYTES"]
     if request.content_length is not None and request.content_length > cap + 64 * 1024:
-        abort(413, f"A lesson package may be at most {size_of(cap)}.")
+        abort(413, _cap_message())
     if not current_user.is_authenticated:
         return  # login_required answers 401 without reading the body
     access.get_job_or_404((request.view_args or {}).get("job_id", ""), current_user)
     if request.mimetype != "multipart/form-data":
-        abort(415, "Send the package as multipart/form-data, in a field named 'package'.")
+        field = UPLOAD_ENDPOINTS[request.endpoint]
+        abort(415, f"Send the {field} as multipart/form-data, in a field named '{field}'.")
     try:
         admission.check_disk_space(request.content_length)
     except admission.DiskFull as exc:
@@ -77,6 +83,11 @@ def _admit_package() -> None:
     except admission.TooManyUploads as exc:
         raise TooManyRequests(exc.message, retry_after=admission.SLOT_RETRY_AFTER) from None
     request.max_content_length = cap + 64 * 1024  # room for the form's other fields
+
+
+def _cap_message() -> str:
+    what = "A lesson package" if UPLOAD_ENDPOINTS[request.endpoint] == "package" else "A file"
+    return f"{what} may be at most {size_of(current_app.config['UPLOAD_MAX_BYTES'])}."
 
 
 def _end_package(_exc: BaseException | None = None) -> None:
@@ -94,7 +105,7 @@ def _too_large(exc: RequestEntityTooLarge):
     if length is not None and cap is not None and length <= cap:
         message = "A form field is too large, or the form has too many parts."
     elif request.endpoint in UPLOAD_ENDPOINTS:
-        message = f"A lesson package may be at most {size_of(current_app.config['UPLOAD_MAX_BYTES'])}."
+        message = _cap_message()
     else:
         message = f"The request body is larger than the {size_of(cap or 0)} allowed."
     return handle_http_error(RequestEntityTooLarge(message))

@@ -29,7 +29,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..models import WEBHOOK_EVENTS, Role
-from ..services import accounts, jobs
+from ..services import accounts, jobs, lesson_files
 from ..services.tokens import TOKEN_NAME_MAX
 
 if TYPE_CHECKING:
@@ -182,6 +182,16 @@ class UploadForm(Form):
         description="Leave empty when the zip holds lesson_<n>/ folders; "
         "give a number when it holds one lesson's files.",
     )
+
+    def __init__(self, **kwargs):
+        super().__init__(CombinedMultiDict((request.files, request.form)), **kwargs)
+
+
+class LessonFileForm(Form):
+    """One file of a lesson (services/lesson_files.py judges the path)."""
+
+    path = StringField("Path in the lesson", [Optional(), Length(max=lesson_files.PATH_MAX)])
+    file = FileField("File", [FileRequired("Choose the file to upload.")])
 
     def __init__(self, **kwargs):
         super().__init__(CombinedMultiDict((request.files, request.form)), **kwargs)

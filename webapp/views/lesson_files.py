@@ -1,0 +1,65 @@
+"""A lesson's files page: what the lesson holds, and one file replaced or added at a time
+(services/lesson_files.py), for staff who fix a picture or record a narration again without
+making a zip (on a phone too)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from ..models import Lesson, VideoJob
+from ..services import access, lesson_files
+from ..services.packages import PackageError
+from . import forms
+from .filters import counted_from_one, duration
+
+bp = Blueprint("lesson_files", __name__)
+
+
+def _lesson_or_404(job: VideoJob, number: int) -> Lesson:
+    path = f"{job.video_id}/lesson_{number}"
+    lesson = next((item for item in job.lessons if item.path == path), None)
+    if lesson is None:
+        abort(404, description="No such lesson.")
+    return lesson
+
+
+@bp.get("/jobs/<job_id>/lessons/<int(max=999999):number>/files")
+@login_required
+def page(job_id: str, number: int):
+    job = access.get_job_or_404(job_id, current_user)
+    lesson = _lesson_or_404(job, number)
+    files = [] if lesson.missing else lesson_files.listing(lesson)
+    return render_template("lesson_files.html", job=job, lesson=lesson, files=files)
+
+
+@bp.post("/jobs/<job_id>/lessons/<int(max=999999):number>/files")
+@login_required
+def put(job_id: str, number: int):
+    job = access.get_job_or_404(job_id, current_user)
+    lesson = _lesson_or_404(job, number)
+    back = redirect(url_for("lesson_files.page", job_id=job.id, number=number))
+    form = forms.LessonFileForm()
+    if not form.validate():
+        flash((form.file.errors or form.path.errors or ["The form was not valid."])[0], "error")
+        return back
+    upload = form.file.data
+    try:
+        changed = lesson_files.put_file(
+            job,
+            lesson,
+            form.path.data or upload.filename,
+            upload.stream,
+            Path(current_app.config["LESSONS_ROOT"]),
+        )
+    except PackageError as exc:
+        flash(f"Nothing changed: {counted_from_one(exc.message)}", "error")
+        return back
+    done = f"{'Added' if changed.added else 'Replaced'} {changed.path}."
+    if changed.problem:
+        flash(f"{done} The lesson still has a problem: {counted_from_one(changed.problem)}", "warning")
+    else:
+        flash(f"{done} The lesson checks out: {lesson.title}, {duration(lesson.duration)}.", "info")
+    return back
