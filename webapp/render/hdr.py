@@ -18,10 +18,11 @@ scaled to the lesson's size (16-bit R'G'B' from FFmpeg's scaler):
    luminance until they fit (as bright, less saturated, the same dominant wavelength);
 6. to the SDR signal by the inverse of BT.1886's EOTF (gamma 2.4).
 
-`sdr_signal` is that definition in float64 (the tests' reference); `to_sdr` computes it on
-whole planes with OpenCV in float32 and 64k-entry tables for the 1D steps (within two levels of
-`sdr_signal`). A 3D table interpolated by FFmpeg's lut3d was quicker but missed bright saturated
-colours by up to 113 levels: the gamut fit and the gamma are too steep there to interpolate.
+`sdr_signal` is that definition in float64 (the tests' reference); `to_sdr` computes it with
+OpenCV in float32, a band of rows at a time, a 64k-entry table for step 1's transfer function
+only (within a rounding of `sdr_signal`: 0.53 levels at most over a dense grid of signals). A 3D
+table interpolated by FFmpeg's lut3d was quicker but missed bright saturated colours by up to
+113 levels: the gamut fit and the gamma are too steep there to interpolate.
 """
 
 from __future__ import annotations
@@ -102,79 +103,74 @@ def _fit(rgb: np.ndarray, luma: np.ndarray) -> np.ndarray:
     return luma + (rgb - luma) * keep
 
 
+ROWS = 64  # rows of the picture `to_sdr` works on at once: its float planes stay in the CPU's cache
+
+
 @functools.cache
-def _tables(trc: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """For a 16-bit signal: display light relative to reference white (PQ), or scene light and
-    the OOTF's gain for a 16-bit scene luminance (HLG)."""
+def _light(trc: int) -> np.ndarray:
+    """For a 16-bit signal: display light relative to reference white (PQ) or scene light (HLG)."""
     axis = np.arange(65536, dtype=np.float64) / 65535
-    if trc == PQ:
-        return (_pq_nits(axis) / REFERENCE_WHITE).astype(np.float32), None
-    gain = HLG_PEAK / REFERENCE_WHITE * axis**0.2
-    return _hlg_scene(axis).astype(np.float32), gain.astype(np.float32)
-
-
-_GAMMA = np.round(255 * (np.arange(65536) / 65535) ** (1 / 2.4)).astype(np.uint8)
-
-
-def _to_index(plane: np.ndarray) -> np.ndarray:
-    """0-1 floats (changed in place) as 16-bit table indexes, clipped."""
-    np.clip(plane, 0.0, 1.0, out=plane)
-    plane *= 65535
-    plane += 0.5
-    return plane.astype(np.uint16)
-
-
-def _mix(a, b, c, weights, out: np.ndarray) -> np.ndarray:
-    cv2.addWeighted(a, weights[0], b, weights[1], 0, dst=out)
-    return cv2.scaleAdd(c, weights[2], out, dst=out)
+    light = _pq_nits(axis) / REFERENCE_WHITE if trc == PQ else _hlg_scene(axis)
+    return light.astype(np.float32)
 
 
 def to_sdr(red: np.ndarray, green: np.ndarray, blue: np.ndarray, trc: int, bt709_primaries: bool = False):
     """16-bit non-linear HDR planes (full range) as 8-bit SDR BT.709 planes (red, green, blue):
-    sdr_signal's steps on whole float32 planes, in place (a new plane per step cost as much
-    again: ~50 ms a 1080p picture here)."""
-    signal, gain = _tables(trc)
-    r, g, b = signal[red], signal[green], signal[blue]
-    t1, t2, t3 = np.empty_like(r), np.empty_like(r), np.empty_like(r)
-    if gain is not None:  # HLG's OOTF: scaled by the scene luminance to the power 0.2
-        by = gain[_to_index(_mix(r, g, b, LUMA_709 if bt709_primaries else LUMA_2020, t1))]
-        for plane in (r, g, b):
-            cv2.multiply(plane, by, dst=plane)
-    if not bt709_primaries:
-        for row, out in zip(BT2020_TO_BT709, (t1, t2, t3), strict=True):
-            _mix(r, g, b, row, out)
-        r, g, b, t1, t2, t3 = t1, t2, t3, r, g, b
-    y, over, rolled = t1, t2, t3
-    _mix(r, g, b, LUMA_709, y)
-    cv2.subtract(y, KNEE, dst=over)  # over = max(y - k, 0) / (1 - k)
-    cv2.max(over, 0.0, dst=over)
-    over *= 1 / (1 - KNEE)
-    cv2.add(over, 1.0, dst=rolled)  # rolled = min(y, k) + (1 - k) * over / (1 + over)
-    cv2.divide(over, rolled, dst=over)
-    over *= 1 - KNEE
-    cv2.min(y, KNEE, dst=rolled)
-    rolled += over
-    scale = y
-    cv2.max(y, 1e-12, dst=scale)
-    cv2.divide(rolled, scale, dst=scale)
-    for plane in (r, g, b):
-        cv2.multiply(plane, scale, dst=plane)
-    # Towards the luminance until every channel is within 0-1: the smaller of the fractions that
-    # bring the largest channel down to 1 and the smallest up to 0 (each >= 1 when not needed).
-    high, low = over, scale
-    cv2.max(cv2.max(r, g), b, dst=high)
-    cv2.subtract(high, rolled, dst=high)
-    cv2.max(high, 1e-9, dst=high)
-    cv2.divide(cv2.subtract(1.0, rolled), high, dst=high)
-    cv2.min(cv2.min(r, g), b, dst=low)
-    cv2.subtract(rolled, low, dst=low)
-    cv2.max(low, 1e-9, dst=low)
-    cv2.divide(rolled, low, dst=low)
-    keep = cv2.min(cv2.min(high, low, dst=high), 1.0, dst=high)
-    out = []
-    for plane in (r, g, b):
-        cv2.subtract(plane, rolled, dst=plane)
-        cv2.multiply(plane, keep, dst=plane)
-        cv2.add(plane, rolled, dst=plane)
-        out.append(_GAMMA[_to_index(plane)])
-    return tuple(out)
+    sdr_signal's steps in float32 on ROWS rows at a time, in place (on whole 1080p planes each
+    step went out to memory and back: 3 times as long), the knee and the fit as one gain K:
+
+    with u the light in BT.709 primaries before the OOTF's gain and the knee, y its luminance and
+    `lum` the display luminance rolled off, the result is lum + K·(u - y), K the smallest of the
+    knee's own gain (lum / y) and those bringing the smallest channel up to 0 (lum / (y - min u))
+    and the largest down to 1 ((1 - lum) / (max u - y)). Only the transfer function is a table;
+    the rest is computed: near both limits a channel is the difference of nearly equal terms
+    that the gamma magnifies (a 16-bit table for the knee's gain missed by 2 levels there)."""
+    light = _light(trc)
+    weights = LUMA_709 if bt709_primaries else LUMA_709 @ BT2020_TO_BT709  # y from the light
+    height, width = red.shape
+    rows = min(ROWS, height)
+    work = np.empty((13, rows, width), np.float32)
+    work[10:] = np.array([(1 - KNEE) ** 2, KNEE, 1e-30], np.float32)[:, None, None]
+    out = np.empty((3, height, width), np.uint8)
+    for first in range(0, height, rows):
+        part = slice(first, min(first + rows, height))
+        r, g, b, u0, u1, u2, y, t1, t2, t3, square, knee, tiny = (a[: part.stop - first] for a in work)
+        for plane, dst in zip((red, green, blue), (r, g, b), strict=True):
+            cv2.LUT(plane[part], light, dst=dst)
+        u, spare = ((r, g, b), u0) if bt709_primaries else ((u0, u1, u2), r)
+        if not bt709_primaries:
+            for row, dst in zip(BT2020_TO_BT709, u, strict=True):
+                cv2.scaleAdd(b, row[2], cv2.addWeighted(r, row[0], g, row[1], 0, dst=dst), dst=dst)
+        cv2.scaleAdd(b, weights[2], cv2.addWeighted(r, weights[0], g, weights[1], 1e-30, dst=y), dst=y)
+        display = y
+        if trc == HLG:  # the OOTF: display luminance 1000/203 · scene luminance ** 0.2 · y
+            scene = y  # the same weights with BT.709 primaries
+            if not bt709_primaries:  # LUMA_2020, not y's weights: 1e-4 apart, 2 levels at the limits
+                scene = cv2.addWeighted(r, LUMA_2020[0], g, LUMA_2020[1], 0, dst=t1)
+                cv2.scaleAdd(b, LUMA_2020[2], scene, dst=scene)
+            display = cv2.log(scene, dst=t1)
+            np.multiply(display, 0.2, out=display)
+            cv2.exp(display, dst=display)
+            cv2.multiply(display, y, dst=display, scale=HLG_PEAK / REFERENCE_WHITE)
+        # The knee (d its input): lum = min(d, k) + 1 - k - (1 - k)² / (max(d, k) + 1 - 2k).
+        cut, low, lum = t2, t3, t1
+        cv2.addWeighted(cv2.max(display, knee, dst=cut), 1, cut, 0, 1 - 2 * KNEE, dst=cut)
+        cv2.divide(square, cut, dst=cut)
+        cv2.min(display, knee, dst=low)
+        cv2.addWeighted(low, 1, cut, -1, 1 - KNEE, dst=lum)
+        above = cv2.addWeighted(low, -1, cut, 1, KNEE, dst=cut)  # 1 - lum
+        high = cv2.max(cv2.max(u[0], u[1], dst=spare), u[2], dst=spare)
+        cv2.max(cv2.subtract(high, y, dst=high), tiny, dst=high)  # 0 for a grey: rounded below
+        cv2.divide(above, high, dst=high)
+        low = cv2.min(cv2.min(u[0], u[1], dst=low), u[2], dst=low)
+        cv2.max(cv2.subtract(y, low, dst=low), y, dst=low)  # y when no channel is below 0
+        cv2.divide(lum, low, dst=low)
+        gain = cv2.min(high, low, dst=high)
+        cv2.subtract(lum, cv2.multiply(gain, y, dst=y), dst=lum)  # out = gain · u + lum - gain · y
+        for channel, plane in enumerate(u):
+            cv2.add(cv2.multiply(plane, gain, dst=plane), lum, dst=plane)
+            cv2.log(plane, dst=plane)  # -inf at 0 and NaN a rounding below: both 0 at the end
+            np.multiply(plane, 1 / 2.4, out=plane)
+            cv2.exp(plane, dst=plane)
+            cv2.convertScaleAbs(plane, alpha=255, dst=out[channel, part])
+    return out[0], out[1], out[2]
