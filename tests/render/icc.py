@@ -36,55 +36,68 @@ def _to_d50(white=D65) -> np.ndarray:
     return np.linalg.inv(_BRADFORD) @ np.diag((_BRADFORD @ _D50) / cone) @ _BRADFORD
 
 
-def profile(primaries, gamma: float = 2.2, name: str = "Test RGB", white=D65) -> bytes:
-    """An ICC v2 display profile: these primaries and white, one gamma for the three channels."""
+def _fixed(values) -> bytes:
+    return b"".join(struct.pack(">i", round(float(v) * 65536)) for v in values)
 
-    def fixed(values) -> bytes:
-        return b"".join(struct.pack(">i", round(float(v) * 65536)) for v in values)
 
-    def xyz_tag(values) -> bytes:
-        return b"XYZ " + bytes(4) + fixed(values)
+def _xyz_tag(values) -> bytes:
+    return b"XYZ " + bytes(4) + _fixed(values)
 
+
+def _curve(gamma: float) -> bytes:
+    return b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+
+
+def _assemble(space: bytes, name: str, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """An ICC v2 display profile of colour space `space` (b"RGB ", b"GRAY") with these tags,
+    a description and a white point added."""
     text = name.encode("ascii") + b"\0"
     desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(8) + bytes(3 + 67)
-    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
-    colorants = _to_d50(white) @ rgb_to_xyz(primaries, white)
-    tags = [
-        (b"desc", desc),
-        (b"wtpt", xyz_tag(_D50)),
-        (b"rXYZ", xyz_tag(colorants[:, 0])),
-        (b"gXYZ", xyz_tag(colorants[:, 1])),
-        (b"bXYZ", xyz_tag(colorants[:, 2])),
-        (b"rTRC", curve),
-        (b"gTRC", curve),
-        (b"bTRC", curve),
-        (b"cprt", b"text" + bytes(4) + b"none\0"),
-    ]
+    tags = [(b"desc", desc), (b"wtpt", _xyz_tag(_D50)), *tags, (b"cprt", b"text" + bytes(4) + b"none\0")]
     offset = 128 + 4 + 12 * len(tags)
     table, body = b"", b""
     for signature, data in tags:
         data += bytes(-len(data) % 4)
         table += signature + struct.pack(">II", offset + len(body), len(data))
         body += data
-    size = offset + len(body)
     header = (
-        struct.pack(">I", size)
+        struct.pack(">I", offset + len(body))
         + b"none"
         + struct.pack(">I", 0x02100000)
-        + b"mntrRGB XYZ "
+        + b"mntr"
+        + space
+        + b"XYZ "
         + struct.pack(">6H", 2026, 1, 1, 0, 0, 0)
         + b"acsp"
         + bytes(4 + 4 + 4 + 4 + 8 + 4)
-        + fixed(_D50)
+        + _fixed(_D50)
         + bytes(4 + 16 + 28)
     )
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + table + body
 
 
+def profile(primaries, gamma: float = 2.2, name: str = "Test RGB", white=D65) -> bytes:
+    """An ICC v2 RGB display profile: these primaries and white, one gamma for the three channels."""
+    colorants = _to_d50(white) @ rgb_to_xyz(primaries, white)
+    curve = _curve(gamma)
+    tags = [(b"rXYZ", _xyz_tag(colorants[:, 0])), (b"gXYZ", _xyz_tag(colorants[:, 1]))]
+    tags += [(b"bXYZ", _xyz_tag(colorants[:, 2])), (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    return _assemble(b"RGB ", name, tags)
+
+
+def grey_profile(gamma: float, name: str = "Test grey") -> bytes:
+    """An ICC v2 grey display profile with this gamma (Photoshop's grey pictures carry one)."""
+    return _assemble(b"GRAY", name, [(b"kTRC", _curve(gamma))])
+
+
+def srgb_encoded(linear) -> np.ndarray:
+    """Linear light 0-1 as 8-bit sRGB levels."""
+    linear = np.clip(np.asarray(linear, np.float64), 0, 1)
+    return np.round(255 * np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055))
+
+
 def as_srgb(rgb, primaries, gamma: float = 2.2) -> np.ndarray:
     """8-bit colours in the profile's space (`profile(primaries, gamma)`) as 8-bit sRGB, clipped."""
     linear = (np.asarray(rgb, np.float64) / 255) ** gamma
-    srgb = np.linalg.solve(rgb_to_xyz(SRGB), rgb_to_xyz(primaries) @ linear.T).T.clip(0, 1)
-    encoded = np.where(srgb <= 0.0031308, 12.92 * srgb, 1.055 * srgb ** (1 / 2.4) - 0.055)
-    return np.round(encoded * 255)
+    return srgb_encoded(np.linalg.solve(rgb_to_xyz(SRGB), rgb_to_xyz(primaries) @ linear.T).T)

@@ -12,7 +12,7 @@ import pillow_heif
 import pytest
 from PIL import Image, ImageCms
 
-from webapp.render import render_lesson
+from webapp.render import RenderSettings, render_lesson
 
 from . import icc
 
@@ -129,22 +129,28 @@ def _band_colours(frame: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "name, primaries, save",
+    "name, primaries, gamma, profile_name, save",
     [
-        ("iphone.jpg", icc.DISPLAY_P3, {"quality": 98, "subsampling": 0}),  # a phone's JPEG
-        ("iphone.heic", icc.DISPLAY_P3, {"quality": 98}),  # the same phone's HEIC
-        ("camera.png", icc.ADOBE_RGB, {}),  # a camera set to Adobe RGB, edited and saved as PNG
+        ("iphone.jpg", icc.DISPLAY_P3, 2.2, "Display P3", {"quality": 98, "subsampling": 0}),  # a phone's
+        ("iphone.heic", icc.DISPLAY_P3, 2.2, "Display P3", {"quality": 98}),  # the same phone's HEIC
+        ("camera.png", icc.ADOBE_RGB, 2.2, "Adobe RGB (1998)", {}),  # a camera's, edited, saved as PNG
+        # GIMP's linear-light export: sRGB's primaries, not its curve (the name says sRGB)
+        ("linear.png", icc.SRGB, 1.0, "GIMP built-in Linear sRGB", {}),
+        ("p3.png", icc.DISPLAY_P3, 2.2, "Rec2020-elle-V4-srgbtrc", {}),  # Krita's: "srgb" in the name
     ],
 )
-def test_photos_in_a_wide_colour_space_keep_their_colours(tmp_path, cache_dir, serial, name, primaries, save):
+def test_photos_in_another_colour_space_keep_their_colours(
+    tmp_path, cache_dir, serial, name, primaries, gamma, profile_name, save
+):
     """A photo says its colour space by an embedded ICC profile (iPhones: Display P3): its colours
     are shown as a viewer that reads the profile shows them on an sRGB screen. Read as sRGB,
-    Display P3's orange (200, 100, 50) came out (200, 100, 50), where it is (216, 93, 24)."""
+    Display P3's orange (200, 100, 50) came out (200, 100, 50), where it is (216, 93, 24); a
+    profile was taken for sRGB when its name said "sRGB"."""
     folder = tmp_path / "lesson"
     folder.mkdir()
-    _bands(folder, name, icc_profile=icc.profile(primaries, name="Wide (test)"), **save)
+    _bands(folder, name, icc_profile=icc.profile(primaries, gamma, name=profile_name), **save)
     frame = first_frame(picture_lesson(folder, name), tmp_path, cache_dir, serial)
-    expected = icc.as_srgb(BANDS, primaries)
+    expected = icc.as_srgb(BANDS, primaries, gamma)
     for k, patch in enumerate(_band_colours(frame)):
         assert np.abs(patch - expected[k]).max() <= 8, (name, k, patch.mean(axis=(0, 1)), expected[k])
 
@@ -166,3 +172,67 @@ def test_photos_in_srgb_or_with_a_broken_profile_look_as_untagged_ones(tmp_path,
     assert np.array_equal(frames[0], frames[1]) and np.array_equal(frames[0], frames[2])
     for k, patch in enumerate(_band_colours(frames[0])):
         assert np.abs(patch - BANDS[k]).max() <= 8
+
+
+@pytest.mark.parametrize("mode", ["L", "LA"])
+def test_a_grey_picture_with_a_grey_profile_keeps_its_greys_with_or_without_transparency(
+    tmp_path, cache_dir, serial, mode
+):
+    """Photoshop's grey pictures carry a grey profile: a linear one (gamma 1.0) shows level 64 as
+    sRGB's 137. With an alpha channel (LA) the profile was passed over (64 stayed 64)."""
+    folder = tmp_path / "lesson"
+    folder.mkdir()
+    levels = np.array([0, 64, 128, 255], np.uint8)
+    grey = Image.fromarray(np.repeat(levels, W // 4)[None, :].repeat(H, axis=0), "L")
+    if mode == "LA":
+        grey = Image.merge("LA", (grey, Image.new("L", grey.size, 255)))
+    grey.save(folder / "grey.png", icc_profile=icc.grey_profile(1.0))
+    frame = first_frame(picture_lesson(folder, "grey.png"), tmp_path, cache_dir, serial)
+    expected = icc.srgb_encoded(levels / 255)
+    for k, level in enumerate(expected):
+        patch = frame[H // 2 - 8 : H // 2 + 8, k * (W // 4) + 30 : k * (W // 4) + 50]
+        assert np.abs(patch - level).max() <= 6, (mode, k, patch.mean(), level)
+
+
+def test_an_avif_whose_first_brand_is_the_container_s_is_read(tmp_path, cache_dir, serial):
+    """AVIF files may name the container ("mif1") first and "avif" among the others, as the
+    format allows: pillow-heif (HEVC only here) took them and the render crashed."""
+    folder = tmp_path / "lesson"
+    folder.mkdir()
+    path = _bands(folder, "made.avif", quality=95)
+    data = path.read_bytes()
+    assert data[4:12] == b"ftypavif"
+    path.write_bytes(data[:8] + b"mif1" + data[12:])
+    frame = first_frame(picture_lesson(folder, "made.avif"), tmp_path, cache_dir, serial)
+    for k, patch in enumerate(_band_colours(frame)):
+        assert np.abs(patch - BANDS[k]).max() <= 10
+
+
+def test_a_large_sideways_photo_is_decoded_large_enough_for_the_frame(tmp_path, cache_dir, monkeypatch):
+    """JPEGs are decoded at a reduced size when that still covers the frame, but the size asked
+    for was the frame's, not turned with the photo: a phone's sideways 4000x3000 JPEG came out of
+    the decoder at 2000x1500, upright 1500x2000, and was enlarged to fill a 1920x1080 frame."""
+    folder = tmp_path / "lesson"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (4000, 3000), (90, 120, 150)).save(folder / "photo.jpg", exif=exif, quality=80)
+    lesson = {
+        "title": "t",
+        "width": 1920,
+        "height": 1080,
+        "fps": 30,
+        "segments": [{"image": "photo.jpg", "duration": 0.1}],
+    }
+    (folder / "lesson.json").write_text(json.dumps(lesson))
+    sampled = []
+    real_resize = Image.Image.resize
+
+    def resize(self, size, resample=None, box=None, reducing_gap=None):
+        if box is not None:
+            sampled.append((box[2] - box[0], size[0]))
+        return real_resize(self, size, resample, box, reducing_gap)
+
+    monkeypatch.setattr(Image.Image, "resize", resize)
+    render_lesson(folder, tmp_path / "out.mp4", cache_dir=cache_dir, settings=RenderSettings(processes=1))
+    assert sampled and all(width >= out for width, out in sampled), sampled

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import math
 import os
 import re
@@ -23,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-import pillow_heif
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import ManifestError, redact_paths
+from .images import IMAGE_FORMATS
 
 # The demuxers (FFmpeg's names) a lesson's clips and sound are read with: formats that hold their
 # own media. A playlist or manifest (hls, dash, ...) opens the files it names, wherever this
@@ -98,14 +97,6 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-# The picture formats a lesson's images are read as. Pillow would open more: EPS by running
-# Ghostscript on the file (whose sandbox has a long history of escapes), PSD, ICNS, … HEIC (an
-# iPhone's photos) is read by libheif through pillow-heif, AVIF (newer Android phones') by Pillow.
-IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
-pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
-_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
 def _check_image(path: Path, where: str) -> None:
     try:
         with Image.open(path, formats=IMAGE_FORMATS) as img:
@@ -118,53 +109,6 @@ def _check_image(path: Path, where: str) -> None:
         raise ManifestError(where, f"cannot read image ({exc.strerror or redact_paths(str(exc))})") from exc
     if w < 1 or h < 1:
         raise ManifestError(where, "image has no pixels")
-
-
-def upright(src: Image.Image) -> Image.Image:
-    """An opened image turned upright (its EXIF orientation), its colours in sRGB (its ICC
-    profile's), in RGB, or RGBA when it has transparency; `src` itself when it already is."""
-    img = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
-    img = _in_srgb(_eight_bit(img), src.info.get("icc_profile"))
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        return img.convert("RGBA")
-    return img.convert("RGB") if img.mode != "RGB" else img
-
-
-def _in_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
-    """The picture's colours as sRGB (a screen's, and the lesson's, colour space) by LittleCMS,
-    when its ICC profile names another space (Display P3: iPhones; Adobe RGB: cameras; a printer's
-    CMYK). A profile that names sRGB changes nothing; one that cannot be read is passed over (as
-    browsers do: the picture is shown as sRGB)."""
-    if not icc or img.mode not in ("RGB", "RGBA", "CMYK", "L", "P"):
-        return img
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if "srgb" in ImageCms.getProfileDescription(profile).lower():
-            return img
-        if img.mode == "P":
-            img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-        out = "RGBA" if img.mode == "RGBA" else "RGB"
-        return ImageCms.profileToProfile(img, profile, _SRGB, outputMode=out)
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return img
-
-
-def _eight_bit(img: Image.Image) -> Image.Image:
-    """A grey picture of more than 8 bits (16-bit PNG or TIFF: mode I;16 or I; floating point: F)
-    as 8-bit grey with its levels scaled; Pillow's own conversion clips them at 255 (a 16-bit mid
-    grey came out white). Other pictures as they are."""
-    if img.mode not in ("I", "F") and not img.mode.startswith("I;16"):
-        return img
-    import numpy as np
-
-    values = np.asarray(img, dtype=np.float32)
-    top = float(values.max(initial=0))
-    if img.mode.startswith("I;16") or top > 255:
-        full = 65535.0
-    else:
-        full = 1.0 if img.mode == "F" and top <= 1 else 255.0
-    levels = np.clip(np.rint(values * (255 / full)), 0, 255).astype(np.uint8)
-    return Image.fromarray(levels, "L")
 
 
 class Assets:

@@ -25,9 +25,9 @@ import numpy as np
 from PIL import Image
 
 from . import yuv
-from .assets import IMAGE_FORMATS, upright
 from .effects import Motion, View
 from .errors import ManifestError
+from .images import DECODE_ERRORS, IMAGE_FORMATS, upright
 from .yuv import Planes
 
 MAX_SOURCE_PIXELS = 16_000_000  # a moving image is sampled from at most this many pixels
@@ -68,7 +68,7 @@ class _Loaded:
                 img = img.resize(
                     out, Image.Resampling.LANCZOS, box=(x0, y0, x0 + sw, y0 + sh), reducing_gap=3.0
                 )
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        except DECODE_ERRORS as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise ManifestError(f"{self.field}.image", f"cannot decode image ({reason})") from exc
         if img.mode == "RGBA":

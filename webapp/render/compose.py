@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import PIL
+import pillow_heif
 from PIL import Image, ImageDraw, features
 
-from .assets import IMAGE_FORMATS, upright
 from .errors import ManifestError
 from .fonts import FONT_DIR, FontChain, FontFace, is_mark, require_raqm
+from .images import DECODE_ERRORS, IMAGE_FORMATS, draft_size, upright
 from .linebreak import head_length
 from .manifest import Manifest, Segment, font_chain
 
@@ -110,14 +111,14 @@ def _load_background(seg: Segment, width: int, height: int) -> Image.Image:
         return base
     try:
         with Image.open(seg.image, formats=IMAGE_FORMATS) as src:
-            src.draft("RGB", (width, height))
+            src.draft("RGB", draft_size(src, (width, height)))
             img = upright(src)
             iw, ih = img.size
             scale = max(width / iw, height / ih)
             bw, bh = width / scale, height / scale
             box = ((iw - bw) / 2, (ih - bh) / 2, (iw + bw) / 2, (ih + bh) / 2)
             img = img.resize((width, height), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except DECODE_ERRORS as exc:
         reason = getattr(exc, "strerror", None) or exc  # an OSError's str() has the full path
         raise ManifestError(f"{seg.field}.image", f"cannot decode image ({reason})") from exc
     if img.mode == "RGBA":
@@ -299,14 +300,14 @@ def _code_hash() -> str:
     if _CODE_HASH is None:
         h = hashlib.sha256()
         here = Path(__file__).resolve().parent
-        for name in ("compose.py", "fonts.py", "linebreak.py", "manifest.py", "assets.py"):
+        for name in ("compose.py", "fonts.py", "linebreak.py", "manifest.py", "assets.py", "images.py"):
             h.update((here / name).read_bytes())
         for font in sorted(FONT_DIR.glob("*.ttf")):
             st = font.stat()
             h.update(f"{font.name}:{st.st_size}".encode())
-        for lib in ("raqm", "fribidi", "harfbuzz", "freetype2"):
+        for lib in ("raqm", "fribidi", "harfbuzz", "freetype2", "littlecms2", "avif"):
             h.update(f"{lib}={features.version(lib)}".encode())
-        h.update(f"PIL={PIL.__version__};layout={LAYOUT_VERSION}".encode())
+        h.update(f"PIL={PIL.__version__};heif={pillow_heif.__version__};layout={LAYOUT_VERSION}".encode())
         _CODE_HASH = h.hexdigest()
     return _CODE_HASH
 

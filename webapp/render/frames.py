@@ -183,10 +183,19 @@ class Shown:
 @functools.cache
 def code_hash() -> str:
     """Hash of the code that generates frames (this module, yuv.py, camera.py, clips.py, display.py,
-    hdr.py, assets.upright)."""
+    hdr.py, images.py, assets.py)."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in ("frames.py", "yuv.py", "camera.py", "clips.py", "display.py", "hdr.py", "assets.py"):
+    for name in (
+        "frames.py",
+        "yuv.py",
+        "camera.py",
+        "clips.py",
+        "display.py",
+        "hdr.py",
+        "images.py",
+        "assets.py",
+    ):
         path = here / name
         if path.exists():
             h.update(path.read_bytes())
