@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import unicodedata
+import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -166,3 +171,125 @@ def test_a_file_over_the_upload_cap_is_413_before_it_is_read(app, client, factor
     app.config["UPLOAD_MAX_BYTES"] = 1000
     response = put(client, job, bytes(70 * 1024), "big.wav", "audio/1.wav")
     assert response.status_code == 413 and "A file may be at most" in response.text
+
+
+# From an attacker's review: links, races, odd names.
+
+
+def _package_names(client, job, headers, number: int = 1) -> dict[str, bytes]:
+    response = client.get(f"/api/jobs/{job.id}/lessons/{number}/package", headers=headers)
+    assert response.status_code == 200, response.status_code
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_a_link_to_another_courses_file_stays_a_link(app, client, factory, member, tmp_path):
+    """A link in course A's lesson (a pipeline left it) leads to course B's file: the page does not
+    tell its size, and replacing another file kept it as a link; it was copied in as a real
+    file, which the lesson package then handed out."""
+    mine = factory.job("Course A", lessons=1)
+    theirs = factory.job("Course B", lessons=1)
+    secret = _lesson(app, theirs) / "secret.txt"
+    secret.write_text("course B answer key")
+    link = _lesson(app, mine) / "notes.txt"
+    os.symlink(secret, link)
+    page = client.get(_page(mine)).text
+    assert "<code>notes.txt</code>" in page and "a link" in page and "19 B" not in page
+    _after(client, put(client, mine, _tone(tmp_path, 1.0), "1.wav", "audio/1.wav"))
+    assert link.is_symlink() and os.readlink(link) == str(secret)
+    files = _package_names(client, mine, bearer(factory.token(member.email)))
+    assert b"course B answer key" not in files.values() and "lesson_1/audio/1.wav" in files
+
+
+def test_a_link_leading_out_of_the_lessons_folder_does_not_stop_a_change(
+    app, client, factory, member, tmp_path
+):
+    mine = factory.job("Course A", lessons=1)
+    os.symlink("/etc/passwd", _lesson(app, mine) / "passwd")
+    page = _after(client, put(client, mine, _tone(tmp_path, 1.0), "1.wav", "audio/1.wav"))
+    assert "Replaced audio/1.wav. The lesson checks out" in page
+
+
+def test_a_lesson_folder_that_is_a_link_lists_its_files(app, client, factory, member):
+    job = factory.job("Course A", lessons=2)
+    two = _lesson(app, job, 2)
+    shutil.rmtree(two)
+    os.symlink("lesson_1", two)
+    assert "<code>images/1.png</code>" in client.get(_page(job, 2)).text
+
+
+def test_two_changes_at_once_the_second_to_land_is_refused(
+    app, client, factory, member, tmp_path, monkeypatch
+):
+    """Change A was compared with the lesson before its check (seconds, for a long narration) and
+    not again: change B, landing meanwhile, was undone by A's swap, and both were told they went in."""
+    from webapp.services import uploads
+
+    job = factory.job("Course A", lessons=1)
+    folder = _lesson(app, job)
+    real = uploads._validate
+    calls = []
+
+    def slow_validate(number, where):
+        calls.append(number)
+        if len(calls) == 1:  # while A is checked, B lands (another upload's swap, here by hand)
+            (folder / "notes.txt").write_bytes(b"B's notes")
+        return real(number, where)
+
+    monkeypatch.setattr(uploads, "_validate", slow_validate)
+    page = _after(client, put(client, job, _tone(tmp_path, 1.5), "1.wav", "audio/1.wav"))
+    assert "Nothing changed: The lesson&#39;s files changed meanwhile" in page
+    assert (folder / "notes.txt").read_bytes() == b"B's notes"
+
+
+def test_a_name_too_long_in_bytes_is_refused(client, factory, member):
+    job = factory.job("Course A", lessons=1)
+    page = _after(client, put(client, job, b"x", "x.txt", "\U0001d4b3" * 100 + ".txt"))
+    assert "Nothing changed:" in page and "too long a name" in page
+
+
+def test_the_job_deleted_meanwhile_is_said(app, client, factory, member, tmp_path, monkeypatch):
+    from webapp.extensions import db
+    from webapp.models import VideoJob
+    from webapp.services import jobs, uploads
+
+    job = factory.job("Course A", lessons=1)
+    real = uploads._validate
+
+    def validate_then_delete(number, where):
+        real(number, where)
+        with app.app_context():  # another request deletes the job
+            jobs.delete_job(db.session.get(VideoJob, uuid.UUID(job.id)))
+
+    monkeypatch.setattr(uploads, "_validate", validate_then_delete)
+    response = put(client, job, _tone(tmp_path, 1.0), "1.wav", "audio/1.wav")
+    assert response.status_code == 302  # to the page, which is gone with the job: 404
+    assert client.get(response.headers["Location"]).status_code == 404
+
+
+def test_a_name_a_mac_wrote_decomposed_is_replaced_not_doubled(app, client, factory, member, tmp_path):
+    job = factory.job("Course A", lessons=1)
+    folder = _lesson(app, job)
+    nfd = unicodedata.normalize("NFD", "café.wav")
+    (folder / "audio" / "1.wav").rename(folder / "audio" / nfd)
+    manifest = json.loads((folder / "lesson.json").read_text())
+    manifest["segments"][0]["audio"] = f"audio/{nfd}"
+    (folder / "lesson.json").write_text(json.dumps(manifest))
+    page = _after(client, put(client, job, _tone(tmp_path, 2.0), "new.wav", f"audio/{nfd}"))
+    assert "Replaced audio/café.wav." in unicodedata.normalize("NFC", page)
+    assert [p.name for p in (folder / "audio").iterdir()] == [nfd]
+
+
+def test_a_missing_lesson_takes_no_file(app, client, factory, member):
+    """A lesson whose folder went is kept (as missing) while renders refer to it: its page offers
+    no form, and a post is refused rather than bringing the folder back with one file in it."""
+    job = factory.job("Course A", lessons=2)
+    body = {"jobId": job.id, "lessonPath": job.lessons[1], "outputFileName": "v.mp4"}
+    headers = bearer(factory.token(member.email))
+    assert client.post("/video-transform/generate-video", json=body, headers=headers).status_code == 202
+    token = csrf_token(client, _page(job, 2))
+    shutil.rmtree(_lesson(app, job, 2))
+    client.post(f"/jobs/{job.id}/rescan", data={"csrf_token": token})
+    page = _after(client, put(client, job, b"x", "x.bin", "x.bin", number=2, token=token))
+    assert "Nothing changed: The lesson folder is gone" in page and not _lesson(app, job, 2).exists()
+    assert 'type="file"' not in page

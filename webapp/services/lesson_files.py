@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -28,6 +29,7 @@ from .packages import PackageError, Plan
 
 PATH_MAX = 255  # characters of a path inside the lesson
 PART_MAX = 120  # characters of one name in it
+NAME_BYTES_MAX = 255  # bytes of one name in UTF-8: what file systems take
 DEPTH_MAX = 8
 EXAMPLE = "images/2.png"
 
@@ -35,7 +37,7 @@ EXAMPLE = "images/2.png"
 @dataclass(frozen=True)
 class LessonFile:
     path: str
-    size: int
+    size: int | None  # None for a link (its target's size is not the lesson's to tell)
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,47 @@ class Changed:
     problem: str | None  # what is still wrong with the lesson (it was broken before), else None
 
 
-def listing(lesson: Lesson) -> list[LessonFile]:
-    """The lesson's files (path inside it, size), as a render would read them; hidden ones left out."""
-    entries = store_lessons.lesson_entries(storage.store(), lesson.path)
-    return sorted(
-        (LessonFile(rel, info.size) for rel, info in entries if not _hidden(rel)), key=lambda f: f.path
-    )
+@dataclass(frozen=True)
+class _Entry:
+    """A file of the lesson as it is: where it is read from (a local path or a store key), what
+    changes when it does, and, in a local folder, where it leads if it is a symbolic link."""
+
+    path: str
+    size: int
+    source: Path | str
+    mark: tuple
+    link: str | None = None
+
+
+def _entries(lesson: Lesson, lessons_root: Path) -> list[_Entry]:
+    """Every file of the lesson (hidden ones too), as a render would read the folder. Links in a
+    local folder are taken as links, never followed: one may lead to another course's file."""
+    store = storage.store()
+    if not storage.is_local(store):
+        found = store_lessons.lesson_entries(store, lesson.path)
+        return [_Entry(rel, info.size, info.key, (info.etag, info.size)) for rel, info in found]
+    try:
+        folder = storage.lesson_dir(lessons_root, lesson.path)
+    except ValueError as exc:
+        raise PackageError(409, "The lesson folder is not inside the lessons folder.") from exc
+    entries = []
+    for dirpath, dirs, files in os.walk(folder):  # a linked folder inside is listed, not entered
+        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]):
+            path = Path(dirpath, name)
+            st = os.lstat(path)
+            link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else None
+            mark = (st.st_ino, st.st_size, st.st_mtime_ns, link)
+            entries.append(_Entry(path.relative_to(folder).as_posix(), st.st_size, path, mark, link))
+    return sorted(entries, key=lambda e: e.path)
+
+
+def listing(lesson: Lesson, lessons_root: Path) -> list[LessonFile]:
+    """The lesson's files (path inside it, size), hidden ones left out."""
+    return [
+        LessonFile(e.path, None if e.link is not None else e.size)
+        for e in _entries(lesson, lessons_root)
+        if not _hidden(e.path)
+    ]
 
 
 def _hidden(relative: str) -> bool:
@@ -69,7 +106,7 @@ def clean_path(text: str | None) -> PurePosixPath:
         raise PackageError(
             422, f"“{text}”: give a path inside the lesson, for example {EXAMPLE}.", field="path"
         )
-    if len(parts) > DEPTH_MAX or any(len(part) > PART_MAX for part in parts):
+    if len(parts) > DEPTH_MAX or any(len(p) > PART_MAX or len(p.encode()) > NAME_BYTES_MAX for p in parts):
         raise PackageError(422, f"“{text}”: too many folders or too long a name.", field="path")
     if any(part.startswith(".") for part in parts):
         raise PackageError(422, f"“{text}”: names that start with a dot are hidden files.", field="path")
@@ -81,42 +118,51 @@ def clean_path(text: str | None) -> PurePosixPath:
 def put_file(job: VideoJob, lesson: Lesson, path_text: str | None, file, lessons_root: Path) -> Changed:
     """Replace or add one file of `lesson` (`file`: an open binary file, read from its start)
     at `path_text`, else at the file's own name. Raises PackageError (nothing changed)."""
+    if lesson.missing:
+        raise PackageError(409, "The lesson folder is gone: upload the lesson again from the job page.")
     relative = clean_path(path_text)
-    store = storage.store()
-    entries = [(rel, info) for rel, info in store_lessons.lesson_entries(store, lesson.path)]
-    there = {PurePosixPath(rel): info for rel, info in entries}
+    lessons_root = Path(lessons_root)
+    entries = _entries(lesson, lessons_root)
+    # A name written decomposed (as macOS may) is the same file as its composed form.
+    same = {unicodedata.normalize("NFC", e.path): e.path for e in entries}
+    relative = PurePosixPath(same.get(relative.as_posix(), relative.as_posix()))
+    there = {PurePosixPath(e.path) for e in entries}
     _refuse_file_folder_clash(relative, there)
     file.seek(0, os.SEEK_END)
     size = file.tell()
     file.seek(0)
-    kept = [(rel, info) for rel, info in entries if PurePosixPath(rel) != relative]
-    total = size + sum(info.size for _rel, info in kept)
+    kept = [e for e in entries if PurePosixPath(e.path) != relative]
+    total = size + sum(e.size for e in kept if e.link is None)
     config = current_app.config
     if len(kept) + 1 > config["UPLOAD_MAX_FILES"] or total > config["UPLOAD_MAX_UNCOMPRESSED_BYTES"]:
         raise PackageError(413, "With this file the lesson would be larger than a lesson package may be.")
     admission.check_unpacked_space(total)
     number = lesson.number
-    local = storage.is_local(store)
+    store = storage.store()
 
     def unpack(new: Path) -> tuple[Plan, dict[int, Path]]:
         folder = new / f"lesson_{number}"
-        for rel, info in kept:
-            target = folder.joinpath(*PurePosixPath(rel).parts)
+        for entry in kept:
+            target = folder.joinpath(*PurePosixPath(entry.path).parts)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if local:
-                _link_or_copy(store.local_path(info.key), target)
+            if entry.link is not None:
+                os.symlink(entry.link, target)  # as it was: the render's checks judge where it leads
+            elif isinstance(entry.source, Path):
+                _link_or_copy(entry.source, target)
             else:
-                store.download(info.key, target)
+                store.download(entry.source, target)
         target = folder.joinpath(*relative.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "wb") as out:
             shutil.copyfileobj(file, out, 1024 * 1024)
-        if store_lessons.lesson_entries(store, lesson.path) != entries:
-            raise PackageError(409, "The lesson's files changed meanwhile; look at them again and retry.")
         return Plan(lessons={number: []}), {number: folder}
 
+    def recheck() -> None:  # under the job's lock: nobody changed the lesson since it was read
+        if [e.mark for e in _entries(lesson, lessons_root)] != [e.mark for e in entries]:
+            raise PackageError(409, "The lesson's files changed meanwhile; look at them again and retry.")
+
     broken = frozenset({number}) if lesson.problem else frozenset()
-    installed = uploads.install(job, Path(lessons_root), unpack, may_stay_broken=broken)
+    installed = uploads.install(job, lessons_root, unpack, may_stay_broken=broken, recheck=recheck)
     problem = installed.problems.get(number)
     return Changed(relative.as_posix(), relative not in there, problem.message if problem else None)
 

@@ -27,11 +27,13 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import NoResultFound
 
 from ..extensions import db
 from ..models import ACTIVE_RENDER_STATES, Lesson, Render, VideoJob
@@ -99,11 +101,20 @@ def install_package(job: VideoJob, file, lessons_root: Path, *, lesson: int | No
     return install(job, Path(lessons_root), unpack)
 
 
-def install(job: VideoJob, lessons_root: Path, unpack, *, may_stay_broken: frozenset[int] = frozenset()):
+def install(
+    job: VideoJob,
+    lessons_root: Path,
+    unpack,
+    *,
+    may_stay_broken: frozenset[int] = frozenset(),
+    recheck: Callable[[], None] | None = None,
+) -> Installed:
     """Install the lesson folders `unpack(stand_in)` writes into the stand-in for the video folder
     (-> (plan, {number: folder})): the video's shared files joined, each lesson validated, then
     swapped in whole. A lesson in `may_stay_broken` is installed even if it still fails its check
-    (Installed.problems says how); any other that fails refuses them all. Raises PackageError."""
+    (Installed.problems says how); any other that fails refuses them all. `recheck()` is called
+    under the job's lock, just before the swap: it may refuse (PackageError) what changed
+    meanwhile. Raises PackageError."""
     store = storage.store()
     local = storage.is_local(store)
     with _staging(lessons_root, job.video_id, local) as (new, cache), _disk_full_is_507():
@@ -126,9 +137,9 @@ def install(job: VideoJob, lessons_root: Path, unpack, *, may_stay_broken: froze
                     raise
                 problems[number] = exc
         if local:
-            installed = _swap_in(job, folders, plan, lessons_root, new.parent)
+            installed = _swap_in(job, folders, plan, lessons_root, new.parent, recheck)
         else:
-            installed = _store_in(job, folders, plan, store, lessons_root, new)
+            installed = _store_in(job, folders, plan, store, lessons_root, new, recheck)
         return dataclasses.replace(installed, problems=problems)
 
 
@@ -219,20 +230,36 @@ def _busy_lessons(job: VideoJob, paths: list[str] | None) -> list[str]:
     return sorted(db.session.scalars(query))
 
 
-def _lock_idle(job: VideoJob, plan: Plan, paths: list[str]) -> None:
+def _lock_idle(job: VideoJob, plan: Plan, paths: list[str], recheck: Callable[[], None] | None) -> None:
     """Take the job's lock (no render can be queued for it until the commit) and refuse lessons
-    being rendered: with shared files, every lesson of the video (all of them read those)."""
-    summary.lock_job(job.id)
+    being rendered: with shared files, every lesson of the video (all of them read those); then
+    `recheck()`, if given. A refusal releases the lock."""
+    try:
+        summary.lock_job(job.id)
+    except NoResultFound:
+        db.session.rollback()
+        raise PackageError(404, "The job was deleted meanwhile.") from None
     busy = _busy_lessons(job, None if plan.shared else paths)
     if busy:
         db.session.rollback()
         names = ", ".join(path.rsplit("/", 1)[1] for path in busy)
         what = "a lesson sharing these files" if plan.shared else "this lesson"
         raise PackageError(409, f"{names}: a render of {what} is queued or running; cancel it or wait.")
+    if recheck is not None:
+        try:
+            recheck()
+        except BaseException:
+            db.session.rollback()
+            raise
 
 
 def _swap_in(
-    job: VideoJob, folders: dict[int, Path], plan: Plan, lessons_root: Path, staging: Path
+    job: VideoJob,
+    folders: dict[int, Path],
+    plan: Plan,
+    lessons_root: Path,
+    staging: Path,
+    recheck: Callable[[], None] | None = None,
 ) -> Installed:
     """Rename the shared files and lesson folders into the video folder, the ones they replace
     aside; all or nothing: a failure on the way puts back everything moved so far (a clash of
@@ -240,7 +267,7 @@ def _swap_in(
     video_dir = lessons_root / job.video_id
     storage.lesson_dir(lessons_root, job.video_id)  # refuses a video folder outside the root
     paths = {number: f"{job.video_id}/lesson_{number}" for number in folders}
-    _lock_idle(job, plan, list(paths.values()))
+    _lock_idle(job, plan, list(paths.values()), recheck)
     video_dir.mkdir(parents=True, exist_ok=True)
     old = staging / "old"
     old.mkdir()
@@ -276,7 +303,13 @@ def _move(source: Path, target: Path) -> tuple[Path, Path]:
 
 
 def _store_in(
-    job: VideoJob, folders: dict[int, Path], plan: Plan, store: Store, lessons_root: Path, new: Path
+    job: VideoJob,
+    folders: dict[int, Path],
+    plan: Plan,
+    store: Store,
+    lessons_root: Path,
+    new: Path,
+    recheck: Callable[[], None] | None = None,
 ) -> Installed:
     """The object store's swap (storage/lessons.py): each lesson goes up as a version nobody
     reads yet, outside the job's lock (uploads take time); then, under the lock, the shared files
@@ -290,7 +323,7 @@ def _store_in(
     try:
         for number, folder in sorted(folders.items()):
             versions[number] = store_lessons.put_version(store, paths[number], folder)
-        _lock_idle(job, plan, list(paths.values()))
+        _lock_idle(job, plan, list(paths.values()), recheck)
         for _info, relative in plan.shared:
             store.upload(new.joinpath(*relative.parts), f"lessons/{job.video_id}/{relative.as_posix()}")
         for number in sorted(versions):

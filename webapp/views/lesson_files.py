@@ -31,7 +31,7 @@ def _lesson_or_404(job: VideoJob, number: int) -> Lesson:
 def page(job_id: str, number: int):
     job = access.get_job_or_404(job_id, current_user)
     lesson = _lesson_or_404(job, number)
-    files = [] if lesson.missing else lesson_files.listing(lesson)
+    files = [] if lesson.missing else lesson_files.listing(lesson, Path(current_app.config["LESSONS_ROOT"]))
     return render_template("lesson_files.html", job=job, lesson=lesson, files=files)
 
 
