@@ -9,6 +9,11 @@ nothing changes. A lesson that is broken already takes the change and says what 
 so it can be mended file by file. The new file keeps the path it is given (lesson.json names it
 so), whatever the name it was chosen under: the renderer reads pictures and sound by their
 content, not their name.
+
+The lesson's other files are hard-linked (local folders) or fetched (an object store) into the
+new folder; a symbolic link in a local lesson stays a link, never followed (it may lead to
+another course's file), and its target's size is not shown. Just before the swap, under the
+job's lock, the lesson is read again: a change that landed meanwhile refuses this one (409).
 """
 
 from __future__ import annotations
