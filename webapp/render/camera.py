@@ -27,7 +27,7 @@ from PIL import Image
 from . import yuv
 from .effects import Motion, View
 from .errors import ManifestError
-from .images import DECODE_ERRORS, IMAGE_FORMATS, upright
+from .images import DECODE_ERRORS, IMAGE_FORMATS, shown
 from .yuv import Planes
 
 MAX_SOURCE_PIXELS = 16_000_000  # a moving image is sampled from at most this many pixels
@@ -59,15 +59,7 @@ class _Loaded:
         try:
             with Image.open(self.path, formats=IMAGE_FORMATS) as src:
                 src.draft("RGB", (need, need))  # JPEG: decode at a reduced size when that is plenty
-                img = upright(src)
-                iw, ih = img.size
-                scale = max(width / iw, height / ih)
-                bw, bh = width / scale, height / scale  # the covered part, in image pixels
-                out, (sw, sh) = size_of(bw, bh)
-                x0, y0 = (iw - bw) / 2, (ih - bh) / 2
-                img = img.resize(
-                    out, Image.Resampling.LANCZOS, box=(x0, y0, x0 + sw, y0 + sh), reducing_gap=3.0
-                )
+                img = shown(src, lambda upright: _covered_part(upright, width, height, size_of))
         except DECODE_ERRORS as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise ManifestError(f"{self.field}.image", f"cannot decode image ({reason})") from exc
@@ -76,6 +68,15 @@ class _Loaded:
             under.paste(img, (0, 0), img)
             img = under
         return img
+
+
+def _covered_part(img: Image.Image, width: int, height: int, size_of) -> Image.Image:
+    iw, ih = img.size
+    scale = max(width / iw, height / ih)
+    bw, bh = width / scale, height / scale  # the covered part, in image pixels
+    out, (sw, sh) = size_of(bw, bh)
+    x0, y0 = (iw - bw) / 2, (ih - bh) / 2
+    return img.resize(out, Image.Resampling.LANCZOS, box=(x0, y0, x0 + sw, y0 + sh), reducing_gap=3.0)
 
 
 class ZoomCamera:

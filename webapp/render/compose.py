@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, features
 
 from .errors import ManifestError
 from .fonts import FONT_DIR, FontChain, FontFace, is_mark, require_raqm
-from .images import DECODE_ERRORS, IMAGE_FORMATS, draft_size, upright
+from .images import DECODE_ERRORS, IMAGE_FORMATS, draft_size, shown
 from .linebreak import head_length
 from .manifest import Manifest, Segment, font_chain
 
@@ -105,6 +105,15 @@ def ellipsize(block: TextBlock, text: str, max_width: float) -> str:
     return text.rstrip() + ELLIPSIS
 
 
+def _cover(img: Image.Image, width: int, height: int) -> Image.Image:
+    """The picture scaled to cover width x height, centre-cropped."""
+    iw, ih = img.size
+    scale = max(width / iw, height / ih)
+    bw, bh = width / scale, height / scale
+    box = ((iw - bw) / 2, (ih - bh) / 2, (iw + bw) / 2, (ih + bh) / 2)
+    return img.resize((width, height), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+
+
 def _load_background(seg: Segment, width: int, height: int) -> Image.Image:
     base = Image.new("RGB", (width, height), seg.color)
     if seg.image is None:
@@ -112,12 +121,7 @@ def _load_background(seg: Segment, width: int, height: int) -> Image.Image:
     try:
         with Image.open(seg.image, formats=IMAGE_FORMATS) as src:
             src.draft("RGB", draft_size(src, (width, height)))
-            img = upright(src)
-            iw, ih = img.size
-            scale = max(width / iw, height / ih)
-            bw, bh = width / scale, height / scale
-            box = ((iw - bw) / 2, (ih - bh) / 2, (iw + bw) / 2, (ih + bh) / 2)
-            img = img.resize((width, height), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+            img = shown(src, lambda upright: _cover(upright, width, height))
     except DECODE_ERRORS as exc:
         reason = getattr(exc, "strerror", None) or exc  # an OSError's str() has the full path
         raise ManifestError(f"{seg.field}.image", f"cannot decode image ({reason})") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Callable
 
 import numpy as np
 import pillow_heif
@@ -27,14 +28,21 @@ pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_image
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
-def upright(src: Image.Image) -> Image.Image:
-    """An opened image turned upright (its EXIF orientation), its colours in sRGB (its ICC
-    profile's), in RGB, or RGBA when it has transparency; `src` itself when it already is."""
+def shown(src: Image.Image, resize: Callable[[Image.Image], Image.Image]) -> Image.Image:
+    """An opened image as a viewer shows it, resized by `resize` (which gets it upright): turned
+    by its EXIF orientation, more than 8 bits brought to 8, its colours in sRGB from its ICC
+    profile, in RGB, or RGBA when it has transparency. An RGB photo's colours are converted after
+    the resize, on the lesson's pixels rather than the camera's (a 48 MP photo: 1.2 s and 200 MB)."""
     img = ImageOps.exif_transpose(src) if src.getexif().get(0x0112, 1) != 1 else src
-    img = _in_srgb(_eight_bit(img), src.info.get("icc_profile"))
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        return img.convert("RGBA")
-    return img.convert("RGB") if img.mode != "RGB" else img
+    img = _eight_bit(img)
+    icc = src.info.get("icc_profile")
+    if img.mode not in ("RGB", "RGBA"):  # grey, palette or CMYK: in sRGB while it is still that
+        img, icc = _in_srgb(img, icc), None
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            img = img.convert("RGBA")
+        elif img.mode != "RGB":
+            img = img.convert("RGB")
+    return _in_srgb(resize(img), icc)
 
 
 def _in_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
