@@ -293,3 +293,39 @@ def test_a_missing_lesson_takes_no_file(app, client, factory, member):
     page = _after(client, put(client, job, b"x", "x.bin", "x.bin", number=2, token=token))
     assert "Nothing changed: The lesson folder is gone" in page and not _lesson(app, job, 2).exists()
     assert 'type="file"' not in page
+
+
+def test_the_api_lists_and_puts_a_lesson_file(app, client, factory, tmp_path):
+    user = factory.user("api@example.com", courses=["Course A"])
+    headers = bearer(factory.token(user.email))
+    job = factory.job("Course A", lessons=1)
+    theirs = factory.job("Course B", lessons=1)
+    url = f"/api/jobs/{job.id}/lessons/1/files"
+    listed = client.get(url, headers=headers)
+    assert listed.status_code == 200
+    assert [f["path"] for f in listed.json["files"]] == ["audio/1.wav", "images/1.png", "lesson.json"]
+
+    def send(target, data: bytes, name: str, path: str | None = None):
+        query = f"?path={path}" if path is not None else ""
+        return client.post(
+            target + query,
+            data={"file": (io.BytesIO(data), name)},
+            content_type="multipart/form-data",
+            headers=headers,
+        )
+
+    replaced = send(url, _tone(tmp_path, 2.0, "m4a"), "take2.m4a", "audio/1.wav")
+    assert replaced.status_code == 200, replaced.json
+    assert replaced.json["added"] is False and replaced.json["problem"] is None
+    assert replaced.json["lesson"]["durationSeconds"] == pytest.approx(2.0, abs=0.1)
+    added = send(url, b"notes", "notes.txt")
+    assert added.status_code == 201 and added.json["path"] == "notes.txt"
+    broken = send(url, b"not a picture", "x.png", "images/1.png")
+    assert broken.status_code == 422 and broken.json["lesson"] == "lesson_1"
+    assert broken.json["field"] == "segments[0].image"
+    assert send(url, b"x", "x.png", "../lesson_2/x.png").status_code == 422
+    assert send(f"/api/jobs/{theirs.id}/lessons/1/files", b"x", "x.png").status_code == 404
+    assert client.get(f"/api/jobs/{theirs.id}/lessons/1/files", headers=headers).status_code == 404
+    assert client.get(f"/api/jobs/{job.id}/lessons/7/files", headers=headers).status_code == 404
+    no_file = client.post(url, data={}, content_type="multipart/form-data", headers=headers)
+    assert no_file.status_code == 400 and "'file' is required: send it" in no_file.json["message"]

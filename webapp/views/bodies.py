@@ -27,6 +27,7 @@ UPLOAD_ENDPOINTS = {
     "api.upload_lessons": "package",
     "pages.upload_lessons": "package",
     "lesson_files.put": "file",
+    "api.put_lesson_file": "file",
 }
 
 

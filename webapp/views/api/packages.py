@@ -1,5 +1,6 @@
 """Lesson packages: a zip of lesson folders uploaded into a job, and a job's lessons (or one
-lesson) downloaded as a zip in the same layout."""
+lesson) downloaded as a zip in the same layout; one lesson's files listed, and one replaced or
+added (services/lesson_files.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from flask import abort, send_file, url_for
 from flask_login import current_user, login_required
 from werkzeug.exceptions import TooManyRequests
 
-from ...services import access, admission, uploads
+from ...services import access, admission, lesson_files, uploads
 from .. import schemas as s
 from ..bodies import InsufficientStorage
 from .blueprint import bp, errors, job_detail, lessons_root
@@ -60,6 +61,51 @@ def download_lesson(job_id, number: int):
     if lesson is None:
         abort(404, description="No such lesson in this job.")
     return _package(job, lesson, f"{job.video_id}-lesson_{number}.zip")
+
+
+def _lesson_or_404(job, number: int):
+    lesson = next((item for item in job.lessons if item.path == f"{job.video_id}/lesson_{number}"), None)
+    if lesson is None:
+        abort(404, description="No such lesson in this job.")
+    return lesson
+
+
+@bp.route("/api/jobs/<uuid:job_id>/lessons/<int:number>/files", methods=["GET"])
+@login_required
+@bp.response(200, s.LessonFiles)
+@bp.doc(operationId="listLessonFiles")
+@errors(404)
+def list_lesson_files(job_id, number: int):
+    """One lesson's files, as renders read them (hidden files left out; a link is not followed)."""
+    job = access.get_job_or_404(job_id, current_user)
+    lesson = _lesson_or_404(job, number)
+    return {"files": [] if lesson.missing else lesson_files.listing(lesson, lessons_root())}
+
+
+@bp.route("/api/jobs/<uuid:job_id>/lessons/<int:number>/files", methods=["POST"])
+@login_required
+@bp.arguments(s.LessonFileQuery, location="query")
+@bp.arguments(s.LessonFileUpload, location="files")
+@bp.response(200, s.LessonFileResult, description="The file replaced (201: added)")
+@bp.alt_response(201, schema=s.LessonFileResult, description="The file added")
+@bp.doc(operationId="putLessonFile")
+@errors(400, 404, 409, 413, 415, 422, 429, 507)
+def put_lesson_file(query: dict, files: dict, job_id, number: int):
+    """Replace or add one file of a lesson (multipart/form-data, field `file`), at ?path=.
+
+    The lesson with the new file is validated before anything changes: a file that would break a
+    working lesson is 422 (nothing changed); a lesson broken already takes it, and `problem` says
+    what is still wrong. 409 while the lesson is being rendered or when its files changed
+    meanwhile. Admitted before the body is read, as package uploads are (404, 413, 429, 507)."""
+    job = access.get_job_or_404(job_id, current_user)
+    lesson = _lesson_or_404(job, number)
+    upload = files["file"]
+    changed = lesson_files.put_file(
+        job, lesson, query["path"] or upload.filename, upload.stream, lessons_root()
+    )
+    view = next(view for view in job_detail(job).lesson_views if view.lesson.id == lesson.id)
+    body = {"path": changed.path, "added": changed.added, "problem": changed.problem, "lesson": view}
+    return body, 201 if changed.added else 200
 
 
 def _package(job, lesson, name: str):

@@ -148,3 +148,43 @@ class RescanResult(Schema):
         required=True, allow_none=True, metadata={"description": "Why no lessons were found, if none were"}
     )
     job = fields.Nested(JobDetailSchema, required=True)
+
+
+class LessonFileSchema(Schema):
+    path = fields.String(required=True, metadata={"description": "The file's path inside the lesson folder"})
+    size = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "Bytes; null for a link (not followed)"}
+    )
+
+
+class LessonFiles(Schema):
+    files = fields.List(fields.Nested(LessonFileSchema), required=True)
+
+
+class LessonFileQuery(Schema):
+    path = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=255),
+        metadata={
+            "description": "Where the file goes in the lesson, e.g. images/2.png (default: its own name)"
+        },
+    )
+
+
+class LessonFileUpload(Schema):
+    file = flask_smorest.fields.Upload(
+        required=True,
+        error_messages={"required": "is required: send it as multipart/form-data, in a field named 'file'."},
+        metadata={"description": "The file's content (pictures and sound are read by content, not name)"},
+    )
+
+
+class LessonFileResult(Schema):
+    path = fields.String(required=True)
+    added = fields.Boolean(required=True, metadata={"description": "A new file, not one replaced"})
+    problem = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "What is still wrong with the lesson (it was broken before the change)"},
+    )
+    lesson = fields.Nested(LessonSchema, required=True)
