@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from flask import current_app
 
 from ..models import Lesson, VideoJob
+from ..storage import ObjectMissing
 from ..storage import lessons as store_lessons
 from . import admission, storage, uploads
 from .packages import PackageError, Plan
@@ -37,6 +38,7 @@ PART_MAX = 120  # characters of one name in it
 NAME_BYTES_MAX = 255  # bytes of one name in UTF-8: what file systems take
 DEPTH_MAX = 8
 EXAMPLE = "images/2.png"
+CHANGED = "The lesson's files changed meanwhile; look at them again and retry."
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,12 @@ class _Entry:
     source: Path | str
     mark: tuple
     link: str | None = None
+
+
+def find_lesson(job: VideoJob, number: int) -> Lesson | None:
+    """The job's lesson_<number>, or None."""
+    path = f"{job.video_id}/lesson_{number}"
+    return next((item for item in job.lessons if item.path == path), None)
 
 
 def _entries(lesson: Lesson, lessons_root: Path) -> list[_Entry]:
@@ -155,7 +163,10 @@ def put_file(job: VideoJob, lesson: Lesson, path_text: str | None, file, lessons
             elif isinstance(entry.source, Path):
                 _link_or_copy(entry.source, target)
             else:
-                store.download(entry.source, target)
+                try:
+                    store.download(entry.source, target)
+                except ObjectMissing:  # its version was replaced under us
+                    raise PackageError(409, CHANGED) from None
         target = folder.joinpath(*relative.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "wb") as out:
@@ -164,7 +175,7 @@ def put_file(job: VideoJob, lesson: Lesson, path_text: str | None, file, lessons
 
     def recheck() -> None:  # under the job's lock: nobody changed the lesson since it was read
         if [e.mark for e in _entries(lesson, lessons_root)] != [e.mark for e in entries]:
-            raise PackageError(409, "The lesson's files changed meanwhile; look at them again and retry.")
+            raise PackageError(409, CHANGED)
 
     broken = frozenset({number}) if lesson.problem else frozenset()
     installed = uploads.install(job, lessons_root, unpack, may_stay_broken=broken, recheck=recheck)

@@ -19,8 +19,7 @@ bp = Blueprint("lesson_files", __name__)
 
 
 def _lesson_or_404(job: VideoJob, number: int) -> Lesson:
-    path = f"{job.video_id}/lesson_{number}"
-    lesson = next((item for item in job.lessons if item.path == path), None)
+    lesson = lesson_files.find_lesson(job, number)
     if lesson is None:
         abort(404, description="No such lesson.")
     return lesson

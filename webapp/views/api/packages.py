@@ -64,7 +64,7 @@ def download_lesson(job_id, number: int):
 
 
 def _lesson_or_404(job, number: int):
-    lesson = next((item for item in job.lessons if item.path == f"{job.video_id}/lesson_{number}"), None)
+    lesson = lesson_files.find_lesson(job, number)
     if lesson is None:
         abort(404, description="No such lesson in this job.")
     return lesson
