@@ -179,9 +179,13 @@ def test_replace_a_lesson_file_from_its_files_page(app, browser, live_server, fa
 
     page = browser.new_page(viewport={"width": width, "height": 900})
     _log_in(page, live_server, user, f"/jobs/{job.id}")
-    page.get_by_role("link", name="Files of lesson 1").click()
+    page.get_by_role("link", name="Replace or add files of lesson 1").click()
     page.wait_for_selector("h1:text('Files of lesson 1')")
     row = page.locator("table.files tr", has=page.locator("code", has_text="audio/1.wav"))
+    assert "segment 1's narration" in row.inner_text()
+    assert (
+        row.locator("input[type=file]").get_attribute("accept") == "audio/*,.m4a"
+    )  # a phone offers recordings
     row.locator("input[type=file]").set_input_files(str(recording))
     row.get_by_role("button", name="Replace").click()
     page.wait_for_selector("text=Replaced audio/1.wav. The lesson checks out", timeout=20_000)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import unicodedata
 import uuid
 import zipfile
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -51,13 +53,42 @@ def _lesson(app, job, number: int = 1) -> Path:
     return Path(app.config["LESSONS_ROOT"]) / job.video_id / f"lesson_{number}"
 
 
-def test_the_page_lists_the_lessons_files_and_the_job_page_links_it(client, factory, member):
+def _rows(html: str) -> list[str]:
+    """The files table's rows, as text."""
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    return [" ".join(unescape(re.sub(r"<[^>]+>", " ", row)).split()) for row in rows]
+
+
+def test_the_page_lists_the_lessons_files_and_the_job_page_links_it(app, client, factory, member):
+    """Each file with what lesson.json uses it for, in counting order (2 before 10), and the files
+    lesson.json names that are not there, to add in place."""
     job = factory.job("Course A", lessons=2)
     html = client.get(_page(job)).text
-    for path in ("lesson.json", "images/1.png", "audio/1.wav"):
-        assert f"<code>{path}</code>" in html
+    assert _rows(html) == [
+        "audio/1.wav segment 1's narration 46.9 KB Replace",
+        "images/1.png segment 1's picture 791 B Replace",
+        "lesson.json the lesson itself 314 B Replace",
+    ]
     assert html.count('type="file"') == 4 and 'name="csrf_token"' in html  # three rows, and Add
     assert f'href="{_page(job, 2)}"' in client.get(f"/jobs/{job.id}").text
+    folder = _lesson(app, job)
+    manifest = json.loads((folder / "lesson.json").read_text())
+    manifest["segments"] += [{"image": f"images/{n}.png", "duration": 1} for n in (2, 10)]
+    manifest["music"] = {"src": "../bed.mp3"}  # in the video folder: not the lesson's to list
+    (folder / "lesson.json").write_text(json.dumps(manifest))
+    (folder / "notes.txt").write_text("x")
+    rows = _rows(client.get(_page(job)).text)
+    assert [row.split()[0] for row in rows] == [
+        "audio/1.wav",
+        "images/1.png",
+        "images/2.png",
+        "images/10.png",
+        "lesson.json",
+        "notes.txt",
+    ]
+    assert rows[2] == "images/2.png segment 2's picture missing Add"
+    assert rows[5].startswith("notes.txt not named by lesson.json")
 
 
 def test_a_narration_recorded_again_replaces_the_old_one_and_the_lesson_follows(
@@ -111,6 +142,9 @@ def test_added_without_a_path_a_file_keeps_its_own_name(app, client, factory, me
     job = factory.job("Course A", lessons=1)
     page = _after(client, put(client, job, _tone(tmp_path, 0.5), "outro.wav"))
     assert "Added outro.wav." in page and (_lesson(app, job) / "outro.wav").is_file()
+    # An old browser sends the whole path on the user's computer: the name alone is kept.
+    page = _after(client, put(client, job, _tone(tmp_path, 0.5), "C:/Users/me/intro.wav"))
+    assert "Added intro.wav." in page and (_lesson(app, job) / "intro.wav").is_file()
 
 
 @pytest.mark.parametrize(
@@ -125,6 +159,8 @@ def test_added_without_a_path_a_file_keeps_its_own_name(app, client, factory, me
         ("images", "“images” is a folder of the lesson"),
         ("a/" * 9 + "x.png", "too many folders"),
         ("x\u0007.png", "control characters"),
+        ("C:\\Users\\me\\pic.png", "give a path inside the lesson"),
+        ("c:pic.png", "give a path inside the lesson"),
     ],
 )
 def test_paths_stay_inside_the_lesson(app, client, factory, member, path, said):
@@ -162,6 +198,8 @@ def test_a_lesson_being_rendered_keeps_its_files(app, client, factory, member, t
     headers = bearer(factory.token(member.email))
     body = {"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": "v.mp4"}
     assert client.post("/video-transform/generate-video", json=body, headers=headers).status_code == 202
+    html = client.get(_page(job)).text
+    assert "A render of this lesson is queued or running" in html and html.count(" disabled>") == 4
     page = _after(client, put(client, job, _tone(tmp_path, 1.0), "1.wav", "audio/1.wav"))
     assert "Nothing changed: lesson_1: a render of this lesson is queued or running" in page
 

@@ -18,7 +18,9 @@ job's lock, the lesson is read again: a change that landed meanwhile refuses thi
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import stat
 import unicodedata
@@ -28,7 +30,8 @@ from pathlib import Path, PurePosixPath
 from flask import current_app
 
 from ..models import Lesson, VideoJob
-from ..storage import ObjectMissing
+from ..render.limits import MAX_MANIFEST_BYTES
+from ..storage import ObjectMissing, StoreError
 from ..storage import lessons as store_lessons
 from . import admission, storage, uploads
 from .packages import PackageError, Plan
@@ -39,12 +42,16 @@ NAME_BYTES_MAX = 255  # bytes of one name in UTF-8: what file systems take
 DEPTH_MAX = 8
 EXAMPLE = "images/2.png"
 CHANGED = "The lesson's files changed meanwhile; look at them again and retry."
+_DRIVE = re.compile(r"[A-Za-z]:")  # C:/Users/…: a path on the user's computer, not in the lesson
 
 
 @dataclass(frozen=True)
 class LessonFile:
     path: str
-    size: int | None  # None for a link (its target's size is not the lesson's to tell)
+    size: int | None  # None for a link (its target's size is not the lesson's to tell), or missing
+    uses: tuple[str, ...] = ()  # what lesson.json uses it for: "segment 2's picture", …
+    kind: str | None = None  # "picture", "narration" or "clip" when every use is of that kind
+    missing: bool = False  # named by lesson.json, not in the lesson
 
 
 @dataclass(frozen=True)
@@ -95,12 +102,72 @@ def _entries(lesson: Lesson, lessons_root: Path) -> list[_Entry]:
 
 
 def listing(lesson: Lesson, lessons_root: Path) -> list[LessonFile]:
-    """The lesson's files (path inside it, size), hidden ones left out."""
-    return [
-        LessonFile(e.path, None if e.link is not None else e.size)
-        for e in _entries(lesson, lessons_root)
+    """The lesson's files (path inside it, size), hidden ones left out, each with what lesson.json
+    uses it for; and the files lesson.json names that the lesson lacks, marked missing. In the
+    order people count (audio/2.wav before audio/10.wav)."""
+    entries = _entries(lesson, lessons_root)
+    uses = _uses(_read_manifest(entries))
+    present = {e.path for e in entries}
+    found = [
+        _described(e.path, None if e.link is not None else e.size, uses.get(e.path, ()), False)
+        for e in entries
         if not _hidden(e.path)
     ]
+    found += [_described(path, None, used, True) for path, used in uses.items() if path not in present]
+    return sorted(
+        found, key=lambda f: [int(t) if t.isdigit() else t.casefold() for t in re.split(r"(\d+)", f.path)]
+    )
+
+
+def _described(path: str, size: int | None, uses, missing: bool) -> LessonFile:
+    kinds = {kind for _text, kind in uses}
+    texts = tuple(text for text, _kind in uses) or (("the lesson itself",) if path == "lesson.json" else ())
+    return LessonFile(path, size, texts, kinds.pop() if len(kinds) == 1 else None, missing)
+
+
+def _read_manifest(entries: list[_Entry]):
+    """lesson.json's content as JSON, or None when it is missing, a link, too large or not JSON."""
+    entry = next((e for e in entries if e.path == "lesson.json" and e.link is None), None)
+    if entry is None or entry.size > MAX_MANIFEST_BYTES:
+        return None
+    try:
+        if isinstance(entry.source, Path):
+            with open(entry.source, "rb") as f:
+                raw = f.read(MAX_MANIFEST_BYTES + 1)
+        else:
+            with storage.store().open(entry.source) as f:
+                raw = f.read(MAX_MANIFEST_BYTES + 1)
+        return json.loads(raw)
+    except (OSError, StoreError, ValueError):
+        return None
+
+
+_KINDS = {"image": "picture", "audio": "narration", "video": "clip"}
+
+
+def _uses(manifest) -> dict[str, list[tuple[str, str | None]]]:
+    """{path inside the lesson: [(what uses it, kind)]} from lesson.json's segments, music and
+    font; paths into the video folder (../) and malformed ones are left out."""
+    found: dict[str, list[tuple[str, str | None]]] = {}
+
+    def add(value, text: str, kind: str | None) -> None:
+        if isinstance(value, str) and value.strip():
+            path = PurePosixPath(value.strip())
+            if not path.is_absolute() and ".." not in path.parts and not _hidden(path.as_posix()):
+                found.setdefault(path.as_posix(), []).append((text, kind))
+
+    if not isinstance(manifest, dict):
+        return found
+    segments = manifest.get("segments")
+    for number, segment in enumerate(segments if isinstance(segments, list) else [], start=1):
+        if isinstance(segment, dict):
+            for key, kind in _KINDS.items():
+                add(segment.get(key), f"segment {number}'s {kind}", kind)
+    music = manifest.get("music")
+    if isinstance(music, dict):
+        add(music.get("src"), "the music", None)
+    add(manifest.get("font"), "the font", None)
+    return found
 
 
 def _hidden(relative: str) -> bool:
@@ -115,7 +182,7 @@ def clean_path(text: str | None) -> PurePosixPath:
     if len(text) > PATH_MAX:
         raise PackageError(422, f"A path in the lesson has at most {PATH_MAX} characters.", field="path")
     parts = text.split("/")
-    if text.startswith("/") or any(part in ("", ".", "..") for part in parts):
+    if text.startswith("/") or _DRIVE.match(text) or any(part in ("", ".", "..") for part in parts):
         raise PackageError(
             422, f"“{text}”: give a path inside the lesson, for example {EXAMPLE}.", field="path"
         )
@@ -128,12 +195,21 @@ def clean_path(text: str | None) -> PurePosixPath:
     return PurePosixPath(text)
 
 
-def put_file(job: VideoJob, lesson: Lesson, path_text: str | None, file, lessons_root: Path) -> Changed:
+def put_file(
+    job: VideoJob,
+    lesson: Lesson,
+    path_text: str | None,
+    file,
+    lessons_root: Path,
+    file_name: str | None = None,
+) -> Changed:
     """Replace or add one file of `lesson` (`file`: an open binary file, read from its start)
-    at `path_text`, else at the file's own name. Raises PackageError (nothing changed)."""
+    at `path_text`, else at the top of the lesson under the file's own name (`file_name`, of which
+    a browser may send the whole path on the user's computer). Raises PackageError (nothing
+    changed)."""
     if lesson.missing:
         raise PackageError(409, "The lesson folder is gone: upload the lesson again from the job page.")
-    relative = clean_path(path_text)
+    relative = clean_path(path_text or _own_name(file_name))
     lessons_root = Path(lessons_root)
     entries = _entries(lesson, lessons_root)
     # A name written decomposed (as macOS may) is the same file as its composed form.
@@ -181,6 +257,12 @@ def put_file(job: VideoJob, lesson: Lesson, path_text: str | None, file, lessons
     installed = uploads.install(job, lessons_root, unpack, may_stay_broken=broken, recheck=recheck)
     problem = installed.problems.get(number)
     return Changed(relative.as_posix(), relative not in there, problem.message if problem else None)
+
+
+def _own_name(file_name: str | None) -> str:
+    """A file's name as a browser sent it, without the folders (or drive) of the user's computer."""
+    name = PurePosixPath((file_name or "").replace("\\", "/")).name
+    return name[2:] if _DRIVE.match(name) else name
 
 
 def _refuse_file_folder_clash(relative: PurePosixPath, there) -> None:

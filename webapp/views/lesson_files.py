@@ -31,7 +31,8 @@ def page(job_id: str, number: int):
     job = access.get_job_or_404(job_id, current_user)
     lesson = _lesson_or_404(job, number)
     files = [] if lesson.missing else lesson_files.listing(lesson, Path(current_app.config["LESSONS_ROOT"]))
-    return render_template("lesson_files.html", job=job, lesson=lesson, files=files)
+    busy = any(render.state.active for render in lesson.renders)
+    return render_template("lesson_files.html", job=job, lesson=lesson, files=files, busy=busy)
 
 
 @bp.post("/jobs/<job_id>/lessons/<int(max=999999):number>/files")
@@ -49,9 +50,10 @@ def put(job_id: str, number: int):
         changed = lesson_files.put_file(
             job,
             lesson,
-            form.path.data or upload.filename,
+            form.path.data,
             upload.stream,
             Path(current_app.config["LESSONS_ROOT"]),
+            file_name=upload.filename,
         )
     except PackageError as exc:
         flash(f"Nothing changed: {counted_from_one(exc.message)}", "error")
@@ -60,5 +62,9 @@ def put(job_id: str, number: int):
     if changed.problem:
         flash(f"{done} The lesson still has a problem: {counted_from_one(changed.problem)}", "warning")
     else:
-        flash(f"{done} The lesson checks out: {lesson.title}, {duration(lesson.duration)}.", "info")
+        flash(
+            f"{done} The lesson checks out: {lesson.title}, {duration(lesson.duration)}. "
+            "Generate its video again to show the change.",
+            "info",
+        )
     return back

@@ -101,7 +101,7 @@ def put_lesson_file(query: dict, files: dict, job_id, number: int):
     lesson = _lesson_or_404(job, number)
     upload = files["file"]
     changed = lesson_files.put_file(
-        job, lesson, query["path"] or upload.filename, upload.stream, lessons_root()
+        job, lesson, query["path"], upload.stream, lessons_root(), file_name=upload.filename
     )
     view = next(view for view in job_detail(job).lesson_views if view.lesson.id == lesson.id)
     body = {"path": changed.path, "added": changed.added, "problem": changed.problem, "lesson": view}
