@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from flask import current_app
+from werkzeug.exceptions import NotFound
 
 from ..models import Lesson, VideoJob
 from ..render.limits import MAX_MANIFEST_BYTES
@@ -73,10 +74,13 @@ class _Entry:
     link: str | None = None
 
 
-def find_lesson(job: VideoJob, number: int) -> Lesson | None:
-    """The job's lesson_<number>, or None."""
+def lesson_or_404(job: VideoJob, number: int) -> Lesson:
+    """The job's lesson_<number> (missing or not), or 404."""
     path = f"{job.video_id}/lesson_{number}"
-    return next((item for item in job.lessons if item.path == path), None)
+    lesson = next((item for item in job.lessons if item.path == path), None)
+    if lesson is None:
+        raise NotFound("No such lesson in this job.")
+    return lesson
 
 
 def _entries(lesson: Lesson, lessons_root: Path) -> list[_Entry]:

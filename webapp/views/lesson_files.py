@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from ..models import Lesson, VideoJob
 from ..services import access, lesson_files
 from ..services.packages import PackageError
 from . import forms
@@ -18,18 +17,11 @@ from .filters import counted_from_one, duration
 bp = Blueprint("lesson_files", __name__)
 
 
-def _lesson_or_404(job: VideoJob, number: int) -> Lesson:
-    lesson = lesson_files.find_lesson(job, number)
-    if lesson is None:
-        abort(404, description="No such lesson.")
-    return lesson
-
-
 @bp.get("/jobs/<job_id>/lessons/<int(max=999999):number>/files")
 @login_required
 def page(job_id: str, number: int):
     job = access.get_job_or_404(job_id, current_user)
-    lesson = _lesson_or_404(job, number)
+    lesson = lesson_files.lesson_or_404(job, number)
     files = [] if lesson.missing else lesson_files.listing(lesson, Path(current_app.config["LESSONS_ROOT"]))
     busy = any(render.state.active for render in lesson.renders)
     return render_template("lesson_files.html", job=job, lesson=lesson, files=files, busy=busy)
@@ -39,7 +31,7 @@ def page(job_id: str, number: int):
 @login_required
 def put(job_id: str, number: int):
     job = access.get_job_or_404(job_id, current_user)
-    lesson = _lesson_or_404(job, number)
+    lesson = lesson_files.lesson_or_404(job, number)
     back = redirect(url_for("lesson_files.page", job_id=job.id, number=number))
     form = forms.LessonFileForm()
     if not form.validate():

@@ -63,13 +63,6 @@ def download_lesson(job_id, number: int):
     return _package(job, lesson, f"{job.video_id}-lesson_{number}.zip")
 
 
-def _lesson_or_404(job, number: int):
-    lesson = lesson_files.find_lesson(job, number)
-    if lesson is None:
-        abort(404, description="No such lesson in this job.")
-    return lesson
-
-
 @bp.route("/api/jobs/<uuid:job_id>/lessons/<int:number>/files", methods=["GET"])
 @login_required
 @bp.response(200, s.LessonFiles)
@@ -78,7 +71,7 @@ def _lesson_or_404(job, number: int):
 def list_lesson_files(job_id, number: int):
     """One lesson's files, as renders read them (hidden files left out; a link is not followed)."""
     job = access.get_job_or_404(job_id, current_user)
-    lesson = _lesson_or_404(job, number)
+    lesson = lesson_files.lesson_or_404(job, number)
     return {"files": [] if lesson.missing else lesson_files.listing(lesson, lessons_root())}
 
 
@@ -98,7 +91,7 @@ def put_lesson_file(query: dict, files: dict, job_id, number: int):
     what is still wrong. 409 while the lesson is being rendered or when its files changed
     meanwhile. Admitted before the body is read, as package uploads are (404, 413, 429, 507)."""
     job = access.get_job_or_404(job_id, current_user)
-    lesson = _lesson_or_404(job, number)
+    lesson = lesson_files.lesson_or_404(job, number)
     upload = files["file"]
     changed = lesson_files.put_file(
         job, lesson, query["path"], upload.stream, lessons_root(), file_name=upload.filename
