@@ -367,3 +367,25 @@ def test_the_api_lists_and_puts_a_lesson_file(app, client, factory, tmp_path):
     assert client.get(f"/api/jobs/{job.id}/lessons/7/files", headers=headers).status_code == 404
     no_file = client.post(url, data={}, content_type="multipart/form-data", headers=headers)
     assert no_file.status_code == 400 and "'file' is required: send it" in no_file.json["message"]
+
+
+def test_a_file_downloads_as_a_file_within_the_course(app, client, factory, member, tmp_path):
+    """Each file's name downloads it (to check which narration is there, or to edit lesson.json),
+    always as an attachment: an HTML or SVG file of a lesson must not run as this site."""
+    job = factory.job("Course A", lessons=1)
+    theirs = factory.job("Course B", lessons=1)
+    folder = _lesson(app, job)
+    (folder / "page.html").write_text("<script>alert(1)</script>")
+    os.symlink(_lesson(app, theirs) / "lesson.json", folder / "theirs.json")
+    html = client.get(_page(job)).text
+    assert f'href="{_page(job)}/lesson.json"' in html and f'href="{_page(job)}/theirs.json"' not in html
+    got = client.get(f"{_page(job)}/lesson.json")
+    assert got.status_code == 200 and got.data == (folder / "lesson.json").read_bytes()
+    assert got.headers["Content-Disposition"].startswith("attachment")
+    page = client.get(f"{_page(job)}/page.html")
+    assert page.headers["Content-Type"] == "application/octet-stream"
+    assert page.headers["Content-Disposition"].startswith("attachment")
+    assert client.get(f"{_page(job)}/images/1.png").data[:4] == b"\x89PNG"
+    for refused in ("theirs.json", "../lesson_2/lesson.json", "missing.png", ".hidden"):
+        assert client.get(f"{_page(job)}/{refused}").status_code == 404, refused
+    assert client.get(f"{_page(theirs)}/lesson.json").status_code == 404

@@ -12,6 +12,8 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
+from urllib.parse import unquote
+from urllib.request import urlopen
 
 import pytest
 
@@ -339,4 +341,8 @@ def test_a_file_replaced_from_the_lesson_files_page_lands_as_a_new_version(
     assert "Added images/2.png." in client.get(response.headers["Location"]).text
     assert stored_lesson(store, f"{video_id}/lesson_1") == {**before, "images/2.png": new}
     assert store_lessons.read_pointer(store, f"{video_id}/lesson_1") is not None
+    download = client.get(f"{page}/images/2.png")  # a short-lived link to the bucket, saved as a file
+    assert download.status_code == 302 and "attachment" in unquote(download.headers["Location"])
+    with urlopen(download.headers["Location"], timeout=10) as answer:
+        assert answer.read() == new and answer.headers["Content-Disposition"].startswith("attachment")
     assert not any(path.is_file() for path in (root / video_id).rglob("*"))  # nothing local

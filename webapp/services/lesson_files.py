@@ -174,6 +174,22 @@ def _uses(manifest) -> dict[str, list[tuple[str, str | None]]]:
     return found
 
 
+def file_source(lesson: Lesson, path: str, lessons_root: Path) -> Path | str:
+    """Where to read one file of the lesson, as the page lists it: its local path, or its key in
+    the store. NotFound for anything else (a link, a hidden file, a path outside the lesson)."""
+    found = next(
+        (
+            e
+            for e in _entries(lesson, lessons_root)
+            if e.path == path and e.link is None and not _hidden(path)
+        ),
+        None,
+    )
+    if lesson.missing or found is None:
+        raise NotFound("No such file in this lesson.")
+    return found.source
+
+
 def _hidden(relative: str) -> bool:
     return any(part.startswith(".") for part in relative.split("/"))
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, send_file, url_for
 from flask_login import current_user, login_required
 
-from ..services import access, lesson_files
+from ..services import access, lesson_files, storage
 from ..services.packages import PackageError
 from . import forms
 from .filters import counted_from_one, duration
 
 bp = Blueprint("lesson_files", __name__)
+URL_SECONDS = 300  # a presigned download link's life (object storage)
 
 
 @bp.get("/jobs/<job_id>/lessons/<int(max=999999):number>/files")
@@ -25,6 +26,28 @@ def page(job_id: str, number: int):
     files = [] if lesson.missing else lesson_files.listing(lesson, Path(current_app.config["LESSONS_ROOT"]))
     busy = any(render.state.active for render in lesson.renders)
     return render_template("lesson_files.html", job=job, lesson=lesson, files=files, busy=busy)
+
+
+@bp.get("/jobs/<job_id>/lessons/<int(max=999999):number>/files/<path:file_path>")
+@login_required
+def download(job_id: str, number: int, file_path: str):
+    """One file of the lesson, always saved as a file (never shown in the page: a lesson's HTML or
+    SVG file must not run as this site)."""
+    job = access.get_job_or_404(job_id, current_user)
+    lesson = lesson_files.lesson_or_404(job, number)
+    source = lesson_files.file_source(lesson, file_path, Path(current_app.config["LESSONS_ROOT"]))
+    name = file_path.rsplit("/", 1)[-1]
+    if isinstance(source, Path):
+        response = send_file(
+            source, mimetype="application/octet-stream", as_attachment=True, download_name=name
+        )
+    else:
+        url = storage.store().url(
+            source, expires=URL_SECONDS, filename=name, mimetype="application/octet-stream", attachment=True
+        )
+        response = redirect(url, 302)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.post("/jobs/<job_id>/lessons/<int(max=999999):number>/files")
