@@ -389,3 +389,32 @@ def test_a_file_downloads_as_a_file_within_the_course(app, client, factory, memb
     for refused in ("theirs.json", "../lesson_2/lesson.json", "missing.png", ".hidden"):
         assert client.get(f"{_page(job)}/{refused}").status_code == 404, refused
     assert client.get(f"{_page(theirs)}/lesson.json").status_code == 404
+
+
+def test_a_file_lesson_json_does_not_use_can_be_removed(app, client, factory, member, tmp_path):
+    """A stray upload (added under its own name, by mistake) goes again; a file lesson.json uses,
+    and lesson.json itself, cannot be removed (replace them, or change lesson.json first)."""
+    job = factory.job("Course A", lessons=1)
+    folder = _lesson(app, job)
+    _after(client, put(client, job, b"oops", "IMG_2041.png"))
+    html = client.get(_page(job)).text
+    assert html.count(">Remove</button>") == 1 and 'aria-label="Remove IMG_2041.png"' in html
+    token = csrf_token(client, _page(job))
+
+    def remove(path: str) -> str:
+        return _after(client, client.post(f"{_page(job)}/remove", data={"path": path, "csrf_token": token}))
+
+    assert "Removed IMG_2041.png." in remove("IMG_2041.png") and not (folder / "IMG_2041.png").exists()
+    page = remove("audio/1.wav")
+    assert "Nothing changed: “audio/1.wav” is segment 1&#39;s narration: replace it instead" in page
+    assert "Nothing changed: “lesson.json” is the lesson itself" in remove("lesson.json")
+    assert "is not a file of the lesson" in remove("gone.png")
+    assert (folder / "audio" / "1.wav").is_file() and (folder / "lesson.json").is_file()
+    refused = client.post(f"{_page(job)}/remove", data={"path": "audio/1.wav"})
+    assert refused.status_code == 400  # no CSRF token
+    headers = bearer(factory.token(member.email))
+    (folder / "notes.txt").write_text("x")
+    api = client.delete(f"/api/jobs/{job.id}/lessons/1/files?path=notes.txt", headers=headers)
+    assert api.status_code == 200 and api.json["path"] == "notes.txt" and not (folder / "notes.txt").exists()
+    used = client.delete(f"/api/jobs/{job.id}/lessons/1/files?path=images/1.png", headers=headers)
+    assert used.status_code == 409 and "segment 1's picture" in used.json["message"]

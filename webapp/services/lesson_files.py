@@ -227,19 +227,43 @@ def put_file(
     at `path_text`, else at the top of the lesson under the file's own name (`file_name`, of which
     a browser may send the whole path on the user's computer). Raises PackageError (nothing
     changed)."""
-    if lesson.missing:
-        raise PackageError(409, "The lesson folder is gone: upload the lesson again from the job page.")
-    relative = clean_path(path_text or _own_name(file_name))
-    lessons_root = Path(lessons_root)
-    entries = _entries(lesson, lessons_root)
-    # A name written decomposed (as macOS may) is the same file as its composed form.
-    same = {unicodedata.normalize("NFC", e.path): e.path for e in entries}
-    relative = PurePosixPath(same.get(relative.as_posix(), relative.as_posix()))
-    there = {PurePosixPath(e.path) for e in entries}
-    _refuse_file_folder_clash(relative, there)
+    relative, entries = _target(lesson, path_text or _own_name(file_name), Path(lessons_root))
+    _refuse_file_folder_clash(relative, {PurePosixPath(e.path) for e in entries})
     file.seek(0, os.SEEK_END)
     size = file.tell()
     file.seek(0)
+    return _change(job, lesson, Path(lessons_root), entries, relative, file, size)
+
+
+def remove_file(job: VideoJob, lesson: Lesson, path_text: str | None, lessons_root: Path) -> Changed:
+    """Remove one file of `lesson` that lesson.json does not use (a stray upload). Raises
+    PackageError (nothing changed)."""
+    relative, entries = _target(lesson, path_text, Path(lessons_root))
+    if relative not in {PurePosixPath(e.path) for e in entries}:
+        raise PackageError(404, f"“{relative}” is not a file of the lesson.", field="path")
+    used = _uses(_read_manifest(entries)).get(relative.as_posix())
+    if used or relative.as_posix() == "lesson.json":
+        what = ", ".join(text for text, _kind in used) if used else "the lesson itself"
+        raise PackageError(409, f"“{relative}” is {what}: replace it instead, or change lesson.json first.")
+    return _change(job, lesson, Path(lessons_root), entries, relative, None, 0)
+
+
+def _target(lesson: Lesson, path_text: str | None, lessons_root: Path) -> tuple[PurePosixPath, list[_Entry]]:
+    """The path a change is about (spelt as the lesson spells it) and the lesson's files now."""
+    if lesson.missing:
+        raise PackageError(409, "The lesson folder is gone: upload the lesson again from the job page.")
+    relative = clean_path(path_text)
+    entries = _entries(lesson, lessons_root)
+    # A name written decomposed (as macOS may) is the same file as its composed form.
+    same = {unicodedata.normalize("NFC", e.path): e.path for e in entries}
+    return PurePosixPath(same.get(relative.as_posix(), relative.as_posix())), entries
+
+
+def _change(
+    job, lesson: Lesson, lessons_root: Path, entries, relative: PurePosixPath, file, size: int
+) -> Changed:
+    """The lesson as `entries` with `relative` replaced by `file` (or left out: None), checked and
+    installed (uploads.install), compared again under the job's lock."""
     kept = [e for e in entries if PurePosixPath(e.path) != relative]
     total = size + sum(e.size for e in kept if e.link is None)
     config = current_app.config
@@ -251,6 +275,7 @@ def put_file(
 
     def unpack(new: Path) -> tuple[Plan, dict[int, Path]]:
         folder = new / f"lesson_{number}"
+        folder.mkdir(parents=True)
         for entry in kept:
             target = folder.joinpath(*PurePosixPath(entry.path).parts)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -263,10 +288,11 @@ def put_file(
                     store.download(entry.source, target)
                 except ObjectMissing:  # its version was replaced under us
                     raise PackageError(409, CHANGED) from None
-        target = folder.joinpath(*relative.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "wb") as out:
-            shutil.copyfileobj(file, out, 1024 * 1024)
+        if file is not None:
+            target = folder.joinpath(*relative.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as out:
+                shutil.copyfileobj(file, out, 1024 * 1024)
         return Plan(lessons={number: []}), {number: folder}
 
     def recheck() -> None:  # under the job's lock: nobody changed the lesson since it was read
@@ -276,7 +302,8 @@ def put_file(
     broken = frozenset({number}) if lesson.problem else frozenset()
     installed = uploads.install(job, lessons_root, unpack, may_stay_broken=broken, recheck=recheck)
     problem = installed.problems.get(number)
-    return Changed(relative.as_posix(), relative not in there, problem.message if problem else None)
+    added = file is not None and relative not in {PurePosixPath(e.path) for e in entries}
+    return Changed(relative.as_posix(), added, problem.message if problem else None)
 
 
 def _own_name(file_name: str | None) -> str:

@@ -197,6 +197,10 @@ class LessonFileForm(Form):
         super().__init__(CombinedMultiDict((request.files, request.form)), **kwargs)
 
 
+class RemoveLessonFileForm(Form):
+    path = HiddenField(validators=[InputRequired("Say which file to remove.")])
+
+
 class GenerateForm(Form):
     # Which lesson is for the service to judge (it answers an unknown or empty path).
     lesson_path = HiddenField(name="lessonPath", default="")

@@ -50,6 +50,27 @@ def download(job_id: str, number: int, file_path: str):
     return response
 
 
+@bp.post("/jobs/<job_id>/lessons/<int(max=999999):number>/files/remove")
+@login_required
+def remove(job_id: str, number: int):
+    """A file lesson.json does not use (a stray upload) taken out of the lesson."""
+    job = access.get_job_or_404(job_id, current_user)
+    lesson = lesson_files.lesson_or_404(job, number)
+    form = forms.RemoveLessonFileForm()
+    if form.validate():
+        try:
+            changed = lesson_files.remove_file(
+                job, lesson, form.path.data, Path(current_app.config["LESSONS_ROOT"])
+            )
+        except PackageError as exc:
+            flash(f"Nothing changed: {counted_from_one(exc.message)}", "error")
+        else:
+            flash(f"Removed {changed.path}.", "info")
+    else:
+        flash(form.path.errors[0] if form.path.errors else "The form was not valid.", "error")
+    return redirect(url_for("lesson_files.page", job_id=job.id, number=number))
+
+
 @bp.post("/jobs/<job_id>/lessons/<int(max=999999):number>/files")
 @login_required
 def put(job_id: str, number: int):

@@ -101,6 +101,22 @@ def put_lesson_file(query: dict, files: dict, job_id, number: int):
     return body, 201 if changed.added else 200
 
 
+@bp.route("/api/jobs/<uuid:job_id>/lessons/<int:number>/files", methods=["DELETE"])
+@login_required
+@bp.arguments(s.LessonFileQuery, location="query")
+@bp.response(200, s.LessonFileResult)
+@bp.doc(operationId="removeLessonFile")
+@errors(404, 409, 422)
+def remove_lesson_file(query: dict, job_id, number: int):
+    """Remove one file of a lesson that lesson.json does not use (?path=); 409 for one it uses,
+    or while the lesson is being rendered."""
+    job = access.get_job_or_404(job_id, current_user)
+    lesson = lesson_files.lesson_or_404(job, number)
+    changed = lesson_files.remove_file(job, lesson, query["path"], lessons_root())
+    view = next(view for view in job_detail(job).lesson_views if view.lesson.id == lesson.id)
+    return {"path": changed.path, "added": False, "problem": changed.problem, "lesson": view}
+
+
 def _package(job, lesson, name: str):
     """Made whole beside the lessons, then sent: counted among the user's package transfers
     (services/admission.py) until its answer is sent."""
