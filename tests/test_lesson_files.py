@@ -418,3 +418,22 @@ def test_a_file_lesson_json_does_not_use_can_be_removed(app, client, factory, me
     assert api.status_code == 200 and api.json["path"] == "notes.txt" and not (folder / "notes.txt").exists()
     used = client.delete(f"/api/jobs/{job.id}/lessons/1/files?path=images/1.png", headers=headers)
     assert used.status_code == 409 and "segment 1's picture" in used.json["message"]
+
+
+def test_a_lesson_folder_leading_out_of_the_lessons_folder_is_said_not_listed(
+    app, client, factory, member, tmp_path
+):
+    job = factory.job("Course A", lessons=2)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("x")
+    two = _lesson(app, job, 2)
+    shutil.rmtree(two)
+    os.symlink(outside, two)
+    page = client.get(_page(job, 2))
+    assert (
+        page.status_code == 200
+        and "not inside the lessons folder" in page.text
+        and "secret.txt" not in page.text
+    )
+    assert client.get(f"{_page(job, 2)}/secret.txt").status_code == 404

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, send_file, url_for
 from flask_login import current_user, login_required
 
 from ..services import access, lesson_files, storage
@@ -23,9 +23,16 @@ URL_SECONDS = 300  # a presigned download link's life (object storage)
 def page(job_id: str, number: int):
     job = access.get_job_or_404(job_id, current_user)
     lesson = lesson_files.lesson_or_404(job, number)
-    files = [] if lesson.missing else lesson_files.listing(lesson, Path(current_app.config["LESSONS_ROOT"]))
+    files, refusal = [], None
+    try:
+        if not lesson.missing:
+            files = lesson_files.listing(lesson, Path(current_app.config["LESSONS_ROOT"]))
+    except PackageError as exc:  # a lesson folder that leads out of the lessons folder
+        refusal = exc.message
     busy = any(render.state.active for render in lesson.renders)
-    return render_template("lesson_files.html", job=job, lesson=lesson, files=files, busy=busy)
+    return render_template(
+        "lesson_files.html", job=job, lesson=lesson, files=files, busy=busy, refusal=refusal
+    )
 
 
 @bp.get("/jobs/<job_id>/lessons/<int(max=999999):number>/files/<path:file_path>")
@@ -35,7 +42,10 @@ def download(job_id: str, number: int, file_path: str):
     SVG file must not run as this site)."""
     job = access.get_job_or_404(job_id, current_user)
     lesson = lesson_files.lesson_or_404(job, number)
-    source = lesson_files.file_source(lesson, file_path, Path(current_app.config["LESSONS_ROOT"]))
+    try:
+        source = lesson_files.file_source(lesson, file_path, Path(current_app.config["LESSONS_ROOT"]))
+    except PackageError as exc:
+        abort(404, description=exc.message)
     name = file_path.rsplit("/", 1)[-1]
     if isinstance(source, Path):
         response = send_file(
