@@ -418,6 +418,14 @@ def test_a_file_lesson_json_does_not_use_can_be_removed(app, client, factory, me
     assert api.status_code == 200 and api.json["path"] == "notes.txt" and not (folder / "notes.txt").exists()
     used = client.delete(f"/api/jobs/{job.id}/lessons/1/files?path=images/1.png", headers=headers)
     assert used.status_code == 409 and "segment 1's picture" in used.json["message"]
+    theirs = factory.job("Course B", lessons=1)
+    (_lesson(app, theirs) / "notes.txt").write_text("theirs")
+    other = client.delete(f"/api/jobs/{theirs.id}/lessons/1/files?path=notes.txt", headers=headers)
+    assert other.status_code == 404 and (_lesson(app, theirs) / "notes.txt").exists()
+    page = client.post(
+        f"/jobs/{theirs.id}/lessons/1/files/remove", data={"path": "notes.txt", "csrf_token": token}
+    )
+    assert page.status_code == 404 and (_lesson(app, theirs) / "notes.txt").exists()
 
 
 def test_a_lesson_folder_leading_out_of_the_lessons_folder_is_said_not_listed(

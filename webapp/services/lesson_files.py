@@ -83,6 +83,11 @@ def lesson_or_404(job: VideoJob, number: int) -> Lesson:
     return lesson
 
 
+def being_rendered(job: VideoJob, lesson: Lesson) -> bool:
+    """Whether a render of the lesson is queued or running (its files wait until it ends)."""
+    return bool(uploads.busy_lessons(job, [lesson.path]))
+
+
 def _entries(lesson: Lesson, lessons_root: Path) -> list[_Entry]:
     """Every file of the lesson (hidden ones too), as a render would read the folder. Links in a
     local folder are taken as links, never followed: one may lead to another course's file."""
@@ -282,7 +287,7 @@ def _change(
             if entry.link is not None:
                 os.symlink(entry.link, target)  # as it was: the render's checks judge where it leads
             elif isinstance(entry.source, Path):
-                _link_or_copy(entry.source, target)
+                uploads.link_or_copy(entry.source, target)
             else:
                 try:
                     store.download(entry.source, target)
@@ -319,10 +324,3 @@ def _refuse_file_folder_clash(relative: PurePosixPath, there) -> None:
     clash = next((parent for parent in relative.parents if parent in there), None)
     if clash is not None:
         raise PackageError(422, f"“{clash}” is a file of the lesson, not a folder.", field="path")
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)

@@ -211,13 +211,18 @@ def _link_shared(video_dir: Path, stand_in: Path, plan: Plan) -> None:
         if relative in brought or target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(video_dir.joinpath(*relative.parts), target)
-        except OSError:
-            shutil.copy2(video_dir.joinpath(*relative.parts), target)
+        link_or_copy(video_dir.joinpath(*relative.parts), target)
 
 
-def _busy_lessons(job: VideoJob, paths: list[str] | None) -> list[str]:
+def link_or_copy(source: Path, target: Path) -> None:
+    """`target` as a hard link to `source` (staging is on the lessons' file system), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def busy_lessons(job: VideoJob, paths: list[str] | None) -> list[str]:
     """Lessons of the job (of `paths`, or all) with a queued or running render."""
     query = (
         sa.select(Lesson.path)
@@ -239,7 +244,7 @@ def _lock_idle(job: VideoJob, plan: Plan, paths: list[str], recheck: Callable[[]
     except NoResultFound:
         db.session.rollback()
         raise PackageError(404, "The job was deleted meanwhile.") from None
-    busy = _busy_lessons(job, None if plan.shared else paths)
+    busy = busy_lessons(job, None if plan.shared else paths)
     if busy:
         db.session.rollback()
         names = ", ".join(path.rsplit("/", 1)[1] for path in busy)

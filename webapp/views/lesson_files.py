@@ -29,7 +29,7 @@ def page(job_id: str, number: int):
             files = lesson_files.listing(lesson, Path(current_app.config["LESSONS_ROOT"]))
     except PackageError as exc:  # a lesson folder that leads out of the lessons folder
         refusal = exc.message
-    busy = any(render.state.active for render in lesson.renders)
+    busy = lesson_files.being_rendered(job, lesson)
     return render_template(
         "lesson_files.html", job=job, lesson=lesson, files=files, busy=busy, refusal=refusal
     )

@@ -96,9 +96,7 @@ def put_lesson_file(query: dict, files: dict, job_id, number: int):
     changed = lesson_files.put_file(
         job, lesson, query["path"], upload.stream, lessons_root(), file_name=upload.filename
     )
-    view = next(view for view in job_detail(job).lesson_views if view.lesson.id == lesson.id)
-    body = {"path": changed.path, "added": changed.added, "problem": changed.problem, "lesson": view}
-    return body, 201 if changed.added else 200
+    return _changed(job, lesson, changed), 201 if changed.added else 200
 
 
 @bp.route("/api/jobs/<uuid:job_id>/lessons/<int:number>/files", methods=["DELETE"])
@@ -113,8 +111,13 @@ def remove_lesson_file(query: dict, job_id, number: int):
     job = access.get_job_or_404(job_id, current_user)
     lesson = lesson_files.lesson_or_404(job, number)
     changed = lesson_files.remove_file(job, lesson, query["path"], lessons_root())
+    return _changed(job, lesson, changed)
+
+
+def _changed(job, lesson, changed: lesson_files.Changed) -> dict:
+    """A change's answer: the file, whether it was added, what is still wrong, the lesson now."""
     view = next(view for view in job_detail(job).lesson_views if view.lesson.id == lesson.id)
-    return {"path": changed.path, "added": False, "problem": changed.problem, "lesson": view}
+    return {"path": changed.path, "added": changed.added, "problem": changed.problem, "lesson": view}
 
 
 def _package(job, lesson, name: str):
