@@ -44,6 +44,7 @@ def test_no_serious_accessibility_violations(app, browser, live_server, factory,
     page.fill("input[name=password]", admin.password)
     page.click("button[type=submit]")
     paths = ["/jobs", "/jobs/new", f"/jobs/{job.id}", f"/jobs/{job.id}/lessons/1/files", "/account"]
+    paths += [f"/jobs/{job.id}/lessons/1/words"]
     paths += ["/account/tokens", "/webhooks", "/docs"]
     paths += ["/jobs/00000000-0000-0000-0000-000000000000"]  # the error page
     paths += ["/admin/users", f"/admin/users/{staff.id}", "/admin/courses", f"/admin/courses/{course_id}"]

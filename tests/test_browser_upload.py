@@ -194,3 +194,37 @@ def test_replace_a_lesson_file_from_its_files_page(app, browser, live_server, fa
     page.get_by_role("link", name=job.title).click()
     assert "0:02" in page.locator("tr.lesson").first.inner_text()
     page.close()
+
+
+@pytest.mark.parametrize("width", [1280, pytest.param(390, marks=pytest.mark.backend_free)])
+def test_fix_a_caption_from_the_lessons_words_page(app, browser, live_server, factory, width):
+    """From the job page to a lesson's words, a caption typed for a segment and saved: the page
+    says so and shows it; the field keeps a Thai title whole; on a phone nothing spills over and
+    Save stays in reach at the bottom of the screen."""
+    import json
+    from pathlib import Path
+
+    user = factory.user("erin@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=1, segments=2)
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    _log_in(page, live_server, user, f"/jobs/{job.id}")
+    page.get_by_role("link", name="Edit the words of lesson 1").click()
+    page.wait_for_selector("h1:text('Words of lesson 1')")
+    assert page.get_by_label("Title").nth(1).input_value() == "สวัสดีครับ"  # segment 1's, after the lesson's
+    save = page.get_by_role("button", name="Save")
+    box = save.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 900  # sticky: in reach before scrolling
+    caption = page.locator("#segment-2").get_by_label("Caption")
+    caption.fill("ปี่ ฟ้า น้ำ ป่า — four words,\nfour tones")
+    save.click()
+    page.wait_for_selector("text=Saved. Generate the lesson's video again")
+    assert (
+        page.locator("#segment-2").get_by_label("Caption").input_value()
+        == "ปี่ ฟ้า น้ำ ป่า — four words,\nfour tones"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    manifest = Path(app.config["LESSONS_ROOT"]) / job.lessons[0] / "lesson.json"
+    assert (
+        json.loads(manifest.read_text())["segments"][1]["caption"] == "ปี่ ฟ้า น้ำ ป่า — four words,\nfour tones"
+    )
+    page.close()

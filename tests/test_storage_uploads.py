@@ -7,6 +7,7 @@ or the new one, whole; nothing of it is left under LESSONS_ROOT.
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 import uuid
@@ -345,4 +346,34 @@ def test_a_file_replaced_from_the_lesson_files_page_lands_as_a_new_version(
     assert download.status_code == 302 and "attachment" in unquote(download.headers["Location"])
     with urlopen(download.headers["Location"], timeout=10) as answer:
         assert answer.read() == new and answer.headers["Content-Disposition"].startswith("attachment")
+    assert not any(path.is_file() for path in (root / video_id).rglob("*"))  # nothing local
+
+
+def test_words_saved_from_the_lessons_words_page_land_as_a_new_version(app, client, factory, auth, store):
+    """The words page (tests/test_lesson_words.py) on a bucket: it reads lesson.json from the
+    bucket, and a saved caption lands as a new version with the lesson's other files as they were."""
+    from .helpers import csrf_token
+    from .test_lesson_words import fields
+
+    video_id = uuid.uuid4().hex[:11]
+    root = Path(app.config["LESSONS_ROOT"])
+    factory.lessons(video_id, 1, segments=2)
+    for path in sorted((root / video_id).rglob("*")):
+        if path.is_file():
+            store.upload(path, f"lessons/{path.relative_to(root).as_posix()}")
+            path.unlink()
+    job = factory.job("Course A", video_id=video_id, lessons=0)
+    user = factory.user("mali@example.com", courses=["Course A"])
+    auth.login(user.email)
+    page = f"/jobs/{job.id}/lessons/1/words"
+    form = fields(client.get(page).text)
+    assert form["s2-title"] == "Tones: ปี่ ฟ้า น้ำ ป่า" and form["csrf_token"] == csrf_token(client, page)
+    before = stored_lesson(store, f"{video_id}/lesson_1")
+    response = client.post(page, data={**form, "s1-caption": "สวัสดีครับ"}, content_type="multipart/form-data")
+    assert "Saved." in client.get(response.headers["Location"]).text
+    after = stored_lesson(store, f"{video_id}/lesson_1")
+    assert json.loads(after["lesson.json"])["segments"][0]["caption"] == "สวัสดีครับ"
+    assert {k: v for k, v in after.items() if k != "lesson.json"} == {
+        k: v for k, v in before.items() if k != "lesson.json"
+    }
     assert not any(path.is_file() for path in (root / video_id).rglob("*"))  # nothing local

@@ -18,12 +18,14 @@ job's lock, the lesson is read again: a change that landed meanwhile refuses thi
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
 import stat
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -134,21 +136,49 @@ def _described(path: str, size: int | None, uses, missing: bool) -> LessonFile:
     return LessonFile(path, size, texts, kinds.pop() if len(kinds) == 1 else None, missing)
 
 
-def _read_manifest(entries: list[_Entry]):
-    """lesson.json's content as JSON, or None when it is missing, a link, too large or not JSON."""
+def _manifest_bytes(entries: list[_Entry]) -> bytes | None:
+    """lesson.json's bytes, or None when it is missing, a link, too large or unreadable."""
     entry = next((e for e in entries if e.path == "lesson.json" and e.link is None), None)
     if entry is None or entry.size > MAX_MANIFEST_BYTES:
         return None
     try:
         if isinstance(entry.source, Path):
             with open(entry.source, "rb") as f:
-                raw = f.read(MAX_MANIFEST_BYTES + 1)
-        else:
-            with storage.store().open(entry.source) as f:
-                raw = f.read(MAX_MANIFEST_BYTES + 1)
-        return json.loads(raw)
-    except (OSError, StoreError, ValueError):
+                return f.read(MAX_MANIFEST_BYTES + 1)
+        with storage.store().open(entry.source) as f:
+            return f.read(MAX_MANIFEST_BYTES + 1)
+    except (OSError, StoreError):
         return None
+
+
+def _read_manifest(entries: list[_Entry]):
+    """lesson.json's content as JSON, or None when it is missing, a link, too large or not JSON."""
+    raw = _manifest_bytes(entries)
+    try:
+        return None if raw is None else json.loads(raw)
+    except ValueError:
+        return None
+
+
+def manifest_bytes(lesson: Lesson, lessons_root: Path) -> bytes | None:
+    """The lesson's lesson.json as it is now (None: missing, a link, too large or unreadable)."""
+    return None if lesson.missing else _manifest_bytes(_entries(lesson, Path(lessons_root)))
+
+
+def rewrite_manifest(
+    job: VideoJob, lesson: Lesson, lessons_root: Path, edit: Callable[[bytes | None], bytes | None]
+) -> Changed | None:
+    """lesson.json replaced by `edit(its bytes now)` through the same checked, locked swap as any
+    file (None: `edit` changed nothing). `edit` may refuse with PackageError; a lesson.json that
+    changes between this read and the swap refuses the change (409)."""
+    if lesson.missing:
+        raise PackageError(409, "The lesson folder is gone: upload the lesson again from the job page.")
+    entries = _entries(lesson, Path(lessons_root))
+    new = edit(_manifest_bytes(entries))
+    if new is None:
+        return None
+    relative = PurePosixPath("lesson.json")
+    return _change(job, lesson, Path(lessons_root), entries, relative, io.BytesIO(new), len(new))
 
 
 _KINDS = {"image": "picture", "audio": "narration", "video": "clip"}

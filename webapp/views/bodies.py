@@ -1,5 +1,6 @@
-"""Request bodies: JSON calls and small forms are capped at MAX_CONTENT_LENGTH; the endpoints
-that take a lesson package accept up to UPLOAD_MAX_BYTES, spooled to a file beside the lessons
+"""Request bodies: JSON calls and small forms are capped at MAX_CONTENT_LENGTH, the few larger
+forms (LARGE_FORMS) at their own size and number of parts; the endpoints that take a lesson
+package accept up to UPLOAD_MAX_BYTES, spooled to a file beside the lessons
 (never held in memory, never in a /tmp that may be RAM).
 
 A package POST is admitted before anything reads its body (the CSRF check reads forms, the
@@ -18,7 +19,8 @@ from flask import Flask, abort, current_app, g, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, TooManyRequests
 
-from ..services import access, admission, uploads
+from ..render.limits import MAX_MANIFEST_BYTES
+from ..services import access, admission, lesson_words, uploads
 from .errors import handle_http_error, size_of
 
 # Endpoints whose body is a lesson package (multipart/form-data, field "package"), or one file
@@ -29,6 +31,10 @@ UPLOAD_ENDPOINTS = {
     "lesson_files.put": "file",
     "api.put_lesson_file": "file",
 }
+
+# Forms larger than MAX_CONTENT_LENGTH: {endpoint: (most bytes, most parts)}. A lesson's words
+# (services/lesson_words.py) are at most lesson.json's size, sent as multipart/form-data.
+LARGE_FORMS = {"lesson_files.save_words": (2 * MAX_MANIFEST_BYTES, lesson_words.MAX_FIELDS + 8)}
 
 
 class _Spooled:
@@ -86,6 +92,12 @@ def _admit_package() -> None:
     request.max_content_length = cap + 64 * 1024  # room for the form's other fields
 
 
+def _admit_large_form() -> None:
+    caps = LARGE_FORMS.get(request.endpoint)
+    if caps and request.method == "POST" and current_user.is_authenticated:
+        request.max_content_length, request.max_form_parts = caps
+
+
 def _cap_message() -> str:
     what = "A lesson package" if UPLOAD_ENDPOINTS[request.endpoint] == "package" else "A file"
     return f"{what} may be at most {size_of(current_app.config['UPLOAD_MAX_BYTES'])}."
@@ -115,5 +127,6 @@ def _too_large(exc: RequestEntityTooLarge):
 def init_app(app: Flask) -> None:
     app.request_class = type("Request", (SpoolBesideLessons, app.request_class), {})
     app.before_request(_admit_package)
+    app.before_request(_admit_large_form)
     app.teardown_request(_end_package)
     app.register_error_handler(RequestEntityTooLarge, _too_large)

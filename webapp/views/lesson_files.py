@@ -1,15 +1,16 @@
 """A lesson's files page: what the lesson holds, and one file replaced or added at a time
 (services/lesson_files.py), for staff who fix a picture or record a narration again without
-making a zip (on a phone too)."""
+making a zip (on a phone too); and its words page: titles, texts and captions edited in place
+(services/lesson_words.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from ..services import access, lesson_files, storage
+from ..services import access, lesson_files, lesson_words, storage
 from ..services.packages import PackageError
 from . import forms
 from .filters import counted_from_one, duration
@@ -114,3 +115,48 @@ def put(job_id: str, number: int):
             "info",
         )
     return back
+
+
+@bp.get("/jobs/<job_id>/lessons/<int(max=999999):number>/words")
+@login_required
+def words(job_id: str, number: int):
+    job = access.get_job_or_404(job_id, current_user)
+    return _words_page(job, lesson_files.lesson_or_404(job, number))
+
+
+def _words_page(job, lesson, typed=None, refusal: PackageError | None = None):
+    """The words form: as lesson.json has them, or (after a refusal) as they were typed."""
+    try:
+        shown = lesson_words.read(lesson, Path(current_app.config["LESSONS_ROOT"]))
+        unreadable = None
+    except PackageError as exc:
+        shown, unreadable = None, exc.message
+    page = render_template(
+        "lesson_words.html",
+        job=job,
+        lesson=lesson,
+        words=shown,
+        unreadable=unreadable,
+        typed=typed or {},
+        refusal=counted_from_one(refusal.message) if refusal else None,
+        busy=lesson_files.being_rendered(job, lesson),
+    )
+    return page, refusal.status if refusal else 200
+
+
+@bp.post("/jobs/<job_id>/lessons/<int(max=999999):number>/words")
+@login_required
+def save_words(job_id: str, number: int):
+    job = access.get_job_or_404(job_id, current_user)
+    lesson = lesson_files.lesson_or_404(job, number)
+    try:
+        changed = lesson_words.save(job, lesson, Path(current_app.config["LESSONS_ROOT"]), request.form)
+    except PackageError as exc:  # shown with the words as typed: nothing typed is lost
+        return _words_page(job, lesson, typed=request.form, refusal=exc)
+    if changed is None:
+        flash("Nothing was changed.", "info")
+    elif changed.problem:
+        flash(f"Saved. The lesson still has a problem: {counted_from_one(changed.problem)}", "warning")
+    else:
+        flash("Saved. Generate the lesson's video again to show the change.", "info")
+    return redirect(url_for("lesson_files.words", job_id=job.id, number=number))

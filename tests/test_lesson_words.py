@@ -1,0 +1,311 @@
+"""A lesson's words page: titles, texts and captions edited in the browser and written back into
+lesson.json through the lesson's checked swap; only what was edited changes, nothing typed is
+lost on a refusal, and the usual scope, CSRF and render-under-way rules hold."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from .helpers import bearer
+from .test_sidecars_app import captioned_job, rendered
+
+
+@pytest.fixture
+def member(factory, auth):
+    user = factory.user("mali@example.com", courses=["Course A"])
+    auth.login(user.email)
+    return user
+
+
+def _page(job, number: int = 1) -> str:
+    return f"/jobs/{job.id}/lessons/{number}/words"
+
+
+def _manifest_path(app, job, number: int = 1) -> Path:
+    return Path(app.config["LESSONS_ROOT"]) / job.video_id / f"lesson_{number}" / "lesson.json"
+
+
+def _manifest(app, job, number: int = 1) -> dict:
+    return json.loads(_manifest_path(app, job, number).read_text(encoding="utf-8"))
+
+
+class _Fields(HTMLParser):
+    """The words form's fields as a browser would send them (ticked checkboxes only)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self._in_form = False
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and "lesson-words" in (attrs.get("class") or ""):
+            self._in_form = True
+        elif self._in_form and tag == "input" and attrs.get("name"):
+            if attrs.get("type") != "checkbox" or "checked" in attrs:
+                self.fields[attrs["name"]] = attrs.get("value") or (
+                    "on" if attrs.get("type") == "checkbox" else ""
+                )
+        elif self._in_form and tag == "textarea":
+            self._textarea = attrs["name"]
+            self.fields[self._textarea] = ""
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.fields[self._textarea] += data
+
+    def handle_endtag(self, tag):
+        if tag == "textarea" and self._textarea:
+            # what the browser sends: the first newline after <textarea> is not content, line ends as CRLF
+            value = self.fields[self._textarea].replace("\r\n", "\n").replace("\r", "\n")
+            self.fields[self._textarea] = value.removeprefix("\n").replace("\n", "\r\n")
+            self._textarea = None
+        elif tag == "form":
+            self._in_form = False
+
+
+def fields(html: str) -> dict[str, str]:
+    parser = _Fields()
+    parser.feed(html)
+    return parser.fields
+
+
+def save(client, job, changes: dict, number: int = 1, drop: tuple = ()):
+    """Open the words page, change some fields, press Save; the response."""
+    sent = {**fields(client.get(_page(job, number)).text), **changes}
+    for name in drop:
+        sent.pop(name, None)
+    return client.post(_page(job, number), data=sent, content_type="multipart/form-data")
+
+
+def _after(client, response) -> str:
+    assert response.status_code == 302, (response.status_code, response.text[:2000])
+    return unescape(client.get(response.headers["Location"]).text)
+
+
+def test_the_words_are_shown_and_an_edit_changes_only_them(app, client, factory, member):
+    job = factory.job("Course A", lessons=1, segments=2)
+    before = _manifest(app, job)
+    html = unescape(client.get(_page(job)).text)
+    assert "Greetings — สวัสดี" in html and "Tones: ปี่ ฟ้า น้ำ ป่า" in html and "images/2.png" in html
+    assert f'href="{_page(job)}"' in client.get(f"/jobs/{job.id}").text  # the job's lesson row links it
+    assert f'href="{_page(job)}"' in client.get(f"/jobs/{job.id}/lessons/1/files").text
+
+    page = _after(
+        client,
+        save(
+            client,
+            job,
+            {
+                "title": "Greetings, again",
+                "s1-title": "สวัสดีค่ะ",
+                "s2-caption": "ปี่ ฟ้า น้ำ ป่า\r\nfour words, four tones",
+            },
+        ),
+    )
+    assert "Saved. Generate the lesson's video again to show the change." in page
+    after = _manifest(app, job)
+    assert after["title"] == "Greetings, again" and after["segments"][0]["title"] == "สวัสดีค่ะ"
+    assert after["segments"][1]["caption"] == "ปี่ ฟ้า น้ำ ป่า\nfour words, four tones"
+    for key in ("width", "height", "fps"):
+        assert after[key] == before[key]
+    for old, new in zip(before["segments"], after["segments"], strict=True):
+        assert {k: v for k, v in new.items() if k not in ("title", "caption")} == {
+            k: v for k, v in old.items() if k not in ("title", "caption")
+        }
+    assert "Greetings, again" in client.get(f"/jobs/{job.id}").text  # the job knows the new title
+    assert "ปี่ ฟ้า น้ำ ป่า\r\nfour words" not in page and "four words, four tones" in page
+
+
+def test_saving_the_words_unchanged_writes_nothing(app, client, factory, member):
+    """Whatever a browser does to line ends and the first line of a field, an untouched page saves
+    nothing: lesson.json keeps its bytes (and its formatting)."""
+    job = factory.job("Course A", lessons=1, segments=2)
+    path = _manifest_path(app, job)
+    manifest = _manifest(app, job)
+    manifest["segments"][0]["text"] = "\nfirst line after a blank one\r\nsecond line  "
+    path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    raw = path.read_bytes()
+    assert "Nothing was changed." in _after(client, save(client, job, {}))
+    assert path.read_bytes() == raw
+
+
+def test_emptied_fields_go_and_cues_are_edited_in_place(app, client, factory, member):
+    job = factory.job("Course A", lessons=1, segments=2, seconds=1.0)
+    path = _manifest_path(app, job)
+    manifest = _manifest(app, job)
+    manifest["segments"][1]["captions"] = [
+        {"start": 0.0, "end": 0.4, "text": "one"},
+        {"start": 0.4, "end": 0.8, "text": "two", "x-note": "kept"},
+        {"start": 0.8, "end": 1.0, "text": "three"},
+    ]
+    path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    html = client.get(_page(job)).text
+    assert "0.4–0.8 s" in html and 's2-caption"' not in html  # cues shown with their times
+    changes = {
+        "s1-text": "",
+        "s2-cue0": "",
+        "s2-cue1": "two, mended",
+        "language": "th",
+        "burn_in": "on",
+        "s1-caption": "A caption for the first segment.",
+    }
+    _after(client, save(client, job, changes))
+    after = _manifest(app, job)
+    assert "text" not in after["segments"][0]
+    assert after["segments"][0]["caption"] == "A caption for the first segment."
+    assert after["segments"][1]["captions"] == [
+        {"start": 0.4, "end": 0.8, "text": "two, mended", "x-note": "kept"},
+        {"start": 0.8, "end": 1.0, "text": "three"},
+    ]
+    assert after["captions"] == {"language": "th", "burnIn": True}
+    # every cue emptied: the segment has no captions (an empty list would not be a lesson)
+    _after(client, save(client, job, {"s2-cue0": "", "s2-cue1": "", "burn_in": ""}, drop=("burn_in",)))
+    after = _manifest(app, job)
+    assert "captions" not in after["segments"][1] and after["captions"] == {"language": "th", "burnIn": False}
+
+
+def test_a_save_over_a_changed_lesson_json_keeps_the_other_change_and_what_was_typed(
+    app, client, factory, member
+):
+    job = factory.job("Course A", lessons=1, segments=2)
+    path = _manifest_path(app, job)
+    form = fields(client.get(_page(job)).text)
+    other = _manifest(app, job)
+    other["segments"][1]["text"] = "Saved from another tab"
+    path.write_text(json.dumps(other, ensure_ascii=False), encoding="utf-8")
+    response = client.post(
+        _page(job), data={**form, "s1-text": "My careful rewording"}, content_type="multipart/form-data"
+    )
+    assert response.status_code == 409
+    html = unescape(response.text)
+    assert "lesson.json changed since this page was opened" in html and "My careful rewording" in html
+    assert _manifest(app, job) == other
+
+
+def test_words_that_would_break_the_lesson_are_refused_and_kept_on_the_page(app, client, factory, member):
+    job = factory.job("Course A", lessons=1)
+    raw = _manifest_path(app, job).read_bytes()
+    for changes, status, said in [
+        ({"title": "  ", "s1-text": "kept text"}, 422, "The lesson needs a title."),
+        (
+            {"language": "not a tag!", "s1-text": "kept text"},
+            422,
+            "captions.language: must be a language tag",
+        ),
+        ({"s1-text": "x" * 5001}, 422, "Segment 1's text has 5,001 characters; at most 5,000."),
+        ({"s1-title": "kept text \U000f0000"}, 422, "segment 1, title: no font"),
+    ]:
+        response = save(client, job, changes)
+        html = unescape(response.text)
+        assert response.status_code == status and "Nothing was saved" in html and said in html, html[:3000]
+        if "kept text" in str(changes):
+            assert "kept text" in html
+        assert _manifest_path(app, job).read_bytes() == raw
+
+
+def test_another_course_a_stranger_and_a_forged_post_change_nothing(app, client, factory, member):
+    job = factory.job("Course A", lessons=1)
+    theirs = factory.job("Course B", lessons=1)
+    raw = _manifest_path(app, theirs).read_bytes()
+    assert client.get(_page(theirs)).status_code == 404
+    mine = fields(client.get(_page(job)).text)
+    forged = client.post(_page(theirs), data={**mine, "title": "pwned"}, content_type="multipart/form-data")
+    assert forged.status_code == 404 and _manifest_path(app, theirs).read_bytes() == raw
+    no_token = {k: v for k, v in mine.items() if k != "csrf_token"}
+    refused = client.post(_page(job), data={**no_token, "title": "x"}, content_type="multipart/form-data")
+    assert refused.status_code == 400 and _manifest(app, job)["title"] != "x"
+    assert client.get(f"/jobs/{job.id}/lessons/9/words").status_code == 404
+    client.post("/logout", data={"csrf_token": mine["csrf_token"]})
+    assert client.get(_page(job)).status_code in (302, 401)
+    stranger = client.post(_page(job), data={**mine, "title": "x"}, content_type="multipart/form-data")
+    assert stranger.status_code in (302, 400, 401) and _manifest(app, job)["title"] != "x"
+
+
+def test_what_a_lesson_json_says_is_shown_as_text(app, client, factory, member):
+    job = factory.job("Course A", lessons=1)
+    path = _manifest_path(app, job)
+    manifest = _manifest(app, job)
+    manifest["segments"][0]["text"] = "</textarea><script>alert(1)</script>"
+    manifest["segments"][0]["image"] = '"><img src=x onerror=alert(2)>'
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    html = client.get(_page(job)).text
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    assert "&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_lesson_being_rendered_keeps_its_words(app, client, factory, member):
+    job = factory.job("Course A", lessons=1)
+    raw = _manifest_path(app, job).read_bytes()
+    headers = bearer(factory.token(member.email))
+    body = {"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": "v.mp4"}
+    assert client.post("/video-transform/generate-video", json=body, headers=headers).status_code == 202
+    html = client.get(_page(job)).text
+    assert "A render of this lesson is queued or running" in html
+    assert re.search(r'<button type="submit" disabled>Save</button>', html)
+    response = save(client, job, {"s1-text": "typed while it rendered"})
+    assert response.status_code == 409 and "typed while it rendered" in response.text
+    assert _manifest_path(app, job).read_bytes() == raw
+
+
+def test_a_lesson_json_that_is_no_lesson_is_mended_as_a_file(app, client, factory, member):
+    job = factory.job("Course A", lessons=1)
+    path = _manifest_path(app, job)
+    path.write_text("{ not json", encoding="utf-8")
+    html = unescape(client.get(_page(job)).text)
+    assert "lesson.json is not a JSON object; mend it as a file" in html and "<textarea" not in html
+    path.write_text(json.dumps({"title": "x", "segments": [{"duration": 1}] * 301}), encoding="utf-8")
+    html = unescape(client.get(_page(job)).text)
+    assert "too long to edit here (at most 300 segments" in html and "<textarea" not in html
+
+
+def test_the_longest_lesson_the_page_takes_saves(app, client, factory, member):
+    """300 segments with a title, a text and a caption each: a form of ~900 fields, past the
+    framework's default limits on a form's parts (1,000 with cues) and size."""
+    job = factory.job("Course A", lessons=1)
+    path = _manifest_path(app, job)
+    segments = [
+        {
+            "background": "#202040",
+            "duration": 0.5,
+            "title": f"ส่วนที่ {n}",
+            "text": "ข้อความ " * 60,
+            "caption": "คำ " * 30,
+        }
+        for n in range(300)
+    ]
+    segments[0]["captions"] = [{"start": 0, "end": 0.1, "text": str(j)} for j in range(200)]
+    del segments[0]["caption"]
+    path.write_text(json.dumps({"title": "Long", "segments": segments}, ensure_ascii=False), encoding="utf-8")
+    page = _after(client, save(client, job, {"s300-title": "The last one"}))
+    assert "Saved." in page
+    assert _manifest(app, job)["segments"][299]["title"] == "The last one"
+
+
+def test_a_caption_edited_here_is_in_the_next_video_without_encoding_its_pictures(
+    app, client, factory, member, work
+):
+    """The point of the page: a typo in a caption fixed and the lesson generated again; its
+    captions say the new words, and no picture was encoded again (the segment cache)."""
+    job = captioned_job(app, factory)
+    headers = bearer(factory.token(member.email))
+    rendered(client, headers, job, work, "first.mp4")
+    pieces = set(Path(app.config["RENDER_CACHE_DIR"]).rglob("*.mp4"))
+    assert pieces
+    _after(client, save(client, job, {"s2-cue0": "Hello and welcome, mended"}))
+    body = {"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": "second.mp4"}
+    assert client.post("/video-transform/generate-video", json=body, headers=headers).status_code == 202
+    work()
+    status = client.get(f"/video-transform/{job.id}/video-generation-status", headers=headers).json
+    (entry,) = [e for e in status["generatedVideos"] if e["outputPath"].endswith("/second.mp4")]
+    assert entry["success"] is True
+    captions = client.get(f"/video-transform/{job.id}/{entry['captionsPath']}", headers=headers).text
+    assert "Hello and welcome, mended" in captions and "สวัสดีครับ" in captions
+    assert set(Path(app.config["RENDER_CACHE_DIR"]).rglob("*.mp4")) == pieces
