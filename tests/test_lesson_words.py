@@ -241,6 +241,25 @@ def test_what_a_lesson_json_says_is_shown_as_text(app, client, factory, member):
     assert "&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+def test_save_and_generate_says_why_a_render_could_not_start(app, client, factory, member):
+    """Saved, then refused by the render's own rules (here, the lesson was broken and still is):
+    the page says both, and stays."""
+    job = factory.job("Course A", lessons=1)
+    path = _manifest_path(app, job)
+    manifest = _manifest(app, job)
+    manifest["segments"][0]["image"] = "images/missing.png"
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    client.post(
+        f"/jobs/{job.id}/rescan", data={"csrf_token": fields(client.get(_page(job)).text)["csrf_token"]}
+    )
+    response = save(client, job, {"s1-title": "Still broken", "then": "generate"})
+    page = _after(client, response)
+    assert response.headers["Location"] == _page(job)
+    assert "Saved. The lesson still has a problem: lesson_1: segment 1, image: file not found" in page
+    assert _manifest(app, job)["segments"][0]["title"] == "Still broken"
+    assert "render queued" not in client.get(f"/jobs/{job.id}").text
+
+
 def test_a_lesson_being_rendered_keeps_its_words(app, client, factory, member):
     job = factory.job("Course A", lessons=1)
     raw = _manifest_path(app, job).read_bytes()
@@ -296,16 +315,16 @@ def test_a_caption_edited_here_is_in_the_next_video_without_encoding_its_picture
     captions say the new words, and no picture was encoded again (the segment cache)."""
     job = captioned_job(app, factory)
     headers = bearer(factory.token(member.email))
-    rendered(client, headers, job, work, "first.mp4")
+    first = rendered(client, headers, job, work, "first.mp4")
     pieces = set(Path(app.config["RENDER_CACHE_DIR"]).rglob("*.mp4"))
     assert pieces
-    _after(client, save(client, job, {"s2-cue0": "Hello and welcome, mended"}))
-    body = {"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": "second.mp4"}
-    assert client.post("/video-transform/generate-video", json=body, headers=headers).status_code == 202
+    response = save(client, job, {"s2-cue0": "Hello and welcome, mended", "then": "generate"})
+    assert response.headers["Location"] == f"/jobs/{job.id}"  # Save and generate: to the progress
+    assert "Saved. Greetings — สวัสดี: render queued." in _after(client, response)
     work()
     status = client.get(f"/video-transform/{job.id}/video-generation-status", headers=headers).json
-    (entry,) = [e for e in status["generatedVideos"] if e["outputPath"].endswith("/second.mp4")]
-    assert entry["success"] is True
+    entry = status["generatedVideos"][-1]
+    assert entry["success"] is True and entry["outputPath"] != first["outputPath"]
     captions = client.get(f"/video-transform/{job.id}/{entry['captionsPath']}", headers=headers).text
     assert "Hello and welcome, mended" in captions and "สวัสดีครับ" in captions
     assert set(Path(app.config["RENDER_CACHE_DIR"]).rglob("*.mp4")) == pieces

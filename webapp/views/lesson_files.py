@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from ..services import access, lesson_files, lesson_words, storage
+from ..services import access, lesson_files, lesson_words, renders, storage
 from ..services.packages import PackageError
 from . import forms
 from .filters import counted_from_one, duration
@@ -153,10 +153,18 @@ def save_words(job_id: str, number: int):
         changed = lesson_words.save(job, lesson, Path(current_app.config["LESSONS_ROOT"]), request.form)
     except PackageError as exc:  # shown with the words as typed: nothing typed is lost
         return _words_page(job, lesson, typed=request.form, refusal=exc)
-    if changed is None:
-        flash("Nothing was changed.", "info")
-    elif changed.problem:
-        flash(f"Saved. The lesson still has a problem: {counted_from_one(changed.problem)}", "warning")
-    else:
-        flash("Saved. Generate the lesson's video again to show the change.", "info")
-    return redirect(url_for("lesson_files.words", job_id=job.id, number=number))
+    back = redirect(url_for("lesson_files.words", job_id=job.id, number=number))
+    said = "Nothing was changed." if changed is None else "Saved."
+    if changed is not None and changed.problem:
+        flash(f"{said} The lesson still has a problem: {counted_from_one(changed.problem)}", "warning")
+        return back
+    if request.form.get("then") != "generate":
+        flash(f"{said} Generate the lesson's video again to show the change." if changed else said, "info")
+        return back
+    try:  # Save and generate: on to the job page, where the render's progress shows
+        render = renders.generate(current_user, job, lesson.path)
+    except renders.RenderRequestError as exc:
+        flash(f"{said} The video was not generated: {exc.message}", "error")
+        return back
+    flash(f"{said} {render.lesson.title}: render {render.state.value}.", "info")
+    return redirect(url_for("pages.job_detail", job_id=job.id))
