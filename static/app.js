@@ -237,8 +237,8 @@ document.addEventListener("submit", function (event) {
   }
 }, true);
 
-// Lesson package uploads (the job page): refuse a file over the limit before sending it, show
-// the upload's progress, and say why when the server refuses it.
+// Lesson package uploads (the job page) and a lesson's files (its files page): refuse a file over
+// the limit before sending it, show the upload's progress, and say why when the server refuses it.
 function uploadParts(form) {
   return {
     bar: form.querySelector(".upload-progress"),
@@ -288,7 +288,8 @@ document.addEventListener("htmx:beforeRequest", function (event) {
   var most = Number(form.getAttribute("data-max-bytes"));
   if (file && most && file.size > most) {
     event.preventDefault();
-    showUploadError(form, "This file is larger than the " + Math.round(most / 1048576) + " MiB a package may have.");
+    showUploadError(form, form.getAttribute("data-too-large") ||
+      "This file is larger than the " + Math.round(most / 1048576) + " MiB a package may have.");
     return;
   }
   var parts = uploadParts(form);
@@ -310,7 +311,9 @@ document.addEventListener("htmx:afterRequest", function (event) {
   if (!form.classList || !form.classList.contains("upload-form")) {
     return;
   }
-  if (event.detail.successful) {
+  if (event.detail.successful && form.classList.contains("file-upload")) {
+    return;  // the page comes back whole (below)
+  } else if (event.detail.successful) {
     var parts = uploadParts(form);
     parts.bar.hidden = true;
     parts.done.textContent = panelNotice(event.detail.xhr);
@@ -324,6 +327,20 @@ document.addEventListener("htmx:afterRequest", function (event) {
     showUploadError(form, said || (status === 413
       ? "The package is too large."
       : "The upload did not go through" + (status ? " (" + status + ")" : "") + ". Try again."));
+  }
+});
+
+// A lesson's file sent (lesson_files.html): the page came back whole with its message at the top,
+// where the keyboard and a screen reader go on from.
+document.addEventListener("htmx:afterSettle", function (event) {
+  var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+  if (!source || !source.classList || !source.classList.contains("file-upload")) {
+    return;
+  }
+  var note = document.querySelector("#flashes .flash");
+  if (note) {
+    note.setAttribute("tabindex", "-1");
+    note.focus();
   }
 });
 

@@ -178,6 +178,10 @@ def test_replace_a_lesson_file_from_its_files_page(app, browser, live_server, fa
     recording = write_tone(tmp_path / "New Recording.m4a", 2.0, 330.0, fmt="m4a")
 
     page = browser.new_page(viewport={"width": width, "height": 900})
+    page.add_init_script(
+        """window.progressEvents = 0;
+        document.addEventListener('htmx:xhr:progress', () => { window.progressEvents += 1; });"""
+    )
     _log_in(page, live_server, user, f"/jobs/{job.id}")
     page.get_by_role("link", name="Replace or add files of lesson 1").click()
     page.wait_for_selector("h1:text('Files of lesson 1')")
@@ -189,6 +193,8 @@ def test_replace_a_lesson_file_from_its_files_page(app, browser, live_server, fa
     row.locator("input[type=file]").set_input_files(str(recording))
     row.get_by_role("button", name="Replace").click()
     page.wait_for_selector("text=Replaced audio/1.wav. The lesson checks out", timeout=20_000)
+    assert page.evaluate("window.progressEvents") > 0  # sent by htmx, its progress shown in the row
+    assert page.evaluate("document.activeElement.textContent").startswith("Replaced audio/1.wav.")
     assert "0:02" in page.locator("hgroup").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.get_by_role("link", name=job.title).click()
@@ -211,7 +217,7 @@ def test_fix_a_caption_from_the_lessons_words_page(app, browser, live_server, fa
     page.get_by_role("link", name="Edit the words of lesson 1").click()
     page.wait_for_selector("h1:text('Words of lesson 1')")
     assert page.get_by_label("Title").nth(1).input_value() == "สวัสดีครับ"  # segment 1's, after the lesson's
-    save = page.get_by_role("button", name="Save")
+    save = page.get_by_role("button", name="Save", exact=True)
     box = save.bounding_box()
     assert box is not None and box["y"] + box["height"] <= 900  # sticky: in reach before scrolling
     caption = page.locator("#segment-2").get_by_label("Caption")
@@ -227,4 +233,28 @@ def test_fix_a_caption_from_the_lessons_words_page(app, browser, live_server, fa
     assert (
         json.loads(manifest.read_text())["segments"][1]["caption"] == "ปี่ ฟ้า น้ำ ป่า — four words,\nfour tones"
     )
+    page.close()
+
+
+def test_a_lesson_file_over_the_cap_is_refused_in_its_row_before_it_is_sent(
+    app, browser, live_server, factory, tmp_path
+):
+    from webapp.render.sample import write_tone
+
+    user = factory.user("erin@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=1)
+    recording = write_tone(tmp_path / "long.wav", 3.0, 330.0)
+    app.config["UPLOAD_MAX_BYTES"] = 100 * 1024
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requests = []
+    page.on("request", lambda request: requests.append(request.method))
+    _log_in(page, live_server, user, f"/jobs/{job.id}/lessons/1/files")
+    requests.clear()
+    row = page.locator("table.files tr", has=page.locator("code", has_text="audio/1.wav"))
+    row.locator("input[type=file]").set_input_files(str(recording))
+    row.get_by_role("button", name="Replace").click()
+    error = row.locator(".upload-error")
+    error.wait_for(state="visible")
+    assert error.inner_text() == "This file is larger than the 100.0 KB a lesson file may have."
+    assert "POST" not in requests
     page.close()
