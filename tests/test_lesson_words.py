@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -283,6 +284,18 @@ def test_a_lesson_json_that_is_no_lesson_is_mended_as_a_file(app, client, factor
     path.write_text(json.dumps({"title": "x", "segments": [{"duration": 1}] * 301}), encoding="utf-8")
     html = unescape(client.get(_page(job)).text)
     assert "too long to edit here (at most 300 segments" in html and "<textarea" not in html
+    path.unlink()
+    html = unescape(client.get(_page(job)).text)
+    assert "The lesson has no lesson.json that can be read; add one on its files page" in html
+    shutil.rmtree(path.parent)
+    with app.app_context():  # a rescan marks a lesson with renders gone from disk as missing
+        from webapp.extensions import db
+        from webapp.models import Lesson
+
+        db.session.execute(db.update(Lesson).where(Lesson.path == job.lessons[0]).values(missing=True))
+        db.session.commit()
+    html = unescape(client.get(_page(job)).text)
+    assert "The lesson folder is gone: upload the lesson again" in html and "<textarea" not in html
 
 
 def test_the_longest_lesson_the_page_takes_saves(app, client, factory, member):

@@ -71,6 +71,8 @@ def version_of(raw: bytes) -> str:
 def read(lesson: Lesson, lessons_root: Path) -> Words:
     """The lesson's words as lesson.json has them now. Raises PackageError when lesson.json cannot
     be read as a lesson (it is then mended as a file)."""
+    if lesson.missing:
+        raise PackageError(409, "The lesson folder is gone: upload the lesson again from the job page.")
     raw = lesson_files.manifest_bytes(lesson, lessons_root)
     manifest = _parsed(raw)
     segments = manifest["segments"]
