@@ -344,6 +344,21 @@ document.addEventListener("htmx:afterSettle", function (event) {
   }
 });
 
+// A form that asks before its edits are left behind (the words page): <form data-warn-unsaved>.
+document.addEventListener("input", function (event) {
+  var form = event.target.closest && event.target.closest("form[data-warn-unsaved]");
+  if (form) form.setAttribute("data-edited", "");
+});
+document.addEventListener("submit", function (event) {
+  if (!event.defaultPrevented && event.target.removeAttribute) event.target.removeAttribute("data-edited");
+});
+window.addEventListener("beforeunload", function (event) {
+  if (document.querySelector("form[data-warn-unsaved][data-edited]")) {
+    event.preventDefault();
+    event.returnValue = "";  // browsers show their own words
+  }
+});
+
 // The main menu on narrow screens: a button that folds the links open and shut (base.html).
 // Escape closes it and gives focus back to the button; so does a click elsewhere.
 function setMenu(toggle, open) {

@@ -233,6 +233,23 @@ def test_fix_a_caption_from_the_lessons_words_page(app, browser, live_server, fa
     assert (
         json.loads(manifest.read_text())["segments"][1]["caption"] == "ปี่ ฟ้า น้ำ ป่า — four words,\nfour tones"
     )
+    assert page.evaluate("document.activeElement.id") == "segment-2"  # back where the edit was
+
+    # A refusal: the keyboard starts at what is wrong, the field at fault is marked, the edit kept.
+    page.get_by_label("Captions’ language").fill("thai language")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_selector("#refusal")
+    assert page.evaluate("document.activeElement.id") == "refusal"
+    assert page.get_by_label("Captions’ language").get_attribute("aria-invalid") == "true"
+    assert page.get_by_label("Captions’ language").input_value() == "thai language"
+
+    # Edits not saved are not left behind without a question.
+    page.get_by_label("Captions’ language").fill("th")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
+    page.get_by_role("link", name="Jobs", exact=True).first.click()
+    page.wait_for_timeout(300)
+    assert asked == ["beforeunload"] and "/words" in page.url
     page.close()
 
 

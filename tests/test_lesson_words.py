@@ -4,6 +4,7 @@ lost on a refusal, and the usual scope, CSRF and render-under-way rules hold."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -149,7 +150,7 @@ def test_emptied_fields_go_and_cues_are_edited_in_place(app, client, factory, me
     ]
     path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     html = client.get(_page(job)).text
-    assert "0.4–0.8 s" in html and 's2-caption"' not in html  # cues shown with their times
+    assert "0:00.40–0:00.80" in html and 's2-caption"' not in html  # cues shown with their times
     changes = {
         "s1-text": "",
         "s2-cue0": "",
@@ -173,22 +174,69 @@ def test_emptied_fields_go_and_cues_are_edited_in_place(app, client, factory, me
     assert "captions" not in after["segments"][1] and after["captions"] == {"language": "th", "burnIn": False}
 
 
-def test_a_save_over_a_changed_lesson_json_keeps_the_other_change_and_what_was_typed(
-    app, client, factory, member
-):
+def _change_meanwhile(app, job, change) -> dict:
+    """lesson.json changed by someone else (another tab, a file replaced) after the page was read."""
+    manifest = _manifest(app, job)
+    change(manifest)
+    _manifest_path(app, job).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return manifest
+
+
+def test_a_save_keeps_what_was_changed_meanwhile_in_other_fields(app, client, factory, member):
     job = factory.job("Course A", lessons=1, segments=2)
-    path = _manifest_path(app, job)
     form = fields(client.get(_page(job)).text)
-    other = _manifest(app, job)
-    other["segments"][1]["text"] = "Saved from another tab"
-    path.write_text(json.dumps(other, ensure_ascii=False), encoding="utf-8")
+    _change_meanwhile(app, job, lambda m: m["segments"][1].update(text="Saved from another tab"))
     response = client.post(
         _page(job), data={**form, "s1-text": "My careful rewording"}, content_type="multipart/form-data"
     )
-    assert response.status_code == 409
+    assert "Saved, with the changes made meanwhile elsewhere in lesson.json kept." in _after(client, response)
+    after = _manifest(app, job)
+    assert after["segments"][0]["text"] == "My careful rewording"
+    assert after["segments"][1]["text"] == "Saved from another tab"
+
+
+def test_a_field_changed_here_and_meanwhile_is_refused_then_saved_on_purpose(app, client, factory, member):
+    """Both changed segment 1's text: nothing is saved, the page shows lesson.json as it is now with
+    this edit filled in and marked; saving that page again keeps this edit (and the other's elsewhere)."""
+    job = factory.job("Course A", lessons=1, segments=2)
+    form = fields(client.get(_page(job)).text)
+
+    def theirs(m):
+        m["segments"][0]["text"] = "Their text"
+        m["segments"][1]["title"] = "Their title"
+
+    other = _change_meanwhile(app, job, theirs)
+    response = client.post(
+        _page(job), data={**form, "s1-text": "My careful rewording"}, content_type="multipart/form-data"
+    )
+    assert response.status_code == 409 and _manifest(app, job) == other
     html = unescape(response.text)
-    assert "lesson.json changed since this page was opened" in html and "My careful rewording" in html
-    assert _manifest(app, job) == other
+    assert "Segment 1's text changed meanwhile here and elsewhere" in html
+    again = fields(response.text)
+    assert again["s1-text"] == "My careful rewording" and again["s2-title"] == "Their title"
+    assert re.search(r'name="s1-text"[^>]*aria-invalid="true"', response.text)
+    assert "Saved." in _after(client, client.post(_page(job), data=again, content_type="multipart/form-data"))
+    after = _manifest(app, job)
+    assert (
+        after["segments"][0]["text"] == "My careful rewording"
+        and after["segments"][1]["title"] == "Their title"
+    )
+
+
+def test_when_the_segments_changed_meanwhile_the_edits_are_listed_to_copy(app, client, factory, member):
+    job = factory.job("Course A", lessons=1, segments=2)
+    form = fields(client.get(_page(job)).text)
+    other = _change_meanwhile(
+        app, job, lambda m: m["segments"].insert(0, {**m["segments"][1], "title": "New first"})
+    )
+    response = client.post(
+        _page(job), data={**form, "s2-text": "My careful rewording"}, content_type="multipart/form-data"
+    )
+    assert response.status_code == 409 and _manifest(app, job) == other
+    html = unescape(response.text)
+    assert "The lesson's segments changed since this page was opened" in html
+    assert "Your edits, to copy in again" in html and "Segment 2's text" in html
+    assert "My careful rewording" in html and fields(response.text)["s1-title"] == "New first"
 
 
 def test_words_that_would_break_the_lesson_are_refused_and_kept_on_the_page(app, client, factory, member):
@@ -199,10 +247,10 @@ def test_words_that_would_break_the_lesson_are_refused_and_kept_on_the_page(app,
         (
             {"language": "not a tag!", "s1-text": "kept text"},
             422,
-            "captions.language: must be a language tag",
+            "The captions' language: must be a language tag",
         ),
         ({"s1-text": "x" * 5001}, 422, "Segment 1's text has 5,001 characters; at most 5,000."),
-        ({"s1-title": "kept text \U000f0000"}, 422, "segment 1, title: no font"),
+        ({"s1-title": "kept text \U000f0000"}, 422, "Segment 1's title: no font"),
     ]:
         response = save(client, job, changes)
         html = unescape(response.text)
@@ -255,7 +303,7 @@ def test_save_and_generate_says_why_a_render_could_not_start(app, client, factor
     )
     response = save(client, job, {"s1-title": "Still broken", "then": "generate"})
     page = _after(client, response)
-    assert response.headers["Location"] == _page(job)
+    assert response.headers["Location"] == f"{_page(job)}#segment-1"  # back where the edit was
     assert "Saved. The lesson still has a problem: lesson_1: segment 1, image: file not found" in page
     assert _manifest(app, job)["segments"][0]["title"] == "Still broken"
     assert "render queued" not in client.get(f"/jobs/{job.id}").text
@@ -280,7 +328,8 @@ def test_a_lesson_json_that_is_no_lesson_is_mended_as_a_file(app, client, factor
     path = _manifest_path(app, job)
     path.write_text("{ not json", encoding="utf-8")
     html = unescape(client.get(_page(job)).text)
-    assert "lesson.json is not a JSON object; mend it as a file" in html and "<textarea" not in html
+    assert "lesson.json: invalid JSON at line 1 column 3" in html and "mend it as a file" in html
+    assert "<textarea" not in html
     path.write_text(json.dumps({"title": "x", "segments": [{"duration": 1}] * 301}), encoding="utf-8")
     html = unescape(client.get(_page(job)).text)
     assert "too long to edit here (at most 300 segments" in html and "<textarea" not in html
@@ -341,3 +390,79 @@ def test_a_caption_edited_here_is_in_the_next_video_without_encoding_its_picture
     captions = client.get(f"/video-transform/{job.id}/{entry['captionsPath']}", headers=headers).text
     assert "Hello and welcome, mended" in captions and "สวัสดีครับ" in captions
     assert set(Path(app.config["RENDER_CACHE_DIR"]).rglob("*.mp4")) == pieces
+
+
+def _put_manifest(client, job, text: str):
+    """lesson.json replaced through the files page (as a member could): checked like any upload."""
+    from .helpers import csrf_token
+
+    page = f"/jobs/{job.id}/lessons/1/files"
+    data = {"file": (io.BytesIO(text.encode("utf-8", "surrogatepass")), "lesson.json"), "path": "lesson.json"}
+    data["csrf_token"] = csrf_token(client, page)
+    return client.post(page, data=data, content_type="multipart/form-data")
+
+
+def test_text_no_page_can_hold_is_shown_replaced_and_left_alone(app, client, factory, member):
+    """A lone surrogate (JSON allows "\\ud800"; the lesson's check lets it through where no glyph is
+    drawn) in a caption and in a key the page does not show; a NUL; a title on two lines. The page
+    shows them (a browser would send U+FFFD, the title on one line); an edit elsewhere leaves them
+    as they were."""
+    job = factory.job("Course A", lessons=1, segments=2)
+    manifest = _manifest(app, job)
+    manifest["title"] = "Lesson 1\nGreetings"
+    manifest["x-note"] = "\ud800 kept"
+    manifest["segments"][0]["caption"] = "hello \ud800"
+    manifest["segments"][1]["text"] = "a\x00b"
+    assert _put_manifest(client, job, json.dumps(manifest)).status_code == 302
+    before = _manifest(app, job)
+    page = client.get(_page(job))
+    assert page.status_code == 200 and "hello \ufffd" in page.text
+    assert "Saved." in _after(client, save(client, job, {"s2-title": "Only this"}))
+    after = _manifest(app, job)
+    assert after["segments"][1]["title"] == "Only this"
+    after["segments"][1]["title"] = before["segments"][1]["title"]
+    assert after == before  # the surrogates, the NUL and the line break as they were
+
+
+@pytest.mark.parametrize(
+    "duration", ["NaN", "Infinity", "1e400", "1" + "0" * 400], ids=["nan", "inf", "overflow", "long-int"]
+)
+def test_numbers_no_lesson_takes_do_not_break_the_page(app, client, factory, member, duration):
+    job = factory.job("Course A", lessons=1)
+    path = _manifest_path(app, job)
+    text = path.read_text(encoding="utf-8").replace('"audio": "audio/1.wav"', f'"duration": {duration}', 1)
+    text = text.replace(
+        '"title": "สวัสดีครับ"', f'"title": "x", "captions": [{{"start": {duration}, "end": 1, "text": "t"}}]', 1
+    )
+    path.write_text(text, encoding="utf-8")
+    response = client.get(_page(job))
+    assert response.status_code == 200 and 'name="s1-cue0"' in response.text
+
+
+def test_lesson_json_nested_too_deeply_is_mended_as_a_file(app, client, factory, member):
+    job = factory.job("Course A", lessons=1)
+    path = _manifest_path(app, job)
+    path.write_text(
+        '{"title": "x", "segments": [], "deep": ' + "[" * 50_000 + "]" * 50_000 + "}", encoding="utf-8"
+    )
+    html = unescape(client.get(_page(job)).text)
+    assert "nested too deeply; mend it as a file" in html
+
+
+def test_a_field_the_lesson_check_refuses_is_marked(app, client, factory, member):
+    job = factory.job("Course A", lessons=1)
+    response = save(client, job, {"language": "thai language"})
+    assert response.status_code == 422
+    assert re.search(r'name="language"[^>]*aria-invalid="true"', response.text)
+    assert 'class="flash flash-error form-alert"' in response.text  # where the keyboard starts (app.js)
+    response = save(client, job, {"s1-caption": "x" * 5001})
+    assert re.search(r'name="s1-caption"[^>]*aria-invalid="true"', response.text)
+
+
+def test_only_a_multipart_words_form_is_let_past_the_usual_body_cap(app, client, factory, member):
+    """werkzeug counts no parts of a urlencoded body: 2 MiB of it could be 240,000 fields to parse."""
+    job = factory.job("Course A", lessons=1)
+    form = fields(client.get(_page(job)).text)
+    body = "&".join([f"csrf_token={form['csrf_token']}"] + ["a=b"] * 100_000)
+    response = client.post(_page(job), data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 413

@@ -1,39 +1,57 @@
 """A lesson's words edited in the browser: its title, each segment's title, text and captions,
-and the captions' language (a typo in a caption fixed, captions added to a segment, without
-downloading lesson.json). They are written back into lesson.json through the same checked,
-locked swap as any file of the lesson (lesson_files.rewrite_manifest): a lesson that works is
-never left broken, and nothing changes while the lesson renders.
+and the captions' language and burn-in (a typo in a caption fixed, captions added to a segment,
+without downloading lesson.json). They are written back into lesson.json through the same
+checked, locked swap as any file of the lesson (lesson_files.rewrite_manifest): a lesson that
+works is never left broken, and nothing changes while the lesson renders.
 
-Only what was edited changes: every other key of lesson.json and every word left as it was stay
-as they were (the file is written again as indented UTF-8 JSON). An emptied segment title, text
-or caption takes its key out; an emptied cue is taken out of its segment's cues. The page
-carries the version of lesson.json it was made from (a hash of its bytes): a save over a
-lesson.json that changed since is refused (409) and the page shows the words as they were typed,
-so nothing typed is lost.
+Only what was edited is written. The page carries a digest of each field as it showed it (as a
+browser sends an untouched field back: line ends, a one-line field's line breaks, characters no
+page can hold) and the lesson's shape (its segments, their pictures and cues). A field whose
+digest is unchanged was not edited and is left as lesson.json has it now, so a save merges
+into changes made meanwhile elsewhere in lesson.json. A field changed both here and meanwhile
+is refused (409, the fields named) and the page comes back with lesson.json as it is now and
+these edits filled in, to save again over the other change if meant. A lesson whose segments
+changed meanwhile is refused (its fields no longer name the same things) and the edits are shown
+as text to copy. Nothing typed is lost. An emptied segment title, text or caption takes its key
+out; an emptied cue is taken out of its segment's cues. lesson.json is written as indented JSON.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..models import Lesson, VideoJob
+from ..render.errors import ManifestError
+from ..render.lesson_json import parse_json
 from ..render.limits import MAX_TEXT_CHARS
 from . import lesson_files
 from .packages import PackageError
 
 MAX_SEGMENTS = 300  # a longer lesson is edited as a file (the form would be thousands of fields)
 MAX_CUES = 2000
-MAX_FIELDS = 8 + 3 * MAX_SEGMENTS + MAX_CUES  # parts a save may send (bodies.FORM_ENDPOINTS)
+MAX_FIELDS = 8 + 3 * MAX_SEGMENTS + MAX_CUES  # parts a save may send (bodies.LARGE_FORMS)
 AS_A_FILE = "mend it as a file on the lesson's files page (download it, edit it, replace it)."
-STALE = (
-    "lesson.json changed since this page was opened (saved from another page, or replaced), so "
-    "nothing was saved. Your words are below as you typed them: copy what you need, then open the "
-    "page again to edit the lesson as it is now."
+ONE_LINE = {"title", "language"}  # <input>s: a browser drops line breaks from their values
+_EDITABLE = re.compile(r"\A(?:title|language|burn_in|s[1-9]\d{0,3}-(?:title|text|caption|cue\d{1,5}))\Z")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_FIELD_IN_CHECK = re.compile(
+    r"\b(?:segments\[(\d+)\]\.(?:(title|text|caption)\b|captions\[(\d+)\])|captions\.(language|burnIn)\b)"
 )
+
+
+class WordsRefused(PackageError):
+    """A save refused for the words themselves: `fields` (form names) are marked on the page;
+    with `keep`, the page shows lesson.json as it is now with these edits filled in, else it
+    lists them as text to copy."""
+
+    def __init__(self, status: int, message: str, fields: tuple[str, ...] = (), keep: bool = True):
+        super().__init__(status, message)
+        self.fields, self.keep = fields, keep
 
 
 @dataclass(frozen=True)
@@ -57,32 +75,36 @@ class Segment:
 
 @dataclass(frozen=True)
 class Words:
-    version: str  # of the lesson.json they were read from
+    shape: str  # of the lesson.json they were read from
+    originals: str  # {field: digest of it as shown}, as JSON
     title: str
     language: str
     burn_in: bool
     segments: tuple[Segment, ...]
 
 
-def version_of(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+@dataclass(frozen=True)
+class Saved:
+    changed: lesson_files.Changed | None  # None: nothing to write
+    fields: tuple[str, ...]  # the fields written, in the page's order
+    merged: bool  # lesson.json had changed meanwhile elsewhere; those changes were kept
 
 
-def read(lesson: Lesson, lessons_root: Path) -> Words:
-    """The lesson's words as lesson.json has them now. Raises PackageError when lesson.json cannot
-    be read as a lesson (it is then mended as a file)."""
+def read(lesson: Lesson, lessons_root) -> Words:
+    """The lesson's words as lesson.json has them now, as the page shows them. Raises
+    PackageError when lesson.json cannot be read as a lesson (it is then mended as a file)."""
     if lesson.missing:
         raise PackageError(409, "The lesson folder is gone: upload the lesson again from the job page.")
-    raw = lesson_files.manifest_bytes(lesson, lessons_root)
-    manifest = _parsed(raw)
-    segments = manifest["segments"]
+    manifest = _parsed(lesson_files.manifest_bytes(lesson, lessons_root))
+    fields = _fields(manifest)
     settings = manifest.get("captions") if isinstance(manifest.get("captions"), dict) else {}
     return Words(
-        version=version_of(raw),
-        title=_text(manifest.get("title")),
-        language=_text(settings.get("language")),
+        shape=_shape(manifest),
+        originals=json.dumps({name: _digest(_as_sent(name, v)) for name, v in fields.items()}),
+        title=_shown(_text(manifest.get("title"))),
+        language=_shown(_text(settings.get("language"))),
         burn_in=settings.get("burnIn") is True,
-        segments=tuple(_segment(number, seg) for number, seg in enumerate(segments, start=1)),
+        segments=tuple(_segment(n, seg) for n, seg in enumerate(manifest["segments"], start=1)),
     )
 
 
@@ -91,18 +113,13 @@ def _parsed(raw: bytes | None) -> dict:
     if raw is None:
         raise PackageError(409, "The lesson has no lesson.json that can be read; add one on its files page.")
     try:
-        manifest = json.loads(raw.decode("utf-8-sig"))
-    except ValueError:
-        manifest = None
-    if not isinstance(manifest, dict):
-        raise PackageError(
-            409, "lesson.json is not a JSON object; mend it as a file on the lesson's files page."
-        )
+        manifest = parse_json(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ManifestError) as exc:
+        reason = exc.message if isinstance(exc, ManifestError) else "lesson.json is not UTF-8 text"
+        raise PackageError(409, f"{reason}; {AS_A_FILE}") from None
     segments = manifest.get("segments")
     if not isinstance(segments, list) or not all(isinstance(seg, dict) for seg in segments):
-        raise PackageError(
-            409, "lesson.json has no list of segments; mend it as a file on the lesson's files page."
-        )
+        raise PackageError(409, f"lesson.json has no list of segments; {AS_A_FILE}")
     cues = sum(len(seg["captions"]) for seg in segments if isinstance(seg.get("captions"), list))
     if len(segments) > MAX_SEGMENTS or cues > MAX_CUES:
         raise PackageError(
@@ -117,69 +134,203 @@ def _text(value) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _shown(text: str) -> str:
+    """Text as a page can hold it: a lone surrogate (no character at all) and NUL as U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text).replace("\x00", "\ufffd")
+
+
+def _lines(text: str) -> str:
+    """LF line ends and no blank edges."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def _as_sent(name: str, text: str) -> str:
+    """`text` shown in field `name` as a browser sends it back untouched (line ends as _lines)."""
+    text = _lines(_shown(text))
+    return text.replace("\n", "").strip() if name in ONE_LINE else text
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _fields(manifest: dict) -> dict[str, str]:
+    """Every field of the page: its form name and its text in lesson.json."""
+    settings = manifest.get("captions") if isinstance(manifest.get("captions"), dict) else {}
+    fields = {
+        "title": _text(manifest.get("title")),
+        "language": _text(settings.get("language")),
+        "burn_in": "on" if settings.get("burnIn") is True else "",
+    }
+    for n, seg in enumerate(manifest["segments"], start=1):
+        fields[f"s{n}-title"], fields[f"s{n}-text"] = _text(seg.get("title")), _text(seg.get("text"))
+        cues = seg.get("captions")
+        if isinstance(cues, list):
+            fields.update(
+                {f"s{n}-cue{j}": _text(c.get("text")) for j, c in enumerate(cues) if isinstance(c, dict)}
+            )
+        else:
+            fields[f"s{n}-caption"] = _text(seg.get("caption"))
+    return fields
+
+
+def _shape(manifest: dict) -> str:
+    """What the fields' names point at: the segments, what each shows, how many cues it has."""
+    shape = [
+        [seg.get(key) if isinstance(seg.get(key), str) else None for key in ("image", "video")]
+        + [len(seg["captions"]) if isinstance(seg.get("captions"), list) else None]
+        for seg in manifest["segments"]
+    ]
+    return _digest(json.dumps(shape))
+
+
 def _segment(number: int, seg: dict) -> Segment:
     cues = seg.get("captions") if isinstance(seg.get("captions"), list) else None
     shown = [
-        Cue(f"s{number}-cue{j}", _seconds(cue.get("start")), _seconds(cue.get("end")), _text(cue.get("text")))
-        for j, cue in enumerate(cues or [])
-        if isinstance(cue, dict)
+        Cue(
+            f"s{number}-cue{j}",
+            _seconds(c.get("start")),
+            _seconds(c.get("end")),
+            _shown(_text(c.get("text"))),
+        )
+        for j, c in enumerate(cues or [])
+        if isinstance(c, dict)
     ]
     shows = next((seg[key] for key in ("image", "video") if isinstance(seg.get(key), str)), None)
     return Segment(
         number=number,
-        title=_text(seg.get("title")),
-        text=_text(seg.get("text")),
-        caption=None if cues is not None else _text(seg.get("caption")),
+        title=_shown(_text(seg.get("title"))),
+        text=_shown(_text(seg.get("text"))),
+        caption=None if cues is not None else _shown(_text(seg.get("caption"))),
         cues=tuple(shown),
-        shows=shows,
+        shows=_shown(shows) if shows is not None else None,
         seconds=_seconds(seg.get("duration")),
     )
 
 
 def _seconds(value) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A time lesson.json gives, when it is a finite number (the lesson's check says the rest)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
-def save(
-    job: VideoJob, lesson: Lesson, lessons_root: Path, form: Mapping[str, str]
-) -> lesson_files.Changed | None:
-    """Write the words in `form` (the page's fields) into lesson.json; None when none changed.
-    Raises PackageError (nothing changed): lesson.json changed since `form["version"]` (409), a
-    field over its limit or the lesson left without a title (422), or the lesson's own check."""
+def label(name: str) -> str:
+    """A field's name as the page says it: "Segment 2's caption 3"."""
+    fixed = {"title": "The lesson's title", "language": "The captions' language", "burn_in": "Burn-in"}
+    if name in fixed:
+        return fixed[name]
+    number, what = name[1:].split("-", 1)
+    if what.startswith("cue"):
+        return f"Segment {number}'s caption {int(what[3:]) + 1}"
+    return f"Segment {number}'s {what}"
+
+
+def field_of(message: str) -> str | None:
+    """The form field a lesson check's message is about ("segments[2].caption: …" -> "s3-caption")."""
+    found = _FIELD_IN_CHECK.search(message or "")
+    if found is None:
+        return None
+    segment, key, cue, setting = found.groups()
+    if setting:
+        return "language" if setting == "language" else "burn_in"
+    return f"s{int(segment) + 1}-{key}" if key else f"s{int(segment) + 1}-cue{cue}"
+
+
+def _originals(form: Mapping[str, str]) -> dict:
+    """{field: digest} of the fields as the page showed them ({} when the form lacks them)."""
+    try:
+        originals = json.loads(form.get("originals") or "{}")
+    except ValueError:
+        return {}
+    return originals if isinstance(originals, dict) else {}
+
+
+def in_words(message: str) -> str:
+    """A lesson check's message about a field of the page, said with the page's name for it:
+    "lesson_1: captions.language: must be …" -> "The captions' language: must be …"."""
+    message = re.sub(r"\Alesson_\d+: ", "", message)
+    name = field_of(message)
+    where, colon, reason = message.partition(": ")
+    if name is None or not colon or field_of(where) != name or " " in where:
+        return message
+    return f"{label(name)}: {reason}"
+
+
+def edits(form: Mapping[str, str], check: bool = True) -> dict[str, str]:
+    """The fields the form sends changed from how the page showed them: {name: text}, with LF
+    line ends and no blank edges. Raises WordsRefused (422) for one over its limit (`check`)."""
+    originals = _originals(form)
+    sent = {name: form.get(name) or "" for name in form if _EDITABLE.match(name)}
+    if "language" in sent:  # the lesson's settings were on the page: an unticked box is not sent
+        sent["burn_in"] = "on" if sent.get("burn_in") else ""
+    changed = {}
+    for name, value in sent.items():
+        typed = _lines(value).replace("\n", "").strip() if name in ONE_LINE else _lines(value)
+        if originals.get(name) == _digest(typed):
+            continue
+        if check and len(typed) > MAX_TEXT_CHARS:
+            raise WordsRefused(
+                422, f"{label(name)} has {len(typed):,} characters; at most {MAX_TEXT_CHARS:,}.", (name,)
+            )
+        changed[name] = typed
+    return changed
+
+
+def save(job: VideoJob, lesson: Lesson, lessons_root, form: Mapping[str, str]) -> Saved:
+    """Write the words edited in `form` (the page's fields) into lesson.json as it is now.
+    Raises PackageError (nothing changed): WordsRefused for the words (422: over a limit or no
+    title; 409: changed meanwhile too), or the lesson's own check."""
+    changes = edits(form)
+    if not changes:
+        return Saved(None, (), False)
+    if changes.get("title") == "":
+        raise WordsRefused(422, "The lesson needs a title.", ("title",))
+    originals = _originals(form)
+    outcome = Saved(None, (), False)
 
     def edit(raw: bytes | None) -> bytes | None:
+        nonlocal outcome
         manifest = _parsed(raw)
-        if form.get("version") != version_of(raw):
-            raise PackageError(409, STALE)
-        if not _apply(manifest, form):
-            return None
-        return (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
+        if form.get("shape") != _shape(manifest):
+            raise WordsRefused(409, RESHAPED, tuple(changes), keep=False)
+        current = _fields(manifest)
+        meanwhile = {n for n, v in current.items() if originals.get(n) not in (None, _digest(_as_sent(n, v)))}
+        clash = tuple(n for n in changes if n in meanwhile and _as_sent(n, current[n]) != changes[n])
+        if clash:
+            raise WordsRefused(409, CLASH.format(", ".join(label(n) for n in clash)), clash)
+        written = _apply(manifest, changes)
+        outcome = Saved(None, written, bool(written) and bool(meanwhile - set(changes)))
+        return _dumped(manifest) if written else None
 
-    return lesson_files.rewrite_manifest(job, lesson, lessons_root, edit)
-
-
-def _typed(form: Mapping[str, str], name: str, where: str) -> str | None:
-    """A field as typed (browsers send CRLF line ends), None when the form does not have it."""
-    value = form.get(name)
-    if value is None:
-        return None
-    value = _lines(value)
-    if len(value) > MAX_TEXT_CHARS:
-        raise PackageError(
-            422, f"{where} has {len(value):,} characters; at most {MAX_TEXT_CHARS:,}.", field=name
-        )
-    return value
+    changed = lesson_files.rewrite_manifest(job, lesson, lessons_root, edit)
+    return Saved(changed, outcome.fields, outcome.merged)
 
 
-def _lines(text: str) -> str:
-    """Text with LF line ends and no blank edges: a field as sent and as lesson.json has it compare
-    equal when nobody edited it."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+RESHAPED = (
+    "The lesson's segments changed since this page was opened (one added, taken out or moved, a "
+    "picture or the captions' cues changed), so nothing was saved. The page now shows the lesson as "
+    "it is; your edits are listed above it to copy in again."
+)
+CLASH = (
+    "{} changed meanwhile here and elsewhere (saved from another page, or lesson.json replaced), so "
+    "nothing was saved. The page now shows lesson.json as it is, with your edits filled in (marked): "
+    "Save again to keep yours."
+)
 
 
-def _put(holder: dict, key: str, typed: str | None) -> bool:
+def _dumped(manifest: dict) -> bytes:
+    # A lone surrogate lesson.json had in a key the page leaves alone stays the escape it was.
+    return (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace")
+
+
+def _put(holder: dict, key: str, typed: str) -> bool:
     """Set holder[key] to what was typed (an empty field takes the key out); whether it changed."""
-    if typed is None or typed == _lines(_text(holder.get(key))):
+    if typed == _lines(_text(holder.get(key))):
         return False
     if typed:
         holder[key] = typed
@@ -188,55 +339,48 @@ def _put(holder: dict, key: str, typed: str | None) -> bool:
     return True
 
 
-def _apply(manifest: dict, form: Mapping[str, str]) -> bool:
-    """The form's words put into `manifest`; whether anything changed."""
-    title = _typed(form, "title", "The lesson's title")
-    if title == "":
-        raise PackageError(422, "The lesson needs a title.", field="title")
-    changed = _put(manifest, "title", title)
-    changed |= _apply_settings(manifest, form)
-    for number, seg in enumerate(manifest["segments"], start=1):
-        where = f"Segment {number}'s"
-        changed |= _put(seg, "title", _typed(form, f"s{number}-title", f"{where} title"))
-        changed |= _put(seg, "text", _typed(form, f"s{number}-text", f"{where} text"))
+def _apply(manifest: dict, changes: dict[str, str]) -> tuple[str, ...]:
+    """The edits put into `manifest`; the fields that changed it."""
+    written = []
+
+    def put(holder: dict, key: str, name: str) -> None:
+        if name in changes and _put(holder, key, changes[name]):
+            written.append(name)
+
+    put(manifest, "title", "title")
+    _apply_settings(manifest, changes, written)
+    for n, seg in enumerate(manifest["segments"], start=1):
+        put(seg, "title", f"s{n}-title")
+        put(seg, "text", f"s{n}-text")
         cues = seg.get("captions")
-        if isinstance(cues, list):
-            changed |= _apply_cues(seg, cues, number, form)
-        else:
-            changed |= _put(seg, "caption", _typed(form, f"s{number}-caption", f"{where} caption"))
-    return changed
+        if not isinstance(cues, list):
+            put(seg, "caption", f"s{n}-caption")
+            continue
+        for j, cue in enumerate(cues):
+            if isinstance(cue, dict):
+                put(cue, "text", f"s{n}-cue{j}")
+        kept = [
+            c for j, c in enumerate(cues) if not (isinstance(c, dict) and changes.get(f"s{n}-cue{j}") == "")
+        ]
+        if len(kept) != len(cues):  # emptied cues go; with none left, the key (an empty list is no lesson)
+            seg["captions"] = kept
+            if not kept:
+                seg.pop("captions")
+    return tuple(written)
 
 
-def _apply_settings(manifest: dict, form: Mapping[str, str]) -> bool:
-    """The captions' language and burn-in, when the form has them; a lesson without a `captions`
-    object gets one only when either is set."""
-    language = _typed(form, "language", "The captions' language")
-    if language is None:
-        return False
-    burn_in = form.get("burn_in") is not None
+def _apply_settings(manifest: dict, changes: dict[str, str], written: list) -> None:
+    """The captions' language and burn-in; a lesson without a `captions` object gets one only
+    when either is set."""
+    if "language" not in changes and "burn_in" not in changes:
+        return
     settings = manifest.get("captions")
     if not isinstance(settings, dict):
-        if not language and not burn_in:
-            return False
+        if not changes.get("language") and not changes.get("burn_in"):
+            return
         settings = manifest["captions"] = {}
-    changed = _put(settings, "language", language)
-    if burn_in != (settings.get("burnIn") is True):
-        settings["burnIn"] = burn_in
-        changed = True
-    return changed
-
-
-def _apply_cues(seg: dict, cues: list, number: int, form: Mapping[str, str]) -> bool:
-    changed, kept = False, []
-    for j, cue in enumerate(cues):
-        typed = _typed(form, f"s{number}-cue{j}", f"Segment {number}'s caption {j + 1}")
-        if isinstance(cue, dict) and _put(cue, "text", typed):
-            changed = True
-            if "text" not in cue:  # emptied: the cue goes
-                continue
-        kept.append(cue)
-    if kept:
-        seg["captions"] = kept
-    else:
-        seg.pop("captions")
-    return changed
+    if "language" in changes and _put(settings, "language", changes["language"]):
+        written.append("language")
+    if "burn_in" in changes and (changes["burn_in"] == "on") != (settings.get("burnIn") is True):
+        settings["burnIn"] = changes["burn_in"] == "on"
+        written.append("burn_in")

@@ -94,7 +94,14 @@ def _admit_package() -> None:
 
 def _admit_large_form() -> None:
     caps = LARGE_FORMS.get(request.endpoint)
-    if caps and request.method == "POST" and current_user.is_authenticated:
+    # multipart only: werkzeug counts the parts of no other body (a urlencoded one could hold
+    # hundreds of thousands of fields within the size)
+    if (
+        caps
+        and request.method == "POST"
+        and request.mimetype == "multipart/form-data"
+        and current_user.is_authenticated
+    ):
         request.max_content_length, request.max_form_parts = caps
 
 

@@ -124,21 +124,32 @@ def words(job_id: str, number: int):
     return _words_page(job, lesson_files.lesson_or_404(job, number))
 
 
-def _words_page(job, lesson, typed=None, refusal: PackageError | None = None):
-    """The words form: as lesson.json has them, or (after a refusal) as they were typed."""
+def _words_page(job, lesson, refusal: PackageError | None = None):
+    """The words form as lesson.json has them now; after a refusal, with the edits sent filled in
+    (or, when the lesson's segments changed meanwhile, listed to copy) and the fields at fault marked."""
     try:
         shown = lesson_words.read(lesson, Path(current_app.config["LESSONS_ROOT"]))
         unreadable = None
     except PackageError as exc:
         shown, unreadable = None, exc.message
+    typed, to_copy, marked = {}, [], set()
+    if refusal is not None:
+        edited = lesson_words.edits(request.form, check=False)
+        if getattr(refusal, "keep", True):
+            typed = edited
+        else:
+            to_copy = [(lesson_words.label(name), text) for name, text in edited.items()]
+        marked = set(getattr(refusal, "fields", ())) or {lesson_words.field_of(refusal.message)}
     page = render_template(
         "lesson_words.html",
         job=job,
         lesson=lesson,
         words=shown,
         unreadable=unreadable,
-        typed=typed or {},
-        refusal=counted_from_one(refusal.message) if refusal else None,
+        typed=typed,
+        to_copy=to_copy,
+        marked=marked,
+        refusal=counted_from_one(lesson_words.in_words(refusal.message)) if refusal else None,
         busy=lesson_files.being_rendered(job, lesson),
     )
     return page, refusal.status if refusal else 200
@@ -150,11 +161,19 @@ def save_words(job_id: str, number: int):
     job = access.get_job_or_404(job_id, current_user)
     lesson = lesson_files.lesson_or_404(job, number)
     try:
-        changed = lesson_words.save(job, lesson, Path(current_app.config["LESSONS_ROOT"]), request.form)
-    except PackageError as exc:  # shown with the words as typed: nothing typed is lost
-        return _words_page(job, lesson, typed=request.form, refusal=exc)
-    back = redirect(url_for("lesson_files.words", job_id=job.id, number=number))
+        saved = lesson_words.save(job, lesson, Path(current_app.config["LESSONS_ROOT"]), request.form)
+    except PackageError as exc:  # the page again, with what was typed: nothing typed is lost
+        return _words_page(job, lesson, refusal=exc)
+    changed = saved.changed
+    first = next((name.split("-")[0][1:] for name in saved.fields if name.startswith("s")), None)
+    back = redirect(
+        url_for(
+            "lesson_files.words", job_id=job.id, number=number, _anchor=f"segment-{first}" if first else None
+        )
+    )
     said = "Nothing was changed." if changed is None else "Saved."
+    if saved.merged:
+        said = "Saved, with the changes made meanwhile elsewhere in lesson.json kept."
     if changed is not None and changed.problem:
         flash(f"{said} The lesson still has a problem: {counted_from_one(changed.problem)}", "warning")
         return back
