@@ -369,6 +369,62 @@ def test_the_api_lists_and_puts_a_lesson_file(app, client, factory, tmp_path):
     assert no_file.status_code == 400 and "'file' is required: send it" in no_file.json["message"]
 
 
+def test_the_api_reads_a_file_and_changes_it_only_if_it_is_still_the_one_read(app, client, factory):
+    """An integrator fixing a caption: GET lesson.json (with its ETag), edit, POST it back with
+    If-Match; a change landing in between (another tool, the words page) makes it 412, not lost."""
+    user = factory.user("api@example.com", courses=["Course A"])
+    headers = bearer(factory.token(user.email))
+    job = factory.job("Course A", lessons=1)
+    theirs = factory.job("Course B", lessons=1)
+    url = f"/api/jobs/{job.id}/lessons/1/files"
+    listed = {f["path"]: f for f in client.get(url, headers=headers).json["files"]}
+    assert (
+        listed["audio/1.wav"]["uses"] == ["segment 1's narration"]
+        and listed["audio/1.wav"]["missing"] is False
+    )
+    got = client.get(f"{url}/lesson.json", headers=headers)
+    assert got.status_code == 200 and got.headers["Content-Disposition"].startswith("attachment")
+    assert got.headers["ETag"] == f'"{listed["lesson.json"]["etag"]}"'
+    again = client.get(f"{url}/lesson.json", headers={**headers, "If-None-Match": got.headers["ETag"]})
+    assert again.status_code == 304
+    manifest = json.loads(got.data)
+    manifest["segments"][0]["caption"] = "แก้คำผิดแล้ว"
+
+    def put(data: bytes, if_match: str, path: str = "lesson.json"):
+        return client.post(
+            f"{url}?path={path}",
+            data={"file": (io.BytesIO(data), "lesson.json")},
+            content_type="multipart/form-data",
+            headers={**headers, "If-Match": if_match},
+        )
+
+    first = put(json.dumps(manifest).encode(), got.headers["ETag"])
+    assert first.status_code == 200, first.json
+    stale = put(b'{"title": "mine", "segments": []}', got.headers["ETag"])
+    assert stale.status_code == 412 and "changed since it was read" in stale.json["message"]
+    assert (
+        json.loads((_lesson(app, job) / "lesson.json").read_text())["segments"][0]["caption"] == "แก้คำผิดแล้ว"
+    )
+    now = client.get(f"{url}/lesson.json", headers=headers).headers["ETag"]
+    assert now != got.headers["ETag"]
+    assert put(b"x", "W/" + now).status_code == 412  # a weak tag never matches a change
+    assert put(b"x", "*", path="notes.txt").status_code == 412  # '*': only if the file is there
+    stray = put(b"notes", now.join("  "), path="notes.txt")  # If-Match naming lesson.json's tag
+    assert stray.status_code == 412 and not (_lesson(app, job) / "notes.txt").exists()
+    (_lesson(app, job) / "notes.txt").write_text("x")
+    notes = client.get(f"{url}/notes.txt", headers=headers).headers["ETag"]
+    (_lesson(app, job) / "notes.txt").write_text("changed by hand")
+    removed = client.delete(f"{url}?path=notes.txt", headers={**headers, "If-Match": notes})
+    assert removed.status_code == 412 and (_lesson(app, job) / "notes.txt").exists()
+
+    assert (
+        client.get(f"/api/jobs/{theirs.id}/lessons/1/files/lesson.json", headers=headers).status_code == 404
+    )
+    for path in ("../lesson_2/lesson.json", "missing.png", ".hidden", "%2e%2e/x"):
+        assert client.get(f"{url}/{path}", headers=headers).status_code == 404, path
+    assert client.get(f"{url}/lesson.json").status_code == 401
+
+
 def test_a_file_downloads_as_a_file_within_the_course(app, client, factory, member, tmp_path):
     """Each file's name downloads it (to check which narration is there, or to edit lesson.json),
     always as an attachment: an HTML or SVG file of a lesson must not run as this site."""

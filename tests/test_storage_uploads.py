@@ -346,6 +346,17 @@ def test_a_file_replaced_from_the_lesson_files_page_lands_as_a_new_version(
     assert download.status_code == 302 and "attachment" in unquote(download.headers["Location"])
     with urlopen(download.headers["Location"], timeout=10) as answer:
         assert answer.read() == new and answer.headers["Content-Disposition"].startswith("attachment")
+    api = f"/api/jobs/{job.id}/lessons/1/files"
+    tag = client.get(f"{api}/images/2.png").headers["ETag"]  # the object's version, for If-Match
+    listed = {f["path"]: f["etag"] for f in client.get(api).json["files"]}
+    assert tag == f'"{listed["images/2.png"]}"'
+    again = client.post(
+        f"{api}?path=images/2.png",
+        data={"file": (io.BytesIO(new), "slide.png")},
+        content_type="multipart/form-data",
+        headers={"If-Match": tag, "X-CSRFToken": csrf_token(client, page)},
+    )
+    assert again.status_code == 200, again.json
     assert not any(path.is_file() for path in (root / video_id).rglob("*"))  # nothing local
 
 

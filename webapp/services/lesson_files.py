@@ -18,6 +18,7 @@ job's lock, the lesson is read again: a change that landed meanwhile refuses thi
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -55,6 +56,15 @@ class LessonFile:
     uses: tuple[str, ...] = ()  # what lesson.json uses it for: "segment 2's picture", …
     kind: str | None = None  # "picture", "narration" or "clip" when every use is of that kind
     missing: bool = False  # named by lesson.json, not in the lesson
+    etag: str | None = None  # changes whenever the file does (If-Match); None for a link or missing
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one file of the lesson is read from (a local path or a store key), and its etag."""
+
+    where: Path | str
+    etag: str
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,11 @@ class _Entry:
     source: Path | str
     mark: tuple
     link: str | None = None
+
+    @property
+    def etag(self) -> str:
+        """A digest of what changes when the file does (its inode, size and time; its version in a store)."""
+        return hashlib.sha256(json.dumps(self.mark, default=str).encode()).hexdigest()[:24]
 
 
 def lesson_or_404(job: VideoJob, number: int) -> Lesson:
@@ -120,7 +135,7 @@ def listing(lesson: Lesson, lessons_root: Path) -> list[LessonFile]:
     uses = _uses(_read_manifest(entries))
     present = {e.path for e in entries}
     found = [
-        _described(e.path, None if e.link is not None else e.size, uses.get(e.path, ()), False)
+        _described(e.path, None if e.link is not None else e.size, uses.get(e.path, ()), False, e)
         for e in entries
         if not _hidden(e.path)
     ]
@@ -130,10 +145,11 @@ def listing(lesson: Lesson, lessons_root: Path) -> list[LessonFile]:
     )
 
 
-def _described(path: str, size: int | None, uses, missing: bool) -> LessonFile:
+def _described(path: str, size: int | None, uses, missing: bool, entry: _Entry | None = None) -> LessonFile:
     kinds = {kind for _text, kind in uses}
     texts = tuple(text for text, _kind in uses) or (("the lesson itself",) if path == "lesson.json" else ())
-    return LessonFile(path, size, texts, kinds.pop() if len(kinds) == 1 else None, missing)
+    etag = entry.etag if entry is not None and entry.link is None else None
+    return LessonFile(path, size, texts, kinds.pop() if len(kinds) == 1 else None, missing, etag)
 
 
 def _manifest_bytes(entries: list[_Entry]) -> bytes | None:
@@ -209,7 +225,7 @@ def _uses(manifest) -> dict[str, list[tuple[str, str | None]]]:
     return found
 
 
-def file_source(lesson: Lesson, path: str, lessons_root: Path) -> Path | str:
+def file_source(lesson: Lesson, path: str, lessons_root: Path) -> Source:
     """Where to read one file of the lesson, as the page lists it: its local path, or its key in
     the store. NotFound for anything else (a link, a hidden file, a path outside the lesson)."""
     found = next(
@@ -222,7 +238,7 @@ def file_source(lesson: Lesson, path: str, lessons_root: Path) -> Path | str:
     )
     if lesson.missing or found is None:
         raise NotFound("No such file in this lesson.")
-    return found.source
+    return Source(found.source, found.etag)
 
 
 def _hidden(relative: str) -> bool:
@@ -257,12 +273,14 @@ def put_file(
     file,
     lessons_root: Path,
     file_name: str | None = None,
+    if_match: str | None = None,
 ) -> Changed:
     """Replace or add one file of `lesson` (`file`: an open binary file, read from its start)
     at `path_text`, else at the top of the lesson under the file's own name (`file_name`, of which
-    a browser may send the whole path on the user's computer). Raises PackageError (nothing
+    a browser may send the whole path on the user's computer). With `if_match` (an If-Match
+    header), only while the file is the one of that etag (412). Raises PackageError (nothing
     changed)."""
-    relative, entries = _target(lesson, path_text or _own_name(file_name), Path(lessons_root))
+    relative, entries = _target(lesson, path_text or _own_name(file_name), Path(lessons_root), if_match)
     _refuse_file_folder_clash(relative, {PurePosixPath(e.path) for e in entries})
     file.seek(0, os.SEEK_END)
     size = file.tell()
@@ -270,10 +288,12 @@ def put_file(
     return _change(job, lesson, Path(lessons_root), entries, relative, file, size)
 
 
-def remove_file(job: VideoJob, lesson: Lesson, path_text: str | None, lessons_root: Path) -> Changed:
-    """Remove one file of `lesson` that lesson.json does not use (a stray upload). Raises
-    PackageError (nothing changed)."""
-    relative, entries = _target(lesson, path_text, Path(lessons_root))
+def remove_file(
+    job: VideoJob, lesson: Lesson, path_text: str | None, lessons_root: Path, if_match: str | None = None
+) -> Changed:
+    """Remove one file of `lesson` that lesson.json does not use (a stray upload), with
+    `if_match` as put_file. Raises PackageError (nothing changed)."""
+    relative, entries = _target(lesson, path_text, Path(lessons_root), if_match)
     if relative not in {PurePosixPath(e.path) for e in entries}:
         raise PackageError(404, f"“{relative}” is not a file of the lesson.", field="path")
     used = _uses(_read_manifest(entries)).get(relative.as_posix())
@@ -283,15 +303,24 @@ def remove_file(job: VideoJob, lesson: Lesson, path_text: str | None, lessons_ro
     return _change(job, lesson, Path(lessons_root), entries, relative, None, 0)
 
 
-def _target(lesson: Lesson, path_text: str | None, lessons_root: Path) -> tuple[PurePosixPath, list[_Entry]]:
-    """The path a change is about (spelt as the lesson spells it) and the lesson's files now."""
+def _target(
+    lesson: Lesson, path_text: str | None, lessons_root: Path, if_match: str | None = None
+) -> tuple[PurePosixPath, list[_Entry]]:
+    """The path a change is about (spelt as the lesson spells it) and the lesson's files now;
+    PackageError 412 unless the file there matches `if_match` (an If-Match header's value)."""
     if lesson.missing:
         raise PackageError(409, "The lesson folder is gone: upload the lesson again from the job page.")
     relative = clean_path(path_text)
     entries = _entries(lesson, lessons_root)
     # A name written decomposed (as macOS may) is the same file as its composed form.
     same = {unicodedata.normalize("NFC", e.path): e.path for e in entries}
-    return PurePosixPath(same.get(relative.as_posix(), relative.as_posix())), entries
+    relative = PurePosixPath(same.get(relative.as_posix(), relative.as_posix()))
+    if if_match is not None:
+        there = next((e for e in entries if PurePosixPath(e.path) == relative and e.link is None), None)
+        wanted = {tag.strip() for tag in if_match.split(",")}  # a weak tag (W/"…") matches nothing
+        if there is None or not wanted & {"*", there.etag, f'"{there.etag}"'}:
+            raise PackageError(412, f"“{relative}” changed since it was read (If-Match); read it again.")
+    return relative, entries
 
 
 def _change(

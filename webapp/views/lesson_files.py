@@ -47,16 +47,31 @@ def download(job_id: str, number: int, file_path: str):
         source = lesson_files.file_source(lesson, file_path, Path(current_app.config["LESSONS_ROOT"]))
     except PackageError as exc:
         abort(404, description=exc.message)
+    return file_download(source, file_path)
+
+
+def file_download(source: lesson_files.Source, file_path: str):
+    """One file of a lesson as a download (page and API): always an attachment, with its etag (the
+    If-Match of a change to it); from a store, a short-lived link to it."""
     name = file_path.rsplit("/", 1)[-1]
-    if isinstance(source, Path):
+    if isinstance(source.where, Path):
         response = send_file(
-            source, mimetype="application/octet-stream", as_attachment=True, download_name=name
+            source.where,
+            mimetype="application/octet-stream",
+            as_attachment=True,
+            download_name=name,
+            etag=source.etag,
         )
     else:
         url = storage.store().url(
-            source, expires=URL_SECONDS, filename=name, mimetype="application/octet-stream", attachment=True
+            source.where,
+            expires=URL_SECONDS,
+            filename=name,
+            mimetype="application/octet-stream",
+            attachment=True,
         )
         response = redirect(url, 302)
+        response.set_etag(source.etag)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -21,6 +21,7 @@ _ERRORS = {
     401: "No credentials, or credentials that are not valid",
     404: "No such job (or render) within your courses",
     409: "The state does not allow this (e.g. the video already has a job)",
+    412: "If-Match names another version of the file than the one there now",
     413: "The request body is too large",
     415: "The body is not of the type the endpoint takes (JSON; multipart/form-data for uploads)",
     422: "The request is well formed but the rules refuse it (the message says why)",

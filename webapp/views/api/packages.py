@@ -4,13 +4,14 @@ added (services/lesson_files.py)."""
 
 from __future__ import annotations
 
-from flask import abort, send_file, url_for
+from flask import abort, request, send_file, url_for
 from flask_login import current_user, login_required
 from werkzeug.exceptions import TooManyRequests
 
 from ...services import access, admission, lesson_files, uploads
 from .. import schemas as s
 from ..bodies import InsufficientStorage
+from ..lesson_files import file_download
 from .blueprint import bp, errors, job_detail, lessons_root
 
 
@@ -75,6 +76,28 @@ def list_lesson_files(job_id, number: int):
     return {"files": [] if lesson.missing else lesson_files.listing(lesson, lessons_root())}
 
 
+@bp.route("/api/jobs/<uuid:job_id>/lessons/<int:number>/files/<path:file_path>", methods=["GET"])
+@login_required
+@bp.response(
+    200,
+    content_type="application/octet-stream",
+    description="The file, as an attachment; from object storage, a 302 to a link valid 5 minutes",
+    headers={
+        "ETag": {
+            "description": "Send it as If-Match to change this file only if it is still this one",
+            "schema": {"type": "string"},
+        }
+    },
+)
+@bp.doc(operationId="downloadLessonFile")
+@errors(404)
+def download_lesson_file(job_id, number: int, file_path: str):
+    """One file of a lesson (e.g. lesson.json, to edit it and put it back with If-Match)."""
+    job = access.get_job_or_404(job_id, current_user)
+    lesson = lesson_files.lesson_or_404(job, number)
+    return file_download(lesson_files.file_source(lesson, file_path, lessons_root()), file_path)
+
+
 @bp.route("/api/jobs/<uuid:job_id>/lessons/<int:number>/files", methods=["POST"])
 @login_required
 @bp.arguments(s.LessonFileQuery, location="query")
@@ -82,19 +105,27 @@ def list_lesson_files(job_id, number: int):
 @bp.response(200, s.LessonFileResult, description="The file replaced (201: added)")
 @bp.alt_response(201, schema=s.LessonFileResult, description="The file added")
 @bp.doc(operationId="putLessonFile")
-@errors(400, 404, 409, 413, 415, 422, 429, 507)
+@errors(400, 404, 409, 412, 413, 415, 422, 429, 507)
 def put_lesson_file(query: dict, files: dict, job_id, number: int):
     """Replace or add one file of a lesson (multipart/form-data, field `file`), at ?path=.
 
     The lesson with the new file is validated before anything changes: a file that would break a
     working lesson is 422 (nothing changed); a lesson broken already takes it, and `problem` says
     what is still wrong. 409 while the lesson is being rendered or when its files changed
-    meanwhile. Admitted before the body is read, as package uploads are (404, 413, 429, 507)."""
+    meanwhile. With an If-Match header (the file's ETag from its download or the listing), only
+    while the file is still that one: 412 otherwise. Admitted before the body is read, as package
+    uploads are (404, 413, 429, 507)."""
     job = access.get_job_or_404(job_id, current_user)
     lesson = lesson_files.lesson_or_404(job, number)
     upload = files["file"]
     changed = lesson_files.put_file(
-        job, lesson, query["path"], upload.stream, lessons_root(), file_name=upload.filename
+        job,
+        lesson,
+        query["path"],
+        upload.stream,
+        lessons_root(),
+        file_name=upload.filename,
+        if_match=request.headers.get("If-Match"),
     )
     return _changed(job, lesson, changed), 201 if changed.added else 200
 
@@ -104,13 +135,15 @@ def put_lesson_file(query: dict, files: dict, job_id, number: int):
 @bp.arguments(s.LessonFileQuery, location="query")
 @bp.response(200, s.LessonFileResult)
 @bp.doc(operationId="removeLessonFile")
-@errors(404, 409, 422)
+@errors(404, 409, 412, 422)
 def remove_lesson_file(query: dict, job_id, number: int):
     """Remove one file of a lesson that lesson.json does not use (?path=); 409 for one it uses,
-    or while the lesson is being rendered."""
+    or while the lesson is being rendered; 412 when If-Match names another version of it."""
     job = access.get_job_or_404(job_id, current_user)
     lesson = lesson_files.lesson_or_404(job, number)
-    changed = lesson_files.remove_file(job, lesson, query["path"], lessons_root())
+    changed = lesson_files.remove_file(
+        job, lesson, query["path"], lessons_root(), if_match=request.headers.get("If-Match")
+    )
     return _changed(job, lesson, changed)
 
 

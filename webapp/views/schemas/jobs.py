@@ -153,7 +153,24 @@ class RescanResult(Schema):
 class LessonFileSchema(Schema):
     path = fields.String(required=True, metadata={"description": "The file's path inside the lesson folder"})
     size = fields.Integer(
-        required=True, allow_none=True, metadata={"description": "Bytes; null for a link (not followed)"}
+        required=True,
+        allow_none=True,
+        metadata={"description": "Bytes; null for a link (not followed) or a missing file"},
+    )
+    uses = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": 'What lesson.json uses it for ("segment 2\'s picture"); empty when unused'},
+    )
+    missing = fields.Boolean(
+        required=True, metadata={"description": "Named by lesson.json but not in the lesson"}
+    )
+    etag = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Its version, for If-Match when changing it; null for a link or a missing file"
+        },
     )
 
 
