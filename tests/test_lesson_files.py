@@ -484,6 +484,26 @@ def test_a_file_lesson_json_does_not_use_can_be_removed(app, client, factory, me
     assert page.status_code == 404 and (_lesson(app, theirs) / "notes.txt").exists()
 
 
+def test_while_lesson_json_cannot_be_read_no_file_can_be_removed(app, client, factory, member):
+    """Which files a lesson uses cannot be told from a lesson.json that does not parse: its files
+    were all listed as unused, with Remove, and a narration it needed could be deleted."""
+    job = factory.job("Course A", lessons=1)
+    folder = _lesson(app, job)
+    (folder / "lesson.json").write_text('{"title": "x", "segments": [{"audio": "audio/1.wav",}]}')
+    html = unescape(client.get(_page(job)).text)
+    assert ">Remove</button>" not in html and "not named by lesson.json" not in html
+    assert "cannot tell while lesson.json cannot be read" in html
+    token = csrf_token(client, _page(job))
+    page = _after(
+        client, client.post(f"{_page(job)}/remove", data={"path": "audio/1.wav", "csrf_token": token})
+    )
+    assert "Nothing changed: lesson.json cannot be read, so whether the lesson uses" in unescape(page)
+    assert (folder / "audio" / "1.wav").is_file()
+    headers = bearer(factory.token(member.email))
+    api = client.delete(f"/api/jobs/{job.id}/lessons/1/files?path=audio/1.wav", headers=headers)
+    assert api.status_code == 409 and (folder / "audio" / "1.wav").is_file()
+
+
 def test_a_lesson_folder_leading_out_of_the_lessons_folder_is_said_not_listed(
     app, client, factory, member, tmp_path
 ):

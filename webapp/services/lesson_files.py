@@ -46,6 +46,7 @@ NAME_BYTES_MAX = 255  # bytes of one name in UTF-8: what file systems take
 DEPTH_MAX = 8
 EXAMPLE = "images/2.png"
 CHANGED = "The lesson's files changed meanwhile; look at them again and retry."
+UNKNOWN_USE = "cannot tell while lesson.json cannot be read"
 _DRIVE = re.compile(r"[A-Za-z]:")  # C:/Users/…: a path on the user's computer, not in the lesson
 
 
@@ -134,8 +135,10 @@ def listing(lesson: Lesson, lessons_root: Path) -> list[LessonFile]:
     entries = _entries(lesson, lessons_root)
     uses = _uses(_read_manifest(entries))
     present = {e.path for e in entries}
+    unknown = ((UNKNOWN_USE, None),) if uses is None else ()  # lesson.json unreadable
+    uses = uses or {}
     found = [
-        _described(e.path, None if e.link is not None else e.size, uses.get(e.path, ()), False, e)
+        _described(e.path, None if e.link is not None else e.size, uses.get(e.path, unknown), False, e)
         for e in entries
         if not _hidden(e.path)
     ]
@@ -147,7 +150,7 @@ def listing(lesson: Lesson, lessons_root: Path) -> list[LessonFile]:
 
 def _described(path: str, size: int | None, uses, missing: bool, entry: _Entry | None = None) -> LessonFile:
     kinds = {kind for _text, kind in uses}
-    texts = tuple(text for text, _kind in uses) or (("the lesson itself",) if path == "lesson.json" else ())
+    texts = ("the lesson itself",) if path == "lesson.json" else tuple(text for text, _kind in uses)
     etag = entry.etag if entry is not None and entry.link is None else None
     return LessonFile(path, size, texts, kinds.pop() if len(kinds) == 1 else None, missing, etag)
 
@@ -200,9 +203,12 @@ def rewrite_manifest(
 _KINDS = {"image": "picture", "audio": "narration", "video": "clip"}
 
 
-def _uses(manifest) -> dict[str, list[tuple[str, str | None]]]:
+def _uses(manifest) -> dict[str, list[tuple[str, str | None]]] | None:
     """{path inside the lesson: [(what uses it, kind)]} from lesson.json's segments, music and
-    font; paths into the video folder (../) and malformed ones are left out."""
+    font; paths into the video folder (../) and malformed ones are left out. None when there is
+    no lesson.json that parses: which files it uses cannot be told."""
+    if not isinstance(manifest, dict):
+        return None
     found: dict[str, list[tuple[str, str | None]]] = {}
 
     def add(value, text: str, kind: str | None) -> None:
@@ -211,8 +217,6 @@ def _uses(manifest) -> dict[str, list[tuple[str, str | None]]]:
             if not path.is_absolute() and ".." not in path.parts and not _hidden(path.as_posix()):
                 found.setdefault(path.as_posix(), []).append((text, kind))
 
-    if not isinstance(manifest, dict):
-        return found
     segments = manifest.get("segments")
     for number, segment in enumerate(segments if isinstance(segments, list) else [], start=1):
         if isinstance(segment, dict):
@@ -296,7 +300,14 @@ def remove_file(
     relative, entries = _target(lesson, path_text, Path(lessons_root), if_match)
     if relative not in {PurePosixPath(e.path) for e in entries}:
         raise PackageError(404, f"“{relative}” is not a file of the lesson.", field="path")
-    used = _uses(_read_manifest(entries)).get(relative.as_posix())
+    uses = _uses(_read_manifest(entries))
+    if uses is None and relative.as_posix() != "lesson.json":
+        raise PackageError(
+            409,
+            "lesson.json cannot be read, so whether the lesson uses this file cannot be told: "
+            "mend lesson.json first (download it, fix it, replace it).",
+        )
+    used = (uses or {}).get(relative.as_posix())
     if used or relative.as_posix() == "lesson.json":
         what = ", ".join(text for text, _kind in used) if used else "the lesson itself"
         raise PackageError(409, f"“{relative}” is {what}: replace it instead, or change lesson.json first.")
