@@ -154,10 +154,12 @@ function keepFocusNear(panel) {
   }
   var lesson = pressed.lesson;  // kept a while: the next panel may be a reload, the answer after it
   var row = lesson && panel.querySelector('tr[data-lesson="' + CSS.escape(lesson) + '"]');
-  var target = (row && row.querySelector("button, a")) || row || panel.querySelector(".summary");
+  // The row's own next action (Cancel for the render just queued), else the row: not the links
+  // at its start (a second Enter left the page for the lesson's files).
+  var target = (row && row.querySelector(".actions-cell button")) || row || panel.querySelector(".summary");
   if (target) {
     if (!target.matches("button, a")) target.setAttribute("tabindex", "-1");
-    target.focus();
+    target.focus({preventScroll: true});  // the page stays where the user was
   }
 }
 
@@ -357,6 +359,24 @@ window.addEventListener("beforeunload", function (event) {
     event.preventDefault();
     event.returnValue = "";  // browsers show their own words
   }
+});
+
+// A page waiting for a render to end (a lesson's files or words while it renders): asked again
+// every few seconds and reloaded once the render has ended, so its buttons come back by themselves.
+document.addEventListener("DOMContentLoaded", function () {
+  var waiting = document.querySelector("[data-reload-when-idle]");
+  if (!waiting) return;
+  var timer = setInterval(function () {
+    fetch(location.pathname, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+      .then(function (answer) { return answer.ok ? answer.text() : null; })
+      .then(function (html) {
+        if (html !== null && html.indexOf("data-reload-when-idle") === -1) {
+          clearInterval(timer);
+          location.reload();
+        }
+      })
+      .catch(function () {});
+  }, 1000 * Number(waiting.getAttribute("data-reload-when-idle") || 5));
 });
 
 // The main menu on narrow screens: a button that folds the links open and shut (base.html).

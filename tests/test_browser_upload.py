@@ -223,7 +223,7 @@ def test_fix_a_caption_from_the_lessons_words_page(app, browser, live_server, fa
     caption = page.locator("#segment-2").get_by_label("Caption")
     caption.fill("ปี่ ฟ้า น้ำ ป่า — four words,\nfour tones")
     save.click()
-    page.wait_for_selector("text=Saved. Generate the lesson's video again")
+    page.wait_for_selector("text=Saved. Generate the lesson's video to show")
     assert (
         page.locator("#segment-2").get_by_label("Caption").input_value()
         == "ปี่ ฟ้า น้ำ ป่า — four words,\nfour tones"
@@ -274,4 +274,26 @@ def test_a_lesson_file_over_the_cap_is_refused_in_its_row_before_it_is_sent(
     error.wait_for(state="visible")
     assert error.inner_text() == "This file is larger than the 100.0 KB a lesson file may have."
     assert "POST" not in requests
+    page.close()
+
+
+def test_the_words_page_comes_back_by_itself_when_the_render_ends(app, browser, live_server, factory, client):
+    """While the lesson renders its fields and Save are disabled; they came back only with a
+    reload by hand, with nothing saying so."""
+    from .helpers import bearer
+
+    user = factory.user("erin@example.com", courses=["Course A"])
+    job = factory.job("Course A", lessons=1)
+    headers = bearer(factory.token(user.email))
+    body = {"jobId": job.id, "lessonPath": job.lessons[0], "outputFileName": "v.mp4"}
+    queued = client.post("/video-transform/generate-video", json=body, headers=headers)
+    assert queued.status_code == 202
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _log_in(page, live_server, user, f"/jobs/{job.id}/lessons/1/words")
+    save = page.get_by_role("button", name="Save", exact=True)
+    assert save.is_disabled() and "comes back by itself" in page.locator(".form-actions").inner_text()
+    render_id = queued.json["renderId"]
+    assert client.post(f"/api/renders/{render_id}/cancel", headers=headers).status_code in (200, 202)
+    page.locator(".form-actions button:not([disabled])").first.wait_for(timeout=15_000)
+    assert page.get_by_label("Captions’ language").is_enabled()
     page.close()

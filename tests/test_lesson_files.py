@@ -104,7 +104,14 @@ def test_a_narration_recorded_again_replaces_the_old_one_and_the_lesson_follows(
     assert (folder / "audio" / "1.wav").read_bytes()[4:8] == b"ftyp"  # the M4A, under the old name
     assert (folder / "images" / "1.png").read_bytes() == picture
     job_page = client.get(f"/jobs/{job.id}").text
-    assert "0:02" in job_page
+    assert "0:02" in job_page and 'id="lesson-1"' in job_page
+    token = csrf_token(client, _page(job))
+    assert "Generate its video" in page  # the change shown without a trip to the job page's row
+    generated = client.post(
+        f"/jobs/{job.id}/generate", data={"lessonPath": job.lessons[0], "csrf_token": token}
+    )
+    assert "render queued" in _after(client, generated)
+    assert "Generate its video" not in client.get(_page(job)).text  # not while it renders
 
 
 def test_a_file_that_would_break_a_working_lesson_is_refused_and_nothing_changes(

@@ -112,7 +112,10 @@ def test_the_words_are_shown_and_an_edit_changes_only_them(app, client, factory,
             },
         ),
     )
-    assert "Saved. Generate the lesson's video again to show the change." in page
+    assert "Saved. Generate the lesson's video to show the change." in page
+    # said beside Save too: the page comes back at the segment edited, the top out of sight
+    assert re.search(r'id="saved-note" role="status">Saved\. Generate', page)
+    assert f'href="/jobs/{job.id}#lesson-1"' in page  # the breadcrumb leads back to the lesson's row
     after = _manifest(app, job)
     assert after["title"] == "Greetings, again" and after["segments"][0]["title"] == "สวัสดีค่ะ"
     assert after["segments"][1]["caption"] == "ปี่ ฟ้า น้ำ ป่า\nfour words, four tones"

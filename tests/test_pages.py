@@ -210,7 +210,7 @@ def test_a_lesson_row_names_every_problem_of_its_lesson_json(client, factory, st
     client.post(f"/jobs/{job.id}/rescan", data={"csrf_token": csrf_token(client, "/jobs")})
     problems = re.findall(r'<small class="error">([^<]*)</small>', client.get(f"/jobs/{job.id}").text)
     assert problems == [
-        "lesson.json: segment 1, background: not a colour: &#39;blurple&#39; (use e.g. &#34;#1a1a2e&#34;); "
+        "segment 1, background: not a colour: &#39;blurple&#39; (use e.g. &#34;#1a1a2e&#34;); "
         "segment 3, duration: must be a positive number of seconds, got -1"
     ]
 
@@ -222,3 +222,26 @@ def test_a_job_created_without_lessons_is_a_warning_not_news(client, staff):
     data["course"] = re.search(r'<option[^>]*value="(\d+)"', client.get("/jobs/new").text).group(1)
     page = client.post("/jobs", data=data, follow_redirects=True).text
     assert re.search(r'class="flash flash-warning"[^>]*>Job created with 0 lessons', page)
+
+
+def test_a_broken_lesson_keeps_its_own_title_and_its_problem_counts_from_one(client, factory, staff):
+    """The list said "lesson_1 · —" for a lesson whose lesson.json gives a title but names a missing
+    picture; a refused Generate said "segments[0].image" while the row said "segment 1"."""
+    job = factory.job("Course A", lessons=2)
+    first = factory.lessons_root / job.video_id / "lesson_1" / "lesson.json"
+    manifest = json.loads(first.read_text())
+    manifest["segments"][0]["image"] = "images/gone.png"
+    first.write_text(json.dumps(manifest))
+    token = csrf_token(client, f"/jobs/{job.id}")
+    refused = client.post(
+        f"/jobs/{job.id}/generate", data={"lessonPath": job.lessons[0], "csrf_token": token}
+    )
+    page = client.get(refused.headers["Location"]).text
+    assert "segment 1, image: file not found" in page and "segments[0]" not in page
+    second = factory.lessons_root / job.video_id / "lesson_2" / "lesson.json"
+    second.write_text(json.dumps({"title": "Saying goodbye\u0000 \ud800", "segments": "not a list"}))
+    client.post(f"/jobs/{job.id}/rescan", data={"csrf_token": token})
+    rows = client.get(f"/jobs/{job.id}").text
+    titles = re.findall(r'<td class="lesson-title">\s*<strong>([^<]*)</strong>', rows)
+    assert titles == ["Greetings — สวัสดี", "Saying goodbye"]
+    assert "segment 1, image: file not found" in rows

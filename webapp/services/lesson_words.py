@@ -35,7 +35,7 @@ from .packages import PackageError
 MAX_SEGMENTS = 300  # a longer lesson is edited as a file (the form would be thousands of fields)
 MAX_CUES = 2000
 MAX_FIELDS = 8 + 3 * MAX_SEGMENTS + MAX_CUES  # parts a save may send (bodies.LARGE_FORMS)
-AS_A_FILE = "mend it as a file on the lesson's files page (download it, edit it, replace it)."
+AS_A_FILE = "mend it as a file, on a computer: download it from the lesson's files page, fix it, replace it."
 ONE_LINE = {"title", "language"}  # <input>s: a browser drops line breaks from their values
 _EDITABLE = re.compile(r"\A(?:title|language|burn_in|s[1-9]\d{0,3}-(?:title|text|caption|cue\d{1,5}))\Z")
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..render import DEFAULT_MAX_DURATION, ManifestError, load_manifest
+from ..render.lesson_json import lesson_root, parse_json, read_manifest
 from ..storage.lessons import LESSON_DIR
 
 __all__ = ["COURSE_FILE", "LESSON_DIR", "Discovery", "FoundLesson", "discover", "marked_course"]
@@ -63,11 +64,24 @@ def discover(lessons_root: Path, video_id: str, *, max_duration: float = DEFAULT
         try:
             manifest = load_manifest(folder, max_duration=max_duration)
         except ManifestError as exc:
-            lessons.append(FoundLesson(rel, number, folder.name, None, str(exc)))
+            lessons.append(FoundLesson(rel, number, _title_of_broken(folder), None, str(exc)))
         else:
             lessons.append(FoundLesson(rel, number, manifest.title, round(manifest.duration, 3), None))
     message = None if lessons else f"No lesson_<n>/lesson.json folders in {video_id}/ of the lessons folder."
     return Discovery(lessons, message, material=bool(children), course=marked_course(video_dir))
+
+
+def _title_of_broken(folder: Path) -> str:
+    """A broken lesson's own title when its lesson.json parses and gives one (the list keeps
+    saying which lesson it is), else its folder's name; printable characters only."""
+    try:
+        raw = parse_json(read_manifest(lesson_root(folder)))
+    except ManifestError:
+        return folder.name
+    title = raw.get("title")
+    if not isinstance(title, str):
+        return folder.name
+    return " ".join("".join(c for c in title if c.isprintable() or c.isspace()).split()) or folder.name
 
 
 def marked_course(video_dir: Path) -> str | None:

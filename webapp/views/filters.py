@@ -62,8 +62,17 @@ def counted_from_one(message: str | None) -> str:
     return _SEGMENT_FIELD.sub(readable, message or "")
 
 
+def lesson_problem(problem: str | None) -> str:
+    """What is wrong with a lesson, as its row and pages say it: a segment's problem by its segment
+    ("segment 2, audio: not a readable audio file": the file may be at fault, not lesson.json), any
+    other named as lesson.json's ("lesson.json: title: required")."""
+    said = counted_from_one(problem)
+    return said if said.startswith(("lesson.json", "segment ")) else f"lesson.json: {said}"
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(counted_from_one, "counted_from_one")
+    app.add_template_filter(lesson_problem, "lesson_problem")
     app.add_template_filter(iso, "iso")
     app.add_template_filter(when, "when")
     app.add_template_filter(duration, "duration")

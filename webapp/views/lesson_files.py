@@ -126,7 +126,7 @@ def put(job_id: str, number: int):
     else:
         flash(
             f"{done} The lesson checks out: {lesson.title}, {duration(lesson.duration)}. "
-            "Generate its video again to show the change.",
+            "Generate its video to show the change.",
             "info",
         )
     return back
@@ -193,7 +193,7 @@ def save_words(job_id: str, number: int):
         flash(f"{said} The lesson still has a problem: {counted_from_one(changed.problem)}", "warning")
         return back
     if request.form.get("then") != "generate":
-        flash(f"{said} Generate the lesson's video again to show the change." if changed else said, "info")
+        flash(f"{said} Generate the lesson's video to show the change." if changed else said, "info")
         return back
     try:  # Save and generate: on to the job page, where the render's progress shows
         render = renders.generate(current_user, job, lesson.path)

@@ -229,6 +229,7 @@ def _refused_upload(job, status: int, message: str):
 def _after_action(job, message: str, category: str = "info", render=None):
     """htmx gets the status panel back with the message in it (a note about `render` goes once
     that render is no longer under way: static/app.js); a plain form post, a redirect."""
+    message = counted_from_one(message)  # "segments[1].audio" as the rows say it: "segment 2, audio"
     if reply() is Reply.FRAGMENT:
         return panel.render(job, notice=(category, message, render.id if render is not None else None))
     flash(message, category)
