@@ -202,6 +202,20 @@ def test_a_large_file_goes_up_in_parts_and_comes_back_whole(store, tmp_path):
     assert list(store.temporaries()) == []
 
 
+def test_an_object_is_copied_whole_in_the_store(store, tmp_path):
+    """A large object copied (in the bucket, in parts: nothing comes down) comes back whole; a copy
+    of nothing is ObjectMissing and leaves nothing at the key."""
+    data = os.urandom(12 * MIB)
+    store.upload(_file(tmp_path, "clip.mp4", data), "lessons/abc/lesson_1/clips/clip.mp4")
+    info = store.copy("lessons/abc/lesson_1/clips/clip.mp4", "lessons/abc/lesson_2/clips/clip.mp4")
+    assert info.key == "lessons/abc/lesson_2/clips/clip.mp4" and info.size == len(data)
+    store.download(info.key, tmp_path / "back.mp4")
+    assert (tmp_path / "back.mp4").read_bytes() == data
+    with pytest.raises(ObjectMissing):
+        store.copy("lessons/abc/lesson_1/gone.mp4", "lessons/abc/lesson_2/gone.mp4")
+    assert store.stat("lessons/abc/lesson_2/gone.mp4") is None and list(store.temporaries()) == []
+
+
 class Interrupted(Exception):
     pass
 

@@ -388,3 +388,48 @@ def test_words_saved_from_the_lessons_words_page_land_as_a_new_version(app, clie
         k: v for k, v in before.items() if k != "lesson.json"
     }
     assert not any(path.is_file() for path in (root / video_id).rglob("*"))  # nothing local
+
+
+def test_a_change_to_a_lesson_in_the_bucket_sends_and_fetches_only_what_changed(
+    app, client, factory, auth, store, monkeypatch
+):
+    """Each caption fixed sent the lesson's every file again (a clip of hundreds of MB) and fetched
+    each twice (to check the change, and the rescan after it). Now the files kept are copied in the
+    bucket, and what was just put there is in the render cache as that object: a second change
+    uploads one file, lesson.json, and downloads nothing."""
+    from .test_lesson_words import fields
+
+    video_id = uuid.uuid4().hex[:11]
+    root = Path(app.config["LESSONS_ROOT"])
+    factory.lessons(video_id, 1, segments=2)
+    for path in sorted((root / video_id).rglob("*")):
+        if path.is_file():
+            store.upload(path, f"lessons/{path.relative_to(root).as_posix()}")
+            path.unlink()
+    job = factory.job("Course A", video_id=video_id, lessons=0)
+    user = factory.user("mali@example.com", courses=["Course A"])
+    auth.login(user.email)
+    page = f"/jobs/{job.id}/lessons/1/words"
+
+    def save(caption: str) -> None:
+        form = fields(client.get(page).text)
+        response = client.post(page, data={**form, "s1-caption": caption}, content_type="multipart/form-data")
+        assert "Saved." in client.get(response.headers["Location"]).text
+
+    save("first")  # the lesson was put there file by file: it becomes a version of its own
+    before = stored_lesson(store, f"{video_id}/lesson_1")
+    sent, fetched = [], []
+    upload, download = store.upload, store.download
+    monkeypatch.setattr(
+        store, "upload", lambda source, key, progress=None: sent.append(key) or upload(source, key, progress)
+    )
+    monkeypatch.setattr(store, "download", lambda key, dest: fetched.append(key) or download(key, dest))
+    save("second")
+    after = stored_lesson(store, f"{video_id}/lesson_1")
+    assert json.loads(after["lesson.json"])["segments"][0]["caption"] == "second"
+    assert {k: v for k, v in after.items() if k != "lesson.json"} == {
+        k: v for k, v in before.items() if k != "lesson.json"
+    }
+    files = [key for key in sent if not key.endswith(store_lessons.POINTER)]
+    assert len(files) == 1 and files[0].endswith("/lesson.json"), sent
+    assert fetched == []

@@ -35,19 +35,14 @@ from werkzeug.exceptions import NotFound
 
 from ..models import Lesson, VideoJob
 from ..render.limits import MAX_MANIFEST_BYTES
-from ..storage import ObjectMissing, StoreError
+from ..storage import ObjectInfo, ObjectMissing, StoreError
 from ..storage import lessons as store_lessons
-from . import admission, storage, uploads
+from . import admission, media, storage, uploads
+from .lesson_paths import clean_path, hidden, own_name, refuse_file_folder_clash
 from .packages import PackageError, Plan
 
-PATH_MAX = 255  # characters of a path inside the lesson
-PART_MAX = 120  # characters of one name in it
-NAME_BYTES_MAX = 255  # bytes of one name in UTF-8: what file systems take
-DEPTH_MAX = 8
-EXAMPLE = "images/2.png"
 CHANGED = "The lesson's files changed meanwhile; look at them again and retry."
 UNKNOWN_USE = "cannot tell while lesson.json cannot be read"
-_DRIVE = re.compile(r"[A-Za-z]:")  # C:/Users/…: a path on the user's computer, not in the lesson
 
 
 @dataclass(frozen=True)
@@ -85,6 +80,7 @@ class _Entry:
     source: Path | str
     mark: tuple
     link: str | None = None
+    info: ObjectInfo | None = None  # in an object store: the object
 
     @property
     def etag(self) -> str:
@@ -112,7 +108,7 @@ def _entries(lesson: Lesson, lessons_root: Path) -> list[_Entry]:
     store = storage.store()
     if not storage.is_local(store):
         found = store_lessons.lesson_entries(store, lesson.path)
-        return [_Entry(rel, info.size, info.key, (info.etag, info.size)) for rel, info in found]
+        return [_Entry(rel, info.size, info.key, (info.etag, info.size), None, info) for rel, info in found]
     try:
         folder = storage.lesson_dir(lessons_root, lesson.path)
     except ValueError as exc:
@@ -140,7 +136,7 @@ def listing(lesson: Lesson, lessons_root: Path) -> list[LessonFile]:
     found = [
         _described(e.path, None if e.link is not None else e.size, uses.get(e.path, unknown), False, e)
         for e in entries
-        if not _hidden(e.path)
+        if not hidden(e.path)
     ]
     found += [_described(path, None, used, True) for path, used in uses.items() if path not in present]
     return sorted(
@@ -214,7 +210,7 @@ def _uses(manifest) -> dict[str, list[tuple[str, str | None]]] | None:
     def add(value, text: str, kind: str | None) -> None:
         if isinstance(value, str) and value.strip():
             path = PurePosixPath(value.strip())
-            if not path.is_absolute() and ".." not in path.parts and not _hidden(path.as_posix()):
+            if not path.is_absolute() and ".." not in path.parts and not hidden(path.as_posix()):
                 found.setdefault(path.as_posix(), []).append((text, kind))
 
     segments = manifest.get("segments")
@@ -233,41 +229,12 @@ def file_source(lesson: Lesson, path: str, lessons_root: Path) -> Source:
     """Where to read one file of the lesson, as the page lists it: its local path, or its key in
     the store. NotFound for anything else (a link, a hidden file, a path outside the lesson)."""
     found = next(
-        (
-            e
-            for e in _entries(lesson, lessons_root)
-            if e.path == path and e.link is None and not _hidden(path)
-        ),
+        (e for e in _entries(lesson, lessons_root) if e.path == path and e.link is None and not hidden(path)),
         None,
     )
     if lesson.missing or found is None:
         raise NotFound("No such file in this lesson.")
     return Source(found.source, found.etag)
-
-
-def _hidden(relative: str) -> bool:
-    return any(part.startswith(".") for part in relative.split("/"))
-
-
-def clean_path(text: str | None) -> PurePosixPath:
-    """A path inside the lesson as typed (or a file's own name): "images/2.png". Raises PackageError."""
-    text = unicodedata.normalize("NFC", (text or "").strip()).replace("\\", "/")
-    if not text:
-        raise PackageError(422, f"Give the file's path in the lesson, for example {EXAMPLE}.", field="path")
-    if len(text) > PATH_MAX:
-        raise PackageError(422, f"A path in the lesson has at most {PATH_MAX} characters.", field="path")
-    parts = text.split("/")
-    if text.startswith("/") or _DRIVE.match(text) or any(part in ("", ".", "..") for part in parts):
-        raise PackageError(
-            422, f"“{text}”: give a path inside the lesson, for example {EXAMPLE}.", field="path"
-        )
-    if len(parts) > DEPTH_MAX or any(len(p) > PART_MAX or len(p.encode()) > NAME_BYTES_MAX for p in parts):
-        raise PackageError(422, f"“{text}”: too many folders or too long a name.", field="path")
-    if any(part.startswith(".") for part in parts):
-        raise PackageError(422, f"“{text}”: names that start with a dot are hidden files.", field="path")
-    if any(not ch.isprintable() for ch in text):
-        raise PackageError(422, "A path in the lesson cannot hold control characters.", field="path")
-    return PurePosixPath(text)
 
 
 def put_file(
@@ -284,8 +251,8 @@ def put_file(
     a browser may send the whole path on the user's computer). With `if_match` (an If-Match
     header), only while the file is the one of that etag (412). Raises PackageError (nothing
     changed)."""
-    relative, entries = _target(lesson, path_text or _own_name(file_name), Path(lessons_root), if_match)
-    _refuse_file_folder_clash(relative, {PurePosixPath(e.path) for e in entries})
+    relative, entries = _target(lesson, path_text or own_name(file_name), Path(lessons_root), if_match)
+    refuse_file_folder_clash(relative, {PurePosixPath(e.path) for e in entries})
     file.seek(0, os.SEEK_END)
     size = file.tell()
     file.seek(0)
@@ -358,9 +325,9 @@ def _change(
                 os.symlink(entry.link, target)  # as it was: the render's checks judge where it leads
             elif isinstance(entry.source, Path):
                 uploads.link_or_copy(entry.source, target)
-            else:
+            else:  # through the render cache: the next change to the lesson fetches nothing
                 try:
-                    store.download(entry.source, target)
+                    media.fetch_object(store, entry.info, target, private=new.parent.parent)
                 except ObjectMissing:  # its version was replaced under us
                     raise PackageError(409, CHANGED) from None
         if file is not None:
@@ -375,22 +342,13 @@ def _change(
             raise PackageError(409, CHANGED)
 
     broken = frozenset({number}) if lesson.problem else frozenset()
-    installed = uploads.install(job, lessons_root, unpack, may_stay_broken=broken, recheck=recheck)
+    same = {e.path: e.source for e in kept if isinstance(e.source, str)}  # copied in the store, not sent
+    try:
+        installed = uploads.install(
+            job, lessons_root, unpack, may_stay_broken=broken, recheck=recheck, copies={number: same}
+        )
+    except ObjectMissing:  # a version copied from was replaced meanwhile
+        raise PackageError(409, CHANGED) from None
     problem = installed.problems.get(number)
     added = file is not None and relative not in {PurePosixPath(e.path) for e in entries}
     return Changed(relative.as_posix(), added, problem.message if problem else None)
-
-
-def _own_name(file_name: str | None) -> str:
-    """A file's name as a browser sent it, without the folders (or drive) of the user's computer."""
-    name = PurePosixPath((file_name or "").replace("\\", "/")).name
-    return name[2:] if _DRIVE.match(name) else name
-
-
-def _refuse_file_folder_clash(relative: PurePosixPath, there) -> None:
-    folders = {parent for path in there for parent in path.parents}
-    if relative in folders:
-        raise PackageError(422, f"“{relative}” is a folder of the lesson; give a file's path.", field="path")
-    clash = next((parent for parent in relative.parents if parent in there), None)
-    if clash is not None:
-        raise PackageError(422, f"“{clash}” is a file of the lesson, not a folder.", field="path")

@@ -99,6 +99,18 @@ def _fetch(store: Store, info: ObjectInfo, dest: Path, cache: SegmentCache, priv
     return True
 
 
+def fetch_object(store: Store, info: ObjectInfo, dest: Path, private: Path) -> bool:
+    """One object at `dest` through the render cache (from it when it has the object): `private`
+    is the cache's private folder `dest` is in (private_folder). True when it was downloaded."""
+    return _fetch(store, info, dest, render_cache(), private)
+
+
+def remember(local: Path, info: ObjectInfo) -> None:
+    """A file just put in the store, kept in the render cache as that object (the rescan after an
+    upload, and the renders after it, fetch nothing): `local` is in the cache's file system."""
+    render_cache().publish(local, cache_key(info), CACHE_SUFFIX)
+
+
 def fetch(
     store: Store, listing: Callable[[], list[Entry]], folder: Path, cache: SegmentCache, what: str
 ) -> list[Entry]:
@@ -138,9 +150,13 @@ def fetch_lesson(store: Store, lesson_path: str, folder: Path, cache: SegmentCac
     return folder / "lessons" / lesson_path
 
 
-def _new_private_folder() -> tuple[SegmentCache, Path]:
+def render_cache() -> SegmentCache:
     config = current_app.config
-    cache = SegmentCache(Path(config["RENDER_CACHE_DIR"]), config["RENDER_CACHE_MAX_BYTES"])
+    return SegmentCache(Path(config["RENDER_CACHE_DIR"]), config["RENDER_CACHE_MAX_BYTES"])
+
+
+def _new_private_folder() -> tuple[SegmentCache, Path]:
+    cache = render_cache()
     return cache, cache.new_private_dir()
 
 

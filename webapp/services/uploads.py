@@ -108,13 +108,15 @@ def install(
     *,
     may_stay_broken: frozenset[int] = frozenset(),
     recheck: Callable[[], None] | None = None,
+    copies: dict[int, dict[str, str]] | None = None,
 ) -> Installed:
     """Install the lesson folders `unpack(stand_in)` writes into the stand-in for the video folder
     (-> (plan, {number: folder})): the video's shared files joined, each lesson validated, then
     swapped in whole. A lesson in `may_stay_broken` is installed even if it still fails its check
     (Installed.problems says how); any other that fails refuses them all. `recheck()` is called
     under the job's lock, just before the swap: it may refuse (PackageError) what changed
-    meanwhile. Raises PackageError."""
+    meanwhile. `copies` names, per lesson, files an object store already holds with the same
+    bytes (storage/lessons.put_version). Raises PackageError."""
     store = storage.store()
     local = storage.is_local(store)
     with _staging(lessons_root, job.video_id, local) as (new, cache), _disk_full_is_507():
@@ -139,7 +141,7 @@ def install(
         if local:
             installed = _swap_in(job, folders, plan, lessons_root, new.parent, recheck)
         else:
-            installed = _store_in(job, folders, plan, store, lessons_root, new, recheck)
+            installed = _store_in(job, folders, plan, store, lessons_root, new, recheck, copies or {})
         return dataclasses.replace(installed, problems=problems)
 
 
@@ -315,6 +317,7 @@ def _store_in(
     lessons_root: Path,
     new: Path,
     recheck: Callable[[], None] | None = None,
+    copies: dict[int, dict[str, str]] | None = None,
 ) -> Installed:
     """The object store's swap (storage/lessons.py): each lesson goes up as a version nobody
     reads yet, outside the job's lock (uploads take time); then, under the lock, the shared files
@@ -327,7 +330,9 @@ def _store_in(
     attempted: set[int] = set()
     try:
         for number, folder in sorted(folders.items()):
-            versions[number] = store_lessons.put_version(store, paths[number], folder)
+            versions[number] = store_lessons.put_version(
+                store, paths[number], folder, (copies or {}).get(number), placed=media.remember
+            )
         _lock_idle(job, plan, list(paths.values()), recheck)
         for _info, relative in plan.shared:
             store.upload(new.joinpath(*relative.parts), f"lessons/{job.video_id}/{relative.as_posix()}")

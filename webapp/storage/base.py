@@ -10,6 +10,7 @@ is checked, and only then appears at its key; the sweeper removes temporaries le
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 import uuid
 import zlib
@@ -143,6 +144,14 @@ class Store(ABC):
         """Put a local file at `key`, atomically: it goes to a temporary key, is checked
         (size, and checksum where the store gives one), then appears at `key`. A failed or
         interrupted upload leaves nothing at `key` (at most a temporary for the sweeper)."""
+
+    def copy(self, source_key: str, key: str) -> ObjectInfo:
+        """Put a copy of the object at `source_key` at `key`, as upload puts a file (ObjectMissing
+        when there is none). A store that copies in place overrides this: no bytes pass here."""
+        with tempfile.TemporaryDirectory(prefix="store-copy-") as folder:
+            local = Path(folder) / "object"
+            self.download(source_key, local)
+            return self.upload(local, key)
 
     @abstractmethod
     def delete(self, key: str) -> bool:

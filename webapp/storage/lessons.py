@@ -25,7 +25,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,20 +126,40 @@ def new_token() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:12]}"
 
 
-def put_version(store: Store, lesson_path: str, folder: Path) -> Version:
-    """Upload a local lesson folder as a new version nobody reads yet. On failure, what was
-    uploaded is removed (best effort; the sweeper takes what is left)."""
+def put_version(
+    store: Store,
+    lesson_path: str,
+    folder: Path,
+    copies: dict[str, str] | None = None,
+    placed: Callable[[Path, ObjectInfo], None] | None = None,
+) -> Version:
+    """Upload a local lesson folder as a new version nobody reads yet; a file named in `copies`
+    ({path in the lesson: key of a version's object with its bytes}) is copied in the store
+    instead (a caption fixed does not send the lesson's clips again). `placed(local file, its
+    object)` is told of each. On failure, what was uploaded is removed (best effort; the sweeper
+    takes what is left)."""
     found = [path for path in folder.rglob("*") if path.is_file() and not path.is_symlink()]
     files = tuple(sorted(path.relative_to(folder).as_posix() for path in found))
     version = Version(new_token(), files)
     inside = _version_prefix(lesson_path, version.token)
+    copies = {name: key for name, key in (copies or {}).items() if in_a_version(key)}
     try:
         for name in files:
-            store.upload(folder / name, inside + name)
+            if name in copies:
+                info = store.copy(copies[name], inside + name)
+            else:
+                info = store.upload(folder / name, inside + name)
+            if placed is not None:
+                placed(folder / name, info)
     except BaseException:
         discard(store, lesson_path, version)
         raise
     return version
+
+
+def in_a_version(key: str) -> bool:
+    """Whether `key` is a file of a lesson's version: written once, never changed (only deleted)."""
+    return f"/{VERSIONS}/" in key
 
 
 def switch(store: Store, lesson_path: str, version: Version) -> Version | None:

@@ -253,6 +253,19 @@ class S3Store(Store):
                 self.delete(temporary)
         return self._info(key, head["ContentLength"], head["ETag"], head["LastModified"])
 
+    def copy(self, source_key: str, key: str) -> ObjectInfo:
+        """In the bucket (CopyObject, in parts when large): nothing is downloaded or sent again."""
+        source = self._head(check_key(source_key))
+        if source is None:
+            raise ObjectMissing(f"no object at {source_key!r}")
+        with self._errors(f"copy {source_key!r} to {key!r}"):
+            source_ref = {"Bucket": self.bucket, "Key": self._full(source_key)}
+            self.client.copy(source_ref, self.bucket, self._full(check_key(key)), Config=self.transfer)
+        head = self._head(key)
+        if head is None or head["ContentLength"] != source["ContentLength"]:
+            raise StoreUnavailable(f"{key!r} did not appear whole after its copy; try again")
+        return self._info(key, head["ContentLength"], head["ETag"], head["LastModified"])
+
     def delete(self, key: str) -> bool:
         if self._head(check_key(key)) is None:
             return False

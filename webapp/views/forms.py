@@ -29,7 +29,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Val
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..models import WEBHOOK_EVENTS, Role
-from ..services import accounts, jobs, lesson_files
+from ..services import accounts, jobs, lesson_paths
 from ..services.tokens import TOKEN_NAME_MAX
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ class UploadForm(Form):
 class LessonFileForm(Form):
     """One file of a lesson (services/lesson_files.py judges the path)."""
 
-    path = StringField("Path in the lesson", [Optional(), Length(max=lesson_files.PATH_MAX)])
+    path = StringField("Path in the lesson", [Optional(), Length(max=lesson_paths.PATH_MAX)])
     file = FileField("File", [FileRequired("Choose the file to upload.")])
 
     def __init__(self, **kwargs):
