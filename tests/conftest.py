@@ -255,6 +255,14 @@ def factory(app):
 
 
 @pytest.fixture
+def member(factory, auth):
+    """A staff member of Course A, logged in on `client` (a module may define its own `member`)."""
+    user = factory.user("mali@example.com", courses=["Course A"])
+    auth.login(user.email)
+    return user
+
+
+@pytest.fixture
 def work(app, redis_url):
     """Run an in-process RQ worker until the queues are empty (`work()`), in the app's context:
     for tests of state changes, where a worker process would add only start-up time."""

@@ -21,13 +21,6 @@ from webapp.render.sample import write_tone
 from .helpers import bearer, csrf_token
 
 
-@pytest.fixture
-def member(factory, auth):
-    user = factory.user("mali@example.com", courses=["Course A"])
-    auth.login(user.email)
-    return user
-
-
 def _page(job, number: int = 1) -> str:
     return f"/jobs/{job.id}/lessons/{number}/files"
 

@@ -18,13 +18,6 @@ from .helpers import bearer
 from .test_sidecars_app import captioned_job, rendered
 
 
-@pytest.fixture
-def member(factory, auth):
-    user = factory.user("mali@example.com", courses=["Course A"])
-    auth.login(user.email)
-    return user
-
-
 def _page(job, number: int = 1) -> str:
     return f"/jobs/{job.id}/lessons/{number}/words"
 

@@ -52,6 +52,22 @@ def stored_lesson(store: S3Store, lesson_path: str) -> dict[str, bytes]:
     return found
 
 
+def lesson_in_bucket(app, factory, auth, store: S3Store, **sample):
+    """A job of Course A whose one lesson is in the bucket only (put there file by file, as
+    earlier pipeline steps do), and a member of the course logged in: (job, video id, LESSONS_ROOT)."""
+    video_id = uuid.uuid4().hex[:11]
+    root = Path(app.config["LESSONS_ROOT"])
+    factory.lessons(video_id, 1, **sample)
+    for path in sorted((root / video_id).rglob("*")):
+        if path.is_file():
+            store.upload(path, f"lessons/{path.relative_to(root).as_posix()}")
+            path.unlink()
+    job = factory.job("Course A", video_id=video_id, lessons=0)
+    user = factory.user("mali@example.com", courses=["Course A"])
+    auth.login(user.email)
+    return job, video_id, root
+
+
 def keys_under(store: S3Store, prefix: str) -> list[str]:
     return [info.key[len(prefix) :] for info in store.list(prefix)]
 
@@ -316,16 +332,7 @@ def test_a_file_replaced_from_the_lesson_files_page_lands_as_a_new_version(
     pointer names, a replaced file lands with the lesson's other files in a new version."""
     from .helpers import csrf_token
 
-    video_id = uuid.uuid4().hex[:11]
-    root = Path(app.config["LESSONS_ROOT"])
-    factory.lessons(video_id, 1)
-    for path in sorted((root / video_id).rglob("*")):
-        if path.is_file():
-            store.upload(path, f"lessons/{path.relative_to(root).as_posix()}")
-            path.unlink()
-    job = factory.job("Course A", video_id=video_id, lessons=0)
-    user = factory.user("mali@example.com", courses=["Course A"])
-    auth.login(user.email)
+    job, video_id, root = lesson_in_bucket(app, factory, auth, store)
     page = f"/jobs/{job.id}/lessons/1/files"
     assert "<code>audio/1.wav</code>" in client.get(page).text
     before = stored_lesson(store, f"{video_id}/lesson_1")
@@ -360,36 +367,6 @@ def test_a_file_replaced_from_the_lesson_files_page_lands_as_a_new_version(
     assert not any(path.is_file() for path in (root / video_id).rglob("*"))  # nothing local
 
 
-def test_words_saved_from_the_lessons_words_page_land_as_a_new_version(app, client, factory, auth, store):
-    """The words page (tests/test_lesson_words.py) on a bucket: it reads lesson.json from the
-    bucket, and a saved caption lands as a new version with the lesson's other files as they were."""
-    from .helpers import csrf_token
-    from .test_lesson_words import fields
-
-    video_id = uuid.uuid4().hex[:11]
-    root = Path(app.config["LESSONS_ROOT"])
-    factory.lessons(video_id, 1, segments=2)
-    for path in sorted((root / video_id).rglob("*")):
-        if path.is_file():
-            store.upload(path, f"lessons/{path.relative_to(root).as_posix()}")
-            path.unlink()
-    job = factory.job("Course A", video_id=video_id, lessons=0)
-    user = factory.user("mali@example.com", courses=["Course A"])
-    auth.login(user.email)
-    page = f"/jobs/{job.id}/lessons/1/words"
-    form = fields(client.get(page).text)
-    assert form["s2-title"] == "Tones: ปี่ ฟ้า น้ำ ป่า" and form["csrf_token"] == csrf_token(client, page)
-    before = stored_lesson(store, f"{video_id}/lesson_1")
-    response = client.post(page, data={**form, "s1-caption": "สวัสดีครับ"}, content_type="multipart/form-data")
-    assert "Saved." in client.get(response.headers["Location"]).text
-    after = stored_lesson(store, f"{video_id}/lesson_1")
-    assert json.loads(after["lesson.json"])["segments"][0]["caption"] == "สวัสดีครับ"
-    assert {k: v for k, v in after.items() if k != "lesson.json"} == {
-        k: v for k, v in before.items() if k != "lesson.json"
-    }
-    assert not any(path.is_file() for path in (root / video_id).rglob("*"))  # nothing local
-
-
 def test_a_change_to_a_lesson_in_the_bucket_sends_and_fetches_only_what_changed(
     app, client, factory, auth, store, monkeypatch
 ):
@@ -399,16 +376,7 @@ def test_a_change_to_a_lesson_in_the_bucket_sends_and_fetches_only_what_changed(
     uploads one file, lesson.json, and downloads nothing."""
     from .test_lesson_words import fields
 
-    video_id = uuid.uuid4().hex[:11]
-    root = Path(app.config["LESSONS_ROOT"])
-    factory.lessons(video_id, 1, segments=2)
-    for path in sorted((root / video_id).rglob("*")):
-        if path.is_file():
-            store.upload(path, f"lessons/{path.relative_to(root).as_posix()}")
-            path.unlink()
-    job = factory.job("Course A", video_id=video_id, lessons=0)
-    user = factory.user("mali@example.com", courses=["Course A"])
-    auth.login(user.email)
+    job, video_id, root = lesson_in_bucket(app, factory, auth, store, segments=2)
     page = f"/jobs/{job.id}/lessons/1/words"
 
     def save(caption: str) -> None:
@@ -416,6 +384,7 @@ def test_a_change_to_a_lesson_in_the_bucket_sends_and_fetches_only_what_changed(
         response = client.post(page, data={**form, "s1-caption": caption}, content_type="multipart/form-data")
         assert "Saved." in client.get(response.headers["Location"]).text
 
+    assert fields(client.get(page).text)["s2-title"] == "Tones: ปี่ ฟ้า น้ำ ป่า"  # read from the bucket
     save("first")  # the lesson was put there file by file: it becomes a version of its own
     before = stored_lesson(store, f"{video_id}/lesson_1")
     sent, fetched = [], []
@@ -433,3 +402,4 @@ def test_a_change_to_a_lesson_in_the_bucket_sends_and_fetches_only_what_changed(
     files = [key for key in sent if not key.endswith(store_lessons.POINTER)]
     assert len(files) == 1 and files[0].endswith("/lesson.json"), sent
     assert fetched == []
+    assert not any(path.is_file() for path in (root / video_id).rglob("*"))  # nothing local
