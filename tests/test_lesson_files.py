@@ -521,3 +521,56 @@ def test_a_lesson_folder_leading_out_of_the_lessons_folder_is_said_not_listed(
         and "secret.txt" not in page.text
     )
     assert client.get(f"{_page(job, 2)}/secret.txt").status_code == 404
+
+
+def test_a_lesson_json_nested_too_deeply_lists_its_files_without_a_500(app, client, factory, member):
+    job = factory.job("Course A", lessons=1)
+    folder = _lesson(app, job)
+    manifest = json.loads((folder / "lesson.json").read_text())
+    text = json.dumps(manifest)[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    (folder / "lesson.json").write_text(text)
+    assert "cannot tell while lesson.json cannot be read" in unescape(client.get(_page(job)).text)
+    headers = bearer(factory.token(member.email))
+    assert client.get(f"/api/jobs/{job.id}/lessons/1/files", headers=headers).status_code == 200
+    (folder / "notes.txt").write_text("x")
+    removed = client.delete(f"/api/jobs/{job.id}/lessons/1/files?path=notes.txt", headers=headers)
+    assert removed.status_code == 409 and (folder / "notes.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "spelt", ["audio\\1.wav", "../lesson_1/audio/1.wav", "x/../audio/1.wav", "./audio//1.wav"]
+)
+def test_a_file_named_as_the_renderer_reads_it_is_known_as_used(app, client, factory, member, spelt):
+    """lesson.json may name a file with a backslash, `..` or `.`: the renderer reads audio/1.wav,
+    the page called it unused (and offered to remove it from a lesson broken for another reason)."""
+    job = factory.job("Course A", lessons=1)
+    folder = _lesson(app, job)
+    manifest = json.loads((folder / "lesson.json").read_text())
+    manifest["segments"][0]["audio"] = spelt
+    manifest["segments"][0]["image"] = "images/gone.png"  # broken for another reason
+    (folder / "lesson.json").write_text(json.dumps(manifest))
+    rows = _rows(client.get(_page(job)).text)
+    assert "audio/1.wav segment 1's narration 46.9 KB Replace" in rows
+    assert not any("\\" in row for row in rows)  # no phantom missing file
+    token = csrf_token(client, _page(job))
+    page = _after(
+        client, client.post(f"{_page(job)}/remove", data={"path": "audio/1.wav", "csrf_token": token})
+    )
+    assert "is segment 1&#39;s narration" in page and (folder / "audio" / "1.wav").is_file()
+
+
+def test_if_none_match_star_adds_a_file_only_when_there_is_none(app, client, factory):
+    user = factory.user("api@example.com", courses=["Course A"])
+    headers = {**bearer(factory.token(user.email)), "If-None-Match": "*"}
+    job = factory.job("Course A", lessons=1)
+    url = f"/api/jobs/{job.id}/lessons/1/files"
+
+    def put(path: str, data: bytes):
+        files = {"file": (io.BytesIO(data), "x")}
+        return client.post(
+            f"{url}?path={path}", data=files, content_type="multipart/form-data", headers=headers
+        )
+
+    assert put("notes.txt", b"mine").status_code == 201
+    again = put("notes.txt", b"theirs")
+    assert again.status_code == 412 and (_lesson(app, job) / "notes.txt").read_bytes() == b"mine"

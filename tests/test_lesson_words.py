@@ -462,3 +462,28 @@ def test_only_a_multipart_words_form_is_let_past_the_usual_body_cap(app, client,
     body = "&".join([f"csrf_token={form['csrf_token']}"] + ["a=b"] * 100_000)
     response = client.post(_page(job), data=body, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 413
+
+
+def test_a_cue_time_no_lesson_takes_does_not_break_the_page(app, client, factory, member):
+    job = factory.job("Course A", lessons=1)
+    path = _manifest_path(app, job)
+    manifest = _manifest(app, job)
+    manifest["segments"][0]["captions"] = [{"start": 1e307, "end": 1e308, "text": "hi"}]
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    response = client.get(_page(job))
+    assert response.status_code == 200 and "Caption 1" in response.text
+
+
+def test_words_that_would_make_lesson_json_too_large_are_refused(app, client, factory, member):
+    """Control characters are written as six-character escapes: 5,000 of them in each of many fields
+    made a lesson.json of 5 MB, which the app then could not read."""
+    job = factory.job("Course A", lessons=1)
+    path = _manifest_path(app, job)
+    manifest = _manifest(app, job)
+    manifest["segments"] = [{**manifest["segments"][0], "duration": 0.1} for _ in range(40)]
+    path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    raw = path.read_bytes()
+    changes = {f"s{n}-text": "\x01" * 5000 for n in range(1, 41)}
+    response = save(client, job, changes)
+    assert response.status_code == 422 and "lesson.json would be larger than 1 MB" in unescape(response.text)
+    assert path.read_bytes() == raw

@@ -403,3 +403,20 @@ def test_a_change_to_a_lesson_in_the_bucket_sends_and_fetches_only_what_changed(
     assert len(files) == 1 and files[0].endswith("/lesson.json"), sent
     assert fetched == []
     assert not any(path.is_file() for path in (root / video_id).rglob("*"))  # nothing local
+
+
+def test_a_version_copies_only_the_lessons_own_objects(app, store, tmp_path):
+    """put_version copies in the bucket only objects of the lesson's own versions: a key of another
+    lesson (another course's) is not copied but the local file uploaded."""
+    other = tmp_path / "other"
+    (other / "audio").mkdir(parents=True)
+    (other / "audio" / "1.wav").write_bytes(b"theirs")
+    theirs = store_lessons.put_version(store, "vidB/lesson_1", other)
+    mine = tmp_path / "mine"
+    (mine / "audio").mkdir(parents=True)
+    (mine / "audio" / "1.wav").write_bytes(b"mine")
+    stolen = f"lessons/vidB/lesson_1/{store_lessons.VERSIONS}/{theirs.token}/audio/1.wav"
+    version = store_lessons.put_version(store, "vidA/lesson_1", mine, copies={"audio/1.wav": stolen})
+    key = f"lessons/vidA/lesson_1/{store_lessons.VERSIONS}/{version.token}/audio/1.wav"
+    with store.open(key) as reader:
+        assert reader.read() == b"mine"

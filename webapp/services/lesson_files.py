@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import posixpath
 import re
 import shutil
 import stat
@@ -34,6 +35,8 @@ from flask import current_app
 from werkzeug.exceptions import NotFound
 
 from ..models import Lesson, VideoJob
+from ..render.errors import ManifestError
+from ..render.lesson_json import parse_json
 from ..render.limits import MAX_MANIFEST_BYTES
 from ..storage import ObjectInfo, ObjectMissing, StoreError
 from ..storage import lessons as store_lessons
@@ -129,12 +132,12 @@ def listing(lesson: Lesson, lessons_root: Path) -> list[LessonFile]:
     uses it for; and the files lesson.json names that the lesson lacks, marked missing. In the
     order people count (audio/2.wav before audio/10.wav)."""
     entries = _entries(lesson, lessons_root)
-    uses = _uses(_read_manifest(entries))
-    present = {e.path for e in entries}
+    uses = _uses(_read_manifest(entries), _folder(lesson))
+    present = {_nfc(e.path) for e in entries}
     unknown = ((UNKNOWN_USE, None),) if uses is None else ()  # lesson.json unreadable
     uses = uses or {}
     found = [
-        _described(e.path, None if e.link is not None else e.size, uses.get(e.path, unknown), False, e)
+        _described(e.path, None if e.link is not None else e.size, uses.get(_nfc(e.path), unknown), False, e)
         for e in entries
         if not hidden(e.path)
     ]
@@ -167,11 +170,12 @@ def _manifest_bytes(entries: list[_Entry]) -> bytes | None:
 
 
 def _read_manifest(entries: list[_Entry]):
-    """lesson.json's content as JSON, or None when it is missing, a link, too large or not JSON."""
+    """lesson.json's content as the renderer parses it, or None when it is missing, a link, too
+    large or not a JSON object (or nested too deeply, or not UTF-8)."""
     raw = _manifest_bytes(entries)
     try:
-        return None if raw is None else json.loads(raw)
-    except ValueError:
+        return None if raw is None else parse_json(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ManifestError):
         return None
 
 
@@ -199,19 +203,31 @@ def rewrite_manifest(
 _KINDS = {"image": "picture", "audio": "narration", "video": "clip"}
 
 
-def _uses(manifest) -> dict[str, list[tuple[str, str | None]]] | None:
-    """{path inside the lesson: [(what uses it, kind)]} from lesson.json's segments, music and
-    font; paths into the video folder (../) and malformed ones are left out. None when there is
-    no lesson.json that parses: which files it uses cannot be told."""
+def _folder(lesson: Lesson) -> str:
+    return lesson.path.rsplit("/", 1)[-1]
+
+
+def _nfc(path: str) -> str:
+    return unicodedata.normalize("NFC", path)
+
+
+def _uses(manifest, folder: str) -> dict[str, list[tuple[str, str | None]]] | None:
+    """{path inside the lesson folder `folder` ("lesson_2"), composed (NFC): [(what uses it,
+    kind)]} from lesson.json's segments, music and font, each path read as the renderer reads it
+    (render/assets.resolve_asset: either slash, `.` and `..` walked, `../lesson_2/x` is `x`);
+    paths into the video folder and malformed ones are left out. None when there is no
+    lesson.json that parses: which files it uses cannot be told."""
     if not isinstance(manifest, dict):
         return None
     found: dict[str, list[tuple[str, str | None]]] = {}
 
     def add(value, text: str, kind: str | None) -> None:
-        if isinstance(value, str) and value.strip():
-            path = PurePosixPath(value.strip())
-            if not path.is_absolute() and ".." not in path.parts and not hidden(path.as_posix()):
-                found.setdefault(path.as_posix(), []).append((text, kind))
+        if not isinstance(value, str) or not value.strip() or value.startswith(("/", "\\")):
+            return
+        walked = posixpath.normpath(posixpath.join(folder, *re.split(r"[\\/]+", value)))
+        if walked.startswith(folder + "/") and not hidden(walked):
+            path = unicodedata.normalize("NFC", walked[len(folder) + 1 :])
+            found.setdefault(path, []).append((text, kind))
 
     segments = manifest.get("segments")
     for number, segment in enumerate(segments if isinstance(segments, list) else [], start=1):
@@ -245,13 +261,20 @@ def put_file(
     lessons_root: Path,
     file_name: str | None = None,
     if_match: str | None = None,
+    if_none_match: str | None = None,
 ) -> Changed:
     """Replace or add one file of `lesson` (`file`: an open binary file, read from its start)
     at `path_text`, else at the top of the lesson under the file's own name (`file_name`, of which
     a browser may send the whole path on the user's computer). With `if_match` (an If-Match
-    header), only while the file is the one of that etag (412). Raises PackageError (nothing
-    changed)."""
+    header), only while the file is the one of that etag; with `if_none_match` "*", only while
+    there is none (412). Raises PackageError (nothing changed)."""
     relative, entries = _target(lesson, path_text or own_name(file_name), Path(lessons_root), if_match)
+    if (
+        if_none_match is not None
+        and if_none_match.strip() == "*"
+        and any(e.path == str(relative) for e in entries)
+    ):
+        raise PackageError(412, f"“{relative}” is there already (If-None-Match: *).")
     refuse_file_folder_clash(relative, {PurePosixPath(e.path) for e in entries})
     file.seek(0, os.SEEK_END)
     size = file.tell()
@@ -267,14 +290,14 @@ def remove_file(
     relative, entries = _target(lesson, path_text, Path(lessons_root), if_match)
     if relative not in {PurePosixPath(e.path) for e in entries}:
         raise PackageError(404, f"“{relative}” is not a file of the lesson.", field="path")
-    uses = _uses(_read_manifest(entries))
+    uses = _uses(_read_manifest(entries), _folder(lesson))
     if uses is None and relative.as_posix() != "lesson.json":
         raise PackageError(
             409,
             "lesson.json cannot be read, so whether the lesson uses this file cannot be told: "
             "mend lesson.json first (download it, fix it, replace it).",
         )
-    used = (uses or {}).get(relative.as_posix())
+    used = (uses or {}).get(_nfc(relative.as_posix()))
     if used or relative.as_posix() == "lesson.json":
         what = ", ".join(text for text, _kind in used) if used else "the lesson itself"
         raise PackageError(409, f"“{relative}” is {what}: replace it instead, or change lesson.json first.")

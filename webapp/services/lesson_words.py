@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from ..models import Lesson, VideoJob
 from ..render.errors import ManifestError
 from ..render.lesson_json import parse_json
-from ..render.limits import MAX_TEXT_CHARS
+from ..render.limits import MAX_MANIFEST_BYTES, MAX_SEGMENT_SECONDS, MAX_TEXT_CHARS
 from . import lesson_files
 from .packages import PackageError
 
@@ -209,14 +209,14 @@ def _segment(number: int, seg: dict) -> Segment:
 
 
 def _seconds(value) -> float | None:
-    """A time lesson.json gives, when it is a finite number (the lesson's check says the rest)."""
+    """A time lesson.json gives, when it is one a lesson can have (the lesson's check says the rest)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
         seconds = float(value)
     except OverflowError:
         return None
-    return seconds if math.isfinite(seconds) else None
+    return seconds if math.isfinite(seconds) and abs(seconds) <= MAX_SEGMENT_SECONDS else None
 
 
 def label(name: str) -> str:
@@ -305,7 +305,14 @@ def save(job: VideoJob, lesson: Lesson, lessons_root, form: Mapping[str, str]) -
             raise WordsRefused(409, CLASH.format(", ".join(label(n) for n in clash)), clash)
         written = _apply(manifest, changes)
         outcome = Saved(None, written, bool(written) and bool(meanwhile - set(changes)))
-        return _dumped(manifest) if written else None
+        new = _dumped(manifest) if written else None
+        if new is not None and len(new) > MAX_MANIFEST_BYTES:  # written as JSON escapes, words grow
+            raise WordsRefused(
+                422,
+                f"With these words lesson.json would be larger than {MAX_MANIFEST_BYTES // 2**20} MB.",
+                written,
+            )
+        return new
 
     changed = lesson_files.rewrite_manifest(job, lesson, lessons_root, edit)
     return Saved(changed, outcome.fields, outcome.merged)

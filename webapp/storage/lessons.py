@@ -134,7 +134,8 @@ def put_version(
     placed: Callable[[Path, ObjectInfo], None] | None = None,
 ) -> Version:
     """Upload a local lesson folder as a new version nobody reads yet; a file named in `copies`
-    ({path in the lesson: key of a version's object with its bytes}) is copied in the store
+    ({path in the lesson: key of an object of one of this lesson's versions with its bytes;
+    others are uploaded}) is copied in the store
     instead (a caption fixed does not send the lesson's clips again). `placed(local file, its
     object)` is told of each. On failure, what was uploaded is removed (best effort; the sweeper
     takes what is left)."""
@@ -142,7 +143,8 @@ def put_version(
     files = tuple(sorted(path.relative_to(folder).as_posix() for path in found))
     version = Version(new_token(), files)
     inside = _version_prefix(lesson_path, version.token)
-    copies = {name: key for name, key in (copies or {}).items() if in_a_version(key)}
+    own = _version_prefix(lesson_path, "")[:-1]  # this lesson's versions: written once, never changed
+    copies = {name: key for name, key in (copies or {}).items() if key.startswith(own)}
     try:
         for name in files:
             if name in copies:
@@ -155,11 +157,6 @@ def put_version(
         discard(store, lesson_path, version)
         raise
     return version
-
-
-def in_a_version(key: str) -> bool:
-    """Whether `key` is a file of a lesson's version: written once, never changed (only deleted)."""
-    return f"/{VERSIONS}/" in key
 
 
 def switch(store: Store, lesson_path: str, version: Version) -> Version | None:

@@ -113,7 +113,8 @@ def put_lesson_file(query: dict, files: dict, job_id, number: int):
     working lesson is 422 (nothing changed); a lesson broken already takes it, and `problem` says
     what is still wrong. 409 while the lesson is being rendered or when its files changed
     meanwhile. With an If-Match header (the file's ETag from its download or the listing), only
-    while the file is still that one: 412 otherwise. Admitted before the body is read, as package
+    while the file is still that one, and with If-None-Match: * only while there is none: 412
+    otherwise. Admitted before the body is read, as package
     uploads are (404, 413, 429, 507)."""
     job = access.get_job_or_404(job_id, current_user)
     lesson = lesson_files.lesson_or_404(job, number)
@@ -126,6 +127,7 @@ def put_lesson_file(query: dict, files: dict, job_id, number: int):
         lessons_root(),
         file_name=upload.filename,
         if_match=request.headers.get("If-Match"),
+        if_none_match=request.headers.get("If-None-Match"),
     )
     return _changed(job, lesson, changed), 201 if changed.added else 200
 
