@@ -89,6 +89,11 @@ class Saved:
     fields: tuple[str, ...]  # the fields written, in the page's order
     merged: bool  # lesson.json had changed meanwhile elsewhere; those changes were kept
 
+    @property
+    def first_segment(self) -> int | None:
+        """The first segment a written field belongs to (the page returns there)."""
+        return next((int(name[1:].split("-")[0]) for name in self.fields if name.startswith("s")), None)
+
 
 def read(lesson: Lesson, lessons_root) -> Words:
     """The lesson's words as lesson.json has them now, as the page shows them. Raises

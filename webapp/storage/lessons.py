@@ -133,12 +133,11 @@ def put_version(
     copies: dict[str, str] | None = None,
     placed: Callable[[Path, ObjectInfo], None] | None = None,
 ) -> Version:
-    """Upload a local lesson folder as a new version nobody reads yet; a file named in `copies`
-    ({path in the lesson: key of an object of one of this lesson's versions with its bytes;
-    others are uploaded}) is copied in the store
-    instead (a caption fixed does not send the lesson's clips again). `placed(local file, its
-    object)` is told of each. On failure, what was uploaded is removed (best effort; the sweeper
-    takes what is left)."""
+    """Upload a local lesson folder as a new version nobody reads yet. A file named in `copies`
+    ({path in the lesson: key of an object with its bytes}) is copied in the store instead when
+    the key is of one of this lesson's own versions, which never change (a caption fixed does not
+    send the lesson's clips again). `placed(local file, its object)` is told of each file. On
+    failure, what was uploaded is removed (best effort; the sweeper takes what is left)."""
     found = [path for path in folder.rglob("*") if path.is_file() and not path.is_symlink()]
     files = tuple(sorted(path.relative_to(folder).as_posix() for path in found))
     version = Version(new_token(), files)

@@ -179,13 +179,9 @@ def save_words(job_id: str, number: int):
         saved = lesson_words.save(job, lesson, Path(current_app.config["LESSONS_ROOT"]), request.form)
     except PackageError as exc:  # the page again, with what was typed: nothing typed is lost
         return _words_page(job, lesson, refusal=exc)
-    changed = saved.changed
-    first = next((name.split("-")[0][1:] for name in saved.fields if name.startswith("s")), None)
-    back = redirect(
-        url_for(
-            "lesson_files.words", job_id=job.id, number=number, _anchor=f"segment-{first}" if first else None
-        )
-    )
+    changed, first = saved.changed, saved.first_segment
+    anchor = f"segment-{first}" if first else None
+    back = redirect(url_for("lesson_files.words", job_id=job.id, number=number, _anchor=anchor))
     said = "Nothing was changed." if changed is None else "Saved."
     if saved.merged:
         said = "Saved, with the changes made meanwhile elsewhere in lesson.json kept."
