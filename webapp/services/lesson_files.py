@@ -226,7 +226,7 @@ def _uses(manifest, folder: str) -> dict[str, list[tuple[str, str | None]]] | No
             return
         walked = posixpath.normpath(posixpath.join(folder, *re.split(r"[\\/]+", value)))
         if walked.startswith(folder + "/") and not hidden(walked):
-            path = unicodedata.normalize("NFC", walked[len(folder) + 1 :])
+            path = _nfc(walked[len(folder) + 1 :])
             found.setdefault(path, []).append((text, kind))
 
     segments = manifest.get("segments")
@@ -268,13 +268,8 @@ def put_file(
     a browser may send the whole path on the user's computer). With `if_match` (an If-Match
     header), only while the file is the one of that etag; with `if_none_match` "*", only while
     there is none (412). Raises PackageError (nothing changed)."""
-    relative, entries = _target(lesson, path_text or own_name(file_name), Path(lessons_root), if_match)
-    if (
-        if_none_match is not None
-        and if_none_match.strip() == "*"
-        and any(e.path == str(relative) for e in entries)
-    ):
-        raise PackageError(412, f"“{relative}” is there already (If-None-Match: *).")
+    path_text = path_text or own_name(file_name)
+    relative, entries = _target(lesson, path_text, Path(lessons_root), if_match, if_none_match)
     refuse_file_folder_clash(relative, {PurePosixPath(e.path) for e in entries})
     file.seek(0, os.SEEK_END)
     size = file.tell()
@@ -305,17 +300,24 @@ def remove_file(
 
 
 def _target(
-    lesson: Lesson, path_text: str | None, lessons_root: Path, if_match: str | None = None
+    lesson: Lesson,
+    path_text: str | None,
+    lessons_root: Path,
+    if_match: str | None = None,
+    if_none_match: str | None = None,
 ) -> tuple[PurePosixPath, list[_Entry]]:
     """The path a change is about (spelt as the lesson spells it) and the lesson's files now;
-    PackageError 412 unless the file there matches `if_match` (an If-Match header's value)."""
+    PackageError 412 unless the file there matches `if_match` (an If-Match header's value) and,
+    with `if_none_match` "*", there is none."""
     if lesson.missing:
         raise PackageError(409, "The lesson folder is gone: upload the lesson again from the job page.")
     relative = clean_path(path_text)
     entries = _entries(lesson, lessons_root)
     # A name written decomposed (as macOS may) is the same file as its composed form.
-    same = {unicodedata.normalize("NFC", e.path): e.path for e in entries}
+    same = {_nfc(e.path): e.path for e in entries}
     relative = PurePosixPath(same.get(relative.as_posix(), relative.as_posix()))
+    if if_none_match is not None and if_none_match.strip() == "*" and relative.as_posix() in same.values():
+        raise PackageError(412, f"“{relative}” is there already (If-None-Match: *).")
     if if_match is not None:
         there = next((e for e in entries if PurePosixPath(e.path) == relative and e.link is None), None)
         wanted = {tag.strip() for tag in if_match.split(",")}  # a weak tag (W/"…") matches nothing

@@ -31,17 +31,14 @@ from ..render.lesson_json import parse_json
 from ..render.limits import MAX_MANIFEST_BYTES, MAX_SEGMENT_SECONDS, MAX_TEXT_CHARS
 from . import lesson_files
 from .packages import PackageError
+from .word_fields import EDITABLE, field_of, label, segment_of
 
 MAX_SEGMENTS = 300  # a longer lesson is edited as a file (the form would be thousands of fields)
 MAX_CUES = 2000
 MAX_FIELDS = 8 + 3 * MAX_SEGMENTS + MAX_CUES  # parts a save may send (bodies.LARGE_FORMS)
 AS_A_FILE = "mend it as a file, on a computer: download it from the lesson's files page, fix it, replace it."
 ONE_LINE = {"title", "language"}  # <input>s: a browser drops line breaks from their values
-_EDITABLE = re.compile(r"\A(?:title|language|burn_in|s[1-9]\d{0,3}-(?:title|text|caption|cue\d{1,5}))\Z")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_FIELD_IN_CHECK = re.compile(
-    r"\b(?:segments\[(\d+)\]\.(?:(title|text|caption)\b|captions\[(\d+)\])|captions\.(language|burnIn)\b)"
-)
 
 
 class WordsRefused(PackageError):
@@ -92,7 +89,7 @@ class Saved:
     @property
     def first_segment(self) -> int | None:
         """The first segment a written field belongs to (the page returns there)."""
-        return next((int(name[1:].split("-")[0]) for name in self.fields if name.startswith("s")), None)
+        return next((n for n in map(segment_of, self.fields) if n is not None), None)
 
 
 def read(lesson: Lesson, lessons_root) -> Words:
@@ -224,28 +221,6 @@ def _seconds(value) -> float | None:
     return seconds if math.isfinite(seconds) and abs(seconds) <= MAX_SEGMENT_SECONDS else None
 
 
-def label(name: str) -> str:
-    """A field's name as the page says it: "Segment 2's caption 3"."""
-    fixed = {"title": "The lesson's title", "language": "The captions' language", "burn_in": "Burn-in"}
-    if name in fixed:
-        return fixed[name]
-    number, what = name[1:].split("-", 1)
-    if what.startswith("cue"):
-        return f"Segment {number}'s caption {int(what[3:]) + 1}"
-    return f"Segment {number}'s {what}"
-
-
-def field_of(message: str) -> str | None:
-    """The form field a lesson check's message is about ("segments[2].caption: …" -> "s3-caption")."""
-    found = _FIELD_IN_CHECK.search(message or "")
-    if found is None:
-        return None
-    segment, key, cue, setting = found.groups()
-    if setting:
-        return "language" if setting == "language" else "burn_in"
-    return f"s{int(segment) + 1}-{key}" if key else f"s{int(segment) + 1}-cue{cue}"
-
-
 def _originals(form: Mapping[str, str]) -> dict:
     """{field: digest} of the fields as the page showed them ({} when the form lacks them)."""
     try:
@@ -255,22 +230,11 @@ def _originals(form: Mapping[str, str]) -> dict:
     return originals if isinstance(originals, dict) else {}
 
 
-def in_words(message: str) -> str:
-    """A lesson check's message about a field of the page, said with the page's name for it:
-    "lesson_1: captions.language: must be …" -> "The captions' language: must be …"."""
-    message = re.sub(r"\Alesson_\d+: ", "", message)
-    name = field_of(message)
-    where, colon, reason = message.partition(": ")
-    if name is None or not colon or field_of(where) != name or " " in where:
-        return message
-    return f"{label(name)}: {reason}"
-
-
 def edits(form: Mapping[str, str], check: bool = True) -> dict[str, str]:
     """The fields the form sends changed from how the page showed them: {name: text}, with LF
     line ends and no blank edges. Raises WordsRefused (422) for one over its limit (`check`)."""
     originals = _originals(form)
-    sent = {name: form.get(name) or "" for name in form if _EDITABLE.match(name)}
+    sent = {name: form.get(name) or "" for name in form if EDITABLE.match(name)}
     if "language" in sent:  # the lesson's settings were on the page: an unticked box is not sent
         sent["burn_in"] = "on" if sent.get("burn_in") else ""
     changed = {}
@@ -284,6 +248,25 @@ def edits(form: Mapping[str, str], check: bool = True) -> dict[str, str]:
             )
         changed[name] = typed
     return changed
+
+
+@dataclass(frozen=True)
+class AfterRefusal:
+    """What the page shows after a refused save, beside lesson.json as it is now."""
+
+    typed: dict[str, str]  # the edits, filled in over the fields they were made in
+    to_copy: list[tuple[str, str]]  # or, when the segments changed meanwhile, listed: (label, text)
+    marked: frozenset[str]  # the fields at fault
+
+
+def after_refusal(refusal: PackageError | None, form: Mapping[str, str]) -> AfterRefusal:
+    if refusal is None:  # the page as lesson.json has it
+        return AfterRefusal({}, [], frozenset())
+    edited = edits(form, check=False)
+    marked = frozenset(getattr(refusal, "fields", ())) or frozenset({field_of(refusal.message)} - {None})
+    if getattr(refusal, "keep", True):
+        return AfterRefusal(edited, [], marked)
+    return AfterRefusal({}, [(label(name), text) for name, text in edited.items()], marked)
 
 
 def save(job: VideoJob, lesson: Lesson, lessons_root, form: Mapping[str, str]) -> Saved:

@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from ..services import access, lesson_files, lesson_words, renders, storage
+from ..services import access, lesson_files, lesson_words, renders, storage, word_fields
 from ..services.packages import PackageError
 from . import forms
 from .filters import counted_from_one, duration
@@ -147,24 +147,17 @@ def _words_page(job, lesson, refusal: PackageError | None = None):
         unreadable = None
     except PackageError as exc:
         shown, unreadable = None, exc.message
-    typed, to_copy, marked = {}, [], set()
-    if refusal is not None:
-        edited = lesson_words.edits(request.form, check=False)
-        if getattr(refusal, "keep", True):
-            typed = edited
-        else:
-            to_copy = [(lesson_words.label(name), text) for name, text in edited.items()]
-        marked = set(getattr(refusal, "fields", ())) or {lesson_words.field_of(refusal.message)}
+    after = lesson_words.after_refusal(refusal, request.form)
     page = render_template(
         "lesson_words.html",
         job=job,
         lesson=lesson,
         words=shown,
         unreadable=unreadable,
-        typed=typed,
-        to_copy=to_copy,
-        marked=marked,
-        refusal=counted_from_one(lesson_words.in_words(refusal.message)) if refusal else None,
+        typed=after.typed,
+        to_copy=after.to_copy,
+        marked=after.marked,
+        refusal=counted_from_one(word_fields.in_words(refusal.message)) if refusal else None,
         busy=lesson_files.being_rendered(job, lesson),
     )
     return page, refusal.status if refusal else 200
